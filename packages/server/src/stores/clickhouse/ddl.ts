@@ -1,0 +1,171 @@
+/**
+ * ClickHouse schema, rendered from one source for a single node or a cluster (Replicated engines,
+ * ON CLUSTER, and a Distributed table per tenant table sharded by cityHash64(team_id)).
+ * Identifiers come from the validated config (plain identifiers only); values never appear here.
+ */
+export interface DdlOptions {
+  database: string;
+  cluster?: string;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+interface TableSpec {
+  name: string;
+  columns: string;
+  engine: 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree';
+  engineArgs?: string;
+  tail: string;
+}
+
+const METRICS: TableSpec = {
+  name: 'metrics',
+  columns: `
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  step          UInt64                 CODEC(Delta, ZSTD(1)),
+  host          LowCardinality(String) DEFAULT '',
+  timestamp     DateTime64(3, 'UTC')   CODEC(DoubleDelta, ZSTD(1)),
+  metric_value  Float64                CODEC(Gorilla, ZSTD(1)),
+  logged_at     DateTime64(6, 'UTC')   CODEC(DoubleDelta, ZSTD(1))`,
+  engine: 'ReplacingMergeTree',
+  engineArgs: 'logged_at',
+  tail: `PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, experiment_id, metric_name, step, host)
+TTL toDateTime(timestamp) + INTERVAL 2 YEAR DELETE`,
+};
+
+// min/max skip NaN in ClickHouse; sum/count are kept over non-NaN values so avg stays a number
+// when a run logs the odd NaN, while `count` still counts every point.
+const SUMMARY_COLUMNS = `
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))`;
+
+const SUMMARY_SELECT = `
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp`;
+
+const KEY = `
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),`;
+
+const METRICS_SUMMARY: TableSpec = {
+  name: 'metrics_summary',
+  columns: KEY + SUMMARY_COLUMNS,
+  engine: 'AggregatingMergeTree',
+  tail: 'ORDER BY (team_id, project_id, experiment_id, metric_name)',
+};
+
+const METRICS_HOURLY: TableSpec = {
+  name: 'metrics_hourly',
+  columns: KEY + `\n  hour           DateTime('UTC'),` + SUMMARY_COLUMNS,
+  engine: 'AggregatingMergeTree',
+  tail: `PARTITION BY toYYYYMM(hour)
+ORDER BY (team_id, project_id, experiment_id, metric_name, hour)
+TTL hour + INTERVAL 2 YEAR DELETE`,
+};
+
+const METRICS_AGGREGATED: TableSpec = {
+  name: 'metrics_aggregated',
+  columns: KEY + `\n  step           UInt64,` + SUMMARY_COLUMNS,
+  engine: 'AggregatingMergeTree',
+  tail: `ORDER BY (team_id, project_id, experiment_id, metric_name, step)`,
+};
+
+const EVIDENCE_METRICS: TableSpec = {
+  name: 'evidence_metrics',
+  columns: `
+  timestamp        DateTime64(3, 'UTC'),
+  team_id          UUID,
+  project_id       UUID,
+  hypothesis_id    UUID,
+  experiment_id    UUID,
+  metric_name      LowCardinality(String),
+  baseline_value   Float64,
+  experiment_value Float64,
+  delta            Float64,
+  direction        Enum8('minimize' = 0, 'maximize' = 1),
+  confidence_score Float32,
+  logged_at        DateTime64(6, 'UTC')`,
+  engine: 'ReplacingMergeTree',
+  engineArgs: 'logged_at',
+  tail: `PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name)`,
+};
+
+export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'evidence_metrics'] as const;
+
+function q(o: DdlOptions, table: string): string {
+  return `${o.database}.${table}`;
+}
+function onCluster(o: DdlOptions): string {
+  return o.cluster ? ` ON CLUSTER ${o.cluster}` : '';
+}
+
+function createTable(o: DdlOptions, t: TableSpec): string[] {
+  const local = o.cluster ? `${t.name}_local` : t.name;
+  const engine = o.cluster
+    ? `Replicated${t.engine}('/clickhouse/tables/{shard}/${o.database}/${local}', '{replica}'${t.engineArgs ? ', ' + t.engineArgs : ''})`
+    : `${t.engine}(${t.engineArgs ?? ''})`;
+  const out = [`CREATE TABLE IF NOT EXISTS ${q(o, local)}${onCluster(o)}\n(${t.columns}\n)\nENGINE = ${engine}\n${t.tail}`];
+  if (o.cluster) {
+    out.push(
+      `CREATE TABLE IF NOT EXISTS ${q(o, t.name)}${onCluster(o)} AS ${q(o, local)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${local}, cityHash64(team_id))`,
+    );
+  }
+  return out;
+}
+
+/** A materialized view fires on inserts into the (local) metrics table and feeds the (local) target. */
+function createView(o: DdlOptions, name: string, target: string, select: string): string {
+  const src = o.cluster ? 'metrics_local' : 'metrics';
+  const dst = o.cluster ? `${target}_local` : target;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}`;
+}
+
+export function renderMigrations(o: DdlOptions): Migration[] {
+  const keyCols = 'team_id, project_id, experiment_id, metric_name';
+  return [
+    {
+      version: 1,
+      name: 'metrics and aggregates',
+      statements: [
+        ...createTable(o, METRICS),
+        ...createTable(o, METRICS_SUMMARY),
+        ...createTable(o, METRICS_HOURLY),
+        ...createTable(o, METRICS_AGGREGATED),
+        ...createTable(o, EVIDENCE_METRICS),
+        createView(o, 'metrics_summary_mv', 'metrics_summary', `${keyCols},${SUMMARY_SELECT}\nGROUP BY ${keyCols}`),
+        createView(o, 'metrics_hourly_mv', 'metrics_hourly', `${keyCols}, toStartOfHour(timestamp) AS hour,${SUMMARY_SELECT}\nGROUP BY ${keyCols}, hour`),
+        createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}\nGROUP BY ${keyCols}, step`),
+      ],
+    },
+  ];
+}
+
+/** The bookkeeping table for applied versions (not a tenant table). */
+export function migrationsTableDdl(o: DdlOptions): string {
+  return `CREATE TABLE IF NOT EXISTS ${q(o, 'assay_schema_migrations')}${onCluster(o)}\n(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))\nENGINE = ${o.cluster ? "ReplicatedMergeTree('/clickhouse/tables/{shard}/" + o.database + "/assay_schema_migrations', '{replica}')" : 'MergeTree'}\nORDER BY version`;
+}

@@ -1,0 +1,202 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * Every table but `users` carries `team_id`: the tenant predicate is always available locally,
+ * so a repository never needs a join to prove ownership.
+ */
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const createdAt = () => ts('created_at').notNull().defaultNow();
+const updatedAt = () => ts('updated_at').notNull().defaultNow();
+
+export const teams = pgTable('teams', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: varchar('name', { length: 255 }).notNull().unique(),
+  createdAt: createdAt(),
+});
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  email: varchar('email', { length: 320 }).notNull().unique(),
+  name: varchar('name', { length: 255 }),
+  createdAt: createdAt(),
+});
+
+export const ROLES = ['admin', 'researcher', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const teamMembers = pgTable(
+  'team_members',
+  {
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    role: varchar('role', { length: 16 }).$type<Role>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.teamId, t.userId] })],
+);
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 255 }).notNull(),
+    /** First characters of the key, shown in listings so a user can tell keys apart. */
+    prefix: varchar('prefix', { length: 32 }).notNull(),
+    /** SHA-256 of the full key. Keys are 190-bit random strings, so a fast hash is the right one. */
+    keyHash: varchar('key_hash', { length: 64 }).notNull().unique(),
+    role: varchar('role', { length: 16 }).$type<Role>().notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: ts('last_used_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [index('api_keys_team_idx').on(t.teamId)],
+);
+
+export const projects = pgTable(
+  'projects',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 255 }).notNull(),
+    description: text('description'),
+    retentionDays: integer('retention_days').notNull().default(730),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('projects_team_name_uq').on(t.teamId, t.name)],
+);
+
+export const projectMetrics = pgTable(
+  'project_metrics',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 255 }).notNull(),
+    description: text('description'),
+    direction: varchar('direction', { length: 10 }).$type<'minimize' | 'maximize'>(),
+    aggregation: varchar('aggregation', { length: 20 }).$type<'last' | 'best' | 'average'>(),
+    sourceType: varchar('source_type', { length: 50 }).$type<'scalar' | 'derived'>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('project_metrics_project_name_uq').on(t.projectId, t.name)],
+);
+
+export const EXPERIMENT_STATUSES = ['running', 'complete', 'failed', 'crashed'] as const;
+export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
+
+export const experiments = pgTable(
+  'experiments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 255 }).notNull(),
+    status: varchar('status', { length: 16 }).$type<ExperimentStatus>().notNull().default('running'),
+    features: jsonb('features').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    tags: jsonb('tags').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    host: varchar('host', { length: 255 }),
+    git: jsonb('git').$type<Record<string, unknown> | null>(),
+    parentId: uuid('parent_id'),
+    startedAt: ts('started_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+    heartbeatAt: ts('heartbeat_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('experiments_project_name_uq').on(t.projectId, t.name),
+    index('experiments_team_project_idx').on(t.teamId, t.projectId),
+    index('experiments_running_heartbeat_idx').on(t.status, t.heartbeatAt),
+  ],
+);
+
+/** The experiment DAG ("derived from"); parent_id on experiments is the primary edge, this holds all. */
+export const experimentReferences = pgTable(
+  'experiment_references',
+  {
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    parentId: uuid('parent_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    kind: varchar('kind', { length: 32 }).notNull().default('derived_from'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.parentId] })],
+);
+
+/** The seed's table: per experiment and metric, how many points and when the last arrived. */
+export const metricWriteLogs = pgTable(
+  'metric_write_logs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    metricName: varchar('metric_name', { length: 255 }).notNull(),
+    lastLoggedAt: ts('last_logged_at'),
+    totalPoints: bigint('total_points', { mode: 'number' }).notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('metric_write_logs_exp_metric_uq').on(t.experimentId, t.metricName)],
+);
+
+/** The seed's table: per experiment, rows accepted but not yet in ClickHouse, and the last sync. */
+export const clickhouseSyncState = pgTable('clickhouse_sync_state', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+  experimentId: uuid('experiment_id')
+    .notNull()
+    .unique()
+    .references(() => experiments.id, { onDelete: 'cascade' }),
+  lastSyncedAt: ts('last_synced_at'),
+  pendingRows: bigint('pending_rows', { mode: 'number' }).notNull().default(0),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/**
+ * Client batch ids already written: a retried batch (same batch_id) is acknowledged without a
+ * second insert, so counts and averages in the summaries never inflate.
+ */
+export const metricBatches = pgTable(
+  'metric_batches',
+  {
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    batchId: varchar('batch_id', { length: 128 }).notNull(),
+    points: integer('points').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.batchId] })],
+);
+
+export const schema = {
+  teams,
+  users,
+  teamMembers,
+  apiKeys,
+  projects,
+  projectMetrics,
+  experiments,
+  experimentReferences,
+  metricWriteLogs,
+  clickhouseSyncState,
+  metricBatches,
+};
