@@ -139,10 +139,10 @@ function createTable(o: DdlOptions, t: TableSpec): string[] {
 }
 
 /** A materialized view fires on inserts into the (local) metrics table and feeds the (local) target. */
-function createView(o: DdlOptions, name: string, target: string, select: string): string {
+function createView(o: DdlOptions, name: string, target: string, select: string, groupBy: string): string {
   const src = o.cluster ? 'metrics_local' : 'metrics';
   const dst = o.cluster ? `${target}_local` : target;
-  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}`;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}\nGROUP BY ${groupBy}`;
 }
 
 export function renderMigrations(o: DdlOptions): Migration[] {
@@ -157,9 +157,9 @@ export function renderMigrations(o: DdlOptions): Migration[] {
         ...createTable(o, METRICS_HOURLY),
         ...createTable(o, METRICS_AGGREGATED),
         ...createTable(o, EVIDENCE_METRICS),
-        createView(o, 'metrics_summary_mv', 'metrics_summary', `${keyCols},${SUMMARY_SELECT}\nGROUP BY ${keyCols}`),
-        createView(o, 'metrics_hourly_mv', 'metrics_hourly', `${keyCols}, toStartOfHour(timestamp) AS hour,${SUMMARY_SELECT}\nGROUP BY ${keyCols}, hour`),
-        createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}\nGROUP BY ${keyCols}, step`),
+        createView(o, 'metrics_summary_mv', 'metrics_summary', `${keyCols},${SUMMARY_SELECT}`, keyCols),
+        createView(o, 'metrics_hourly_mv', 'metrics_hourly', `${keyCols}, toStartOfHour(timestamp) AS hour,${SUMMARY_SELECT}`, `${keyCols}, hour`),
+        createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}`, `${keyCols}, step`),
       ],
     },
   ];

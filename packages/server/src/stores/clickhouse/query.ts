@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
 import { TENANT_TABLES } from './ddl.ts';
@@ -109,4 +110,21 @@ export class ClickHouseStore {
   close(): Promise<void> {
     return this.client.close();
   }
+}
+
+export const METRIC_INSERT_COLUMNS = ['team_id', 'project_id', 'experiment_id', 'metric_name', 'step', 'host', 'timestamp', 'metric_value', 'logged_at'] as const;
+
+/**
+ * The one insert path for metric points: a TabSeparated buffer whose team_id column was written by
+ * the server from the authenticated tenant (see encode.ts), never by the client.
+ */
+export async function insertMetricRows(ch: ClickHouseStore, tsv: Buffer): Promise<void> {
+  await ch.client.insert({
+    table: 'metrics',
+    columns: [...METRIC_INSERT_COLUMNS],
+    values: Readable.from([tsv], { objectMode: false }),
+    format: 'TabSeparated',
+    // Exact round trip of every Float64 the client sent.
+    clickhouse_settings: { precise_float_parsing: 1 } as never,
+  });
 }

@@ -1,0 +1,224 @@
+import { z } from 'zod';
+
+/**
+ * Request/response schemas shared by the server (validation + OpenAPI), the TS SDK and the web UI.
+ * Field names follow the seed's snake_case wire format.
+ */
+
+export const NON_FINITE = ['NaN', 'Infinity', '-Infinity'] as const;
+
+/** NaN and ±Inf are legal ML data; JSON can't carry them as numbers, so they travel as strings. */
+export const MetricValue = z
+  .union([z.number(), z.enum(NON_FINITE)])
+  .describe('A number, or one of the strings "NaN", "Infinity", "-Infinity"');
+export type MetricValue = z.infer<typeof MetricValue>;
+
+export const MAX_STEP = Number.MAX_SAFE_INTEGER;
+
+export const MetricName = z.string().min(1).max(250).describe('1–250 characters, any Unicode, stored verbatim');
+export const Step = z.number().int().min(0).max(MAX_STEP);
+export const Timestamp = z
+  .union([z.string().datetime({ offset: true }), z.number().int().min(0).max(253402300799999)])
+  .describe('ISO-8601 date-time or epoch milliseconds; default = server time');
+
+export const MetricLogRequest = z.object({
+  metric_name: MetricName,
+  metric_value: MetricValue,
+  step: Step,
+  timestamp: Timestamp.nullish(),
+  host: z.string().max(255).nullish(),
+});
+export type MetricLogRequest = z.infer<typeof MetricLogRequest>;
+
+export const BatchId = z.string().min(1).max(128).describe('Client-chosen id; re-sending the same batch_id is a no-op');
+
+export const MetricSeries = z.object({
+  metric_name: MetricName,
+  steps: z.array(Step),
+  values: z.array(MetricValue),
+  timestamps: z.array(Timestamp).nullish(),
+  host: z.string().max(255).nullish(),
+});
+
+export const MetricBatchRequest = z
+  .object({
+    batch_id: BatchId.nullish(),
+    metrics: z.array(MetricLogRequest).max(1_000_000).optional(),
+    series: z.array(MetricSeries).max(100_000).optional().describe('Columnar form: one entry per metric with parallel arrays'),
+  })
+  .refine((b) => b.metrics !== undefined || b.series !== undefined, { message: 'either metrics or series is required' });
+export type MetricBatchRequest = z.infer<typeof MetricBatchRequest>;
+
+export const LogResponse = z.object({
+  status: z.literal('success'),
+  count: z.number().int(),
+  duplicate: z.boolean(),
+  message: z.string(),
+});
+
+export const MetricPoint = z.object({
+  timestamp: z.string(),
+  step: z.number().int(),
+  value: MetricValue,
+  host: z.string().optional(),
+});
+
+export const TimeseriesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  max_points: z.coerce.number().int().min(10).max(100_000).optional().describe('Downsample to at most this many points (keeps first/last step and extremes)'),
+  step_min: z.coerce.number().int().min(0).max(MAX_STEP).optional(),
+  step_max: z.coerce.number().int().min(0).max(MAX_STEP).optional(),
+  host: z.string().max(255).optional(),
+});
+
+export const TimeseriesResponse = z.object({
+  experiment_id: z.string().uuid(),
+  metric_name: z.string(),
+  points: z.array(MetricPoint),
+  count: z.number().int(),
+  downsampled: z.boolean(),
+});
+
+export const MetricStats = z.object({
+  last: MetricValue,
+  min: MetricValue.nullable(),
+  max: MetricValue.nullable(),
+  avg: MetricValue.nullable(),
+  count: z.number().int(),
+  first_step: z.number().int(),
+  last_step: z.number().int(),
+  last_timestamp: z.string(),
+});
+
+export const SummaryResponse = z.object({
+  experiment_id: z.string().uuid(),
+  metrics: z.record(z.string(), MetricStats),
+});
+
+const listParam = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+export const CompareQuery = z.object({
+  project_id: z.string().min(1),
+  experiment_ids: listParam.pipe(z.array(z.string().min(1)).min(1).max(1000)),
+  metric_names: listParam.pipe(z.array(MetricName).max(1000)).optional(),
+});
+
+export const CompareResponse = z.object({
+  project_id: z.string().uuid(),
+  experiments: z.record(z.string(), z.record(z.string(), MetricStats)),
+});
+
+export const MetricNamesResponse = z.object({
+  items: z.array(z.object({ metric_name: z.string(), total_points: z.number().int(), last_logged_at: z.string().nullable() })),
+});
+
+// ---- resources ------------------------------------------------------------------------------
+
+export const Pagination = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
+export const ProjectCreate = z.object({
+  name: z.string().min(1).max(255),
+  description: z.string().max(10_000).nullish(),
+  retention_days: z.number().int().min(1).max(36500).optional(),
+});
+export const ProjectPatch = ProjectCreate.partial();
+export const IfExistsQuery = z.object({ if_exists: z.enum(['error', 'return']).default('error') });
+
+export const Project = z.object({
+  id: z.string().uuid(),
+  team_id: z.string().uuid(),
+  name: z.string(),
+  description: z.string().nullable(),
+  retention_days: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const ExperimentStatus = z.enum(['running', 'complete', 'failed', 'crashed']);
+const JsonObject = z.record(z.string(), z.unknown());
+const Tags = z.array(z.string().min(1).max(255)).max(1000);
+
+export const ExperimentCreate = z.object({
+  name: z.string().min(1).max(255),
+  features: JsonObject.optional(),
+  tags: Tags.optional(),
+  parent_id: z.string().uuid().nullish(),
+  host: z.string().max(255).nullish(),
+});
+export const ExperimentPatch = z.object({
+  status: ExperimentStatus.optional(),
+  features: JsonObject.optional().describe('Deep-merged into the stored features'),
+  tags: Tags.optional(),
+  name: z.string().min(1).max(255).optional(),
+  host: z.string().max(255).nullish(),
+});
+export const CodeSnapshot = z.object({
+  commit: z.string().max(100).nullish(),
+  branch: z.string().max(500).nullish(),
+  remote_url: z.string().max(2000).nullish(),
+  dirty: z.boolean().nullish(),
+  diff: z.string().max(20_000_000).nullish(),
+  untracked: z.array(z.string().max(4096)).max(100_000).nullish(),
+});
+
+export const Experiment = z.object({
+  id: z.string().uuid(),
+  team_id: z.string().uuid(),
+  project_id: z.string().uuid(),
+  name: z.string(),
+  status: ExperimentStatus,
+  features: JsonObject,
+  tags: z.array(z.string()),
+  host: z.string().nullable(),
+  git: JsonObject.nullable(),
+  parent_id: z.string().uuid().nullable(),
+  started_at: z.string(),
+  finished_at: z.string().nullable(),
+  heartbeat_at: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const ExperimentListQuery = Pagination.extend({
+  name: z.string().max(255).optional().describe('Substring match on the name'),
+  status: ExperimentStatus.optional(),
+  tag: z.string().max(255).optional(),
+});
+export const ProjectListQuery = Pagination.extend({ name: z.string().max(255).optional().describe('Substring match on the name') });
+
+export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+
+export const Role = z.enum(['admin', 'researcher', 'viewer']);
+export const Me = z.object({
+  team_id: z.string().uuid(),
+  team_name: z.string(),
+  user_id: z.string().uuid(),
+  email: z.string(),
+  role: Role,
+  key_id: z.string().uuid(),
+});
+export const ApiKeyCreate = z.object({
+  name: z.string().min(1).max(255),
+  role: Role.optional().describe('Defaults to the creating user role; cannot exceed the user role in the team'),
+  user_id: z.string().uuid().optional().describe('A member of the team the key is for (admin only); defaults to yourself'),
+});
+export const ApiKey = z.object({
+  id: z.string().uuid(),
+  name: z.string(),
+  prefix: z.string(),
+  role: Role,
+  user_id: z.string().uuid(),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+});
+export const ApiKeyCreated = ApiKey.extend({ api_key: z.string().describe('Shown once; only its hash is stored') });
+export const MemberAdd = z.object({ email: z.string().email().max(320), role: Role, name: z.string().max(255).optional() });
+export const Member = z.object({ user_id: z.string().uuid(), email: z.string(), name: z.string().nullable(), role: Role, created_at: z.string() });
+export const TeamCreated = z.object({ team_id: z.string().uuid(), user_id: z.string().uuid(), api_key: z.string() });
+export const TeamCreate = z.object({ name: z.string().min(1).max(255), email: z.string().email().max(320).optional() });
+
+export const ErrorResponse = z.object({ detail: z.unknown() });

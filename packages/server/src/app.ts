@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { AppContext } from './context.ts';
+import { registerAuth } from './plugins/auth.ts';
+import { registerErrorHandling } from './plugins/errors.ts';
+import { registerRequestDecompression } from './plugins/gzip.ts';
+import { registerOpenApi } from './plugins/openapi.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { experimentRoutes } from './routes/experiments.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricRoutes } from './routes/metrics.ts';
+import { projectRoutes } from './routes/projects.ts';
+import { teamRoutes } from './routes/team.ts';
+import type { Api, RouteDeps } from './routes/types.ts';
+import { Authenticator } from './services/auth.ts';
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  /** Every registered route, for the tenant-isolation suite. */
+  routes: { method: string; url: string }[];
+  adminToken: string;
+}
+
+export interface AppOptions {
+  logger?: boolean;
+  adminToken?: string;
+}
+
+/** The Fastify app over already-open stores; no listen(). Tests drive it with app.inject(). */
+export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<BuiltApp> {
+  const app = Fastify({
+    logger: opts.logger ? { level: ctx.config.LOG_LEVEL } : false,
+    bodyLimit: ctx.config.ASSAY_BODY_LIMIT,
+    // Metric batches can be big; keep-alive clients send many.
+    keepAliveTimeout: 65_000,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are built by our own DTO functions; re-validating 100k points per response would
+  // cost more than the query. The zod response schemas still document the API.
+  void serializerCompiler;
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const routes: BuiltApp['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+
+  registerErrorHandling(app);
+  await registerOpenApi(app);
+  const auth = new Authenticator(ctx);
+  const deps: RouteDeps = { ctx, auth };
+  const adminToken = opts.adminToken ?? randomBytes(32).toString('base64url');
+  healthRoutes(app as Api, deps);
+
+  await app.register(
+    async (api) => {
+      registerRequestDecompression(api);
+      registerAuth(api, auth);
+      const a = api as unknown as Api;
+      projectRoutes(a, deps);
+      experimentRoutes(a, deps);
+      metricRoutes(a, deps);
+      teamRoutes(a, deps);
+      adminRoutes(a, deps, adminToken);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.ready();
+  return { app, routes: routes.filter((r) => r.url.startsWith('/api/')), adminToken };
+}

@@ -1,0 +1,12 @@
+import type { Config } from './config.ts';
+import type { ClickHouseStore } from './stores/clickhouse/query.ts';
+import type { MetricWriter } from './stores/clickhouse/writer.ts';
+import type { PostgresStore } from './stores/postgres/db.ts';
+
+/** Everything a service needs, built once by `openStores` and decorated onto the app. */
+export interface AppContext {
+  config: Config;
+  pg: PostgresStore;
+  ch: ClickHouseStore;
+  writer: MetricWriter;
+}

@@ -1,0 +1,27 @@
+import { timingSafeEqual } from 'node:crypto';
+import { TeamCreate, TeamCreated } from '@assay/contracts';
+import { HttpError } from '../errors.ts';
+import { createTeam } from '../services/teams.ts';
+import { errors, type Api, type RouteDeps } from './types.ts';
+
+/**
+ * Local administration for the `assay` CLI while a server holds the embedded stores (PGlite and
+ * chDB can only be opened by one process). Authenticated by the random token the server writes to
+ * `<data-dir>/server.json` (mode 0600) — whoever can read the data dir already owns the data.
+ */
+export function adminRoutes(app: Api, { ctx }: RouteDeps, adminToken: string): void {
+  const expected = Buffer.from(adminToken);
+  app.post('/admin/teams', {
+    config: { public: true },
+    schema: {
+      tags: ['admin'],
+      summary: 'Create a team with an admin user and key (local admin token, used by `assay team create`)',
+      body: TeamCreate,
+      response: { 201: TeamCreated, ...errors(403, 409) },
+    },
+  }, async (req, reply) => {
+    const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'This route needs the local admin token from the server data directory');
+    return reply.code(201).send(await createTeam(ctx.pg.db, req.body.name, req.body.email));
+  });
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { CodeSnapshot, Experiment, ExperimentCreate, ExperimentListQuery, ExperimentPatch, IfExistsQuery, page } from '@assay/contracts';
+import * as svc from '../services/experiments.ts';
+import { errors, ExperimentParams, ProjectParams, type Api, type RouteDeps } from './types.ts';
+
+export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
+  const tags = ['experiments'];
+  const base = '/projects/:project_id/experiments';
+  app.get(base, {
+    schema: {
+      tags,
+      summary: 'List experiments of a project',
+      description: 'Newest first; filter by name substring, status and tag; paginate with `cursor`.',
+      params: ProjectParams,
+      querystring: ExperimentListQuery,
+      response: { 200: page(Experiment), ...errors() },
+    },
+  }, (req) => svc.listExperiments(ctx, req.tenant, req.params.project_id, req.query));
+
+  app.post(base, {
+    schema: {
+      tags,
+      summary: 'Create an experiment (run)',
+      description: 'Names are unique per project: 409 on a duplicate unless `if_exists=return`, which returns the existing run (200) and marks it running — the SDK\'s get-or-create.',
+      params: ProjectParams,
+      querystring: IfExistsQuery,
+      body: ExperimentCreate,
+      response: { 201: Experiment, 200: Experiment, ...errors(403, 409) },
+    },
+  }, async (req, reply) => {
+    const r = await svc.createExperiment(ctx, req.tenant, req.params.project_id, req.body, req.query.if_exists);
+    return reply.code(r.status).send(r.experiment);
+  });
+
+  app.get(`${base}/:experiment_id`, {
+    schema: { tags, summary: 'Get an experiment (by UUID or name)', params: ExperimentParams, response: { 200: Experiment, ...errors() } },
+  }, (req) => svc.getExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id));
+
+  app.patch(`${base}/:experiment_id`, {
+    schema: {
+      tags,
+      summary: 'Update status, features (deep-merged), tags or name',
+      description: 'A terminal status (complete, failed, crashed) sets `finished_at`.',
+      params: ExperimentParams,
+      body: ExperimentPatch,
+      response: { 200: Experiment, ...errors(403, 409) },
+    },
+  }, (req) => svc.updateExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.body));
+
+  app.delete(`${base}/:experiment_id`, {
+    schema: { tags, summary: 'Delete an experiment and its metrics', params: ExperimentParams, response: { 204: z.null(), ...errors(403) } },
+  }, async (req, reply) => {
+    await svc.deleteExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id);
+    return reply.code(204).send(null);
+  });
+
+  app.put(`${base}/:experiment_id/code`, {
+    schema: {
+      tags,
+      summary: 'Record the code snapshot (git commit, branch, remote, dirty flag, diff, untracked files)',
+      params: ExperimentParams,
+      body: CodeSnapshot,
+      response: { 200: Experiment, ...errors(403) },
+    },
+  }, (req) => svc.updateExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { git: { ...req.body, recorded_at: new Date().toISOString() } }));
+}

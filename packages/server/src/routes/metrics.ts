@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import {
+  CompareQuery,
+  CompareResponse,
+  LogResponse,
+  MetricBatchRequest,
+  MetricLogRequest,
+  MetricName,
+  MetricNamesResponse,
+  SummaryResponse,
+  TimeseriesQuery,
+  TimeseriesResponse,
+} from '@assay/contracts';
+import * as svc from '../services/metrics.ts';
+import { errors, ExperimentParams, type Api, type RouteDeps } from './types.ts';
+
+/** The seed's metric endpoints, at the seed's paths. */
+export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
+  const tags = ['metrics'];
+  const busy = errors(403, 413, 429, 503);
+
+  app.post('/metrics/log/:project_id/:experiment_id', {
+    schema: {
+      tags,
+      summary: 'Log one metric point',
+      description: 'Acknowledged only after the point is durably written.',
+      params: ExperimentParams,
+      body: MetricLogRequest,
+      response: { 200: LogResponse, ...busy },
+    },
+  }, (req) => svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { metrics: [req.body] }));
+
+  app.post('/metrics/batch/:project_id/:experiment_id', {
+    schema: {
+      tags,
+      summary: 'Log a batch of metric points',
+      description:
+        'Row form (`metrics`) and/or columnar form (`series`: per metric parallel `steps`/`values`/`timestamps`). ' +
+        'All or nothing: an invalid point rejects the whole batch (422). The response is sent only after the points are durably written. ' +
+        'With `batch_id`, re-sending the same batch is a no-op (`duplicate: true`). Gzip bodies are accepted (`Content-Encoding: gzip`). ' +
+        'Under overload: 429 with `Retry-After`.',
+      params: ExperimentParams,
+      body: MetricBatchRequest,
+      response: { 200: LogResponse, ...busy },
+    },
+  }, (req) => svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.body));
+
+  app.get('/metrics/timeseries/:project_id/:experiment_id/:metric_name', {
+    schema: {
+      tags,
+      summary: 'History of one metric',
+      description:
+        'Points ordered by step (`limit` ≤ 100000). With `max_points`, longer series are downsampled in ClickHouse to min/max per step bucket, ' +
+        'always keeping the first and last step and the global extremes. Zoom with `step_min`/`step_max`.',
+      params: ExperimentParams.extend({ metric_name: MetricName }),
+      querystring: TimeseriesQuery,
+      response: { 200: TimeseriesResponse, ...errors() },
+    },
+  }, (req) => svc.timeseries(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.params.metric_name, req.query));
+
+  app.get('/metrics/summary/:project_id/:experiment_id', {
+    schema: {
+      tags,
+      summary: 'Last/min/max/avg/count per metric',
+      description: 'Served from the `metrics_summary` aggregate, not a point scan. min/max/avg ignore NaN points; `last` is the value at the highest step.',
+      params: ExperimentParams,
+      response: { 200: SummaryResponse, ...errors() },
+    },
+  }, (req) => svc.summary(ctx, req.tenant, req.params.project_id, req.params.experiment_id));
+
+  app.post('/metrics/compare', {
+    schema: {
+      tags,
+      summary: 'Compare experiments',
+      description: 'Query-string lists as in the seed: `?project_id=…&experiment_ids=a&experiment_ids=b&metric_names=loss`. Ids or names.',
+      querystring: CompareQuery,
+      response: { 200: CompareResponse, ...errors() },
+    },
+  }, (req) => svc.compare(ctx, req.tenant, req.query.project_id, req.query.experiment_ids, req.query.metric_names));
+
+  app.get('/metrics/names/:project_id/:experiment_id', {
+    schema: { tags, summary: "An experiment's metrics (from metric_write_logs)", params: ExperimentParams, response: { 200: MetricNamesResponse, ...errors() } },
+  }, (req) => svc.metricNames(ctx, req.tenant, req.params.project_id, req.params.experiment_id));
+
+  app.delete('/metrics/:project_id/:experiment_id', {
+    schema: { tags, summary: 'Delete every metric point of an experiment', params: ExperimentParams, response: { 204: z.null(), ...errors(403) } },
+  }, async (req, reply) => {
+    await svc.deleteMetrics(ctx, req.tenant, req.params.project_id, req.params.experiment_id);
+    return reply.code(204).send(null);
+  });
+}

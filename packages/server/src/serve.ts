@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import { describeStores, type Config } from './config.ts';
+import { closeStores, openStores } from './stores.ts';
+import { readServerFile, removeServerFile, writeServerFile } from './server-file.ts';
+
+/** `assay serve`: open stores, listen, and shut down cleanly on SIGTERM/SIGINT. */
+export async function serve(config: Config): Promise<void> {
+  const t0 = performance.now();
+  const embedded = config.postgres.kind === 'pglite' || config.clickhouse.kind === 'chdb';
+  const running = embedded ? readServerFile(config.dataDir) : undefined;
+  if (running) {
+    throw new Error(`another Assay server (pid ${running.pid}, ${running.url}) already uses the data dir ${config.dataDir}; stop it or pass another --data-dir`);
+  }
+  const log = (err: unknown, msg: string) => console.error(`${new Date().toISOString()} ${msg}:`, err);
+  const ctx = await openStores(config, log);
+  let app: FastifyInstance;
+  let adminToken: string;
+  try {
+    ({ app, adminToken } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent' }));
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (e) {
+    await closeStores(ctx);
+    throw e;
+  }
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://localhost:${port}`;
+  writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });
+  const stores = describeStores(config);
+  console.log(`Assay listening on ${url}  (API ${url}/api/v1, docs ${url}/docs) — started in ${Math.round(performance.now() - t0)} ms`);
+  console.log(`  metadata: ${stores.postgres}`);
+  console.log(`  metrics:  ${stores.clickhouse}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: closing — no new requests, flushing buffered metrics`);
+    try {
+      await app.close(); // stops accepting, waits for in-flight requests (their writes are acked by the writer)
+      await closeStores(ctx); // flushes the writer, then closes ClickHouse and Postgres
+      removeServerFile(config.dataDir);
+      console.log('stopped cleanly');
+      process.exit(0);
+    } catch (e) {
+      console.error('shutdown failed:', e);
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,105 @@
+import type { AppContext } from '../context.ts';
+import { conflict, notFound } from '../errors.ts';
+import * as repo from '../stores/postgres/repos/experiments.ts';
+import type { ExperimentStatus } from '../stores/postgres/schema.ts';
+import type { Tenant } from '../stores/postgres/tenant.ts';
+import { requireRole } from './auth.ts';
+import { experimentDto, pageOf } from './dto.ts';
+import { deleteMetricsOf } from './metrics.ts';
+import { isUniqueViolation, resolveProject } from './projects.ts';
+
+const TERMINAL: ExperimentStatus[] = ['complete', 'failed', 'crashed'];
+
+/** Project (by id or name) then experiment (by id or name) inside it; 404 for anything not ours. */
+export async function resolveExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  const project = await resolveProject(ctx, tenant, projectIdOrName);
+  const experiment = await repo.findExperiment(ctx.pg.db, tenant, project.id, experimentIdOrName);
+  if (!experiment) throw notFound('Experiment');
+  return { project, experiment };
+}
+
+export async function listExperiments(
+  ctx: AppContext,
+  tenant: Tenant,
+  projectIdOrName: string,
+  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string },
+) {
+  const project = await resolveProject(ctx, tenant, projectIdOrName);
+  return pageOf(await repo.listExperiments(ctx.pg.db, tenant, project.id, q), q.limit, experimentDto);
+}
+
+export async function listAllExperimentIds(ctx: AppContext, tenant: Tenant, projectId: string): Promise<string[]> {
+  return repo.listExperimentIds(ctx.pg.db, tenant, projectId);
+}
+
+export async function createExperiment(
+  ctx: AppContext,
+  tenant: Tenant,
+  projectIdOrName: string,
+  body: { name: string; features?: Record<string, unknown>; tags?: string[]; parent_id?: string | null; host?: string | null },
+  ifExists: 'error' | 'return',
+) {
+  requireRole(tenant, 'researcher');
+  const project = await resolveProject(ctx, tenant, projectIdOrName);
+  if (body.parent_id) {
+    // The parent must be ours and in this project: a DAG edge may not point across tenants.
+    const parent = await repo.findExperiment(ctx.pg.db, tenant, project.id, body.parent_id);
+    if (!parent) throw notFound('Parent experiment');
+  }
+  const created = await repo.insertExperiment(ctx.pg.db, tenant, project.id, {
+    name: body.name,
+    features: body.features,
+    tags: body.tags,
+    parentId: body.parent_id,
+    host: body.host,
+  });
+  if (created) return { status: 201 as const, experiment: experimentDto(created) };
+  const existing = await repo.findExperiment(ctx.pg.db, tenant, project.id, body.name);
+  if (ifExists === 'return' && existing) {
+    // get-or-create is how a run (re)starts: it is running again from now.
+    const revived = existing.status === 'running' ? existing : await repo.updateExperiment(ctx.pg.db, tenant, project.id, existing.id, { status: 'running', finishedAt: null, heartbeatAt: new Date() });
+    return { status: 200 as const, experiment: experimentDto(revived ?? existing) };
+  }
+  throw conflict(`An experiment named "${body.name}" already exists in this project`);
+}
+
+export async function getExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  return experimentDto((await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName)).experiment);
+}
+
+export async function updateExperiment(
+  ctx: AppContext,
+  tenant: Tenant,
+  projectIdOrName: string,
+  experimentIdOrName: string,
+  body: { status?: ExperimentStatus; features?: Record<string, unknown>; tags?: string[]; name?: string; host?: string | null; git?: Record<string, unknown> },
+) {
+  requireRole(tenant, 'researcher');
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const patch: Parameters<typeof repo.updateExperiment>[4] = {};
+  if (body.name !== undefined) patch.name = body.name;
+  if (body.tags !== undefined) patch.tags = body.tags;
+  if (body.host !== undefined) patch.host = body.host;
+  if (body.git !== undefined) patch.git = body.git;
+  if (body.features !== undefined) patch.mergeFeatures = body.features;
+  if (body.status !== undefined && body.status !== experiment.status) {
+    patch.status = body.status;
+    patch.finishedAt = TERMINAL.includes(body.status) ? new Date() : null;
+    if (body.status === 'running') patch.heartbeatAt = new Date();
+  }
+  try {
+    const u = await repo.updateExperiment(ctx.pg.db, tenant, project.id, experiment.id, patch);
+    if (!u) throw notFound('Experiment');
+    return experimentDto(u);
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict(`An experiment named "${body.name}" already exists in this project`);
+    throw e;
+  }
+}
+
+export async function deleteExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  requireRole(tenant, 'researcher');
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
+  await repo.deleteExperiment(ctx.pg.db, tenant, project.id, experiment.id);
+}

@@ -1,0 +1,174 @@
+import type { MetricBatchRequest, MetricLogRequest } from '@assay/contracts';
+import type { AppContext } from '../context.ts';
+import { notFound, unprocessable } from '../errors.ts';
+import { encodePoints, type Point } from '../stores/clickhouse/encode.ts';
+import * as q from '../stores/clickhouse/queries/metrics.ts';
+import * as logs from '../stores/postgres/repos/metric-logs.ts';
+import * as expRepo from '../stores/postgres/repos/experiments.ts';
+import type { Tenant } from '../stores/postgres/tenant.ts';
+import { requireRole } from './auth.ts';
+import { resolveExperiment } from './experiments.ts';
+import { chToNumber, chToWire, fromWire, timestampToMs, toWire } from './metric-values.ts';
+import { resolveProject } from './projects.ts';
+
+/** Concurrent retries of one batch share the first attempt's outcome instead of writing twice. */
+const inflightBatches = new Map<string, Promise<void>>();
+
+function* rowPoints(metrics: MetricLogRequest[], now: number): Generator<Point> {
+  for (const m of metrics) {
+    yield { metricName: m.metric_name, step: m.step, value: fromWire(m.metric_value), tsMs: timestampToMs(m.timestamp, now), host: m.host ?? '' };
+  }
+}
+
+function* seriesPoints(series: NonNullable<MetricBatchRequest['series']>, now: number): Generator<Point> {
+  for (const s of series) {
+    const host = s.host ?? '';
+    for (let i = 0; i < s.steps.length; i++) {
+      yield { metricName: s.metric_name, step: s.steps[i], value: fromWire(s.values[i]), tsMs: timestampToMs(s.timestamps?.[i], now), host };
+    }
+  }
+}
+
+function checkSeriesShapes(series: NonNullable<MetricBatchRequest['series']>): void {
+  series.forEach((s, i) => {
+    if (s.values.length !== s.steps.length) throw unprocessable(['body', 'series', i, 'values'], `values has ${s.values.length} items, steps has ${s.steps.length}`);
+    if (s.timestamps && s.timestamps.length !== s.steps.length) {
+      throw unprocessable(['body', 'series', i, 'timestamps'], `timestamps has ${s.timestamps.length} items, steps has ${s.steps.length}`);
+    }
+  });
+}
+
+/** Validates, encodes and hands a batch to the group-commit writer; resolves once it is durable. */
+export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: MetricBatchRequest) {
+  requireRole(tenant, 'researcher');
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  if (body.series) checkSeriesShapes(body.series);
+  const now = Date.now();
+  const points = function* () {
+    if (body.metrics) yield* rowPoints(body.metrics, now);
+    if (body.series) yield* seriesPoints(body.series, now);
+  };
+  const rows = encodePoints(tenant.teamId, project.id, experiment.id, points());
+  const batchId = body.batch_id ?? undefined;
+  if (!batchId) {
+    await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, rows });
+    return { status: 'success' as const, count: rows.count, duplicate: false, message: `Logged ${rows.count} metrics successfully` };
+  }
+  const key = `${experiment.id}:${batchId}`;
+  const inflight = inflightBatches.get(key);
+  if (inflight || (await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId))) {
+    await inflight;
+    return { status: 'success' as const, count: rows.count, duplicate: true, message: `Batch ${batchId} was already logged` };
+  }
+  const write = ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, batchId, rows });
+  inflightBatches.set(key, write);
+  try {
+    await write;
+  } finally {
+    inflightBatches.delete(key);
+  }
+  return { status: 'success' as const, count: rows.count, duplicate: false, message: `Logged ${rows.count} metrics successfully` };
+}
+
+type SeriesRow = q.SeriesRow;
+const pointDto = ([step, ts, v, host]: SeriesRow) => ({
+  timestamp: new Date(Number(ts)).toISOString(),
+  step: Number(step),
+  value: chToWire(v),
+  ...(host ? { host } : {}),
+});
+
+export async function timeseries(
+  ctx: AppContext,
+  tenant: Tenant,
+  projectIdOrName: string,
+  experimentIdOrName: string,
+  metricName: string,
+  o: { limit: number; max_points?: number; step_min?: number; step_max?: number; host?: string },
+) {
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const scope: q.SeriesScope = { projectId: project.id, experimentId: experiment.id, metricName, stepMin: o.step_min, stepMax: o.step_max, host: o.host };
+  const base = { experiment_id: experiment.id, metric_name: metricName };
+  if (o.max_points !== undefined) {
+    const extent = await q.seriesExtent(ctx.ch, tenant, scope);
+    if (extent.n > o.max_points) {
+      const points = await downsample(ctx, tenant, scope, extent, o.max_points);
+      return { ...base, points, count: points.length, downsampled: true };
+    }
+  }
+  const rows = await q.seriesPoints(ctx.ch, tenant, scope, Math.min(o.limit, o.max_points ?? o.limit));
+  return { ...base, points: rows.map(pointDto), count: rows.length, downsampled: false };
+}
+
+/**
+ * Min/max per step bucket (W&B-style full fidelity): every bucket keeps the points holding its
+ * extremes, so spikes survive; the series' first and last points are always kept.
+ */
+async function downsample(ctx: AppContext, tenant: Tenant, scope: q.SeriesScope, extent: { lo: number; hi: number }, maxPoints: number) {
+  const nBuckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
+  const width = Math.max(1, Math.ceil((extent.hi - extent.lo + 1) / nBuckets));
+  const buckets = await q.seriesBuckets(ctx.ch, tenant, scope, extent.lo, width);
+  const byStep = new Map<string, SeriesRow>();
+  const keep = (r: SeriesRow) => byStep.set(`${r[0]}\u0000${r[3]}`, r);
+  if (buckets.length) keep(buckets[0][3]);
+  for (const [, lo, hi] of buckets) {
+    keep(lo);
+    keep(hi);
+  }
+  if (buckets.length) keep(buckets[buckets.length - 1][4]);
+  return [...byStep.values()].sort((a, b) => Number(a[0]) - Number(b[0])).map(pointDto);
+}
+
+function statsDto(r: q.SummaryRow) {
+  const [, min, max, sum, valueCount, pointCount, last, firstStep, lastStep, lastTs] = r;
+  const finite = Number(valueCount) > 0;
+  return {
+    last: chToWire(last),
+    min: finite ? chToWire(min) : null,
+    max: finite ? chToWire(max) : null,
+    avg: finite ? toWire(chToNumber(sum) / Number(valueCount)) : null,
+    count: Number(pointCount),
+    first_step: Number(firstStep),
+    last_step: Number(lastStep),
+    last_timestamp: new Date(Number(lastTs)).toISOString(),
+  };
+}
+
+export async function summary(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const rows = await q.summary(ctx.ch, tenant, project.id, experiment.id);
+  const metrics: Record<string, ReturnType<typeof statsDto>> = {};
+  for (const r of rows) metrics[r[0]] = statsDto(r);
+  return { experiment_id: experiment.id, metrics };
+}
+
+export async function compare(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdsOrNames: string[], metricNames: string[] = []) {
+  const project = await resolveProject(ctx, tenant, projectIdOrName);
+  const found = await expRepo.findExperiments(ctx.pg.db, tenant, project.id, experimentIdsOrNames);
+  for (const ref of experimentIdsOrNames) {
+    if (!found.some((e) => e.id === ref || e.name === ref)) throw notFound(`Experiment "${ref}"`);
+  }
+  const experiments: Record<string, Record<string, ReturnType<typeof statsDto>>> = {};
+  for (const e of found) experiments[e.id] = {};
+  const rows = await q.compare(ctx.ch, tenant, project.id, found.map((e) => e.id), metricNames);
+  for (const [experimentId, ...r] of rows) experiments[experimentId][r[0]] = statsDto(r as q.SummaryRow);
+  return { project_id: project.id, experiments };
+}
+
+export async function metricNames(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const rows = await logs.listMetricNames(ctx.pg.db, tenant, experiment.id);
+  return { items: rows.map((r) => ({ metric_name: r.metricName, total_points: r.totalPoints, last_logged_at: r.lastLoggedAt?.toISOString() ?? null })) };
+}
+
+export async function deleteMetrics(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  requireRole(tenant, 'researcher');
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
+}
+
+export async function deleteMetricsOf(ctx: AppContext, tenant: Tenant, projectId: string, experimentIds: string[]) {
+  if (!experimentIds.length) return;
+  await q.deleteExperimentPoints(ctx.ch, tenant, projectId, experimentIds);
+  await logs.clearExperimentMetrics(ctx.pg.db, tenant, experimentIds);
+}

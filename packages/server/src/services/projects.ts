@@ -1,0 +1,58 @@
+import type { AppContext } from '../context.ts';
+import { conflict, notFound } from '../errors.ts';
+import * as repo from '../stores/postgres/repos/projects.ts';
+import type { Tenant } from '../stores/postgres/tenant.ts';
+import { requireRole } from './auth.ts';
+import { pageOf, projectDto } from './dto.ts';
+import { deleteMetricsOf } from './metrics.ts';
+import { listAllExperimentIds } from './experiments.ts';
+
+export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
+  const p = await repo.findProject(ctx.pg.db, tenant, idOrName);
+  if (!p) throw notFound('Project');
+  return p;
+}
+
+export async function listProjects(ctx: AppContext, tenant: Tenant, q: { limit: number; cursor?: string; name?: string }) {
+  return pageOf(await repo.listProjects(ctx.pg.db, tenant, q), q.limit, projectDto);
+}
+
+export async function createProject(
+  ctx: AppContext,
+  tenant: Tenant,
+  body: { name: string; description?: string | null; retention_days?: number },
+  ifExists: 'error' | 'return',
+) {
+  requireRole(tenant, 'researcher');
+  const created = await repo.insertProject(ctx.pg.db, tenant, { name: body.name, description: body.description, retentionDays: body.retention_days });
+  if (created) return { status: 201 as const, project: projectDto(created) };
+  const existing = await repo.findProject(ctx.pg.db, tenant, body.name);
+  if (ifExists === 'return' && existing) return { status: 200 as const, project: projectDto(existing) };
+  throw conflict(`A project named "${body.name}" already exists`);
+}
+
+export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: string, body: { name?: string; description?: string | null; retention_days?: number }) {
+  requireRole(tenant, 'researcher');
+  const p = await resolveProject(ctx, tenant, idOrName);
+  try {
+    const u = await repo.updateProject(ctx.pg.db, tenant, p.id, { name: body.name, description: body.description, retentionDays: body.retention_days });
+    if (!u) throw notFound('Project');
+    return projectDto(u);
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict(`A project named "${body.name}" already exists`);
+    throw e;
+  }
+}
+
+export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
+  requireRole(tenant, 'admin');
+  const p = await resolveProject(ctx, tenant, idOrName);
+  // Points first: once the metadata row is gone nothing could find them again.
+  await deleteMetricsOf(ctx, tenant, p.id, await listAllExperimentIds(ctx, tenant, p.id));
+  await repo.deleteProject(ctx.pg.db, tenant, p.id);
+}
+
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: string; cause?: { code?: string } }).code ?? (e as { cause?: { code?: string } }).cause?.code;
+  return code === '23505';
+}

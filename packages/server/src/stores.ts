@@ -1,0 +1,66 @@
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import { connectClickHouse } from './stores/clickhouse/client.ts';
+import { migrateClickHouse } from './stores/clickhouse/migrate.ts';
+import { ClickHouseStore } from './stores/clickhouse/query.ts';
+import { MetricWriter, type WriteRequest } from './stores/clickhouse/writer.ts';
+import { openPostgres, type PostgresStore } from './stores/postgres/db.ts';
+import { recordFlush, type BatchWrite, type MetricWrite } from './stores/postgres/repos/metric-logs.ts';
+import type { Tenant } from './stores/postgres/tenant.ts';
+
+type Log = (err: unknown, msg: string) => void;
+
+/** Opens (and migrates) both stores and starts the writer. */
+export async function openStores(config: Config, log: Log): Promise<AppContext> {
+  const pg = await openPostgres(config.postgres);
+  let ch: ClickHouseStore | undefined;
+  try {
+    await pg.migrate();
+    ch = new ClickHouseStore(await connectClickHouse(config), {
+      maxExecutionSeconds: config.ASSAY_QUERY_MAX_SECONDS,
+      maxMemoryBytes: config.ASSAY_QUERY_MAX_MEMORY_BYTES,
+    });
+    await migrateClickHouse(ch, { database: config.CLICKHOUSE_DATABASE, cluster: config.CLICKHOUSE_CLUSTER });
+  } catch (e) {
+    await ch?.close().catch(() => undefined);
+    await pg.close().catch(() => undefined);
+    throw e;
+  }
+  const writer = new MetricWriter(
+    ch,
+    { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS },
+    (flushed, remaining) => bookkeeping(pg, flushed, remaining),
+    log,
+  );
+  return { config, pg, ch, writer };
+}
+
+/** One Postgres transaction per team in the flush: write logs, sync state, batch ids. */
+async function bookkeeping(pg: PostgresStore, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
+  const at = new Date();
+  const byTeam = new Map<string, { tenant: Tenant; writes: Map<string, MetricWrite>; batches: BatchWrite[]; experiments: Set<string> }>();
+  for (const r of flushed) {
+    let t = byTeam.get(r.tenant.teamId);
+    if (!t) byTeam.set(r.tenant.teamId, (t = { tenant: r.tenant, writes: new Map(), batches: [], experiments: new Set() }));
+    t.experiments.add(r.experimentId);
+    if (r.batchId) t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count });
+    for (const [metricName, m] of r.rows.perMetric) {
+      const key = `${r.experimentId}\u0000${metricName}`;
+      const w = t.writes.get(key);
+      if (w) {
+        w.points += m.points;
+        if (m.lastTsMs > w.lastLoggedAt.getTime()) w.lastLoggedAt = new Date(m.lastTsMs);
+      } else t.writes.set(key, { projectId: r.projectId, experimentId: r.experimentId, metricName, points: m.points, lastLoggedAt: new Date(m.lastTsMs) });
+    }
+  }
+  for (const t of byTeam.values()) {
+    const sync = [...t.experiments].map((experimentId) => ({ experimentId, pendingRows: remaining.get(experimentId) ?? 0 }));
+    await recordFlush(pg.db, t.tenant, [...t.writes.values()], t.batches, sync, at);
+  }
+}
+
+export async function closeStores(ctx: AppContext): Promise<void> {
+  await ctx.writer.close();
+  await ctx.ch.close();
+  await ctx.pg.close();
+}

@@ -1,0 +1,149 @@
+import type { ClickHouseStore, Tenant } from '../query.ts';
+
+/**
+ * Every metric read the API serves. SQL is static text; values are typed server-side parameters.
+ * The team predicate comes first in every WHERE and is enforced by the wrapper.
+ */
+
+export type RawValue = number | string; // ClickHouse JSON quotes nan/inf/-inf
+
+export interface SeriesScope {
+  projectId: string;
+  experimentId: string;
+  metricName: string;
+  stepMin?: number;
+  stepMax?: number;
+  host?: string;
+}
+
+const SERIES_WHERE = `team_id = {team_id:UUID}
+  AND project_id = {project_id:UUID}
+  AND experiment_id = {experiment_id:UUID}
+  AND metric_name = {metric_name:String}
+  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})`;
+
+function seriesParams(s: SeriesScope) {
+  return {
+    project_id: s.projectId,
+    experiment_id: s.experimentId,
+    metric_name: s.metricName,
+    step_min: s.stepMin ?? 0,
+    step_max: s.stepMax ?? Number.MAX_SAFE_INTEGER,
+    host: s.host ?? null,
+  };
+}
+
+// FINAL collapses re-logged steps (the later write wins); partitions never share a key, so the
+// merge-on-read can stay inside each partition.
+export const SQL_SERIES_POINTS = `SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, metric_value, host
+FROM metrics FINAL
+WHERE ${SERIES_WHERE}
+ORDER BY step, host
+LIMIT {limit:UInt32}
+SETTINGS do_not_merge_across_partitions_select_final = 1`;
+
+export const SQL_SERIES_EXTENT = `SELECT count() AS n, min(step) AS lo, max(step) AS hi
+FROM metrics FINAL
+WHERE ${SERIES_WHERE}
+SETTINGS do_not_merge_across_partitions_select_final = 1`;
+
+// Per step bucket: the points holding the bucket's minimum and maximum value, plus the bucket's
+// first and last point (so the series' first and last step survive). NaN never wins a min/max.
+export const SQL_SERIES_BUCKETS = `SELECT
+  intDiv(step - {step_lo:UInt64}, {width:UInt64}) AS bucket,
+  argMin((step, ts, v, host), if(isNaN(v), inf, v)) AS lo,
+  argMax((step, ts, v, host), if(isNaN(v), -inf, v)) AS hi,
+  argMin((step, ts, v, host), step) AS first,
+  argMax((step, ts, v, host), step) AS last
+FROM (
+  SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, metric_value AS v, host
+  FROM metrics FINAL
+  WHERE ${SERIES_WHERE}
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+GROUP BY bucket
+ORDER BY bucket`;
+
+export type SeriesRow = [step: number, tsMs: number, value: RawValue, host: string];
+
+export async function seriesPoints(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope, limit: number): Promise<SeriesRow[]> {
+  return ch.rows<SeriesRow>(tenant, 'metrics.series', SQL_SERIES_POINTS, { ...seriesParams(s), limit });
+}
+
+export async function seriesExtent(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope): Promise<{ n: number; lo: number; hi: number }> {
+  const [r] = await ch.rows<[number, number, number]>(tenant, 'metrics.series_extent', SQL_SERIES_EXTENT, seriesParams(s));
+  return { n: Number(r?.[0] ?? 0), lo: Number(r?.[1] ?? 0), hi: Number(r?.[2] ?? 0) };
+}
+
+export async function seriesBuckets(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope, stepLo: number, width: number) {
+  return ch.rows<[number, SeriesRow, SeriesRow, SeriesRow, SeriesRow]>(tenant, 'metrics.series_buckets', SQL_SERIES_BUCKETS, {
+    ...seriesParams(s),
+    step_lo: stepLo,
+    width,
+  });
+}
+
+const SUMMARY_SELECT = `metric_name,
+  min(min_value) AS min_v,
+  max(max_value) AS max_v,
+  sum(sum_value) AS sum_v,
+  sum(value_count) AS value_n,
+  sum(point_count) AS point_n,
+  argMaxMerge(last_value) AS last_v,
+  min(first_step) AS first_step,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts`;
+
+export const SQL_SUMMARY = `SELECT ${SUMMARY_SELECT}
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+GROUP BY metric_name
+ORDER BY metric_name`;
+
+export const SQL_COMPARE = `SELECT experiment_id, ${SUMMARY_SELECT}
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+  AND (empty({metric_names:Array(String)}) OR has({metric_names:Array(String)}, metric_name))
+GROUP BY experiment_id, metric_name
+ORDER BY experiment_id, metric_name`;
+
+export type SummaryRow = [
+  metric: string,
+  min: RawValue,
+  max: RawValue,
+  sum: RawValue,
+  valueCount: number,
+  pointCount: number,
+  last: RawValue,
+  firstStep: number,
+  lastStep: number,
+  lastTsMs: number,
+];
+
+export async function summary(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string): Promise<SummaryRow[]> {
+  return ch.rows<SummaryRow>(tenant, 'metrics.summary', SQL_SUMMARY, { project_id: projectId, experiment_id: experimentId });
+}
+
+export async function compare(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[], metricNames: string[]) {
+  return ch.rows<[string, ...SummaryRow]>(tenant, 'metrics.compare', SQL_COMPARE, {
+    project_id: projectId,
+    experiment_ids: experimentIds,
+    metric_names: metricNames,
+  });
+}
+
+const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated'] as const;
+
+/** Lightweight deletes, synchronous so a read right after sees no points. */
+export async function deleteExperimentPoints(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<void> {
+  for (const table of DELETE_TABLES) {
+    await ch.tenantCommand(
+      tenant,
+      'metrics.delete',
+      `DELETE FROM ${table} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2`,
+      { project_id: projectId, experiment_ids: experimentIds },
+    );
+  }
+}

@@ -1,0 +1,92 @@
+import { and, desc, eq, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db.ts';
+import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
+import { decodeCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
+
+export type ExperimentRow = typeof experiments.$inferSelect;
+
+const scope = (tenant: Tenant, projectId: string) => and(eq(experiments.teamId, tenant.teamId), eq(experiments.projectId, projectId));
+
+export async function findExperiment(db: Db, tenant: Tenant, projectId: string, idOrName: string): Promise<ExperimentRow | undefined> {
+  if (isUuid(idOrName)) {
+    const [e] = await db.select().from(experiments).where(and(scope(tenant, projectId), eq(experiments.id, idOrName)));
+    if (e) return e;
+  }
+  const [e] = await db.select().from(experiments).where(and(scope(tenant, projectId), eq(experiments.name, idOrName)));
+  return e;
+}
+
+/** Resolves many ids-or-names in one project; unknown ones are simply absent from the result. */
+export async function findExperiments(db: Db, tenant: Tenant, projectId: string, idsOrNames: string[]): Promise<ExperimentRow[]> {
+  const ids = idsOrNames.filter(isUuid);
+  const match = ids.length ? or(inArray(experiments.id, ids), inArray(experiments.name, idsOrNames)) : inArray(experiments.name, idsOrNames);
+  return db.select().from(experiments).where(and(scope(tenant, projectId), match));
+}
+
+export async function listExperiments(
+  db: Db,
+  tenant: Tenant,
+  projectId: string,
+  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string },
+) {
+  const where: SQL[] = [scope(tenant, projectId)!];
+  if (q.name) where.push(ilike(experiments.name, likeLiteral(q.name)));
+  if (q.status) where.push(eq(experiments.status, q.status));
+  if (q.tag) where.push(sql`${experiments.tags} @> ${JSON.stringify([q.tag])}::jsonb`);
+  const c = decodeCursor(q.cursor);
+  if (c) where.push(or(lt(experiments.createdAt, c.createdAt), and(eq(experiments.createdAt, c.createdAt), lt(experiments.id, c.id)))!);
+  return db
+    .select()
+    .from(experiments)
+    .where(and(...where))
+    .orderBy(desc(experiments.createdAt), desc(experiments.id))
+    .limit(q.limit + 1);
+}
+
+export async function insertExperiment(
+  db: Db,
+  tenant: Tenant,
+  projectId: string,
+  v: { name: string; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null },
+) {
+  return db.transaction(async (tx) => {
+    const [e] = await tx
+      .insert(experiments)
+      .values({ ...v, teamId: tenant.teamId, projectId, heartbeatAt: new Date() })
+      .onConflictDoNothing()
+      .returning();
+    if (e && v.parentId) {
+      await tx.insert(experimentReferences).values({ teamId: tenant.teamId, experimentId: e.id, parentId: v.parentId });
+    }
+    return e;
+  });
+}
+
+export async function updateExperiment(
+  db: Db,
+  tenant: Tenant,
+  projectId: string,
+  id: string,
+  v: Partial<Pick<ExperimentRow, 'name' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt'>> & { mergeFeatures?: Record<string, unknown> },
+) {
+  const { mergeFeatures, ...rest } = v;
+  const set: Record<string, unknown> = { ...rest, updatedAt: new Date() };
+  // Deep merge happens in the database so concurrent feature updates never lose each other's keys.
+  if (mergeFeatures) set.features = sql`assay_jsonb_deep_merge(${experiments.features}, ${JSON.stringify(mergeFeatures)}::jsonb)`;
+  const [e] = await db
+    .update(experiments)
+    .set(set)
+    .where(and(scope(tenant, projectId), eq(experiments.id, id)))
+    .returning();
+  return e;
+}
+
+export async function deleteExperiment(db: Db, tenant: Tenant, projectId: string, id: string): Promise<boolean> {
+  const r = await db.delete(experiments).where(and(scope(tenant, projectId), eq(experiments.id, id))).returning({ id: experiments.id });
+  return r.length > 0;
+}
+
+export async function listExperimentIds(db: Db, tenant: Tenant, projectId: string): Promise<string[]> {
+  const rows = await db.select({ id: experiments.id }).from(experiments).where(scope(tenant, projectId));
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,30 @@
+import type { Role } from './schema.ts';
+
+/** Who is calling: resolved from the API key by the auth plugin; the first argument of every store call. */
+export interface Tenant {
+  teamId: string;
+  userId: string;
+  role: Role;
+  keyId: string;
+}
+
+const RANK: Record<Role, number> = { viewer: 0, researcher: 1, admin: 2 };
+export const roleAtLeast = (role: Role, min: Role) => RANK[role] >= RANK[min];
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID_RE.test(s);
+
+/** Opaque keyset cursor over (created_at, id). */
+export function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+}
+export function decodeCursor(cursor: string | undefined): { createdAt: Date; id: string } | undefined {
+  if (!cursor) return undefined;
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime())) return undefined;
+  return { createdAt, id };
+}
+
+/** Escape LIKE wildcards so a user's filter is matched literally. */
+export const likeLiteral = (s: string) => `%${s.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
