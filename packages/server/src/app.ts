@@ -34,6 +34,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     bodyLimit: ctx.config.ASSAY_BODY_LIMIT,
     // Metric batches can be big; keep-alive clients send many.
     keepAliveTimeout: 65_000,
+    disableRequestLogging: !['debug', 'trace'].includes(ctx.config.LOG_LEVEL),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by our own DTO functions; re-validating 100k points per response would
