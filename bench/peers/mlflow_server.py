@@ -40,6 +40,17 @@ def _status_kb(pid, key):
     return 0
 
 
+def _pss(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class MlflowServer:
     def __init__(self, proc, port, workers):
         self.proc = proc
@@ -88,8 +99,10 @@ class MlflowServer:
         return out
 
     def memory(self):
+        """RSS and PSS summed over the whole tree (server, uvicorn workers, job runners). PSS
+        splits pages shared between the forked/spawned workers, so it is the fair total."""
         pids = self.pids()
-        return {"rss": sum(_status_kb(p, "VmRSS") for p in pids), "pids": pids}
+        return {"rss": sum(_status_kb(p, "VmRSS") for p in pids), "pss": sum(_pss(p) for p in pids), "pids": len(pids)}
 
     def stop(self, grace_s=20):
         if self.proc.poll() is not None:
