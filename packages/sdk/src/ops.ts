@@ -89,20 +89,17 @@ export async function ensureExperiment(
   experiment: string,
   create: CreateFields = {},
   retry: { maxAttempts?: number; deadlineMs?: number } = {},
-): Promise<{ project: Project; experiment: ExperimentRecord; created: boolean }> {
+): Promise<{ project: Project; experiment: ExperimentRecord }> {
   const proj = await http.requestWithRetry<Project>('POST', '/projects', { json: { name: project }, query: { if_exists: 'return' } }, retry);
   const body: Record<string, unknown> = { name: experiment };
   for (const [k, v] of Object.entries(create)) if (v !== undefined) body[k] = v;
-  let created = false;
   const exp = await http.requestWithRetry<ExperimentRecord>(
     'POST',
     `/projects/${seg(proj.id)}/experiments`,
     { json: body, query: { if_exists: 'return' } },
     retry,
   );
-  // a fresh experiment has no finished_at and was just created; good enough to tell the caller
-  created = !exp.finished_at && exp.created_at === exp.updated_at;
-  return { project: proj, experiment: exp, created };
+  return { project: proj, experiment: exp };
 }
 
 export interface ReplayContext {
