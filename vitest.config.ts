@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts'],
+    globalSetup: ['packages/server/test/global-setup.ts'],
     // chDB is a native library bound to one data directory per process: forks, not threads.
     pool: 'forks',
     testTimeout: 60_000,

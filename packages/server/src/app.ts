@@ -34,6 +34,8 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     bodyLimit: ctx.config.ASSAY_BODY_LIMIT,
     // Metric batches can be big; keep-alive clients send many.
     keepAliveTimeout: 65_000,
+    // Metric names are up to 250 Unicode characters; percent-encoded that can reach ~3 kB.
+    maxParamLength: 4096,
     disableRequestLogging: !['debug', 'trace'].includes(ctx.config.LOG_LEVEL),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

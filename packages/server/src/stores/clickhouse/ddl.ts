@@ -38,7 +38,7 @@ const METRICS: TableSpec = {
   engineArgs: 'logged_at',
   tail: `PARTITION BY toYYYYMM(timestamp)
 ORDER BY (team_id, project_id, experiment_id, metric_name, step, host)
-TTL toDateTime(timestamp) + INTERVAL 2 YEAR DELETE`,
+TTL toDateTime(logged_at) + INTERVAL 2 YEAR DELETE`, // retention counts from ingest: an imported 2023 run is not dropped on arrival
 };
 
 // min/max skip NaN in ClickHouse; sum/count are kept over non-NaN values so avg stays a number
@@ -83,8 +83,7 @@ const METRICS_HOURLY: TableSpec = {
   columns: KEY + `\n  hour           DateTime('UTC'),` + SUMMARY_COLUMNS,
   engine: 'AggregatingMergeTree',
   tail: `PARTITION BY toYYYYMM(hour)
-ORDER BY (team_id, project_id, experiment_id, metric_name, hour)
-TTL hour + INTERVAL 2 YEAR DELETE`,
+ORDER BY (team_id, project_id, experiment_id, metric_name, hour)`,
 };
 
 const METRICS_AGGREGATED: TableSpec = {

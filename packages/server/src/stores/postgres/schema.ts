@@ -187,6 +187,30 @@ export const metricBatches = pgTable(
   (t) => [primaryKey({ columns: [t.experimentId, t.batchId] })],
 );
 
+/**
+ * Files attached to an experiment. The bytes live content-addressed on disk
+ * (`<artifact dir>/<team_id>/sha256/<aa>/<sha256>`, shared within a team); a row names them.
+ * Re-uploading a path with new content replaces the row (new id), the same content is a no-op.
+ */
+export const artifacts = pgTable(
+  'artifacts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    path: varchar('path', { length: 1024 }).notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: varchar('sha256', { length: 64 }).notNull(),
+    contentType: varchar('content_type', { length: 255 }).notNull().default('application/octet-stream'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('artifacts_experiment_path_uq').on(t.experimentId, t.path),
+    index('artifacts_team_sha256_idx').on(t.teamId, t.sha256),
+  ],
+);
+
 export const schema = {
   teams,
   users,
@@ -199,4 +223,5 @@ export const schema = {
   metricWriteLogs,
   clickhouseSyncState,
   metricBatches,
+  artifacts,
 };

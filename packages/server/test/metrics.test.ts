@@ -1,0 +1,230 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+
+let srv: TestServer;
+let team: TestTeam;
+
+beforeAll(async () => {
+  srv = await startTestServer({ ASSAY_BODY_LIMIT: String(2 * 1024 * 1024) });
+  team = await srv.newTeam('metrics');
+});
+afterAll(() => srv?.close());
+
+const series = (n: number, name = 'loss', f = (i: number) => 1 / (i + 1)) =>
+  Array.from({ length: n }, (_, i) => ({ metric_name: name, metric_value: f(i), step: i }));
+
+describe('metric ingest and reads', () => {
+  it('logs a batch and reads it back through timeseries, summary, names and compare', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-basic', 'r1');
+    const log = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: series(100) });
+    expect(log.status).toBe(200);
+    expect(log.body).toMatchObject({ status: 'success', count: 100, duplicate: false });
+
+    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/loss?limit=1000`);
+    expect(ts.status).toBe(200);
+    expect(ts.body.count).toBe(100);
+    expect(ts.body.points[0]).toMatchObject({ step: 0, value: 1 });
+    expect(ts.body.points[99]).toMatchObject({ step: 99, value: 1 / 100 });
+
+    const sum = await team.api.get(`/metrics/summary/p-basic/r1`);
+    expect(sum.body.metrics.loss).toMatchObject({ count: 100, min: 0.01, max: 1, last: 0.01, first_step: 0, last_step: 99 });
+    const expectedAvg = series(100).reduce((a, p) => a + p.metric_value, 0) / 100;
+    expect(sum.body.metrics.loss.avg).toBeCloseTo(expectedAvg, 12);
+
+    const names = await team.api.get(`/metrics/names/${projectId}/${experimentId}`);
+    expect(names.body.items).toEqual([expect.objectContaining({ metric_name: 'loss', total_points: 100 })]);
+
+    const cmp = await team.api.post(`/metrics/compare?project_id=${projectId}&experiment_ids=${experimentId}&metric_names=loss`);
+    expect(cmp.status).toBe(200);
+    expect(cmp.body.experiments[experimentId].loss).toMatchObject({ count: 100, last: 0.01 });
+  });
+
+  it('single-point log endpoint (the seed shape)', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-single', 'r1');
+    const r = await team.api.post(`/metrics/log/${projectId}/${experimentId}`, { metric_name: 'acc', metric_value: 0.5, step: 3, timestamp: '2024-01-01T10:00:00Z' });
+    expect(r.status).toBe(200);
+    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/acc`);
+    expect(ts.body.points).toEqual([{ timestamp: '2024-01-01T10:00:00.000Z', step: 3, value: 0.5 }]);
+  });
+
+  it('stores NaN, +Inf and -Inf and returns them as strings; summary ignores NaN in min/max/avg', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-nan', 'r1');
+    const metrics = [
+      { metric_name: 'x', metric_value: 1.5, step: 0 },
+      { metric_name: 'x', metric_value: 'NaN', step: 1 },
+      { metric_name: 'x', metric_value: 'Infinity', step: 2 },
+      { metric_name: 'x', metric_value: '-Infinity', step: 3 },
+      { metric_name: 'x', metric_value: 'NaN', step: 4 },
+    ];
+    expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics })).status).toBe(200);
+    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/x`);
+    expect(ts.body.points.map((p: any) => p.value)).toEqual([1.5, 'NaN', 'Infinity', '-Infinity', 'NaN']);
+    const s = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.x;
+    expect(s).toMatchObject({ count: 5, last: 'NaN', min: '-Infinity', max: 'Infinity', avg: 'NaN' });
+  });
+
+  it('round-trips every Float64 exactly, including subnormals and extremes', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-float', 'r1');
+    const values = [0.1, 1 / 3, -0, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308, 123456789.123456789, 1e-7];
+    const metrics = values.map((v, i) => ({ metric_name: 'f', metric_value: v, step: i }));
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics });
+    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/f`);
+    expect(ts.body.points.map((p: any) => p.value)).toEqual(values.map((v) => (Object.is(v, -0) ? 0 : v)));
+  });
+
+  it('stores injection-looking and Unicode metric names verbatim', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-names', 'r1');
+    const names = ["loss'); DROP TABLE metrics;--", 'a\tb\nc\\d', 'точность/валидация', '{team_id:UUID}', '🔥'.repeat(10), 'x'.repeat(250)];
+    const metrics = names.map((n, i) => ({ metric_name: n, metric_value: i, step: 0 }));
+    expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics })).status).toBe(200);
+    for (const [i, n] of names.entries()) {
+      const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(n)}`);
+      expect(ts.body.metric_name).toBe(n);
+      expect(ts.body.points).toHaveLength(1);
+      expect(ts.body.points[0].value).toBe(i);
+    }
+    const sum = await team.api.get(`/metrics/summary/${projectId}/${experimentId}`);
+    expect(Object.keys(sum.body.metrics).sort()).toEqual([...names].sort());
+    // the metrics table is still there
+    expect((await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(names[0])}`)).status).toBe(200);
+  });
+
+  it('a re-sent batch_id changes no read: points, counts, averages', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-dedup', 'r1');
+    const body = { batch_id: 'batch-0001', metrics: series(50, 'loss', (i) => i) };
+    const first = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body);
+    const before = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body;
+    const [again1, again2] = await Promise.all([
+      team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body),
+      team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body),
+    ]);
+    expect(first.body.duplicate).toBe(false);
+    expect(again1.body.duplicate).toBe(true);
+    expect(again2.body.duplicate).toBe(true);
+    const after = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body;
+    expect(after).toEqual(before);
+    expect(after.metrics.loss).toMatchObject({ count: 50, avg: 24.5 });
+    const names = await team.api.get(`/metrics/names/${projectId}/${experimentId}`);
+    expect(names.body.items[0].total_points).toBe(50);
+    // concurrent first sends of one new batch also write once
+    const b2 = { batch_id: 'batch-0002', metrics: series(10, 'acc', (i) => i) };
+    const rs = await Promise.all([1, 2, 3].map(() => team.api.post(`/metrics/batch/${projectId}/${experimentId}`, b2)));
+    expect(rs.filter((r) => r.body.duplicate === false)).toHaveLength(1);
+    const s2 = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.acc;
+    expect(s2.count).toBe(10);
+  });
+
+  it('re-logging a step replaces the point (later write wins)', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-relog', 'r1');
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [{ metric_name: 'l', metric_value: 1, step: 7 }] });
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [{ metric_name: 'l', metric_value: 2, step: 7 }] });
+    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/l`);
+    expect(ts.body.points).toEqual([expect.objectContaining({ step: 7, value: 2 })]);
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.l.last).toBe(2);
+  });
+
+  it('columnar and row formats store identical points; gzip bodies are accepted', async () => {
+    const a = await seedRun(team.api, 'p-col', 'rows');
+    const b = await seedRun(team.api, 'p-col', 'cols');
+    const ts0 = Date.parse('2024-05-01T00:00:00Z');
+    const rows = Array.from({ length: 200 }, (_, i) => ({ metric_name: 'm', metric_value: i % 7 === 0 ? 'NaN' : Math.sin(i), step: i * 2, timestamp: ts0 + i * 1000 }));
+    await team.api.post(`/metrics/batch/${a.projectId}/${a.experimentId}`, { metrics: rows });
+    const columnar = { series: [{ metric_name: 'm', steps: rows.map((r) => r.step), values: rows.map((r) => r.metric_value), timestamps: rows.map((r) => r.timestamp) }] };
+    const gz = gzipSync(Buffer.from(JSON.stringify(columnar)));
+    const r = await team.api.call('POST', `/metrics/batch/${b.projectId}/${b.experimentId}`, gz, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    expect(r.status).toBe(200);
+    expect(r.body.count).toBe(200);
+    const ra = await team.api.get(`/metrics/timeseries/${a.projectId}/${a.experimentId}/m?limit=1000`);
+    const rb = await team.api.get(`/metrics/timeseries/${b.projectId}/${b.experimentId}/m?limit=1000`);
+    expect(rb.body.points).toEqual(ra.body.points);
+    expect(ra.body.points).toHaveLength(200);
+  });
+
+  it('downsampling keeps first/last step and the global extremes', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-down', 'r1');
+    const n = 20_000;
+    const metrics = series(n, 'noisy', (i) => Math.exp(-i / 5000) + 0.05 * Math.sin(i * 12.9898));
+    metrics[12_345].metric_value = 42; // a spike
+    metrics[7_777].metric_value = -42;
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics });
+    const r = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/noisy?max_points=200`);
+    expect(r.body.downsampled).toBe(true);
+    expect(r.body.points.length).toBeLessThanOrEqual(200);
+    expect(r.body.points.length).toBeGreaterThan(100);
+    const steps = r.body.points.map((p: any) => p.step);
+    expect(steps[0]).toBe(0);
+    expect(steps[steps.length - 1]).toBe(n - 1);
+    expect([...steps].sort((x: number, y: number) => x - y)).toEqual(steps);
+    expect(r.body.points).toContainEqual(expect.objectContaining({ step: 12_345, value: 42 }));
+    expect(r.body.points).toContainEqual(expect.objectContaining({ step: 7_777, value: -42 }));
+    // zoom: same call restricted to a step window
+    const z = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/noisy?max_points=100&step_min=1000&step_max=1049`);
+    expect(z.body.downsampled).toBe(false);
+    expect(z.body.points.map((p: any) => p.step)).toEqual(Array.from({ length: 50 }, (_, i) => 1000 + i));
+  });
+
+  it('rejects bad points with 422 and writes nothing from that batch', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-bad', 'r1');
+    const bad = [
+      { metrics: [...series(3), { metric_name: 'loss', metric_value: 'nan', step: 3 }] },
+      { metrics: [...series(3), { metric_name: 'loss', metric_value: 1, step: -1 }] },
+      { metrics: [...series(3), { metric_name: 'loss', metric_value: 1, step: 1.5 }] },
+      { metrics: [...series(3), { metric_name: '', metric_value: 1, step: 1 }] },
+      { metrics: [...series(3), { metric_name: 'x'.repeat(251), metric_value: 1, step: 1 }] },
+      { metrics: [...series(3), { metric_name: 'loss', metric_value: 1, step: 2 ** 53 }] },
+      { metrics: [...series(3), { metric_name: 'loss', metric_value: 1, step: 1, timestamp: 'yesterday' }] },
+      { series: [{ metric_name: 'loss', steps: [1, 2], values: [1] }] },
+      { metrics: 'nope' },
+      {},
+    ];
+    for (const body of bad) {
+      const r = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body);
+      expect(r.status, JSON.stringify(body).slice(0, 80)).toBe(422);
+      expect(Array.isArray(r.body.detail)).toBe(true);
+      expect(r.body.detail[0].loc[0]).toBe('body');
+    }
+    const steps = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, bad[1]);
+    expect(steps.body.detail).toContainEqual(expect.objectContaining({ loc: ['body', 'metrics', 3, 'step'] }));
+    const malformed = await team.api.call('POST', `/metrics/batch/${projectId}/${experimentId}`, '{"metrics": [', { 'content-type': 'application/json' });
+    expect(malformed.status).toBe(422);
+    const s = await team.api.get(`/metrics/summary/${projectId}/${experimentId}`);
+    expect(s.body.metrics).toEqual({});
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-413', 'r1');
+    const r = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: series(60_000) });
+    expect(r.status).toBe(413);
+    expect(r.body.detail).toMatch(/too large/i);
+    // a gzip bomb stops at the same limit, measured after decompression
+    const big = gzipSync(Buffer.from(JSON.stringify({ metrics: series(60_000) })));
+    const g = await team.api.call('POST', `/metrics/batch/${projectId}/${experimentId}`, big, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    expect(g.status).toBe(413);
+  });
+
+  it('deletes an experiment\'s metrics', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-del', 'r1');
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: series(10) });
+    expect((await team.api.delete(`/metrics/${projectId}/${experimentId}`)).status).toBe(204);
+    expect((await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/loss`)).body.count).toBe(0);
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics).toEqual({});
+    expect((await team.api.get(`/metrics/names/${projectId}/${experimentId}`)).body.items).toEqual([]);
+  });
+
+  it('compare accepts names, rejects unknown experiments with 404', async () => {
+    const a = await seedRun(team.api, 'p-cmp', 'a');
+    const b = await seedRun(team.api, 'p-cmp', 'b');
+    await team.api.post(`/metrics/batch/${a.projectId}/${a.experimentId}`, { metrics: series(5, 'loss', (i) => 5 - i) });
+    await team.api.post(`/metrics/batch/${b.projectId}/${b.experimentId}`, { metrics: [...series(5, 'loss', (i) => 10 - i), ...series(5, 'acc')] });
+    const r = await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=b');
+    expect(r.status).toBe(200);
+    expect(r.body.experiments[a.experimentId].loss.last).toBe(1);
+    expect(r.body.experiments[b.experimentId].loss.last).toBe(6);
+    expect(Object.keys(r.body.experiments[b.experimentId]).sort()).toEqual(['acc', 'loss']);
+    const only = await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=b&metric_names=acc');
+    expect(only.body.experiments[a.experimentId]).toEqual({});
+    expect(Object.keys(only.body.experiments[b.experimentId])).toEqual(['acc']);
+    expect((await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=zzz')).status).toBe(404);
+  });
+});
