@@ -157,10 +157,10 @@ class Run:
             if exp.get("status") != "running" and not self.pending_status:
                 self.experiment = client.call("PATCH", self.experiment_path, {"status": "running"})
             self.save()
-        self.apply_pending(client)
+        self.apply_pending(client, status=False)
         return self.existed
 
-    def apply_pending(self, client: HttpClient) -> None:
+    def apply_pending(self, client: HttpClient, status: bool = True) -> None:
         """Send what was recorded while the server was unreachable. Network errors propagate
         (the caller retries later); other API errors are logged and the item is dropped."""
         with self.lock:
@@ -189,7 +189,7 @@ class Run:
                     log.warning("research_sdk: artifact %s no longer exists; skipped", a["local"])
                 self.pending_artifacts.pop(0)
                 self.save()
-            if self.pending_status:
+            if self.pending_status and status:
                 self._apply("status", lambda: client.call("PATCH", self.experiment_path,
                                                           {"status": self.pending_status}))
                 self.pending_status = None
