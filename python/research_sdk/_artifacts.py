@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ._errors import APIError, NotSupportedError, ServerUnreachableError, error_for
+from ._errors import is_route_missing, APIError, NotSupportedError, ServerUnreachableError, error_for
 from ._http import TRANSPORT_ERRORS, HttpClient, is_retryable_status, quote
 from ._sender import Backoff
 
@@ -49,7 +49,7 @@ def _experiment_path(pid: str, eid: str) -> str:
 
 
 def _not_supported_or(e: APIError, feature: str) -> APIError:
-    if e.status == 404 and isinstance(e.detail, str) and e.detail.startswith("Route "):
+    if is_route_missing(e):
         return NotSupportedError(feature, e.status, e.detail, e.method, e.path)
     return e
 

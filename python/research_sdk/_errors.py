@@ -64,6 +64,12 @@ def format_detail(detail: Any) -> str:
     return str(detail)
 
 
+def is_route_missing(e: "APIError") -> bool:
+    """A 404 for the route itself (the server lacks the feature), not for a missing object."""
+    d = e.detail
+    return e.status == 404 and isinstance(d, str) and (d.strip().lower() == "not found" or d.startswith("Route "))
+
+
 def error_for(status: int, detail: Any, method: str, path: str) -> APIError:
     cls = NotFoundError if status == 404 else APIError
     return cls(status, detail, method, path)

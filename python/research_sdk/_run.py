@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from . import _artifacts
 from ._encode import sanitize_json
-from ._errors import APIError, NotSupportedError, TeamMismatchError
+from ._errors import is_route_missing, APIError, NotSupportedError, TeamMismatchError
 from ._http import HttpClient, quote
 from ._spool import Spool, default_root, run_dir_name
 
@@ -204,7 +204,7 @@ class Run:
         except APIError as e:
             if e.status in (408, 429) or e.status >= 500:
                 raise
-            if e.status == 404 and isinstance(e.detail, str) and e.detail.startswith("Route "):
+            if is_route_missing(e):
                 log.warning("research_sdk: %s not recorded: the server does not support it yet (%s)", what, e)
                 return
             log.error("research_sdk: the server refused the %s (dropped): %s", what, e)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 from . import _artifacts, _git
 from ._encode import (coerce_step, coerce_timestamp, coerce_value, decode_points, decode_stats,
                       sanitize_json)
-from ._errors import APIError, ServerUnreachableError
+from ._errors import is_route_missing, APIError, NotSupportedError, ServerUnreachableError
 from ._http import HttpClient, is_retryable_status, quote
 from ._run import Run, deep_merge
 from ._sender import Backoff, Batcher, Outbox, Transport, WireState
@@ -317,7 +317,7 @@ class Experiment:
         try:
             ok, _ = self._control(lambda c: c.call("PUT", self._run.experiment_path + "/code", snap))
         except APIError as e:
-            if e.status == 404 and isinstance(e.detail, str) and e.detail.startswith("Route "):
+            if is_route_missing(e):
                 warnings.warn("research_sdk: the server does not support code snapshots yet "
                               f"({e}); not recorded", RuntimeWarning, stacklevel=2)
                 return snap
@@ -337,8 +337,12 @@ class Experiment:
             log.info("research_sdk: no files matching %r under %s", pattern, path)
             return []
         existing: Dict[str, str] = {}
-        ok, items = self._control(lambda c: _artifacts.list_artifacts(c, self._run.project_id,
-                                                                       self._run.experiment_id))
+        try:
+            ok, items = self._control(lambda c: _artifacts.list_artifacts(c, self._run.project_id,
+                                                                           self._run.experiment_id))
+        except NotSupportedError as e:
+            warnings.warn(f"research_sdk: artifacts not uploaded: {e}", RuntimeWarning, stacklevel=2)
+            return []
         if ok:
             existing = {a["path"]: a.get("sha256") for a in items}
         out: List[Dict[str, Any]] = []

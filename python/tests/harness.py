@@ -1,0 +1,208 @@
+"""Test/bench support: a live Assay server (node packages/server/bin/assay.mjs) on a free port
+with a temp data dir, and a tiny fault-injecting HTTP proxy (latency, status codes, resets)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any, Callable, Dict, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON_DIR = os.path.join(REPO, "python")
+ASSAY_BIN = os.path.join(REPO, "packages", "server", "bin", "assay.mjs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_available() -> bool:
+    return os.path.isfile(ASSAY_BIN) and shutil.which("node") is not None
+
+
+class LiveServer:
+    def __init__(self, env: Optional[Dict[str, str]] = None, team: str = "team-123") -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="assay-pytest-")
+        self.env = {**os.environ, **(env or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: Optional[subprocess.Popen] = None
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        out = subprocess.run(["node", ASSAY_BIN, "team", "create", team, "--data-dir", self.data_dir],
+                             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+        if out.returncode != 0:
+            raise RuntimeError(f"assay team create failed: {out.stderr.decode()[-2000:]}")
+        line = [x for x in out.stdout.decode().splitlines() if x.strip().startswith("{")][-1]
+        self.team = json.loads(line)
+        self.team["name"] = team
+        self.api_key = self.team["api_key"]
+
+    def create_team(self, name: str) -> Dict[str, Any]:
+        """Another team in the same data dir (server must be stopped for embedded PGlite)."""
+        out = subprocess.run(["node", ASSAY_BIN, "team", "create", name, "--data-dir", self.data_dir],
+                             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.decode()[-2000:])
+        return json.loads([x for x in out.stdout.decode().splitlines() if x.strip().startswith("{")][-1])
+
+    def start(self, timeout: float = 90.0) -> "LiveServer":
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["node", ASSAY_BIN, "serve", "--port", str(self.port),
+                                      "--data-dir", self.data_dir], cwd=REPO, env=self.env,
+                                     stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"assay serve exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"assay serve not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies mid-request, like a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- small JSON client for assertions ----------------------------------------------------------
+    def get(self, path: str, **query: Any) -> Any:
+        return self.call("GET", path, query=query)
+
+    def call(self, method: str, path: str, body: Any = None, query: Optional[Dict[str, Any]] = None) -> Any:
+        import urllib.parse
+
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return json.loads(raw) if raw else None
+
+
+class FaultProxy:
+    """A threaded HTTP/1.1 reverse proxy that can delay or fail requests.
+
+    `rule(method, path) -> None | ("status", code, headers) | ("delay", seconds) | ("reset",)`
+    """
+
+    def __init__(self, target: str, rule: Optional[Callable[[str, str], Any]] = None, delay: float = 0.0) -> None:
+        import http.client
+        import http.server
+        import urllib.parse
+
+        self.target = urllib.parse.urlsplit(target)
+        self.rule = rule
+        self.delay = delay
+        self.requests = 0
+        self.counts: Dict[str, int] = {}
+        proxy = self
+        local = threading.local()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                proxy.requests += 1
+                key = f"{self.command} {self.path.split('?')[0]}"
+                proxy.counts[key] = proxy.counts.get(key, 0) + 1
+                action = proxy.rule(self.command, self.path) if proxy.rule else None
+                if proxy.delay:
+                    time.sleep(proxy.delay)
+                if action and action[0] == "delay":
+                    time.sleep(action[1])
+                    action = None
+                if action and action[0] == "reset":
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                if action and action[0] == "status":
+                    payload = json.dumps({"detail": "injected"}).encode()
+                    self.send_response(action[1])
+                    for k, v in (action[2] if len(action) > 2 else {}).items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                try:
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
+                    r = conn.getresponse()
+                    data = r.read()
+                except (OSError, http.client.HTTPException):
+                    local.conn = None
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

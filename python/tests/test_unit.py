@@ -1,0 +1,236 @@
+"""Pure unit tests: value coercion and wire encoding, spool, backoff, outbox ordering, git helpers."""
+import datetime as dt
+import json
+import math
+import os
+import sys
+import tempfile
+import threading
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from research_sdk import _encode as enc  # noqa: E402
+from research_sdk._errors import retry_after_seconds  # noqa: E402
+from research_sdk._git import strip_credentials  # noqa: E402
+from research_sdk._sender import OK, Backoff, Outbox, Outcome  # noqa: E402
+from research_sdk._spool import Spool  # noqa: E402
+from research_sdk._system import SystemSampler  # noqa: E402
+
+
+class Item:
+    def __init__(self, v):
+        self.v = v
+
+    def item(self):
+        return self.v
+
+
+class TestEncoding(unittest.TestCase):
+    def test_coerce_value(self):
+        self.assertEqual(enc.coerce_value(3), 3.0)
+        self.assertEqual(enc.coerce_value(True), 1.0)
+        self.assertEqual(enc.coerce_value(Item(0.25)), 0.25)
+        self.assertEqual(enc.coerce_value(Item(7)), 7.0)
+        with self.assertRaises(TypeError):
+            enc.coerce_value("0.5")
+        with self.assertRaises(TypeError):
+            enc.coerce_value(None)
+
+    def test_coerce_step_and_timestamp(self):
+        self.assertEqual(enc.coerce_step(Item(5)), 5)
+        self.assertEqual(enc.coerce_step(4.0), 4)
+        with self.assertRaises(TypeError):
+            enc.coerce_step(1.5)
+        with self.assertRaises(TypeError):
+            enc.coerce_step(True)
+        t = enc.coerce_timestamp(dt.datetime(2024, 1, 2, 3, 4, 5))
+        self.assertEqual(t, dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc).timestamp())
+        self.assertEqual(enc.coerce_timestamp("2024-01-02T03:04:05Z"), t)
+        self.assertEqual(enc.coerce_timestamp(t * 1000), t)
+
+    def test_non_finite_on_the_wire(self):
+        groups = {"loss": ([0, 1, 2, 3], [0.5, math.nan, math.inf, -math.inf], [1.0, 1.0, 1.0, 1.0])}
+        doc = json.loads(enc.encode_series_batch("b1", groups))
+        self.assertEqual(doc["batch_id"], "b1")
+        self.assertEqual(doc["series"][0]["values"], [0.5, "NaN", "Infinity", "-Infinity"])
+        self.assertEqual(doc["series"][0]["timestamps"], [1000] * 4)
+        rows = json.loads(enc.encode_points_batch("b2", groups))["metrics"]
+        self.assertEqual([r["metric_value"] for r in rows], [0.5, "NaN", "Infinity", "-Infinity"])
+        self.assertEqual(enc.decode_value("NaN") != enc.decode_value("NaN"), True)
+        self.assertEqual(enc.decode_value("-Infinity"), -math.inf)
+
+    def test_roundtrip_precision_and_unicode(self):
+        vals = [0.1, 1e-300, 1.7976931348623157e308, -0.0, 123456789.123456789]
+        groups = {"ünï/cödé \"q\"": (list(range(5)), vals, [0.0] * 5)}
+        doc = json.loads(enc.encode_series_batch("x", groups))
+        self.assertEqual(doc["series"][0]["values"], vals)
+        self.assertEqual(doc["series"][0]["metric_name"], "ünï/cödé \"q\"")
+
+    def test_series_to_points_and_split(self):
+        groups = {"a": ([0, 1], [1.0, 2.0], [1.0, 2.0]), "b": ([5], [math.nan], [3.0])}
+        body = enc.encode_series_batch("id1", groups)
+        rows = json.loads(enc.series_body_to_points_body(body))
+        self.assertEqual(rows["batch_id"], "id1")
+        self.assertEqual(len(rows["metrics"]), 3)
+        self.assertEqual(rows["metrics"][2], {"metric_name": "b", "metric_value": "NaN", "step": 5, "timestamp": 3000})
+        halves = enc.split_body(body)
+        self.assertEqual(len(halves), 2)
+        self.assertEqual(sum(enc.body_point_count(h) for h in halves), 3)
+        ids = {json.loads(h)["batch_id"] for h in halves}
+        self.assertEqual(len(ids), 2)
+        kept, n = enc.drop_points(body, [1])
+        self.assertEqual(n, 2)
+
+    def test_sanitize(self):
+        self.assertEqual(enc.sanitize_json({"a": math.nan, "b": (1, Item(2.5)), 3: {"c"}}),
+                         {"a": "NaN", "b": [1, 2.5], "3": ["c"]})
+
+    def test_retry_after(self):
+        self.assertEqual(retry_after_seconds("3"), 3.0)
+        self.assertIsNone(retry_after_seconds("soon"))
+        self.assertIsNone(retry_after_seconds(None))
+
+    def test_strip_credentials(self):
+        self.assertEqual(strip_credentials("https://u:tok@github.com/a/b.git"), "https://github.com/a/b.git")
+        self.assertEqual(strip_credentials("git@github.com:a/b.git"), "git@github.com:a/b.git")
+
+
+class TestBackoff(unittest.TestCase):
+    def test_exponential_with_jitter_and_cap(self):
+        b = Backoff(0.1, 2.0)
+        delays = [b.next() for _ in range(10)]
+        for i, d in enumerate(delays):
+            cap = min(2.0, 0.1 * 2 ** i)
+            self.assertGreaterEqual(d, cap / 2 - 1e-9)
+            self.assertLessEqual(d, cap + 1e-9)
+        self.assertGreaterEqual(b.next(retry_after=7), 7)
+        b.reset()
+        self.assertLessEqual(b.next(), 0.1)
+
+
+class TestSpool(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+
+    def test_append_prepend_replay_in_order(self):
+        s = Spool(os.path.join(self.dir, "run"))
+        s.append([b'{"n":3}', b'{"n":4}'])
+        s.prepend([b'{"n":1}', b'{"n":2}'])
+        s.append([b'{"n":5}'])
+        self.assertEqual(s.pending, 5)
+        seen = []
+        while True:
+            item = s.peek()
+            if item is None:
+                break
+            seen.append(json.loads(item[0])["n"])
+            s.ack(item[1])
+        self.assertEqual(seen, [1, 2, 3, 4, 5])
+        self.assertTrue(s.empty)
+        self.assertTrue(s.remove_if_empty())
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "run")))
+
+    def test_resume_after_restart_and_torn_line(self):
+        d = os.path.join(self.dir, "run")
+        s = Spool(d)
+        s.append([b'{"n":1}', b'{"n":2}', b'{"n":3}'])
+        body, pos = s.peek()
+        s.ack(pos)
+        s.close()
+        seg = [f for f in os.listdir(d) if f.endswith(".jsonl")][0]
+        with open(os.path.join(d, seg), "ab") as f:
+            f.write(b'{"n":4, "torn')  # a crash mid-write
+        s2 = Spool(d)
+        seen = []
+        while True:
+            item = s2.peek()
+            if item is None:
+                break
+            seen.append(json.loads(item[0])["n"])
+            s2.ack(item[1])
+        self.assertEqual(seen, [2, 3])
+        s2.close()
+
+    def test_lock(self):
+        from research_sdk import SpoolLockedError
+
+        d = os.path.join(self.dir, "run")
+        s = Spool(d)
+        with self.assertRaises(SpoolLockedError):
+            Spool(d)
+        s.close()
+        Spool(d).close()
+
+
+class TestOutbox(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.spool = None
+
+    def factory(self):
+        self.spool = Spool(os.path.join(self.dir, "run"))
+        return self.spool
+
+    def drain(self, ob):
+        stop = threading.Event()
+        out = []
+        while True:
+            with ob.lock:
+                if ob.drained():
+                    break
+            b = ob.next_for_send(stop)
+            out.append(json.loads(b.body)["n"])
+            ob.done(b, Outcome(OK))
+        return out
+
+    def test_memory_bound_spills_and_order_is_kept(self):
+        ob = Outbox(self.factory, max_memory_bytes=30)
+        for i in range(6):
+            ob.put(b'{"n":%d}' % i, 1)  # 7 bytes each: 4 fit in memory, then spill
+        self.assertIsNotNone(self.spool)
+        self.assertEqual(self.drain(ob), [0, 1, 2, 3, 4, 5])
+
+    def test_go_offline_moves_memory_ahead_of_spool(self):
+        ob = Outbox(self.factory, max_memory_bytes=20)
+        for i in range(4):
+            ob.put(b'{"n":%d}' % i, 1)
+        stop = threading.Event()
+        first = ob.next_for_send(stop)  # in flight
+        self.assertEqual(json.loads(first.body)["n"], 0)
+        ob.go_offline()
+        ob.put(b'{"n":4}', 1)
+        ob.done(first, Outcome(OK))  # late ack of a batch that was moved: ignored (replayed, idempotent)
+        ob.go_online()
+        self.assertEqual(self.drain(ob), [0, 1, 2, 3, 4])
+
+    def test_flush_marker(self):
+        ob = Outbox(self.factory)
+        ob.put(b'{"n":0}', 1)
+        ev = threading.Event()
+        ob.add_marker(ev)
+        self.assertFalse(ev.is_set())
+        stop = threading.Event()
+        b = ob.next_for_send(stop)
+        self.assertFalse(ev.is_set())
+        ob.done(b, Outcome(OK))
+        self.assertTrue(ev.is_set())
+        ev2 = threading.Event()
+        ob.put(b'{"n":1}', 1)
+        ob.add_marker(ev2)
+        ob.go_offline()  # spooled counts as safe
+        self.assertTrue(ev2.is_set())
+
+
+class TestSystem(unittest.TestCase):
+    def test_sample(self):
+        s = SystemSampler(gpu=False)
+        out = s.sample()
+        if os.path.exists("/proc/meminfo"):
+            self.assertIn("system/memory_percent", out)
+            self.assertIn("system/process_rss_mb", out)
+            self.assertGreater(out["system/process_rss_mb"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
