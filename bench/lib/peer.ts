@@ -37,7 +37,7 @@ export function peerAvailable(p: Params): boolean {
   return true;
 }
 
-export async function runPeer(p: Params, parts: { ingest: boolean; query: boolean }): Promise<PeerResult | undefined> {
+export async function runPeer(p: Params, parts: { ingest: boolean; query: boolean; fullHistory: boolean }): Promise<PeerResult | undefined> {
   if (!peerAvailable(p)) return undefined;
   const cfg = {
     clients: p.clients,
@@ -53,6 +53,7 @@ export async function runPeer(p: Params, parts: { ingest: boolean; query: boolea
     compare_metrics: p.compareMetrics,
     compare_steps: parts.query ? p.compareSteps : 1,
     reps: p.reps,
+    full_history: parts.fullHistory,
   };
   note(`peer: MLflow driver ${JSON.stringify(cfg)}`);
   return new Promise((resolve) => {

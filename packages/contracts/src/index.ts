@@ -222,3 +222,53 @@ export const TeamCreated = z.object({ team_id: z.string().uuid(), user_id: z.str
 export const TeamCreate = z.object({ name: z.string().min(1).max(255), email: z.string().email().max(320).optional() });
 
 export const ErrorResponse = z.object({ detail: z.unknown() });
+
+// ---- Artifacts and heartbeat ------------------------------------------------------------------
+
+export const ARTIFACT_PATH_MAX = 1024;
+
+/**
+ * Why an artifact path is unacceptable, or undefined when it is fine. Paths are '/'-separated and
+ * relative: no leading '/', no drive letter, no '.' / '..' / empty segments, no backslash, no NUL or
+ * other control characters, at most 1024 characters. The server stores bytes by content hash, so a
+ * path never reaches the file system there; the rules protect clients that download to disk.
+ */
+export function artifactPathProblem(p: string): string | undefined {
+  if (p.length === 0) return 'path must not be empty';
+  if (p.length > ARTIFACT_PATH_MAX) return `path must be at most ${ARTIFACT_PATH_MAX} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) return 'path must not contain NUL or control characters';
+  if (p.includes('\\')) return 'path must use "/" as separator, not backslashes';
+  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return 'path must be relative';
+  for (const seg of p.split('/')) {
+    if (seg === '') return 'path must not contain empty segments (leading, trailing or double "/")';
+    if (seg === '..' || seg === '.') return 'path must not contain "." or ".." segments';
+  }
+  return undefined;
+}
+
+export const ArtifactPath = z
+  .string()
+  .superRefine((p, ctx) => {
+    const problem = artifactPathProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('Relative "/"-separated path, e.g. checkpoints/epoch_3.pt (no "..", no absolute paths, ≤ 1024 characters)');
+
+export const ArtifactUploadQuery = z.object({ path: ArtifactPath });
+
+export const Sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters');
+
+export const Artifact = z.object({
+  id: z.string().uuid(),
+  experiment_id: z.string().uuid(),
+  path: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  content_type: z.string(),
+  created_at: z.string(),
+});
+export type Artifact = z.infer<typeof Artifact>;
+export const ArtifactList = z.object({ items: z.array(Artifact) });
+
+export const HeartbeatResponse = z.object({ status: ExperimentStatus, heartbeat_at: z.string() });

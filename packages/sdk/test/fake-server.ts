@@ -104,6 +104,7 @@ export class FakeServer {
       }
       const e = findE(p.id, parts[3]);
       if (!e) return this.send(res, 404, { detail: 'experiment not found' });
+      if (parts.length === 4 && req.method === 'GET') return this.send(res, 200, e);
       if (parts.length === 4 && req.method === 'PATCH') {
         if (json.status) e.status = json.status;
         if (json.features) e.features = { ...e.features, ...json.features };

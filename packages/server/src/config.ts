@@ -43,6 +43,8 @@ export const envSchema = z.object({
   ASSAY_QUERY_MAX_MEMORY_BYTES: z.coerce.number().int().positive().default(2 * 1024 * 1024 * 1024),
   /** An experiment whose heartbeats stop for this long is marked crashed. */
   ASSAY_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
+  /** Largest accepted artifact upload (bytes). Uploads stream to disk, so this bounds disk, not memory; bigger gets 413. */
+  ASSAY_ARTIFACT_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024 * 1024),
 });
 
 export type Env = z.infer<typeof envSchema>;

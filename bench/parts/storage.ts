@@ -1,0 +1,49 @@
+import path from 'node:path';
+import { dirBytes, measureTable } from '../lib/disk.ts';
+import { sleep } from '../lib/http.ts';
+import { figure, note } from '../lib/report.ts';
+import { fmt } from '../lib/stats.ts';
+import type { Ctx } from '../lib/context.ts';
+
+/**
+ * Disk bytes/point of the `metrics` table: active parts' file sizes / their rows (count.txt),
+ * measured after background merges settle (part count unchanged for 5 s, at most mergeWait s).
+ */
+export async function storagePart(ctx: Ctx, mergeWaitS = 90): Promise<void> {
+  const ch = path.join(ctx.dataDir, 'clickhouse');
+  let m = measureTable(ch, 'metrics');
+  const t0 = Date.now();
+  let stableSince = Date.now();
+  let lastParts = m.parts;
+  while (Date.now() - t0 < mergeWaitS * 1000 && Date.now() - stableSince < 5000) {
+    await sleep(1000);
+    m = measureTable(ch, 'metrics');
+    if (m.parts !== lastParts) {
+      lastParts = m.parts;
+      stableSince = Date.now();
+    }
+  }
+  note(`storage: metrics table ${m.parts} active parts (${m.wideParts} wide), ${m.rows.toLocaleString('en-US')} rows, ${fmt(m.bytes / 2 ** 20)} MiB; waited ${fmt((Date.now() - t0) / 1000)} s for merges`);
+  if (m.rows !== ctx.pointsWritten) note(`storage: table rows ${m.rows} ≠ points acked ${ctx.pointsWritten} (unmerged duplicates or rows still in flight)`);
+  const peer = ctx.peer?.disk;
+  figure({
+    name: 'disk_bytes_per_point',
+    value: m.bytes / Math.max(1, m.rows),
+    unit: 'bytes/point',
+    higherIsBetter: false,
+    peer: peer?.bytes_per_point,
+    detail: { rows: m.rows, bytes: m.bytes, parts: m.parts, dir: m.dir },
+  });
+  if (m.columnsRows > 0) {
+    const cols = Object.entries(m.columns)
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, b]) => `${c} ${fmt(b / m.columnsRows)}`)
+      .join(', ');
+    note(`storage: bytes/point by column over wide parts (${m.columnsRows.toLocaleString('en-US')} rows): ${cols}`);
+    ctx.results.disk_columns = Object.fromEntries(Object.entries(m.columns).map(([c, b]) => [c, b / m.columnsRows]));
+  }
+  const all = dirBytes(ch);
+  figure({ name: 'disk_clickhouse_total_bytes_per_point', value: all / Math.max(1, m.rows), unit: 'bytes/point', higherIsBetter: false, detail: { bytes: all } });
+  note(`disk_clickhouse_total = whole <data-dir>/clickhouse (metrics + summary/hourly/aggregated views + outdated parts not yet removed) / rows`);
+  if (peer) note(`peer disk: ${peer.what} = ${peer.bytes.toLocaleString('en-US')} B / ${peer.points.toLocaleString('en-US')} rows`);
+}

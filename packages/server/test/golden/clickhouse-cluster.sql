@@ -1,0 +1,159 @@
+CREATE TABLE IF NOT EXISTS assay.assay_schema_migrations ON CLUSTER metrics_cluster
+(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/assay/assay_schema_migrations', '{replica}')
+ORDER BY version;
+
+-- migration 1: metrics and aggregates;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  step          UInt64                 CODEC(Delta, ZSTD(1)),
+  host          LowCardinality(String) DEFAULT '',
+  timestamp     DateTime64(3, 'UTC')   CODEC(DoubleDelta, ZSTD(1)),
+  metric_value  Float64                CODEC(Gorilla, ZSTD(1)),
+  logged_at     DateTime64(6, 'UTC')   CODEC(DoubleDelta, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/assay/metrics_local', '{replica}', logged_at)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, experiment_id, metric_name, step, host)
+TTL toDateTime(logged_at) + INTERVAL 2 YEAR DELETE;
+
+CREATE TABLE IF NOT EXISTS assay.metrics ON CLUSTER metrics_cluster AS assay.metrics_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_summary_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/assay/metrics_summary_local', '{replica}')
+ORDER BY (team_id, project_id, experiment_id, metric_name);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_summary ON CLUSTER metrics_cluster AS assay.metrics_summary_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_summary_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_hourly_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  hour           DateTime('UTC'),
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/assay/metrics_hourly_local', '{replica}')
+PARTITION BY toYYYYMM(hour)
+ORDER BY (team_id, project_id, experiment_id, metric_name, hour);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_hourly ON CLUSTER metrics_cluster AS assay.metrics_hourly_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_hourly_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_aggregated_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  step           UInt64,
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/assay/metrics_aggregated_local', '{replica}')
+ORDER BY (team_id, project_id, experiment_id, metric_name, step);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_aggregated ON CLUSTER metrics_cluster AS assay.metrics_aggregated_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_aggregated_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.evidence_metrics_local ON CLUSTER metrics_cluster
+(
+  timestamp        DateTime64(3, 'UTC'),
+  team_id          UUID,
+  project_id       UUID,
+  hypothesis_id    UUID,
+  experiment_id    UUID,
+  metric_name      LowCardinality(String),
+  baseline_value   Float64,
+  experiment_value Float64,
+  delta            Float64,
+  direction        Enum8('minimize' = 0, 'maximize' = 1),
+  confidence_score Float32,
+  logged_at        DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/assay/evidence_metrics_local', '{replica}', logged_at)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name);
+
+CREATE TABLE IF NOT EXISTS assay.evidence_metrics ON CLUSTER metrics_cluster AS assay.evidence_metrics_local
+ENGINE = Distributed(metrics_cluster, assay, evidence_metrics_local, cityHash64(team_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_summary_mv ON CLUSTER metrics_cluster TO assay.metrics_summary_local AS
+SELECT team_id, project_id, experiment_id, metric_name,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM assay.metrics_local
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_hourly_mv ON CLUSTER metrics_cluster TO assay.metrics_hourly_local AS
+SELECT team_id, project_id, experiment_id, metric_name, toStartOfHour(timestamp) AS hour,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM assay.metrics_local
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_aggregated_mv ON CLUSTER metrics_cluster TO assay.metrics_aggregated_local AS
+SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM assay.metrics_local
+GROUP BY team_id, project_id, experiment_id, metric_name, step;

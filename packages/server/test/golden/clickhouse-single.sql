@@ -1,0 +1,144 @@
+CREATE TABLE IF NOT EXISTS default.assay_schema_migrations
+(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+ENGINE = MergeTree
+ORDER BY version;
+
+-- migration 1: metrics and aggregates;
+
+CREATE TABLE IF NOT EXISTS default.metrics
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  step          UInt64                 CODEC(Delta, ZSTD(1)),
+  host          LowCardinality(String) DEFAULT '',
+  timestamp     DateTime64(3, 'UTC')   CODEC(DoubleDelta, ZSTD(1)),
+  metric_value  Float64                CODEC(Gorilla, ZSTD(1)),
+  logged_at     DateTime64(6, 'UTC')   CODEC(DoubleDelta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(logged_at)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, experiment_id, metric_name, step, host)
+TTL toDateTime(logged_at) + INTERVAL 2 YEAR DELETE;
+
+CREATE TABLE IF NOT EXISTS default.metrics_summary
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (team_id, project_id, experiment_id, metric_name);
+
+CREATE TABLE IF NOT EXISTS default.metrics_hourly
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  hour           DateTime('UTC'),
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(hour)
+ORDER BY (team_id, project_id, experiment_id, metric_name, hour);
+
+CREATE TABLE IF NOT EXISTS default.metrics_aggregated
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  step           UInt64,
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  sum_value      SimpleAggregateFunction(sum, Float64),
+  value_count    SimpleAggregateFunction(sum, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  last_value     AggregateFunction(argMax, Float64, Tuple(UInt64, DateTime64(6, 'UTC'))),
+  first_step     SimpleAggregateFunction(min, UInt64),
+  last_step      SimpleAggregateFunction(max, UInt64),
+  last_timestamp SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (team_id, project_id, experiment_id, metric_name, step);
+
+CREATE TABLE IF NOT EXISTS default.evidence_metrics
+(
+  timestamp        DateTime64(3, 'UTC'),
+  team_id          UUID,
+  project_id       UUID,
+  hypothesis_id    UUID,
+  experiment_id    UUID,
+  metric_name      LowCardinality(String),
+  baseline_value   Float64,
+  experiment_value Float64,
+  delta            Float64,
+  direction        Enum8('minimize' = 0, 'maximize' = 1),
+  confidence_score Float32,
+  logged_at        DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(logged_at)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_summary_mv TO default.metrics_summary AS
+SELECT team_id, project_id, experiment_id, metric_name,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM default.metrics
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_hourly_mv TO default.metrics_hourly AS
+SELECT team_id, project_id, experiment_id, metric_name, toStartOfHour(timestamp) AS hour,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM default.metrics
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_aggregated_mv TO default.metrics_aggregated AS
+SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM default.metrics
+GROUP BY team_id, project_id, experiment_id, metric_name, step;

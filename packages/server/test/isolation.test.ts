@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient, seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+
+/**
+ * Tenant isolation, route by route. Team B (an admin — the strongest key) aims every registered
+ * route at team A's objects. Resource routes must answer 404 (never reveal existence); team-level
+ * routes must answer only with B's own data. A route missing from EXPECT fails the suite, so a new
+ * route cannot ship without an isolation case.
+ */
+type Expectation = 'not-found' | 'own-data' | 'not-a-tenant-route';
+
+const EXPECT: Record<string, Expectation> = {
+  'GET /api/v1/projects': 'own-data',
+  'POST /api/v1/projects': 'own-data',
+  'GET /api/v1/projects/:project_id': 'not-found',
+  'PATCH /api/v1/projects/:project_id': 'not-found',
+  'DELETE /api/v1/projects/:project_id': 'not-found',
+  'GET /api/v1/projects/:project_id/experiments': 'not-found',
+  'POST /api/v1/projects/:project_id/experiments': 'not-found',
+  'GET /api/v1/projects/:project_id/experiments/:experiment_id': 'not-found',
+  'PATCH /api/v1/projects/:project_id/experiments/:experiment_id': 'not-found',
+  'DELETE /api/v1/projects/:project_id/experiments/:experiment_id': 'not-found',
+  'PUT /api/v1/projects/:project_id/experiments/:experiment_id/code': 'not-found',
+  'POST /api/v1/projects/:project_id/experiments/:experiment_id/heartbeat': 'not-found',
+  'GET /api/v1/projects/:project_id/experiments/:experiment_id/artifacts': 'not-found',
+  'PUT /api/v1/projects/:project_id/experiments/:experiment_id/artifacts': 'not-found',
+  'GET /api/v1/projects/:project_id/experiments/:experiment_id/artifacts/:artifact_id': 'not-found',
+  'POST /api/v1/metrics/log/:project_id/:experiment_id': 'not-found',
+  'POST /api/v1/metrics/batch/:project_id/:experiment_id': 'not-found',
+  'GET /api/v1/metrics/timeseries/:project_id/:experiment_id/:metric_name': 'not-found',
+  'GET /api/v1/metrics/summary/:project_id/:experiment_id': 'not-found',
+  'POST /api/v1/metrics/compare': 'not-found',
+  'GET /api/v1/metrics/names/:project_id/:experiment_id': 'not-found',
+  'DELETE /api/v1/metrics/:project_id/:experiment_id': 'not-found',
+  'GET /api/v1/me': 'own-data',
+  'GET /api/v1/api-keys': 'own-data',
+  'POST /api/v1/api-keys': 'not-found',
+  'DELETE /api/v1/api-keys/:key_id': 'not-found',
+  'GET /api/v1/members': 'own-data',
+  'POST /api/v1/members': 'own-data',
+  'DELETE /api/v1/members/:user_id': 'not-found',
+  'POST /api/v1/admin/teams': 'not-a-tenant-route',
+};
+
+let srv: TestServer;
+let a: TestTeam;
+let b: TestTeam;
+let ids: Record<string, string>;
+
+beforeAll(async () => {
+  srv = await startTestServer();
+  a = await srv.newTeam('alpha');
+  b = await srv.newTeam('bravo');
+  const run = await seedRun(a.api, 'secret-project', 'secret-run');
+  await a.api.post(`/metrics/batch/${run.projectId}/${run.experimentId}`, {
+    metrics: Array.from({ length: 20 }, (_, i) => ({ metric_name: 'loss', metric_value: i, step: i })),
+  });
+  const key = await a.api.post('/api-keys', { name: 'a-second-key' });
+  const art = await a.api.call('PUT', `/projects/${run.projectId}/experiments/${run.experimentId}/artifacts?path=model.pt`, Buffer.from('weights'), {
+    'content-type': 'application/octet-stream',
+  });
+  ids = {
+    project_id: run.projectId,
+    experiment_id: run.experimentId,
+    metric_name: 'loss',
+    key_id: key.body.id,
+    user_id: a.userId,
+    artifact_id: art.body?.id ?? '00000000-0000-4000-8000-000000000000',
+  };
+});
+afterAll(() => srv?.close());
+
+function fill(url: string): string {
+  return url.replace(/:(\w+)/g, (_, name: string) => {
+    if (!(name in ids)) throw new Error(`isolation suite has no value for path parameter :${name} — add one`);
+    return encodeURIComponent(ids[name]);
+  });
+}
+
+/** Bodies/queries that would succeed for team A, so a 404 can only come from the tenant check. */
+function requestFor(method: string, url: string): { url: string; body?: unknown; headers?: Record<string, string> } {
+  const u = fill(url);
+  if (url.endsWith('/metrics/compare')) return { url: `${u}?project_id=${ids.project_id}&experiment_ids=${ids.experiment_id}` };
+  if (url.endsWith('/artifacts') && method === 'PUT') return { url: `${u}?path=evil.pt`, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
+  if (url.includes('/metrics/log/')) return { url: u, body: { metric_name: 'loss', metric_value: 99, step: 0 } };
+  if (url.includes('/metrics/batch/')) return { url: u, body: { metrics: [{ metric_name: 'loss', metric_value: 99, step: 0 }] } };
+  if (url.endsWith('/experiments') && method === 'POST') return { url: u, body: { name: 'intruder' } };
+  if (url.endsWith('/code')) return { url: u, body: { commit: 'deadbeef' } };
+  if (url.endsWith('/api-keys') && method === 'POST') return { url: u, body: { name: 'k', user_id: ids.user_id } };
+  if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: 'spy@example.com', role: 'viewer' } };
+  if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: 'secret-project' } };
+  if (url.endsWith('/admin/teams')) return { url: u, body: { name: 'x' } };
+  if (method === 'PATCH') return { url: u, body: { name: 'renamed-by-b' } };
+  return { url: u };
+}
+
+describe('tenant isolation', () => {
+  it('covers every registered API route', () => {
+    const registered = srv.routes.map((r) => `${r.method} ${r.url}`).sort();
+    expect(registered.filter((r) => !(r in EXPECT)), 'routes without an isolation case').toEqual([]);
+  });
+
+  it("team B's admin key gets 404 (or only its own data) on every route aimed at team A", async () => {
+    for (const route of srv.routes) {
+      const key = `${route.method} ${route.url}`;
+      const exp = EXPECT[key];
+      const req = requestFor(route.method, route.url);
+      const r = await b.api.call(route.method, req.url, req.body, req.headers);
+      const text = JSON.stringify(r.body);
+      if (exp === 'not-found') {
+        expect(r.status, key).toBe(404);
+      } else if (exp === 'own-data') {
+        expect(r.status, key).toBeLessThan(300);
+      } else {
+        expect(r.status, key).toBe(401);
+      }
+      // nothing of A's leaks into any answer
+      for (const secret of [ids.project_id, ids.experiment_id, a.teamId, a.userId, ids.key_id, 'secret-run']) {
+        expect(text.includes(secret), `${key} leaked ${secret}`).toBe(false);
+      }
+    }
+  });
+
+  it("team A's data is unchanged after B tried every route", async () => {
+    const p = await a.api.get(`/projects/${ids.project_id}`);
+    expect(p.status).toBe(200);
+    expect(p.body.name).toBe('secret-project');
+    const e = await a.api.get(`/projects/${ids.project_id}/experiments/${ids.experiment_id}`);
+    expect(e.status).toBe(200);
+    expect(e.body.name).toBe('secret-run');
+    expect(e.body.git).toBeNull();
+    const ts = await a.api.get(`/metrics/timeseries/${ids.project_id}/${ids.experiment_id}/loss`);
+    expect(ts.body.count).toBe(20);
+    expect(ts.body.points[0].value).toBe(0);
+    const keys = await a.api.get('/api-keys');
+    expect(keys.body.items.find((k: any) => k.id === ids.key_id).revoked_at).toBeNull();
+    const members = await a.api.get('/members');
+    expect(members.body.items.map((m: any) => m.user_id)).toEqual([a.userId]);
+    const exps = await a.api.get(`/projects/${ids.project_id}/experiments`);
+    expect(exps.body.items.map((x: any) => x.name)).toEqual(['secret-run']);
+  });
+
+  it("B's own project with A's project name is B's, not A's", async () => {
+    const mine = await b.api.get('/projects/secret-project');
+    expect(mine.status).toBe(200);
+    expect(mine.body.team_id).toBe(b.teamId);
+  });
+
+  it('requests without a key, or with a revoked key, get 401 on every tenant route', async () => {
+    const none = apiClient(srv.app, undefined);
+    const bad = apiClient(srv.app, 'assay_not-a-real-key');
+    for (const route of srv.routes) {
+      if (EXPECT[`${route.method} ${route.url}`] === 'not-a-tenant-route') continue;
+      const req = requestFor(route.method, route.url);
+      expect((await none.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
+      expect((await bad.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
+    }
+  });
+});
