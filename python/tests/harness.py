@@ -171,6 +171,7 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                reset_after = bool(action and action[0] == "forward_reset")
                 conn = getattr(local, "conn", None)
                 if conn is None:
                     conn = local.conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=60)
@@ -184,6 +185,13 @@ class FaultProxy:
                     self.send_response(502)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if reset_after:  # the server did the work, the client never hears about it
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
                     return
                 self.send_response(r.status)
                 for k, v in r.getheaders():

@@ -90,3 +90,37 @@ export async function listExperimentIds(db: Db, tenant: Tenant, projectId: strin
   const rows = await db.select({ id: experiments.id }).from(experiments).where(scope(tenant, projectId));
   return rows.map((r) => r.id);
 }
+
+/**
+ * A heartbeat: records the time; a `crashed` run comes back to `running` (its finish time cleared).
+ * Complete and failed runs keep their status — a late heartbeat must not reopen a finished run.
+ */
+export async function touchHeartbeat(db: Db, tenant: Tenant, projectId: string, id: string, at: Date) {
+  const revive = sql`${experiments.status} = 'crashed'`;
+  const [e] = await db
+    .update(experiments)
+    .set({
+      heartbeatAt: at,
+      status: sql`CASE WHEN ${revive} THEN 'running' ELSE ${experiments.status} END`,
+      finishedAt: sql`CASE WHEN ${revive} THEN NULL ELSE ${experiments.finishedAt} END`,
+      updatedAt: sql`CASE WHEN ${revive} THEN ${at.toISOString()}::timestamptz ELSE ${experiments.updatedAt} END`,
+    })
+    .where(and(scope(tenant, projectId), eq(experiments.id, id)))
+    .returning({ status: experiments.status, heartbeatAt: experiments.heartbeatAt });
+  return e;
+}
+
+/**
+ * SYSTEM JOB — the one deliberately cross-tenant query in the repositories: the crash sweeper marks
+ * every `running` experiment whose last heartbeat (or start, if it never sent one) is older than
+ * `cutoff` as `crashed`, with `finished_at` = that last sign of life. It reads no tenant data and
+ * returns only ids; the status predicate in the same statement means a heartbeat that lands first wins.
+ */
+export async function markStaleRunsCrashed(db: Db, cutoff: Date, at: Date = new Date()): Promise<{ id: string; teamId: string }[]> {
+  const lastSeen = sql`coalesce(${experiments.heartbeatAt}, ${experiments.startedAt})`;
+  return db
+    .update(experiments)
+    .set({ status: 'crashed', finishedAt: sql`${lastSeen}`, updatedAt: at })
+    .where(and(eq(experiments.status, 'running'), lt(lastSeen, cutoff)))
+    .returning({ id: experiments.id, teamId: experiments.teamId });
+}
