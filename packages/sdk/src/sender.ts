@@ -112,7 +112,7 @@ export class MetricSender {
       backoff: { baseMs: 250, maxMs: 10_000 },
       replayBackoff: { baseMs: 500, maxMs: 5_000 },
       requestTimeoutMs: 30_000,
-      ...opts,
+      ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<SenderOptions>),
     } as MetricSender['o'];
     if ((this.o.startSpooling || this.o.offline) && this.o.spoolDir) {
       this.mode = 'spool';

@@ -225,7 +225,7 @@ describe('process exit', () => {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const root = path.resolve(here, '../../..');
   const run = (body: string) => {
-    const script = path.join(spoolDir, 'script.ts');
+    const script = path.join(spoolDir, 'script.mts');
     fs.writeFileSync(
       script,
       `import { Experiment, silentLogger } from ${JSON.stringify(path.join(root, 'packages/sdk/src/index.ts'))};\n` +

@@ -7,6 +7,7 @@ import { registerErrorHandling } from './plugins/errors.ts';
 import { registerRequestDecompression } from './plugins/gzip.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricRoutes } from './routes/metrics.ts';
@@ -30,13 +31,14 @@ export interface AppOptions {
 /** The Fastify app over already-open stores; no listen(). Tests drive it with app.inject(). */
 export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<BuiltApp> {
   const app = Fastify({
-    logger: opts.logger ? { level: ctx.config.LOG_LEVEL } : false,
+    // Per-request lines are info-level in Fastify; at the default level we only want warnings and
+    // errors from it (our banner says where we listen). debug/trace turn request logs on.
+    logger: opts.logger ? { level: ctx.config.LOG_LEVEL === 'info' ? 'warn' : ctx.config.LOG_LEVEL } : false,
     bodyLimit: ctx.config.ASSAY_BODY_LIMIT,
     // Metric batches can be big; keep-alive clients send many.
     keepAliveTimeout: 65_000,
     // Metric names are up to 250 Unicode characters; percent-encoded that can reach ~3 kB.
-    maxParamLength: 4096,
-    disableRequestLogging: !['debug', 'trace'].includes(ctx.config.LOG_LEVEL),
+    routerOptions: { maxParamLength: 4096 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by our own DTO functions; re-validating 100k points per response would
@@ -63,6 +65,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       const a = api as unknown as Api;
       projectRoutes(a, deps);
       experimentRoutes(a, deps);
+      artifactRoutes(a, deps);
       metricRoutes(a, deps);
       teamRoutes(a, deps);
       adminRoutes(a, deps, adminToken);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { describeStores, type Config } from './config.ts';
+import { startCrashSweeper } from './services/crash-sweeper.ts';
 import { closeStores, openStores } from './stores.ts';
 import { readServerFile, removeServerFile, writeServerFile } from './server-file.ts';
 
@@ -24,6 +25,7 @@ export async function serve(config: Config): Promise<void> {
     throw e;
   }
   const port = (app.server.address() as { port: number }).port;
+  const sweeper = startCrashSweeper(ctx, app.log);
   const url = `http://localhost:${port}`;
   writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });
   const stores = describeStores(config);
@@ -37,6 +39,7 @@ export async function serve(config: Config): Promise<void> {
     stopping = true;
     console.log(`${signal}: closing — no new requests, flushing buffered metrics`);
     try {
+      await sweeper.stop();
       await app.close(); // stops accepting, waits for in-flight requests (their writes are acked by the writer)
       await closeStores(ctx); // flushes the writer, then closes ClickHouse and Postgres
       removeServerFile(config.dataDir);

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { Artifact, ArtifactList, ArtifactUploadQuery, Sha256Hex } from '@assay/contracts';
 import { HttpError } from '../errors.ts';
@@ -56,7 +57,8 @@ export function artifactRoutes(app: Api, { ctx }: RouteDeps): void {
         params: ExperimentParams.extend({ artifact_id: z.string().min(1).max(255).describe('Artifact UUID') }),
         response: errors(410, 416),
       },
-    }, async (req, reply) => {
+    }, async (req, typedReply) => {
+      const reply = typedReply as unknown as FastifyReply; // bytes, not a JSON schema
       const { artifact: a, open } = await svc.getArtifactContent(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.params.artifact_id);
       const etag = `"${a.sha256}"`;
       reply.headers({
@@ -69,8 +71,9 @@ export function artifactRoutes(app: Api, { ctx }: RouteDeps): void {
         etag,
         'x-content-sha256': a.sha256,
       });
-      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-      const range = parseRange(req.headers.range, a.size, req.headers['if-range'], etag);
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send('');
+      const ifRange = req.headers['if-range'];
+      const range = parseRange(req.headers.range, a.size, Array.isArray(ifRange) ? ifRange[0] : ifRange, etag);
       if (range === 'unsatisfiable') {
         throw new HttpError(416, `Range not satisfiable for ${a.size} bytes`, { 'content-range': `bytes */${a.size}` });
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CodeSnapshot, Experiment, ExperimentCreate, ExperimentListQuery, ExperimentPatch, IfExistsQuery, page } from '@assay/contracts';
+import { CodeSnapshot, Experiment, ExperimentCreate, ExperimentListQuery, ExperimentPatch, HeartbeatResponse, IfExistsQuery, page } from '@assay/contracts';
 import * as svc from '../services/experiments.ts';
 import { errors, ExperimentParams, ProjectParams, type Api, type RouteDeps } from './types.ts';
 
@@ -63,4 +63,16 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
       response: { 200: Experiment, ...errors(403) },
     },
   }, (req) => svc.updateExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { git: { ...req.body, recorded_at: new Date().toISOString() } }));
+
+  app.post(`${base}/:experiment_id/heartbeat`, {
+    schema: {
+      tags,
+      summary: 'Heartbeat: the run is alive',
+      description:
+        'Records the time. A `crashed` run (no heartbeat for ASSAY_HEARTBEAT_TIMEOUT_SECONDS) that heartbeats again is `running` again; ' +
+        'complete and failed runs keep their status. Any request body is ignored.',
+      params: ExperimentParams,
+      response: { 200: HeartbeatResponse, ...errors(403) },
+    },
+  }, (req) => svc.heartbeat(ctx, req.tenant, req.params.project_id, req.params.experiment_id));
 }

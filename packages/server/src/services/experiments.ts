@@ -103,3 +103,12 @@ export async function deleteExperiment(ctx: AppContext, tenant: Tenant, projectI
   await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
   await repo.deleteExperiment(ctx.pg.db, tenant, project.id, experiment.id);
 }
+
+/** `POST …/heartbeat`: the run is alive now; a run the sweeper had marked `crashed` is `running` again. */
+export async function heartbeat(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
+  requireRole(tenant, 'researcher');
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const r = await repo.touchHeartbeat(ctx.pg.db, tenant, project.id, experiment.id, new Date());
+  if (!r) throw notFound('Experiment');
+  return { status: r.status, heartbeat_at: (r.heartbeatAt ?? new Date()).toISOString() };
+}

@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ilike, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
 import { decodeCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
@@ -121,6 +121,12 @@ export async function markStaleRunsCrashed(db: Db, cutoff: Date, at: Date = new 
   return db
     .update(experiments)
     .set({ status: 'crashed', finishedAt: sql`${lastSeen}`, updatedAt: at })
-    .where(and(eq(experiments.status, 'running'), lt(lastSeen, cutoff)))
+    .where(
+      and(
+        eq(experiments.status, 'running'),
+        // Spelled out (not lt(coalesce…)) so the (status, heartbeat_at) index serves it.
+        or(lt(experiments.heartbeatAt, cutoff), and(isNull(experiments.heartbeatAt), lt(experiments.startedAt, cutoff))),
+      ),
+    )
     .returning({ id: experiments.id, teamId: experiments.teamId });
 }
