@@ -77,6 +77,15 @@ export class FakeServer {
     const url = new URL(req.url!, 'http://x');
     const rec: FakeServer['requests'][number] = { method: req.method!, url: url.pathname, gzip: gz };
     this.requests.push(rec);
+    if (url.pathname.includes('/metrics/batch/')) {
+      try {
+        const j = JSON.parse(body.toString('utf8'));
+        rec.batch_id = j.batch_id;
+        rec.n = j.metrics?.length;
+      } catch {
+        /* not JSON */
+      }
+    }
     const h = this.hook?.(req, body);
     if (h) return this.send(res, h.status, h.body, h.headers);
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return this.send(res, 401, { detail: 'bad key' });
@@ -127,8 +136,6 @@ export class FakeServer {
       return this.send(res, 404, { detail: 'no route' });
     }
     if (parts[0] === 'metrics' && parts[1] === 'batch') {
-      rec.batch_id = json.batch_id;
-      rec.n = json.metrics.length;
       if (json.batch_id && this.batches.has(json.batch_id)) return this.send(res, 200, { status: 'success', count: json.metrics.length, duplicate: true });
       if (json.batch_id) this.batches.add(json.batch_id);
       this.points.push(...json.metrics);

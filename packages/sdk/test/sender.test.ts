@@ -148,9 +148,11 @@ describe('Experiment against a fake server', () => {
     for (let i = 0; i < N; i++) {
       e.logMetric('loss', i);
       if (i === 1000) await srv.stop();
+      if (i === 1500) await new Promise((r) => setTimeout(r, 500)); // longer than spoolAfterMs
       if (i === 2000) await srv.start(port);
       if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
     }
+    expect(e.stats().spooled).toBeGreaterThan(0);
     await e.finish('complete');
     expect(steps('loss')).toEqual(range(N));
     expect(srv.experiments.get(e.id!)!.status).toBe('complete');
@@ -180,7 +182,7 @@ describe('Experiment against a fake server', () => {
   it('bounds memory by spilling to the spool, never dropping', async () => {
     const port = srv.port;
     await srv.stop();
-    const e = await mk({ maxBufferedPoints: 1000, batchSize: 100, name: 'bounded' });
+    const e = await mk({ maxBufferedPoints: 1000, batchSize: 100, name: 'bounded', spoolAfterMs: 300 });
     // never yields to the event loop: only the synchronous spill can bound memory
     for (let i = 0; i < 10_000; i++) {
       e.logMetric('loss', i);

@@ -136,7 +136,7 @@ describe('http client', () => {
         headers: { 'retry-after': '2' },
       })) as typeof fetch;
     const c = new HttpClient({ apiUrl: 'http://h:1', apiKey: 'k', fetch: fetchImpl });
-    const err = await c.request('GET', '/x').catch((e) => e);
+    const err = (await c.request("GET", "/x").catch((e: unknown) => e)) as AssayApiError;
     expect(err).toBeInstanceOf(AssayApiError);
     expect(err.status).toBe(422);
     expect(err.retryAfterMs).toBe(2000);
