@@ -75,10 +75,10 @@ export class Server {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new Server(proc, port, dataDir);
-    let dead = false;
-    server.exited.then(() => (dead = true));
+    let dead: string | undefined;
+    server.exited.then((code) => (dead = `code ${code}, signal ${proc.signalCode}`));
     while (nowMs() - t0 < timeoutMs) {
-      if (dead) throw new Error(`server exited during startup:\n${server.tail()}`);
+      if (dead) throw new Error(`server exited during startup (${dead}):\n${server.tail()}`);
       try {
         const r = await fetch(`${server.base}/readyz`);
         await r.arrayBuffer();

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { dirBytes, measureTable } from '../lib/disk.ts';
 import { sleep } from '../lib/http.ts';
@@ -42,8 +43,29 @@ export async function storagePart(ctx: Ctx, mergeWaitS = 90): Promise<void> {
     note(`storage: bytes/point by column over wide parts (${m.columnsRows.toLocaleString('en-US')} rows): ${cols}`);
     ctx.results.disk_columns = Object.fromEntries(Object.entries(m.columns).map(([c, b]) => [c, b / m.columnsRows]));
   }
-  const all = dirBytes(ch);
-  figure({ name: 'disk_clickhouse_total_bytes_per_point', value: all / Math.max(1, m.rows), unit: 'bytes/point', higherIsBetter: false, detail: { bytes: all } });
-  note(`disk_clickhouse_total = whole <data-dir>/clickhouse (metrics + summary/hourly/aggregated views + outdated parts not yet removed) / rows`);
+  // Every table in the database (views' targets included), active parts only, per metrics row.
+  const db = path.join(ch, 'data', 'default');
+  const perTable: Record<string, number> = {};
+  let allBytes = 0;
+  for (const t of fs.readdirSync(db)) {
+    try {
+      const d = measureTable(ch, t);
+      perTable[t] = d.bytes;
+      allBytes += d.bytes;
+    } catch {
+      /* not a MergeTree directory */
+    }
+  }
+  const whole = dirBytes(ch);
+  figure({ name: 'disk_all_tables_bytes_per_point', value: allBytes / Math.max(1, m.rows), unit: 'bytes/point', higherIsBetter: false, detail: { per_table_bytes: perTable, whole_dir_bytes: whole } });
+  note(
+    `storage: all tables (active parts) per metrics row: ` +
+      Object.entries(perTable)
+        .filter(([, b]) => b > 0)
+        .sort((a, b) => b[1] - a[1])
+        .map(([t, b]) => `${t} ${fmt(b / Math.max(1, m.rows))}`)
+        .join(', ') +
+      `; whole <data-dir>/clickhouse incl. outdated parts awaiting cleanup: ${fmt(whole / Math.max(1, m.rows))} B/point`,
+  );
   if (peer) note(`peer disk: ${peer.what} = ${peer.bytes.toLocaleString('en-US')} B / ${peer.points.toLocaleString('en-US')} rows`);
 }
