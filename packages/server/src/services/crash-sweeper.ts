@@ -3,12 +3,14 @@ import { markStaleRunsCrashed } from '../stores/postgres/repos/experiments.ts';
 
 /**
  * Crash detection: `running` experiments whose last heartbeat is older than
- * ASSAY_HEARTBEAT_TIMEOUT_SECONDS become `crashed` (finished_at = the last heartbeat). One pass;
- * tests call it directly, with `now` in the future instead of waiting.
+ * ASSAY_HEARTBEAT_TIMEOUT_SECONDS become `crashed` (finished_at = the last heartbeat). One pass,
+ * exported so tests can trigger it: pass `now` in the future instead of waiting, and `onlyTeams`
+ * when the database may be shared with other suites (the sweep is otherwise cross-tenant).
  */
-export async function sweepStaleRuns(ctx: AppContext, now: Date = new Date()): Promise<{ id: string; teamId: string }[]> {
+export async function sweepStaleRuns(ctx: AppContext, opts: { now?: Date; onlyTeams?: string[] } = {}): Promise<{ id: string; teamId: string }[]> {
+  const now = opts.now ?? new Date();
   const cutoff = new Date(now.getTime() - ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000);
-  return markStaleRunsCrashed(ctx.pg.db, cutoff, now);
+  return markStaleRunsCrashed(ctx.pg.db, cutoff, now, opts.onlyTeams);
 }
 
 export interface CrashSweeper {
@@ -18,14 +20,14 @@ export interface CrashSweeper {
   stop(): Promise<void>;
 }
 
-type Log = { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+type Log = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
 /**
  * Started by `serve`: a pass every min(30 s, timeout / 3). The timer is unref'd (never keeps the
  * process alive). For the first `timeout` after start nothing is marked: while the server was down,
  * live runs could not heartbeat, and they deserve one full timeout to reach us again.
  */
-export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number } = {}): CrashSweeper {
+export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number; onlyTeams?: string[] } = {}): CrashSweeper {
   const timeoutMs = ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000;
   const intervalMs = opts.intervalMs ?? Math.max(250, Math.min(30_000, timeoutMs / 3));
   const graceUntil = Date.now() + (opts.graceMs ?? timeoutMs);
@@ -34,9 +36,9 @@ export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?
 
   const sweep = () => {
     if (stopped || Date.now() < graceUntil) return Promise.resolve([]);
-    inFlight ??= sweepStaleRuns(ctx)
+    inFlight ??= sweepStaleRuns(ctx, { onlyTeams: opts.onlyTeams })
       .then((marked) => {
-        if (marked.length) log.info({ experiments: marked.map((m) => m.id) }, `marked ${marked.length} run(s) crashed: no heartbeat for ${ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS} s`);
+        if (marked.length) log.warn({ experiments: marked.map((m) => m.id) }, `marked ${marked.length} run(s) crashed: no heartbeat for ${ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS} s`);
         return marked;
       })
       .catch((err: unknown) => {

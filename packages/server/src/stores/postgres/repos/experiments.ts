@@ -116,7 +116,13 @@ export async function touchHeartbeat(db: Db, tenant: Tenant, projectId: string, 
  * `cutoff` as `crashed`, with `finished_at` = that last sign of life. It reads no tenant data and
  * returns only ids; the status predicate in the same statement means a heartbeat that lands first wins.
  */
-export async function markStaleRunsCrashed(db: Db, cutoff: Date, at: Date = new Date()): Promise<{ id: string; teamId: string }[]> {
+export async function markStaleRunsCrashed(
+  db: Db,
+  cutoff: Date,
+  at: Date = new Date(),
+  /** Restrict to these teams — for tests sharing one PostgreSQL with other suites; the server sweeps all. */
+  onlyTeams?: string[],
+): Promise<{ id: string; teamId: string }[]> {
   const lastSeen = sql`coalesce(${experiments.heartbeatAt}, ${experiments.startedAt})`;
   return db
     .update(experiments)
@@ -124,6 +130,7 @@ export async function markStaleRunsCrashed(db: Db, cutoff: Date, at: Date = new 
     .where(
       and(
         eq(experiments.status, 'running'),
+        onlyTeams ? inArray(experiments.teamId, onlyTeams) : undefined,
         // Spelled out (not lt(coalesce…)) so the (status, heartbeat_at) index serves it.
         or(lt(experiments.heartbeatAt, cutoff), and(isNull(experiments.heartbeatAt), lt(experiments.startedAt, cutoff))),
       ),
