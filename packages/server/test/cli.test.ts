@@ -1,0 +1,102 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/** The CLI as a user runs it: real processes, real ports, real signals. */
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'assay.mjs');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-cli-'));
+const env = { ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: '' };
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+function run(args: string[], extraEnv: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 60_000 });
+}
+
+async function startServer(): Promise<{ proc: ChildProcess; url: string; exited: Promise<number | null>; output: () => string }> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir], { env });
+  children.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  for (let i = 0; i < 600; i++) {
+    const m = /listening on (http:\/\/localhost:\d+)/.exec(out);
+    if (m) return { proc, url: m[1], exited, output: () => out };
+    if (proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not start: ${out}`);
+}
+
+describe('assay CLI', () => {
+  let keyBefore = '';
+
+  it('team create without a server prints one JSON object', () => {
+    const r = run(['team', 'create', 'lab-one', '--email', 'one@example.com', '--data-dir', dataDir]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const out = JSON.parse(lines[0]);
+    expect(Object.keys(out).sort()).toEqual(['api_key', 'team_id', 'user_id']);
+    keyBefore = out.api_key;
+    const dup = run(['team', 'create', 'lab-one', '--data-dir', dataDir]);
+    expect(dup.status).toBe(1);
+    expect(dup.stderr).toMatch(/already exists/);
+  }, 120_000);
+
+  it('invalid configuration exits with one line naming the variable', () => {
+    const r = run(['serve', '--data-dir', dataDir], { PORT: 'eighty' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^assay: invalid configuration: PORT: /);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('serve, team create through the running server, refuse a second server, SIGTERM flushes and exits 0', async () => {
+    const s = await startServer();
+    expect(s.output()).toMatch(/embedded PGlite at .*postgres/);
+    expect(s.output()).toMatch(/embedded chDB at .*clickhouse/);
+    const second = run(['serve', '--port', '0', '--data-dir', dataDir]);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/already uses the data dir/);
+
+    const viaServer = run(['team', 'create', 'lab-two', '--data-dir', dataDir]);
+    expect(viaServer.status, viaServer.stderr).toBe(0);
+    const { api_key } = JSON.parse(viaServer.stdout);
+    for (const key of [keyBefore, api_key]) {
+      const me = await fetch(`${s.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } });
+      expect(me.status).toBe(200);
+    }
+    const h = { authorization: `Bearer ${api_key}`, 'content-type': 'application/json' };
+    await fetch(`${s.url}/api/v1/projects`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'p' }) });
+    await fetch(`${s.url}/api/v1/projects/p/experiments`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'e' }) });
+    // SIGTERM while writes are in flight: every acknowledged batch must be readable after restart
+    const acked: number[] = [];
+    const writes = Array.from({ length: 20 }, (_, b) =>
+      fetch(`${s.url}/api/v1/metrics/batch/p/e`, {
+        method: 'POST',
+        headers: h,
+        body: JSON.stringify({ metrics: Array.from({ length: 100 }, (_, i) => ({ metric_name: 'loss', metric_value: i, step: b * 100 + i })) }),
+      }).then((r) => (r.status === 200 ? acked.push(b) : undefined), () => undefined),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    s.proc.kill('SIGTERM');
+    await Promise.all(writes);
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toMatch(/stopped cleanly/);
+    expect(fs.existsSync(path.join(dataDir, 'server.json'))).toBe(false);
+
+    const again = await startServer();
+    const sum = await (await fetch(`${again.url}/api/v1/metrics/summary/p/e`, { headers: h })).json();
+    expect(sum.metrics.loss?.count ?? 0).toBeGreaterThanOrEqual(acked.length * 100);
+    again.proc.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  }, 240_000);
+});
