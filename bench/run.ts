@@ -12,7 +12,7 @@ import { note, writeSummary } from './lib/report.ts';
 import { runPeer, type PeerResult } from './lib/peer.ts';
 import type { Ctx } from './lib/context.ts';
 import { ASSAY_BIN } from './lib/server.ts';
-import { restartWithData, startServer } from './parts/startup.ts';
+import { coldStart, restartWithData, startServer } from './parts/startup.ts';
 import { ingestPart, probeColumnar } from './parts/ingest.ts';
 import { historySmall, queryPart } from './parts/query.ts';
 import { storagePart } from './parts/storage.ts';
@@ -34,16 +34,17 @@ async function main(): Promise<number> {
   const has = (p: string) => part === 'all' || part === p;
   note(`assay bench ${part} on ${os.cpus().length} cores (${os.cpus()[0]?.model}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   note(`params ${JSON.stringify(params)}`);
-
-  let peer: PeerResult | undefined;
-  if (part !== 'sdk') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
+  loadNote('start');
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-bench-'));
   note(`assay data dir ${dataDir}`);
+  let peer: PeerResult | undefined;
   let ctx: Ctx | undefined;
   let failure: unknown;
   try {
-    const base = await startServer(params, dataDir, peer);
+    const coldMs = await coldStart(dataDir);
+    if (part !== 'sdk') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
+    const base = await startServer(params, dataDir, coldMs, peer);
     const project = await base.api.json<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name: 'bench' });
     ctx = { ...base, projectId: project.id, format: 'row', columnar: false };
     ctx.columnar = await probeColumnar(ctx);
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
     if (!params.keep) fs.rmSync(dataDir, { recursive: true, force: true });
     else note(`kept data dir ${dataDir}`);
   }
+  loadNote('end');
   const file = writeSummary(path.resolve(import.meta.dirname, 'results'), {
     part,
     params,
@@ -84,6 +86,13 @@ async function main(): Promise<number> {
   });
   console.log(`# summary written to ${path.relative(process.cwd(), file)}`);
   return failure ? 1 : 0;
+}
+
+/** Other work on the machine skews every figure: say so. */
+function loadNote(when: string): void {
+  const [l1, l5] = os.loadavg();
+  const busy = l1 > os.cpus().length * 0.75 ? ' — WARNING: machine busy with other work, figures are pessimistic' : '';
+  note(`load average at ${when}: ${l1.toFixed(2)} (1 min), ${l5.toFixed(2)} (5 min) on ${os.cpus().length} cores${busy}`);
 }
 
 main().then(

@@ -57,6 +57,7 @@ export function writeSummary(dir: string, extra: Record<string, unknown>): strin
       mem_gib: Math.round(os.totalmem() / 2 ** 30),
       node: process.version,
       platform: `${os.platform()} ${os.release()}`,
+      loadavg_at_end: os.loadavg(),
     },
     ...extra,
     figures,

@@ -7,7 +7,8 @@ import { nowMs } from './stats.ts';
 import { sleep } from './http.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-export const ASSAY_BIN = path.join(ROOT, 'packages/server/bin/assay.mjs');
+/** BENCH_SERVER_BIN runs another checkout's server (e.g. a frozen worktree); default this repo's. */
+export const ASSAY_BIN = process.env.BENCH_SERVER_BIN ? path.resolve(process.env.BENCH_SERVER_BIN) : path.join(ROOT, 'packages/server/bin/assay.mjs');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -29,7 +30,7 @@ export interface Team {
 
 export async function createTeam(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Team> {
   const { stdout } = await promisify(execFile)(process.execPath, [ASSAY_BIN, 'team', 'create', 'bench', '--data-dir', dataDir], {
-    cwd: ROOT,
+    cwd: path.resolve(path.dirname(ASSAY_BIN), '../../..'),
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     maxBuffer: 16 << 20,
   });
@@ -70,7 +71,7 @@ export class Server {
     const port = await freePort();
     const t0 = nowMs();
     const proc = spawn(process.execPath, [ASSAY_BIN, 'serve', '--port', String(port), '--data-dir', dataDir], {
-      cwd: ROOT,
+      cwd: path.resolve(path.dirname(ASSAY_BIN), '../../..'),
       env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -114,6 +115,35 @@ export class Server {
     }
     return { rss, hwm, pids };
   }
+}
+
+/** user+system CPU seconds of the process tree. */
+export function cpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** Waits (≥ minMs) until the tree uses < `quiet` of a core over 1 s; returns ms waited. */
+export async function settle(pid: number, minMs = 3000, maxMs = 30_000, quiet = 0.05): Promise<number> {
+  const t0 = nowMs();
+  await sleep(minMs - 1000);
+  let last = cpuSeconds(pid);
+  while (nowMs() - t0 < maxMs) {
+    await sleep(1000);
+    const now = cpuSeconds(pid);
+    if (now - last < quiet) break;
+    last = now;
+  }
+  return nowMs() - t0;
 }
 
 function procStatus(pid: number): { rss: number; hwm: number } {

@@ -1,5 +1,5 @@
-import { Api, sleep } from '../lib/http.ts';
-import { createTeam, Server } from '../lib/server.ts';
+import { Api } from '../lib/http.ts';
+import { createTeam, Server, settle } from '../lib/server.ts';
 import { figure, note } from '../lib/report.ts';
 import type { Ctx } from '../lib/context.ts';
 import type { Params } from '../lib/args.ts';
@@ -13,16 +13,20 @@ const MB = 2 ** 20;
  * is started again on the same dir: warm start. Idle RSS = VmRSS of the server process tree 3 s
  * after the warm start, before any traffic.
  */
-export async function startServer(params: Params, dataDir: string, peer: PeerResult | undefined): Promise<Omit<Ctx, 'projectId' | 'format' | 'columnar'>> {
+export async function coldStart(dataDir: string): Promise<number> {
   const cold = await Server.start(dataDir);
-  figure({ name: 'startup_cold_ms', value: cold.ms, unit: 'ms', higherIsBetter: false, peer: peer?.cold_start_ms });
   await cold.server.stop();
+  return cold.ms;
+}
 
+/** Runs after coldStart (done first, so a broken server fails before the long peer run). */
+export async function startServer(params: Params, dataDir: string, coldMs: number, peer: PeerResult | undefined): Promise<Omit<Ctx, 'projectId' | 'format' | 'columnar'>> {
+  figure({ name: 'startup_cold_ms', value: coldMs, unit: 'ms', higherIsBetter: false, peer: peer?.cold_start_ms });
   const team = await createTeam(dataDir);
   const warm = await Server.start(dataDir);
   const server = warm.server;
   figure({ name: 'startup_warm_ms', value: warm.ms, unit: 'ms', higherIsBetter: false, peer: peer?.warm_start_ms });
-  await sleep(3000);
+  const settledMs = await settle(server.pid);
   const mem = server.memory();
   figure({
     name: 'idle_rss_mb',
@@ -30,7 +34,7 @@ export async function startServer(params: Params, dataDir: string, peer: PeerRes
     unit: 'MiB',
     higherIsBetter: false,
     peer: peer ? peer.idle_pss_bytes / MB : undefined,
-    detail: { pids: mem.pids, vm_hwm_mb: mem.hwm / MB },
+    detail: { pids: mem.pids, vm_hwm_mb: mem.hwm / MB, settled_ms: settledMs },
   });
   if (peer) note(`idle memory peer = PSS summed over MLflow's ${peer.processes} processes (server, ${peer.workers} uvicorn workers, job runners)`);
   const api = new Api(server.base, team.api_key, Math.max(16, params.clients * 2));

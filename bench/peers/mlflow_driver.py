@@ -164,10 +164,10 @@ def main():
     server, warm_ms = MlflowServer.start(workdir, db_path)
     out["warm_start_ms"] = warm_ms
     out["workers"] = server.workers
-    time.sleep(3)
+    out["settle_s"] = server.settle()
     mem = server.memory()
     out["idle_pss_bytes"], out["idle_rss_bytes"], out["processes"] = mem["pss"], mem["rss"], mem["pids"]
-    log(f"{mlflow.__version__} up: cold {cold_ms:.0f} ms, warm {warm_ms:.0f} ms, idle PSS {mem['pss'] / 2**20:.0f} MiB over {mem['pids']} processes")
+    log(f"{mlflow.__version__} up: cold {cold_ms:.0f} ms, warm {warm_ms:.0f} ms, idle PSS {mem['pss'] / 2**20:.0f} MiB over {mem['pids']} processes (settled after {out['settle_s']:.0f} s)")
     try:
         client = MlflowClient(server.url)
         exp_id = client.create_experiment("bench")

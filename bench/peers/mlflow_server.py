@@ -104,6 +104,30 @@ class MlflowServer:
         pids = self.pids()
         return {"rss": sum(_status_kb(p, "VmRSS") for p in pids), "pss": sum(_pss(p) for p in pids), "pids": len(pids)}
 
+    def cpu_seconds(self):
+        total = 0
+        for p in self.pids():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    def settle(self, max_s=60, quiet=0.05):
+        """Waits until the tree uses < `quiet` of a core over 1 s (its job runners import lazily
+        after /health is already up). Returns the seconds waited."""
+        t0 = time.perf_counter()
+        last = self.cpu_seconds()
+        while time.perf_counter() - t0 < max_s:
+            time.sleep(1)
+            now = self.cpu_seconds()
+            if now - last < quiet:
+                break
+            last = now
+        return time.perf_counter() - t0
+
     def stop(self, grace_s=20):
         if self.proc.poll() is not None:
             return
