@@ -59,16 +59,18 @@ export interface ExperimentOptions {
   mode?: 'online' | 'offline';
   /** Spool directory. Default ASSAY_SPOOL_DIR or ~/.assay/spool; `false` disables spooling. */
   spoolDir?: string | false;
-  /** Points per batch (default 5000). */
+  /** Points per batch (default 10 000). */
   batchSize?: number;
   /** A point waits at most this long before being sent (default 1000 ms). */
   flushIntervalMs?: number;
   /** Memory bound: above this many unsent points, spill to the spool (default 500 000). */
   maxBufferedPoints?: number;
-  /** Retry in memory this long before spooling (default 5000 ms). */
+  /** Retry in memory this long before spooling (default ASSAY_OFFLINE_GRACE seconds, or 5000 ms). */
   spoolAfterMs?: number;
-  /** Heartbeat period (default 30 000 ms; 0 disables). */
+  /** Heartbeat period (default ASSAY_HEARTBEAT_INTERVAL seconds, or 10 000 ms; 0 disables). */
   heartbeatIntervalMs?: number;
+  /** When the experiment already exists, auto steps continue after its last logged step (default true). */
+  resume?: boolean;
   /** Log `system/...` metrics (default true; a number sets the period in ms, default 10 000). */
   systemMetrics?: boolean | number;
   /** Gzip large metric batches (default true). */
@@ -174,7 +176,7 @@ export class Experiment {
     // strip undefined option values so the sender's defaults apply
     liveExperiments.add(this);
     installProcessHooks();
-    const hb = o.heartbeatIntervalMs ?? 30_000;
+    const hb = o.heartbeatIntervalMs ?? 10_000;
     if (hb > 0 && !offline) {
       this.heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => {}), hb);
       this.heartbeatTimer.unref?.();
@@ -195,6 +197,14 @@ export class Experiment {
     if (!o || typeof o.project !== 'string' || !o.project) throw new AssayConfigError('Experiment.create: `project` is required');
     if (typeof o.name !== 'string' || !o.name) throw new AssayConfigError('Experiment.create: `name` is required');
     const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as ExperimentOptions;
+    const envSeconds = (n: string) => {
+      const v = envStr(n);
+      const x = v === undefined ? NaN : parseFloat(v);
+      return Number.isFinite(x) && x >= 0 ? Math.round(x * 1000) : undefined;
+    };
+    clean.spoolAfterMs ??= envSeconds('ASSAY_OFFLINE_GRACE') ?? 5000;
+    clean.heartbeatIntervalMs ??= envSeconds('ASSAY_HEARTBEAT_INTERVAL') ?? 10_000;
+    clean.batchSize ??= 10_000;
     const logger = clean.logger ?? consoleLogger();
     const offline = (clean.mode ?? envStr('ASSAY_MODE')) === 'offline';
     const apiUrl = clean.apiUrl ?? envStr('ASSAY_API_URL');
@@ -226,7 +236,7 @@ export class Experiment {
     let startSpooling = offline;
     if (!offline && http) {
       try {
-        const retry = { deadlineMs: clean.spoolAfterMs ?? 5000, maxAttempts: 20 };
+        const retry = { deadlineMs: clean.spoolAfterMs, maxAttempts: 20 };
         if (clean.teamId) await retryNetwork(() => checkTeam(http, clean.teamId!), retry.deadlineMs);
         const r = await ensureExperiment(http, clean.project, clean.name, create, retry);
         ctx.projectId = r.project.id;
@@ -241,6 +251,7 @@ export class Experiment {
     }
     const exp = new Experiment(clean, http, ctx, startSpooling, offline, logger);
     exp.record = record;
+    if (record && clean.resume !== false) await exp.resumeSteps();
     return exp;
   }
 
@@ -468,7 +479,25 @@ export class Experiment {
     return this.requireClient().summary(this.ctx.projectId!, this.ctx.experimentId!);
   }
 
+  /** The experiment as the server has it now. */
+  async info(): Promise<ExperimentRecord> {
+    this.record = await this.requireClient().getExperiment(this.ctx.projectId!, this.ctx.experimentId!);
+    return this.record;
+  }
+
   // ------------------------------------------------------------------ internals
+
+  /** Continue auto steps after the server's last step per metric (resuming an existing run). */
+  private async resumeSteps(): Promise<void> {
+    try {
+      const s = await this.requireClient().summary(this.ctx.projectId!, this.ctx.experimentId!);
+      for (const [name, m] of Object.entries(s.metrics)) {
+        if (Number.isSafeInteger(m.last_step) && !this.steps.has(name)) this.steps.set(name, m.last_step + 1);
+      }
+    } catch (err) {
+      this.logger.debug(`could not read the summary to resume steps: ${(err as Error).message}`);
+    }
+  }
 
   private requireClient(): AssayClient {
     if (!this.client || !this.online) throw new AssayError('the experiment has not reached the server yet (offline)');
@@ -480,7 +509,7 @@ export class Experiment {
   }
 
   private controlRetry() {
-    return { deadlineMs: this.opts.spoolAfterMs ?? 5000, maxAttempts: 20 };
+    return { deadlineMs: this.opts.spoolAfterMs, maxAttempts: 20 };
   }
 
   /**

@@ -102,7 +102,7 @@ export class MetricSender {
 
   constructor(opts: SenderOptions) {
     this.o = {
-      maxBatchSize: 5000,
+      maxBatchSize: 10_000,
       flushIntervalMs: 1000,
       maxBufferedPoints: 500_000,
       spoolAfterMs: 5000,

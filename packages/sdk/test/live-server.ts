@@ -11,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const ASSAY_BIN = path.join(REPO_ROOT, 'packages/server/bin/assay.mjs');
+/** The server under test; ASSAY_TEST_SERVER_BIN points the tests at another checkout. */
+export const ASSAY_BIN = process.env.ASSAY_TEST_SERVER_BIN || path.join(REPO_ROOT, 'packages/server/bin/assay.mjs');
+const SERVER_CWD = path.resolve(path.dirname(ASSAY_BIN), '../../..');
 
 export function serverAvailable(): boolean {
   return fs.existsSync(ASSAY_BIN);
@@ -40,7 +42,7 @@ export function createTeam(dataDir: string, name: string, env: NodeJS.ProcessEnv
     execFile(
       process.execPath,
       [ASSAY_BIN, 'team', 'create', name, '--data-dir', dataDir],
-      { cwd: REPO_ROOT, env, timeout: 180_000, maxBuffer: 16 << 20 },
+      { cwd: SERVER_CWD, env, timeout: 180_000, maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`assay team create failed: ${err.message}\n${String(stderr).slice(-2000)}`));
         const line = String(stdout)
@@ -106,7 +108,7 @@ export class LiveServer {
   async start(timeoutMs = 90_000): Promise<void> {
     if (this.proc) return;
     const proc = spawn(process.execPath, [ASSAY_BIN, 'serve', '--port', String(this.port), '--data-dir', this.dataDir], {
-      cwd: REPO_ROOT,
+      cwd: SERVER_CWD,
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -105,12 +105,15 @@ describe('TypeScript SDK against a live server', () => {
   it('get-or-create: the same name resumes the same experiment', async () => {
     const name = uniq('resume');
     const a = await Experiment.create(opts({ name }));
+    for (let i = 0; i < 5; i++) a.logMetric('loss', i);
     await a.finish('complete');
     const b = await Experiment.create(opts({ name }));
     expect(b.id).toBe(a.id);
     expect(b.record?.status).toBe('running');
+    expect(b.logMetric('loss', 5)).toBe(5); // auto steps continue after the last logged step
     await b.finish('failed');
-    expect((await client.getExperiment(b.projectId!, b.id!)).status).toBe('failed');
+    expect((await b.info()).status).toBe('failed');
+    expect((await b.getMetric('loss')).points.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('checks teamId by name and UUID against /me', async () => {
