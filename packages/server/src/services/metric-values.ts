@@ -24,8 +24,3 @@ export function chToWire(v: RawValue): MetricValue {
 }
 
 export const chToNumber = (v: RawValue): number => fromWire(chToWire(v));
-
-export function timestampToMs(t: string | number | null | undefined, now: number): number {
-  if (t === null || t === undefined) return now;
-  return typeof t === 'number' ? t : Date.parse(t);
-}

@@ -1,73 +1,52 @@
-import type { MetricBatchRequest, MetricLogRequest } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
-import { notFound, unprocessable } from '../errors.ts';
-import { encodePoints, type Point } from '../stores/clickhouse/encode.ts';
+import { HttpError, notFound } from '../errors.ts';
+import { countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import * as expRepo from '../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { resolveExperiment } from './experiments.ts';
-import { chToNumber, chToWire, fromWire, timestampToMs, toWire } from './metric-values.ts';
+import { chToNumber, chToWire, toWire } from './metric-values.ts';
 import { resolveProject } from './projects.ts';
 
 /** Concurrent retries of one batch share the first attempt's outcome instead of writing twice. */
 const inflightBatches = new Map<string, Promise<void>>();
 
-function* rowPoints(metrics: MetricLogRequest[], now: number): Generator<Point> {
-  for (const m of metrics) {
-    yield { metricName: m.metric_name, step: m.step, value: fromWire(m.metric_value), tsMs: timestampToMs(m.timestamp, now), host: m.host ?? '' };
-  }
-}
-
-function* seriesPoints(series: NonNullable<MetricBatchRequest['series']>, now: number): Generator<Point> {
-  for (const s of series) {
-    const host = s.host ?? '';
-    for (let i = 0; i < s.steps.length; i++) {
-      yield { metricName: s.metric_name, step: s.steps[i], value: fromWire(s.values[i]), tsMs: timestampToMs(s.timestamps?.[i], now), host };
-    }
-  }
-}
-
-function checkSeriesShapes(series: NonNullable<MetricBatchRequest['series']>): void {
-  series.forEach((s, i) => {
-    if (s.values.length !== s.steps.length) throw unprocessable(['body', 'series', i, 'values'], `values has ${s.values.length} items, steps has ${s.steps.length}`);
-    if (s.timestamps && s.timestamps.length !== s.steps.length) {
-      throw unprocessable(['body', 'series', i, 'timestamps'], `timestamps has ${s.timestamps.length} items, steps has ${s.steps.length}`);
-    }
-  });
-}
-
-/** Validates, encodes and hands a batch to the group-commit writer; resolves once it is durable. */
-export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: MetricBatchRequest) {
+/**
+ * Validates and encodes the body (all or nothing: one bad point → 422, nothing written) and hands
+ * it to the group-commit writer; resolves once the points are durable.
+ */
+export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
-  if (body.series) checkSeriesShapes(body.series);
-  const now = Date.now();
-  const points = function* () {
-    if (body.metrics) yield* rowPoints(body.metrics, now);
-    if (body.series) yield* seriesPoints(body.series, now);
-  };
-  const rows = encodePoints(tenant.teamId, project.id, experiment.id, points());
-  const batchId = body.batch_id ?? undefined;
+  const encoded = encodeBatch(body, experiment.ingestKey, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
+  if (!encoded.ok) throw new HttpError(422, encoded.issues);
+  const { rows, batchId } = encoded;
+  const ok = (duplicate: boolean) => ({
+    status: 'success' as const,
+    count: rows.count,
+    duplicate,
+    message: duplicate ? `Batch ${batchId} was already logged` : `Logged ${rows.count} metrics successfully`,
+  });
   if (!batchId) {
-    await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, rows });
-    return { status: 'success' as const, count: rows.count, duplicate: false, message: `Logged ${rows.count} metrics successfully` };
+    await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, rows });
+    return ok(false);
   }
   const key = `${experiment.id}:${batchId}`;
   const inflight = inflightBatches.get(key);
   if (inflight || (await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId))) {
     await inflight;
-    return { status: 'success' as const, count: rows.count, duplicate: true, message: `Batch ${batchId} was already logged` };
+    return ok(true);
   }
-  const write = ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, batchId, rows });
+  const write = ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows });
   inflightBatches.set(key, write);
   try {
     await write;
   } finally {
     inflightBatches.delete(key);
   }
-  return { status: 'success' as const, count: rows.count, duplicate: false, message: `Logged ${rows.count} metrics successfully` };
+  return ok(false);
 }
 
 type SeriesRow = q.SeriesRow;

@@ -157,3 +157,43 @@ SELECT team_id, project_id, experiment_id, metric_name, step,
   max(timestamp) AS last_timestamp
 FROM assay.metrics_local
 GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+-- migration 2: narrow ingest path;
+
+CREATE TABLE IF NOT EXISTS assay.ingest_keys_local ON CLUSTER metrics_cluster
+(
+  ingest_key    UInt64,
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID
+)
+ENGINE = Join(ANY, LEFT, ingest_key);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_ingest_local ON CLUSTER metrics_cluster
+(
+  ingest_key    UInt64,
+  metric_name   String,
+  step          UInt64,
+  host          String,
+  ts_ms         Int64,
+  metric_value  Float64,
+  logged_us     Int64
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS assay.ingest_keys ON CLUSTER metrics_cluster AS assay.ingest_keys_local
+ENGINE = Distributed(metrics_cluster, assay, ingest_keys_local, ingest_key);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_ingest ON CLUSTER metrics_cluster AS assay.metrics_ingest_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_ingest_local, ingest_key);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_ingest_mv ON CLUSTER metrics_cluster TO assay.metrics_local AS
+SELECT
+  joinGet('assay.ingest_keys_local', 'team_id', ingest_key) AS team_id,
+  joinGet('assay.ingest_keys_local', 'project_id', ingest_key) AS project_id,
+  joinGet('assay.ingest_keys_local', 'experiment_id', ingest_key) AS experiment_id,
+  metric_name, step, host,
+  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,
+  metric_value,
+  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
+FROM assay.metrics_ingest_local;

@@ -142,3 +142,37 @@ SELECT team_id, project_id, experiment_id, metric_name, step,
   max(timestamp) AS last_timestamp
 FROM default.metrics
 GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+-- migration 2: narrow ingest path;
+
+CREATE TABLE IF NOT EXISTS default.ingest_keys
+(
+  ingest_key    UInt64,
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID
+)
+ENGINE = Join(ANY, LEFT, ingest_key);
+
+CREATE TABLE IF NOT EXISTS default.metrics_ingest
+(
+  ingest_key    UInt64,
+  metric_name   String,
+  step          UInt64,
+  host          String,
+  ts_ms         Int64,
+  metric_value  Float64,
+  logged_us     Int64
+)
+ENGINE = Null;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_ingest_mv TO default.metrics AS
+SELECT
+  joinGet('default.ingest_keys', 'team_id', ingest_key) AS team_id,
+  joinGet('default.ingest_keys', 'project_id', ingest_key) AS project_id,
+  joinGet('default.ingest_keys', 'experiment_id', ingest_key) AS experiment_id,
+  metric_name, step, host,
+  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,
+  metric_value,
+  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
+FROM default.metrics_ingest;

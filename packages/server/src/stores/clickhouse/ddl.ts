@@ -114,6 +114,49 @@ const EVIDENCE_METRICS: TableSpec = {
 ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name)`,
 };
 
+/**
+ * The ingest path (migration 2). Rows arrive narrow — an 8-byte ingest key instead of three UUIDs
+ * as text — into a Null table; a materialized view resolves the key through a Join-engine map
+ * (filled by the server from the authenticated tenant before the rows) and writes `metrics`, whose
+ * own views then feed the aggregates. Measured on chDB: ~2.0 CPU µs/row vs ~4.5 for full-width rows.
+ */
+const INGEST_KEYS_COLUMNS = `
+  ingest_key    UInt64,
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID`;
+
+const METRICS_INGEST_COLUMNS = `
+  ingest_key    UInt64,
+  metric_name   String,
+  step          UInt64,
+  host          String,
+  ts_ms         Int64,
+  metric_value  Float64,
+  logged_us     Int64`;
+
+export const INGEST_COLUMNS = ['ingest_key', 'metric_name', 'step', 'host', 'ts_ms', 'metric_value', 'logged_us'] as const;
+
+function ingestStatements(o: DdlOptions): string[] {
+  const keys = o.cluster ? 'ingest_keys_local' : 'ingest_keys';
+  const ingest = o.cluster ? 'metrics_ingest_local' : 'metrics_ingest';
+  const target = o.cluster ? 'metrics_local' : 'metrics';
+  const out = [
+    `CREATE TABLE IF NOT EXISTS ${q(o, keys)}${onCluster(o)}\n(${INGEST_KEYS_COLUMNS}\n)\nENGINE = Join(ANY, LEFT, ingest_key)`,
+    `CREATE TABLE IF NOT EXISTS ${q(o, ingest)}${onCluster(o)}\n(${METRICS_INGEST_COLUMNS}\n)\nENGINE = Null`,
+  ];
+  if (o.cluster) {
+    // Rows and their key land on the same shard (both sharded by the key), so the view resolves locally.
+    out.push(`CREATE TABLE IF NOT EXISTS ${q(o, 'ingest_keys')}${onCluster(o)} AS ${q(o, keys)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${keys}, ingest_key)`);
+    out.push(`CREATE TABLE IF NOT EXISTS ${q(o, 'metrics_ingest')}${onCluster(o)} AS ${q(o, ingest)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${ingest}, ingest_key)`);
+  }
+  const lookup = (col: string) => `joinGet('${o.database}.${keys}', '${col}', ingest_key) AS ${col}`;
+  out.push(
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_ingest_mv')}${onCluster(o)} TO ${q(o, target)} AS\nSELECT\n  ${lookup('team_id')},\n  ${lookup('project_id')},\n  ${lookup('experiment_id')},\n  metric_name, step, host,\n  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,\n  metric_value,\n  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at\nFROM ${q(o, ingest)}`,
+  );
+  return out;
+}
+
 export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'evidence_metrics'] as const;
 
 function q(o: DdlOptions, table: string): string {
@@ -161,6 +204,7 @@ export function renderMigrations(o: DdlOptions): Migration[] {
         createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}`, `${keyCols}, step`),
       ],
     },
+    { version: 2, name: 'narrow ingest path', statements: ingestStatements(o) },
   ];
 }
 

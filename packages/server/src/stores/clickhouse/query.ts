@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
-import { TENANT_TABLES } from './ddl.ts';
+import { INGEST_COLUMNS, TENANT_TABLES } from './ddl.ts';
 
 export interface Tenant {
   teamId: string;
@@ -112,19 +112,36 @@ export class ClickHouseStore {
   }
 }
 
-export const METRIC_INSERT_COLUMNS = ['team_id', 'project_id', 'experiment_id', 'metric_name', 'step', 'host', 'timestamp', 'metric_value', 'logged_at'] as const;
-
 /**
- * The one insert path for metric points: a TabSeparated buffer whose team_id column was written by
- * the server from the authenticated tenant (see encode.ts), never by the client.
+ * The one insert path for metric points: narrow TSV rows (ingest_key, metric_name, step, host,
+ * ts_ms, value, logged_us) into `metrics_ingest`; see ddl.ts for how the key becomes the ids.
+ * chDB takes the bytes zero-copy (rawInsert); a ClickHouse server gets the same bytes over HTTP.
  */
 export async function insertMetricRows(ch: ClickHouseStore, tsv: Buffer): Promise<void> {
+  // Exact round trip of every Float64 the client sent; on a cluster, ack only once on the shards.
+  const settings = { precise_float_parsing: 1, distributed_foreground_insert: 1 };
+  if (ch.rawInsert) {
+    await ch.rawInsert({ table: 'metrics_ingest', columns: [...INGEST_COLUMNS], values: tsv, format: 'TabSeparated', settings });
+    return;
+  }
   await ch.client.insert({
-    table: 'metrics',
-    columns: [...METRIC_INSERT_COLUMNS],
+    table: 'metrics_ingest',
+    columns: [...INGEST_COLUMNS],
     values: Readable.from([tsv], { objectMode: false }),
     format: 'TabSeparated',
-    // Exact round trip of every Float64 the client sent.
-    clickhouse_settings: { precise_float_parsing: 1 } as never,
+    clickhouse_settings: settings as never,
+  });
+}
+
+/**
+ * Maps an experiment's ingest key to its ids. Called with the authenticated tenant before the
+ * first rows of that key in this process; re-registering is harmless (ANY join keeps the first,
+ * and a key is never reused — it comes from a Postgres sequence).
+ */
+export async function registerIngestKey(ch: ClickHouseStore, tenant: Tenant, target: { projectId: string; experimentId: string; ingestKey: number }): Promise<void> {
+  await ch.client.command({
+    query: 'INSERT INTO ingest_keys (ingest_key, team_id, project_id, experiment_id) VALUES ({ingest_key:UInt64}, {team_id:UUID}, {project_id:UUID}, {experiment_id:UUID})',
+    query_params: { ingest_key: target.ingestKey, team_id: tenant.teamId, project_id: target.projectId, experiment_id: target.experimentId },
+    clickhouse_settings: { distributed_foreground_insert: 1 } as never,
   });
 }

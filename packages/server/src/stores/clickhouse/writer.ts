@@ -1,12 +1,13 @@
 import { HttpError } from '../../errors.ts';
 import type { Tenant } from '../postgres/tenant.ts';
-import { formatEpochMicros, type EncodedRows } from './encode.ts';
-import { insertMetricRows, type ClickHouseStore } from './query.ts';
+import type { EncodedRows } from './encode.ts';
+import { insertMetricRows, registerIngestKey, type ClickHouseStore } from './query.ts';
 
 export interface WriteRequest {
   tenant: Tenant;
   projectId: string;
   experimentId: string;
+  ingestKey: number;
   batchId?: string;
   rows: EncodedRows;
 }
@@ -17,7 +18,7 @@ export interface WriterOptions {
   maxPendingRows: number;
 }
 
-/** Called after the insert succeeded and before any request is acknowledged. */
+/** Called after the inserts succeeded and before any request is acknowledged. */
 export type FlushListener = (flushed: WriteRequest[], remainingByExperiment: Map<string, number>) => Promise<void>;
 
 interface Pending {
@@ -27,9 +28,10 @@ interface Pending {
 }
 
 /**
- * Group commit: requests append encoded rows; one insert carries everything buffered when it
- * starts, and each request's promise settles only when the insert holding its rows did — that is
- * the acknowledgement. One insert runs at a time; rows arriving meanwhile form the next one.
+ * Group commit: requests append encoded rows; a flush writes everything buffered when it starts
+ * in one insert, and each request's promise settles only when the insert
+ * holding its rows did — that is the acknowledgement. One flush runs at a time; rows arriving
+ * meanwhile form the next one, so under load flushes grow instead of queueing up.
  */
 export class MetricWriter {
   private queue: Pending[] = [];
@@ -38,7 +40,8 @@ export class MetricWriter {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
-  private lastLoggedAtUs = 0n;
+  private lastVersionUs = 0;
+  private registeredKeys = new Set<number>();
 
   constructor(
     private readonly ch: ClickHouseStore,
@@ -53,6 +56,7 @@ export class MetricWriter {
 
   submit(req: WriteRequest): Promise<void> {
     if (this.closed) return Promise.reject(new HttpError(503, 'Server is shutting down; retry later', { 'Retry-After': '1' }));
+    if (req.rows.count === 0) return Promise.resolve();
     if (this.pendingRows > 0 && this.pendingRows + req.rows.count > this.opts.maxPendingRows) {
       return Promise.reject(new HttpError(429, 'Ingest buffer full; retry later', { 'Retry-After': '1' }));
     }
@@ -74,25 +78,29 @@ export class MetricWriter {
     });
   }
 
-  /** logged_at is the ReplacingMergeTree version: strictly increasing, so the later write of a step wins. */
-  private nextLoggedAt(): bigint {
-    const now = BigInt(Date.now()) * 1000n;
-    this.lastLoggedAtUs = now > this.lastLoggedAtUs ? now : this.lastLoggedAtUs + 1n;
-    return this.lastLoggedAtUs;
+  /**
+   * Reserves `n` consecutive logged_at versions (µs since epoch) above every one handed out so far.
+   * Called before encoding, in arrival order, so a step logged twice keeps its later value.
+   */
+  reserveVersions(n: number): number {
+    const now = Date.now() * 1000;
+    const base = now > this.lastVersionUs ? now : this.lastVersionUs + 1;
+    this.lastVersionUs = base + n;
+    return base;
   }
 
   private async flushOnce(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
-    const rows = this.queuedRows;
+    this.inflightRows = this.queuedRows;
     this.queuedRows = 0;
-    this.inflightRows = rows;
     try {
-      const parts: string[] = [];
       for (const p of batch) {
-        for (const line of p.req.rows.lines) parts.push(line + formatEpochMicros(this.nextLoggedAt()) + '\n');
+        if (this.registeredKeys.has(p.req.ingestKey)) continue;
+        await registerIngestKey(this.ch, p.req.tenant, p.req);
+        this.registeredKeys.add(p.req.ingestKey);
       }
-      await insertMetricRows(this.ch, Buffer.from(parts.join('')));
+      await insertMetricRows(this.ch, Buffer.from(batch.map((p) => p.req.rows.tsv).join('')));
     } catch (err) {
       this.inflightRows = 0;
       this.log(err, 'metric insert failed');
