@@ -199,6 +199,7 @@ class Outbox:
         self._markers: List[Tuple[int, threading.Event]] = []
         self.closed = False
         self.stats = Stats()
+        self.last_progress = _monotonic()
 
     # spool ----------------------------------------------------------------------------------
     def _get_spool(self):
@@ -293,6 +294,7 @@ class Outbox:
             else:
                 self._spool.ack(batch.spool_pos)
             self.inflight = None
+            self.last_progress = _monotonic()
             self._resolve()
             self.cond.notify_all()
 
@@ -323,17 +325,20 @@ class Outbox:
     def drained(self) -> bool:
         return self.inflight is None and not self.mem and not self._spool_nonempty()
 
-    def wait_drained(self, timeout: Optional[float] = None) -> bool:
-        """Wait until everything is delivered, or the server is unreachable (then it's on disk)."""
-        deadline = None if timeout is None else _monotonic() + timeout
+    def wait_drained(self, timeout: Optional[float] = None, patience: float = 5.0) -> bool:
+        """Wait until everything is delivered. While the server is unreachable (offline) give up
+        once nothing was acknowledged for `patience` seconds: the rest is safe on disk."""
+        start = _monotonic()
+        deadline = None if timeout is None else start + timeout
         with self.lock:
             while not self.drained():
-                if self.offline:
+                now = _monotonic()
+                if self.offline and now - max(self.last_progress, start) >= patience:
                     return False
-                left = None if deadline is None else deadline - _monotonic()
+                left = None if deadline is None else deadline - now
                 if left is not None and left <= 0:
                     return False
-                self.cond.wait(0.25 if left is None else min(0.25, left))
+                self.cond.wait(0.1 if left is None else min(0.1, left))
             return True
 
     def spill_all(self) -> int:
@@ -462,12 +467,18 @@ class Transport(threading.Thread):
         self.offline_grace = offline_grace
         self.backoff = Backoff(backoff_base, backoff_cap)
         self.stop_event = threading.Event()
+        self._poke = threading.Event()
         self.fail_since: Optional[float] = None
         self._spool_dir = spool_dir_for_log
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._poke.set()
         self.outbox.close()
+
+    def poke(self) -> None:
+        """Cut a backoff sleep short (finish() wants one more attempt now)."""
+        self._poke.set()
 
     def run(self) -> None:
         client = self.client_factory()
@@ -493,7 +504,12 @@ class Transport(threading.Thread):
             log.warning("research_sdk: server unreachable for %.0fs (%s); spooling metrics to %s "
                         "(%d batch(es) moved) and replaying them when it is back",
                         now - self.fail_since, reason, self._spool_dir(), n)
-        self.stop_event.wait(self.backoff.next(retry_after))
+        delay = self.backoff.next(retry_after)
+        if retry_after is not None:
+            self.stop_event.wait(delay)
+        else:
+            self._poke.wait(delay)
+            self._poke.clear()
 
     def _loop(self, client: HttpClient) -> None:
         while not self.stop_event.is_set():

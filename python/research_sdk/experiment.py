@@ -393,7 +393,8 @@ class Experiment:
         self._batcher.join(left())
         delivered = False
         if self._transport is not None:
-            delivered = self._outbox.wait_drained(left())
+            self._transport.poke()
+            delivered = self._outbox.wait_drained(left(), patience=max(self._grace, 1.0))
         if not delivered:
             self._outbox.spill_all()  # whatever is still only in memory goes to disk
         with self._run.lock:
