@@ -240,6 +240,25 @@ describe('artifact upload and download', () => {
       srv.ctx.config.ASSAY_ARTIFACT_MAX_BYTES = saved;
     }
   });
+  it('a client that disconnects mid-upload leaves no temp file and no row', async () => {
+    const run = await seedRun(team.api, 'abort', 'r');
+    for (const headers of [{ 'content-length': String(100_000_000) }, {}]) {
+      const req = http.request(`${baseUrl}/api/v1${artUrl(run, 'partial.bin')}`, {
+        method: 'PUT',
+        agent: false,
+        headers: { authorization: `Bearer ${team.apiKey}`, 'content-type': 'application/octet-stream', ...headers },
+      });
+      req.on('error', () => undefined);
+      for (const c of chunks(1 << 20, 8)) if (!req.write(c)) await once(req, 'drain');
+      const deadline = Date.now() + 5000;
+      while (tempsOf(team.teamId).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(tempsOf(team.teamId)).toHaveLength(1); // streaming to disk
+      req.destroy();
+      while (tempsOf(team.teamId).length > 0 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 20));
+      expect(tempsOf(team.teamId)).toEqual([]);
+    }
+    expect((await team.api.get(artUrl(run))).body.items).toEqual([]);
+  });
 });
 
 describe('artifact access', () => {
