@@ -33,20 +33,27 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
     await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, rows });
     return ok(false);
   }
+  // The in-flight entry is set before the first await, so concurrent sends of one batch can't
+  // both pass the "already written?" check.
   const key = `${experiment.id}:${batchId}`;
   const inflight = inflightBatches.get(key);
-  if (inflight || (await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId))) {
+  if (inflight) {
     await inflight;
     return ok(true);
   }
-  const write = ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows });
-  inflightBatches.set(key, write);
+  const attempt = (async () => {
+    if (await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId)) return true;
+    await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows });
+    return false;
+  })();
+  const shared = attempt.then(() => undefined);
+  shared.catch(() => undefined); // waiters see the failure; nobody waiting must not crash the process
+  inflightBatches.set(key, shared);
   try {
-    await write;
+    return ok(await attempt);
   } finally {
     inflightBatches.delete(key);
   }
-  return ok(false);
 }
 
 type SeriesRow = q.SeriesRow;
