@@ -30,7 +30,7 @@ describe('ClickHouse DDL and queries (golden)', () => {
   it('metric queries', () =>
     golden(
       'metric-queries.sql',
-      [q.SQL_SERIES_POINTS, q.SQL_SERIES_EXTENT, q.SQL_SERIES_BUCKETS, q.SQL_SUMMARY, q.SQL_COMPARE].join(';\n\n') + ';\n',
+      [q.SQL_SERIES_POINTS, q.SQL_SERIES_EXTENT, q.SQL_SERIES_EXTENT_SUMMARY, q.SQL_SERIES_BUCKETS, q.SQL_SUMMARY, q.SQL_COMPARE].join(';\n\n') + ';\n',
     ));
 
   it('cluster DDL shards by team and replicates every table', () => {
@@ -41,7 +41,7 @@ describe('ClickHouse DDL and queries (golden)', () => {
   });
 
   it('every tenant-table query carries the team predicate', () => {
-    for (const sql of [q.SQL_SERIES_POINTS, q.SQL_SERIES_EXTENT, q.SQL_SERIES_BUCKETS, q.SQL_SUMMARY, q.SQL_COMPARE]) {
+    for (const sql of [q.SQL_SERIES_POINTS, q.SQL_SERIES_EXTENT, q.SQL_SERIES_EXTENT_SUMMARY, q.SQL_SERIES_BUCKETS, q.SQL_SUMMARY, q.SQL_COMPARE]) {
       expect(() => ClickHouseStore.assertTenantSafe(sql)).not.toThrow();
       expect(sql.indexOf('team_id = {team_id:UUID}')).toBeGreaterThan(0);
     }

@@ -76,7 +76,8 @@ export async function timeseries(
   const scope: q.SeriesScope = { projectId: project.id, experimentId: experiment.id, metricName, stepMin: o.step_min, stepMax: o.step_max, host: o.host };
   const base = { experiment_id: experiment.id, metric_name: metricName };
   if (o.max_points !== undefined) {
-    const extent = await q.seriesExtent(ctx.ch, tenant, scope);
+    const windowed = o.step_min !== undefined || o.step_max !== undefined || o.host !== undefined;
+    const extent = windowed ? await q.seriesExtent(ctx.ch, tenant, scope) : await q.seriesExtentFromSummary(ctx.ch, tenant, scope);
     if (extent.n > o.max_points) {
       const points = await downsample(ctx, tenant, scope, extent, o.max_points);
       return { ...base, points, count: points.length, downsampled: true };

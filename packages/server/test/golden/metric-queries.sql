@@ -20,6 +20,10 @@ WHERE team_id = {team_id:UUID}
   AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
+SELECT sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND metric_name = {metric_name:String};
+
 SELECT
   intDiv(step - {step_lo:UInt64}, {width:UInt64}) AS bucket,
   argMin((step, ts, v, host), if(isNaN(v), inf, v)) AS lo,

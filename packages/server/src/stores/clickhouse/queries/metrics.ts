@@ -76,6 +76,21 @@ export async function seriesExtent(ch: ClickHouseStore, tenant: Tenant, s: Serie
   return { n: Number(r?.[0] ?? 0), lo: Number(r?.[1] ?? 0), hi: Number(r?.[2] ?? 0) };
 }
 
+// Without a step window the extent comes from the aggregate (no point scan). Its count can include
+// re-logged steps; it only decides whether and how coarsely to bucket.
+export const SQL_SERIES_EXTENT_SUMMARY = `SELECT sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND metric_name = {metric_name:String}`;
+
+export async function seriesExtentFromSummary(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope): Promise<{ n: number; lo: number; hi: number }> {
+  const [r] = await ch.rows<[number, number, number]>(tenant, 'metrics.series_extent_summary', SQL_SERIES_EXTENT_SUMMARY, {
+    project_id: s.projectId,
+    experiment_id: s.experimentId,
+    metric_name: s.metricName,
+  });
+  return { n: Number(r?.[0] ?? 0), lo: Number(r?.[1] ?? 0), hi: Number(r?.[2] ?? 0) };
+}
+
 export async function seriesBuckets(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope, stepLo: number, width: number) {
   return ch.rows<[number, SeriesRow, SeriesRow, SeriesRow, SeriesRow]>(tenant, 'metrics.series_buckets', SQL_SERIES_BUCKETS, {
     ...seriesParams(s),
