@@ -5,7 +5,7 @@ import { migrateClickHouse } from './stores/clickhouse/migrate.ts';
 import { ClickHouseStore } from './stores/clickhouse/query.ts';
 import { MetricWriter, type WriteRequest } from './stores/clickhouse/writer.ts';
 import { openPostgres, type PostgresStore } from './stores/postgres/db.ts';
-import { recordFlush, type BatchWrite, type MetricWrite } from './stores/postgres/repos/metric-logs.ts';
+import { recordFlush, recordPendingBatches, type BatchWrite, type MetricWrite } from './stores/postgres/repos/metric-logs.ts';
 import type { Tenant } from './stores/postgres/tenant.ts';
 
 type Log = (err: unknown, msg: string) => void;
@@ -29,21 +29,33 @@ export async function openStores(config: Config, log: Log): Promise<AppContext> 
   const writer = new MetricWriter(
     ch,
     { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS },
-    (flushed, remaining) => bookkeeping(pg, flushed, remaining),
+    { beforeInsert: (batch) => markPending(pg, batch), afterInsert: (flushed, remaining) => bookkeeping(pg, flushed, remaining) },
     log,
   );
   return { config, pg, ch, writer };
 }
 
-/** One Postgres transaction per team in the flush: write logs, sync state, batch ids. */
-async function bookkeeping(pg: PostgresStore, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
+/** Batch ids about to be inserted, with their versions: lets a retry after a crash tell whether they landed. */
+async function markPending(pg: PostgresStore, batch: WriteRequest[]): Promise<void> {
+  const byTeam = new Map<string, { tenant: Tenant; batches: BatchWrite[] }>();
+  for (const r of batch) {
+    if (!r.batchId) continue;
+    let t = byTeam.get(r.tenant.teamId);
+    if (!t) byTeam.set(r.tenant.teamId, (t = { tenant: r.tenant, batches: [] }));
+    t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count, versionBase: r.rows.versionBase });
+  }
+  for (const t of byTeam.values()) await recordPendingBatches(pg.db, t.tenant, t.batches);
+}
+
+/** One Postgres transaction per team in the flush: write logs, sync state, batch ids committed. */
+export async function bookkeeping(pg: PostgresStore, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
   const at = new Date();
   const byTeam = new Map<string, { tenant: Tenant; writes: Map<string, MetricWrite>; batches: BatchWrite[]; experiments: Set<string> }>();
   for (const r of flushed) {
     let t = byTeam.get(r.tenant.teamId);
     if (!t) byTeam.set(r.tenant.teamId, (t = { tenant: r.tenant, writes: new Map(), batches: [], experiments: new Set() }));
     t.experiments.add(r.experimentId);
-    if (r.batchId) t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count });
+    if (r.batchId) t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count, versionBase: r.rows.versionBase });
     for (const [metricName, m] of r.rows.perMetric) {
       const key = `${r.experimentId}\u0000${metricName}`;
       const w = t.writes.get(key);

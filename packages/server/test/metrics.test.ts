@@ -1,5 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { metricBatches, metricWriteLogs } from '../src/stores/postgres/schema.ts';
 import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
 
 let srv: TestServer;
@@ -113,6 +115,26 @@ describe('metric ingest and reads', () => {
     expect(rs.filter((r) => r.body.duplicate === false)).toHaveLength(1);
     const s2 = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.acc;
     expect(s2.count).toBe(10);
+  });
+
+  it('a batch whose insert landed before a crash (book-keeping lost) is not written twice on retry', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-crash', 'r1');
+    const body = { batch_id: 'crash-1', metrics: series(30, 'loss', (i) => i) };
+    expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body)).body.duplicate).toBe(false);
+    // what a kill between the ClickHouse insert and the Postgres commit leaves behind
+    await srv.ctx.pg.db.update(metricBatches).set({ committedAt: null }).where(eq(metricBatches.batchId, 'crash-1'));
+    await srv.ctx.pg.db.delete(metricWriteLogs).where(eq(metricWriteLogs.experimentId, experimentId));
+    const retry = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body);
+    expect(retry.body.duplicate).toBe(true);
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.loss).toMatchObject({ count: 30, avg: 14.5 });
+    // the lost book-keeping was redone
+    expect((await team.api.get(`/metrics/names/${projectId}/${experimentId}`)).body.items[0]).toMatchObject({ metric_name: 'loss', total_points: 30 });
+
+    // a batch marked pending whose insert never landed is written on retry
+    await srv.ctx.pg.db.insert(metricBatches).values({ teamId: team.teamId, experimentId, batchId: 'crash-2', points: 5, versionBase: 1_000_000 });
+    const fresh = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { batch_id: 'crash-2', metrics: series(5, 'acc') });
+    expect(fresh.body.duplicate).toBe(false);
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.acc.count).toBe(5);
   });
 
   it('re-logging a step replaces the point (later write wins)', async () => {

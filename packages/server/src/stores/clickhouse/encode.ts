@@ -16,6 +16,8 @@ export interface EncodedRows {
   /** Narrow TSV rows: ingest_key, metric_name, step, host, ts_ms, value, logged_us. */
   tsv: string;
   count: number;
+  /** Row i carries logged_at version versionBase + i. */
+  versionBase: number;
   perMetric: Map<string, { points: number; lastTsMs: number }>;
 }
 
@@ -198,5 +200,5 @@ export function encodeBatch(body: unknown, ingestKey: number, now: number, versi
     const issues = enc.issues.map((x) => ({ ...x, loc: x.loc.flatMap((p) => (typeof p === 'string' && /^\w+\.\d+$/.test(p) ? [p.split('.')[0], Number(p.split('.')[1])] : [p])) }));
     return { ok: false, issues };
   }
-  return { ok: true, rows: { tsv: enc.tsv, count: enc.count, perMetric: enc.perMetric }, batchId: (batchId as string | null | undefined) ?? undefined };
+  return { ok: true, rows: { tsv: enc.tsv, count: enc.count, versionBase, perMetric: enc.perMetric }, batchId: (batchId as string | null | undefined) ?? undefined };
 }

@@ -18,8 +18,12 @@ export interface WriterOptions {
   maxPendingRows: number;
 }
 
-/** Called after the inserts succeeded and before any request is acknowledged. */
-export type FlushListener = (flushed: WriteRequest[], remainingByExperiment: Map<string, number>) => Promise<void>;
+export interface FlushHooks {
+  /** Before the insert (e.g. mark batch ids pending); a failure fails the flush with 503. */
+  beforeInsert(batch: WriteRequest[]): Promise<void>;
+  /** After the insert succeeded, before any request is acknowledged. */
+  afterInsert(flushed: WriteRequest[], remainingByExperiment: Map<string, number>): Promise<void>;
+}
 
 interface Pending {
   req: WriteRequest;
@@ -46,7 +50,7 @@ export class MetricWriter {
   constructor(
     private readonly ch: ClickHouseStore,
     private readonly opts: WriterOptions,
-    private readonly onFlushed: FlushListener,
+    private readonly hooks: FlushHooks,
     private readonly log: (err: unknown, msg: string) => void,
   ) {}
 
@@ -95,6 +99,7 @@ export class MetricWriter {
     this.inflightRows = this.queuedRows;
     this.queuedRows = 0;
     try {
+      await this.hooks.beforeInsert(batch.map((p) => p.req));
       for (const p of batch) {
         if (this.registeredKeys.has(p.req.ingestKey)) continue;
         await registerIngestKey(this.ch, p.req.tenant, p.req);
@@ -112,7 +117,7 @@ export class MetricWriter {
     try {
       const remaining = new Map<string, number>();
       for (const p of this.queue) remaining.set(p.req.experimentId, (remaining.get(p.req.experimentId) ?? 0) + p.req.rows.count);
-      await this.onFlushed(batch.map((p) => p.req), remaining);
+      await this.hooks.afterInsert(batch.map((p) => p.req), remaining);
     } catch (err) {
       // The points are durable; only the book-keeping failed. Acknowledge, and say so in the log.
       this.log(err, 'metric book-keeping failed after a durable insert');

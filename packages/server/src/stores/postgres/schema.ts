@@ -177,8 +177,10 @@ export const clickhouseSyncState = pgTable('clickhouse_sync_state', {
 });
 
 /**
- * Client batch ids already written: a retried batch (same batch_id) is acknowledged without a
- * second insert, so counts and averages in the summaries never inflate.
+ * Client batch ids: a retried batch (same batch_id) is acknowledged without a second insert, so
+ * counts and averages in the summaries never inflate. A row is written *before* the ClickHouse
+ * insert (pending, with the logged_at versions the batch's rows carry) and committed after it, so
+ * a server killed between the two can still tell, on the client's retry, whether the rows landed.
  */
 export const metricBatches = pgTable(
   'metric_batches',
@@ -187,6 +189,9 @@ export const metricBatches = pgTable(
     experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
     batchId: varchar('batch_id', { length: 128 }).notNull(),
     points: integer('points').notNull(),
+    /** First logged_at version (µs) of the batch's rows; they hold versionBase … versionBase+points-1. */
+    versionBase: bigint('version_base', { mode: 'number' }).notNull().default(0),
+    committedAt: ts('committed_at'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.batchId] })],

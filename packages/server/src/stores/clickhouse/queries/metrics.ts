@@ -149,6 +149,17 @@ export async function compare(ch: ClickHouseStore, tenant: Tenant, projectId: st
   });
 }
 
+/** How many rows carry logged_at versions in [lo, hi): did a batch's insert land (before a crash)? */
+export const SQL_COUNT_VERSIONS = `SELECT count()
+FROM metrics
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')`;
+
+export async function countVersions(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string, lo: number, hi: number): Promise<number> {
+  const [r] = await ch.rows<[number]>(tenant, 'metrics.count_versions', SQL_COUNT_VERSIONS, { project_id: projectId, experiment_id: experimentId, lo, hi });
+  return Number(r?.[0] ?? 0);
+}
+
 const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated'] as const;
 
 /** Lightweight deletes, synchronous so a read right after sees no points. */

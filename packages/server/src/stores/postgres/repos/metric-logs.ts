@@ -14,6 +14,7 @@ export interface BatchWrite {
   experimentId: string;
   batchId: string;
   points: number;
+  versionBase: number;
 }
 export interface SyncState {
   experimentId: string;
@@ -42,8 +43,11 @@ export async function recordFlush(db: Db, tenant: Tenant, writes: MetricWrite[],
     if (batches.length) {
       await tx
         .insert(metricBatches)
-        .values(batches.map((b) => ({ ...b, teamId: tenant.teamId })))
-        .onConflictDoNothing();
+        .values(batches.map((b) => ({ ...b, teamId: tenant.teamId, committedAt: at })))
+        .onConflictDoUpdate({
+          target: [metricBatches.experimentId, metricBatches.batchId],
+          set: { committedAt: at, points: sql`excluded.points`, versionBase: sql`excluded.version_base` },
+        });
     }
     if (sync.length) {
       await tx
@@ -55,6 +59,20 @@ export async function recordFlush(db: Db, tenant: Tenant, writes: MetricWrite[],
         });
     }
   });
+}
+
+/** Before the ClickHouse insert: these batches are about to be written with these versions. */
+export async function recordPendingBatches(db: Db, tenant: Tenant, batches: BatchWrite[]): Promise<void> {
+  if (!batches.length) return;
+  await db
+    .insert(metricBatches)
+    .values(batches.map((b) => ({ ...b, teamId: tenant.teamId, committedAt: null })))
+    .onConflictDoUpdate({
+      target: [metricBatches.experimentId, metricBatches.batchId],
+      set: { points: sql`excluded.points`, versionBase: sql`excluded.version_base`, committedAt: null },
+      // never demote a committed batch
+      setWhere: sql`${metricBatches.committedAt} IS NULL`,
+    });
 }
 
 export async function findBatch(db: Db, tenant: Tenant, experimentId: string, batchId: string) {
