@@ -19,6 +19,7 @@ export interface Params {
   probeSteps: number; // … × steps (each read is one full metric, no downsampling)
   bigTablePoints: number; // filler points in the table before the "big table" probe read
   reps: number; // timed repetitions per query figure (after warmup)
+  gzip: boolean; // also ingest row bodies gzip-compressed (Content-Encoding: gzip, compressed before the clock)
   peer: boolean; // run the MLflow peer when installed
   peerIngestSeconds: number; // MLflow ingest is time-boxed (its rate is the figure)
   peerSeriesPoints: number; // points of the MLflow copy of the big series (0 = same as seriesPoints)
@@ -43,6 +44,7 @@ const DEFAULTS: Params = {
   probeSteps: 10_000,
   bigTablePoints: 10_000_000,
   reps: 30,
+  gzip: false,
   peer: true,
   peerIngestSeconds: 20,
   peerSeriesPoints: 0,

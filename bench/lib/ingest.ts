@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { Api, sendBatch } from './http.ts';
 import { runBatches, type RunSpec } from './data.ts';
 import { nowMs } from './stats.ts';
@@ -6,6 +7,7 @@ export interface Job {
   path: string;
   body: Buffer;
   points: number;
+  headers?: Record<string, string>;
 }
 
 export interface IngestResult {
@@ -23,10 +25,12 @@ export function batchPath(projectId: string, experimentId: string): string {
 }
 
 /** Materializes every request body up front so that timing measures the server, not the generator. */
-export function buildJobs(projectId: string, runs: RunSpec[], batchPoints: number, format: 'row' | 'columnar'): Job[][] {
+export function buildJobs(projectId: string, runs: RunSpec[], batchPoints: number, format: 'row' | 'columnar', gzip = false): Job[][] {
   return runs.map((run) => {
     const path = batchPath(projectId, run.experimentId);
-    return [...runBatches(run, batchPoints, format)].map((b) => ({ path, ...b }));
+    return [...runBatches(run, batchPoints, format)].map((b) =>
+      gzip ? { path, body: gzipSync(b.body, { level: 1 }), points: b.points, headers: { 'content-encoding': 'gzip' } } : { path, ...b },
+    );
   });
 }
 
@@ -47,7 +51,7 @@ export async function drive(api: Api, queues: Job[][], clients: number): Promise
   await Promise.all(
     perClient.map(async (jobs) => {
       for (const job of jobs) {
-        const r = await sendBatch(api, job.path, job.body);
+        const r = await sendBatch(api, job.path, job.body, job.headers);
         const acked = JSON.parse(r.resp.text).count as number;
         if (acked !== job.points) throw new Error(`server acked ${acked} of ${job.points} points`);
         points += job.points;

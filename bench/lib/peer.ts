@@ -5,7 +5,7 @@ import type { Params } from './args.ts';
 import { note } from './report.ts';
 
 const BENCH = path.resolve(import.meta.dirname, '..');
-const PY = path.join(BENCH, '.venv/bin/python');
+const PY = process.env.BENCH_PEER_PYTHON ?? path.join(BENCH, '.venv/bin/python');
 const DRIVER = path.join(BENCH, 'peers/mlflow_driver.py');
 
 /** What bench/peers/mlflow_driver.py prints (times in ms, memory in bytes). */

@@ -28,19 +28,19 @@ export async function probeColumnar(ctx: Ctx): Promise<boolean> {
   return false;
 }
 
-async function runFormat(ctx: Ctx, format: 'row' | 'columnar'): Promise<IngestResult & { peakRss: number; hwm: number }> {
+async function runFormat(ctx: Ctx, format: 'row' | 'columnar', gzip = false): Promise<IngestResult & { peakRss: number; hwm: number }> {
   const p = ctx.params;
   const runs: RunSpec[] = [];
   for (let i = 0; i < p.ingestRuns; i++) {
     runs.push({ experimentId: await newExperiment(ctx, `ingest-${format}`), seed: 1000 + i, metrics: metricNames(p.ingestMetrics), steps: p.ingestSteps });
   }
   const t = Date.now();
-  const queues = buildJobs(ctx.projectId, runs, p.batchPoints, format);
+  const queues = buildJobs(ctx.projectId, runs, p.batchPoints, format, gzip);
   const bytes = queues.flat().reduce((s, j) => s + j.body.length, 0);
   const total = p.ingestRuns * p.ingestMetrics * p.ingestSteps;
   note(
-    `ingest ${format}: ${p.ingestRuns} experiments × ${p.ingestMetrics} metrics × ${p.ingestSteps} steps = ${total.toLocaleString('en-US')} points, ` +
-      `${queues.flat().length} requests of ${p.batchPoints} points (${fmt(bytes / total)} B/point JSON), ${p.clients} clients; bodies prebuilt in ${Date.now() - t} ms`,
+    `ingest ${format}${gzip ? ' gzip' : ''}: ${p.ingestRuns} experiments × ${p.ingestMetrics} metrics × ${p.ingestSteps} steps = ${total.toLocaleString('en-US')} points, ` +
+      `${queues.flat().length} requests of ${p.batchPoints} points (${fmt(bytes / total)} B/point ${gzip ? 'gzip' : 'JSON'}), ${p.clients} clients; bodies prebuilt in ${Date.now() - t} ms`,
   );
   const sampler = sampleRss(ctx.server);
   const res = await drive(ctx.api, queues, p.clients);
@@ -57,24 +57,29 @@ export async function ingestPart(ctx: Ctx): Promise<void> {
   const peer = ctx.peer?.ingest;
   let peak = 0;
   let hwm = 0;
-  for (const format of ['row', 'columnar'] as const) {
+  const variants: { format: 'row' | 'columnar'; gzip: boolean; key: string }[] = [
+    { format: 'row', gzip: false, key: 'row' },
+    { format: 'columnar', gzip: false, key: 'columnar' },
+  ];
+  if (ctx.params.gzip) variants.push({ format: 'row', gzip: true, key: 'row_gzip' });
+  for (const { format, gzip, key } of variants) {
     if (format === 'columnar' && !ctx.columnar) {
       note('ingest_columnar_points_per_s skipped: the server does not accept the columnar batch format');
       continue;
     }
-    const r = await runFormat(ctx, format);
+    const r = await runFormat(ctx, format, gzip);
     peak = Math.max(peak, r.peakRss);
     hwm = Math.max(hwm, r.hwm);
-    ctx.results[`ingest_${format}`] = { ...r, latencyMs: undefined, ack_ms_p50: median(r.latencyMs), ack_ms_p99: quantile(r.latencyMs, 0.99) };
+    ctx.results[`ingest_${key}`] = { ...r, latencyMs: undefined, ack_ms_p50: median(r.latencyMs), ack_ms_p99: quantile(r.latencyMs, 0.99) };
     figure({
-      name: `ingest_${format}_points_per_s`,
+      name: `ingest_${key}_points_per_s`,
       value: r.pointsPerSec,
       unit: 'points/s',
       higherIsBetter: true,
       peer: peer?.points_per_s,
       detail: { points: r.points, seconds: r.seconds, requests: r.requests, retries: r.retries, ack_ms_p50: median(r.latencyMs), ack_ms_p99: quantile(r.latencyMs, 0.99), mb_per_s: r.bytes / MB / r.seconds },
     });
-    note(`ingest ${format}: ${r.points.toLocaleString('en-US')} points in ${fmt(r.seconds)} s, ${r.retries} retries (429/503), ack latency p50 ${fmt(median(r.latencyMs))} ms p99 ${fmt(quantile(r.latencyMs, 0.99))} ms, ${fmt(r.bytes / MB / r.seconds)} MiB/s`);
+    note(`ingest ${key}: ${r.points.toLocaleString('en-US')} points in ${fmt(r.seconds)} s, ${r.retries} retries (429/503), ack latency p50 ${fmt(median(r.latencyMs))} ms p99 ${fmt(quantile(r.latencyMs, 0.99))} ms, ${fmt(r.bytes / MB / r.seconds)} MiB/s`);
   }
   if (peer) note(`peer ingest: MLflow log_batch (${peer.batch_points} metrics/call, its cap is 1000), ${peer.clients} threads, ${peer.points.toLocaleString('en-US')} points in ${fmt(peer.seconds)} s, ${peer.errors} errors`);
   figure({
