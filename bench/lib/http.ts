@@ -92,16 +92,28 @@ export async function sendBatch(api: Api, path: string, body: Buffer, headers: R
   }
 }
 
-/** Timed repetitions of one GET/POST (after `warmup` untimed calls); returns the round trips. */
-export async function timeCalls(reps: number, warmup: number, call: () => Promise<Resp>): Promise<number[]> {
+/**
+ * Timed repetitions of one GET/POST (after `warmup` untimed calls): client round trips, and the
+ * server's own time when it sends `Server-Timing: …;dur=<ms>` (or `X-Response-Time: <ms>`).
+ */
+export async function timeCalls(reps: number, warmup: number, call: () => Promise<Resp>): Promise<number[] & { server: number[] }> {
   for (let i = 0; i < warmup; i++) check(await call());
-  const out: number[] = [];
+  const out = Object.assign([] as number[], { server: [] as number[] });
   for (let i = 0; i < reps; i++) {
     const r = await call();
     check(r);
     out.push(r.ms);
+    const st = serverMs(r);
+    if (st !== undefined) out.server.push(st);
   }
   return out;
+}
+
+function serverMs(r: Resp): number | undefined {
+  const one = (h: string | string[] | undefined) => (Array.isArray(h) ? h.join(',') : h);
+  const st = one(r.headers['server-timing']);
+  const m = st ? /dur=([\d.]+)/.exec(st) : /^\s*([\d.]+)/.exec(one(r.headers['x-response-time']) ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 function check(r: Resp): void {

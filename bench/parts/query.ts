@@ -8,8 +8,14 @@ import { newExperiment, type Ctx } from '../lib/context.ts';
 const enc = encodeURIComponent;
 const n = (x: number) => x.toLocaleString('en-US');
 
-function stats(ms: number[]) {
-  return { reps: ms.length, p50_ms: median(ms), p95_ms: quantile(ms, 0.95), min_ms: Math.min(...ms), max_ms: Math.max(...ms) };
+function stats(ms: number[] & { server?: number[] }) {
+  const server = ms.server?.length ? { server_p50_ms: median(ms.server), server_p95_ms: quantile(ms.server, 0.95) } : {};
+  return { reps: ms.length, p50_ms: median(ms), p95_ms: quantile(ms, 0.95), min_ms: Math.min(...ms), max_ms: Math.max(...ms), ...server };
+}
+
+/** Prints the server-reported time next to a round-trip figure when the server sends one. */
+function serverNote(name: string, ms: number[] & { server?: number[] }): void {
+  if (ms.server?.length) note(`${name}: server-reported time p50 ${fmt(median(ms.server))} ms (round trip p50 ${fmt(median(ms))} ms)`);
 }
 
 async function loadRuns(ctx: Ctx, runs: RunSpec[]): Promise<void> {
@@ -28,6 +34,7 @@ async function seriesFigure(ctx: Ctx): Promise<void> {
   const first = JSON.parse((await ctx.api.raw('GET', path)).text);
   note(`timeseries: ${n(p.seriesPoints)}-point metric, max_points=${p.maxPoints} → ${first.points?.length} points returned, downsampled=${first.downsampled}`);
   const ms = await timeCalls(p.reps, 3, () => ctx.api.raw('GET', path));
+  serverNote('timeseries_1m_max_points_ms', ms);
   const s = ctx.peer?.series;
   figure({ name: 'timeseries_1m_max_points_ms', value: median(ms), unit: 'ms', higherIsBetter: false, peer: s ? median(s.full_history_ms) : undefined, detail: { ...stats(ms), points: p.seriesPoints, max_points: p.maxPoints, returned: first.points?.length } });
   if (s) {
@@ -46,6 +53,7 @@ async function summaryFigure(ctx: Ctx): Promise<void> {
   if (got !== p.summaryMetrics) note(`WARNING summary returned ${got} metrics, expected ${p.summaryMetrics}`);
   note(`summary: experiment with ${p.summaryMetrics} metrics × ${n(p.summaryPoints)} points = ${n(p.summaryMetrics * p.summaryPoints)} points (issue size: 100 × 100,000; --summary-points=100000)`);
   const ms = await timeCalls(p.reps, 3, () => ctx.api.raw('GET', path));
+  serverNote('summary_ms', ms);
   const s = ctx.peer?.summary;
   figure({ name: 'summary_ms', value: median(ms), unit: 'ms', higherIsBetter: false, peer: s ? median(s.ms) : undefined, detail: { ...stats(ms), metrics: p.summaryMetrics, points_per_metric: p.summaryPoints } });
   if (s) note(`peer summary: MLflow client.get_run (latest value per metric only, no min/max/avg), ${s.metrics} metrics × ${n(s.points_per_metric)} points`);
@@ -64,6 +72,7 @@ async function compareFigure(ctx: Ctx): Promise<void> {
   if (got !== p.compareExperiments) note(`WARNING compare returned ${got} experiments, expected ${p.compareExperiments}`);
   note(`compare: ${p.compareExperiments} experiments × ${p.compareMetrics} metrics × ${p.compareSteps} points, one POST /metrics/compare`);
   const ms = await timeCalls(p.reps, 3, () => ctx.api.raw('POST', path));
+  serverNote('compare_ms', ms);
   const s = ctx.peer?.compare;
   figure({ name: 'compare_ms', value: median(ms), unit: 'ms', higherIsBetter: false, peer: s ? median(s.ms) : undefined, detail: { ...stats(ms), experiments: p.compareExperiments, metrics: p.compareMetrics } });
   if (s) note(`peer compare: MLflow client.search_runs over ${s.runs} runs (latest metrics of each run)`);
