@@ -24,7 +24,6 @@ export interface Params {
   peerIngestSeconds: number; // MLflow ingest is time-boxed (its rate is the figure)
   peerSeriesPoints: number; // points of the MLflow copy of the big series (0 = same as seriesPoints)
   keep: boolean; // keep the temp data dir
-  verbose: boolean;
 }
 
 const DEFAULTS: Params = {
@@ -49,7 +48,6 @@ const DEFAULTS: Params = {
   peerIngestSeconds: 20,
   peerSeriesPoints: 0,
   keep: false,
-  verbose: false,
 };
 
 export const PARAM_HELP = Object.keys(DEFAULTS)
