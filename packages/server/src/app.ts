@@ -51,6 +51,10 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
 
+  // Server-side time per request, for clients and benchmarks that want it without network noise.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(2)}`);
+  });
   registerErrorHandling(app);
   await registerOpenApi(app);
   const auth = new Authenticator(ctx);
