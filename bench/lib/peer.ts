@@ -54,6 +54,7 @@ export async function runPeer(p: Params, parts: { ingest: boolean; query: boolea
     compare_steps: parts.query ? p.compareSteps : 1,
     reps: p.reps,
     full_history: parts.fullHistory,
+    keep: p.keep,
   };
   note(`peer: MLflow driver ${JSON.stringify(cfg)}`);
   return new Promise((resolve) => {

@@ -7,6 +7,7 @@ Usage: mlflow_driver.py '<json config>'  (keys: see DEFAULTS)
 """
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -41,6 +42,7 @@ DEFAULTS = {
     "query_budget_s": 15,
     "full_history": True,  # one get_metric_history of the whole series (~60 s for 1M points)  # per query figure: stop repeating after this long (at least 1 call)
     "workdir": "",
+    "keep": False,  # keep the temp dir (SQLite db, server.log); removed by default
 }
 
 
@@ -235,6 +237,8 @@ def main():
         out["disk"] = {"bytes": size, "points": points, "bytes_per_point": size / max(points, 1), "what": "SQLite file size / rows in metrics"}
     finally:
         server.stop()
+        if not cfg["keep"] and not cfg["workdir"]:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(out), flush=True)
 
 
