@@ -61,6 +61,8 @@ export interface ExperimentOptions {
   spoolDir?: string | false;
   /** Points per batch (default 10 000). */
   batchSize?: number;
+  /** Batches in flight at once (default 4; 1 = strictly ordered sends). */
+  maxInFlight?: number;
   /** A point waits at most this long before being sent (default 1000 ms). */
   flushIntervalMs?: number;
   /** Memory bound: above this many unsent points, spill to the spool (default 500 000). */
@@ -155,6 +157,7 @@ export class Experiment {
       startSpooling,
       offline,
       maxBatchSize: o.batchSize,
+      maxInFlight: o.maxInFlight,
       flushIntervalMs: o.flushIntervalMs,
       maxBufferedPoints: o.maxBufferedPoints,
       spoolAfterMs: o.spoolAfterMs,

@@ -1,7 +1,7 @@
 /**
  * The background sender (Node). `add()` is a synchronous array push; batches are cut by size
- * (`maxBatchSize`) or time (`flushIntervalMs`) and POSTed one at a time, in order, each with a
- * `batch_id` so a retry after a lost ack is a no-op on the server.
+ * (`maxBatchSize`) or time (`flushIntervalMs`) and POSTed in order, up to `maxInFlight` at once,
+ * each with a `batch_id` so a retry after a lost ack is a no-op on the server.
  *
  * Failure handling:
  *  - network error / 408 / 429 / 5xx → retry with exponential backoff + jitter (Retry-After wins);
@@ -24,6 +24,8 @@ export interface SenderOptions {
   http: HttpClient | null;
   ctx: ReplayContext;
   maxBatchSize?: number;
+  /** Batches sent concurrently (default 4). 1 keeps strict send order. */
+  maxInFlight?: number;
   flushIntervalMs?: number;
   maxBufferedPoints?: number;
   spoolAfterMs?: number;
@@ -66,6 +68,7 @@ interface Batch {
   id: string;
   metrics: WirePoint[];
   settled: boolean;
+  sending?: boolean;
 }
 
 interface Waiter {
@@ -82,7 +85,8 @@ export class MetricSender {
   private waiters: Waiter[] = [];
   private mode: 'direct' | 'spool' = 'direct';
   private segment: SpoolSegment | null = null;
-  private pumping = false;
+  private inFlight = 0;
+  private replayBlocked = false;
   private replaying = false;
   private kickScheduled = false;
   private closed = false;
@@ -103,6 +107,7 @@ export class MetricSender {
   constructor(opts: SenderOptions) {
     this.o = {
       maxBatchSize: 10_000,
+      maxInFlight: 4,
       flushIntervalMs: 1000,
       maxBufferedPoints: 500_000,
       spoolAfterMs: 5000,
@@ -138,7 +143,7 @@ export class MetricSender {
       setImmediate(() => {
         this.kickScheduled = false;
         this.cut(false);
-        void this.pump();
+        this.pump();
       }).unref?.();
     }
     if (n + this.queuedPoints > this.o.maxBufferedPoints) this.overflow();
@@ -166,7 +171,7 @@ export class MetricSender {
   flush(): Promise<void> {
     this.cut(true);
     const target = this.nextSeq - 1;
-    void this.pump();
+    this.pump();
     return this.waitSettled(target);
   }
 
@@ -240,7 +245,7 @@ export class MetricSender {
 
   private tick(): void {
     if (this.buffer.length) this.cut(true);
-    if (this.queue.length) void this.pump();
+    if (this.queue.length) this.pump();
     else if (this.mode === 'spool') this.ensureReplay();
   }
 
@@ -312,22 +317,27 @@ export class MetricSender {
 
   // ------------------------------------------------------------------ direct sending
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      for (;;) {
-        if (this.mode === 'spool') {
-          this.spoolQueue();
-          this.ensureReplay();
-          break;
-        }
-        const b = this.queue[0];
-        if (!b) break;
-        await this.sendDirect(b);
-      }
-    } finally {
-      this.pumping = false;
+  /**
+   * Start sending queued batches, up to `maxInFlight` at once (the server's group commit merges
+   * concurrent batches into one insert, so pipelining multiplies throughput). In spool mode the
+   * queue goes to disk instead.
+   */
+  private pump(): void {
+    if (this.mode === 'spool') {
+      this.spoolQueue();
+      this.ensureReplay();
+      return;
+    }
+    for (const b of this.queue) {
+      if (this.inFlight >= this.o.maxInFlight) break;
+      if (b.sending || b.settled) continue;
+      b.sending = true;
+      this.inFlight++;
+      void this.sendDirect(b).finally(() => {
+        this.inFlight--;
+        b.sending = false;
+        if (!this.closed || this.queue.length) this.pump();
+      });
     }
   }
 
@@ -409,7 +419,7 @@ export class MetricSender {
   }
 
   private ensureReplay(): void {
-    if (this.replaying || this.o.offline || !this.o.http || this.closed || this.mode !== 'spool') return;
+    if (this.replaying || this.replayBlocked || this.o.offline || !this.o.http || this.closed || this.mode !== 'spool') return;
     this.replaying = true;
     this.replay()
       .catch((err) => this.o.logger.error(`spool replay failed: ${(err as Error).stack ?? err}`))
@@ -441,25 +451,39 @@ export class MetricSender {
         this.o.logger.info('server reachable again; spool replayed');
         break;
       }
-      for (const it of items) {
+      // Metric batches are replayed up to `maxInFlight` at a time; any other record is a barrier
+      // (sent alone, in order). The offset only advances over a prefix that fully succeeded.
+      let i = 0;
+      let retryErr: unknown = null;
+      while (i < items.length && retryErr === null) {
         if (this.closed) return;
+        let j = i + 1;
+        if (items[i].record.type === 'metrics') {
+          while (j < items.length && j - i < this.o.maxInFlight && items[j].record.type === 'metrics') j++;
+        }
+        const win = items.slice(i, j);
         const hadIds = !!this.o.ctx.experimentId;
-        try {
-          const r = await applyRecord(http, this.o.ctx, it.record);
-          if (it.record.type === 'metrics') {
-            this.stats.acked += r.points;
-            this.stats.batchesSent++;
-            if (r.duplicate) this.stats.duplicateBatches++;
+        const results = await Promise.allSettled(win.map((it) => applyRecord(http, this.o.ctx, it.record)));
+        for (let k = 0; k < win.length; k++) {
+          const it = win[k];
+          const r = results[k];
+          if (r.status === 'fulfilled') {
+            if (it.record.type === 'metrics') {
+              this.stats.acked += r.value.points;
+              this.stats.batchesSent++;
+              if (r.value.duplicate) this.stats.duplicateBatches++;
+            }
+            seg.setOffset(it.end);
+            attempt = 0;
+            continue;
           }
-          if (!hadIds && this.o.ctx.experimentId) await this.o.onResolved?.();
-          seg.setOffset(it.end);
-          attempt = 0;
-        } catch (err) {
+          const err = r.reason;
           if (classifyError(err) === 'fatal') {
             const status = err instanceof AssayApiError ? err.status : 0;
             if (it.record.type === 'header') {
-              // cannot resolve the experiment (bad key, team mismatch): keep the spool for syncSpool
-              this.reportOnce('replay-header', 'error', `cannot replay the spool: ${(err as Error).message}; left in ${seg.path}`);
+              // cannot resolve the experiment (bad key, team mismatch): leave the spool for syncSpool
+              this.replayBlocked = true;
+              this.o.logger.error(`cannot replay the spool: ${(err as Error).message}; left in ${seg.path} for syncSpool()`);
               return;
             }
             this.reportOnce(`replay-reject-${status}`, 'error', `server rejected a spooled ${it.record.type} record, skipped: ${(err as Error).message}`);
@@ -467,13 +491,18 @@ export class MetricSender {
             seg.setOffset(it.end);
             continue;
           }
-          this.stats.retries++;
-          await this.sleep(retryDelay(err, attempt++, this.o.replayBackoff));
-          break; // re-read from the saved offset
+          retryErr = err; // later successes in this window are re-sent after the backoff: duplicates, harmless
+          break;
         }
+        if (!hadIds && this.o.ctx.experimentId) await this.o.onResolved?.();
+        i = j;
+      }
+      if (retryErr !== null) {
+        this.stats.retries++;
+        await this.sleep(retryDelay(retryErr, attempt++, this.o.replayBackoff));
       }
     }
-    if (this.mode === 'direct' && this.queue.length + this.buffer.length > 0) void this.pump();
+    if (this.mode === 'direct' && this.queue.length + this.buffer.length > 0) this.pump();
   }
 
   // ------------------------------------------------------------------ util
