@@ -186,6 +186,30 @@ describe('metric ingest and reads', () => {
     expect(z.body.points.map((p: any) => p.step)).toEqual(Array.from({ length: 50 }, (_, i) => 1000 + i));
   });
 
+  it('long full-history reads downsample from the rollup and keep first/last step and extremes', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-rollup', 'r1');
+    const n = 50_000;
+    const steps = Array.from({ length: n }, (_, i) => i * 6); // sparse steps: 0 … 299,994
+    const values: (number | string)[] = steps.map((st) => Math.exp(-st / 1e5) + 0.01 * Math.sin(st));
+    values[40_000] = 'NaN';
+    values[31_234] = 99; // spike
+    values[7_777] = -99;
+    const values4 = values.map((v) => (typeof v === 'number' ? Math.round(v * 1e4) / 1e4 : v)); // keep the body under this file's 2 MB limit
+    const logged = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { series: [{ metric_name: 'long', steps, values: values4 }] });
+    expect(logged.status).toBe(200);
+    const r = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/long?max_points=100`);
+    expect(r.body.downsampled).toBe(true);
+    expect(r.body.points.length).toBeLessThanOrEqual(100);
+    expect(r.body.points.length).toBeGreaterThan(60);
+    const got = r.body.points.map((p: any) => p.step);
+    expect(got[0]).toBe(0);
+    expect(got[got.length - 1]).toBe(steps[n - 1]);
+    expect([...got].sort((a: number, b: number) => a - b)).toEqual(got);
+    expect(r.body.points).toContainEqual(expect.objectContaining({ step: steps[31_234], value: 99 }));
+    expect(r.body.points).toContainEqual(expect.objectContaining({ step: steps[7_777], value: -99 }));
+    expect(r.body.points.every((p: any) => typeof p.timestamp === 'string' && p.value !== 'NaN')).toBe(true);
+  });
+
   it('rejects bad points with 422 and writes nothing from that batch', async () => {
     const { projectId, experimentId } = await seedRun(team.api, 'p-bad', 'r1');
     const bad = [

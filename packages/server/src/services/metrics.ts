@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
+import { ROLLUP_STEPS } from '../stores/clickhouse/ddl.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import * as expRepo from '../stores/postgres/repos/experiments.ts';
@@ -97,7 +98,7 @@ export async function timeseries(
     const windowed = o.step_min !== undefined || o.step_max !== undefined || o.host !== undefined;
     const extent = windowed ? await q.seriesExtent(ctx.ch, tenant, scope) : await q.seriesExtentFromSummary(ctx.ch, tenant, scope);
     if (extent.n > o.max_points) {
-      const points = await downsample(ctx, tenant, scope, extent, o.max_points);
+      const points = await downsample(ctx, tenant, scope, extent, o.max_points, !windowed);
       return { ...base, points, count: points.length, downsampled: true };
     }
   }
@@ -109,10 +110,20 @@ export async function timeseries(
  * Min/max per step bucket (W&B-style full fidelity): every bucket keeps the points holding its
  * extremes, so spikes survive; the series' first and last points are always kept.
  */
-async function downsample(ctx: AppContext, tenant: Tenant, scope: q.SeriesScope, extent: { lo: number; hi: number }, maxPoints: number) {
+async function downsample(ctx: AppContext, tenant: Tenant, scope: q.SeriesScope, extent: { lo: number; hi: number }, maxPoints: number, fullHistory: boolean) {
   const nBuckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
   const width = Math.max(1, Math.ceil((extent.hi - extent.lo + 1) / nBuckets));
-  const buckets = await q.seriesBuckets(ctx.ch, tenant, scope, extent.lo, width);
+  // first point of the first bucket, low and high of every bucket, last point of the last bucket
+  let buckets: [unknown, SeriesRow, SeriesRow, SeriesRow, SeriesRow][];
+  if (fullHistory && width >= 2 * ROLLUP_STEPS) {
+    // Bucket boundaries fall on rollup buckets; one output bucket less keeps within max_points.
+    const span = Math.floor(extent.hi / ROLLUP_STEPS) - Math.floor(extent.lo / ROLLUP_STEPS) + 1;
+    const per = Math.ceil(span / Math.max(1, nBuckets - 1));
+    const withHost = (p: q.RollupPoint): SeriesRow => [p[0], p[1], p[2], ''];
+    buckets = (await q.rollupBuckets(ctx.ch, tenant, scope, per)).map(([b, lo, hi, first, last]) => [b, withHost(lo), withHost(hi), withHost(first), withHost(last)]);
+  } else {
+    buckets = await q.seriesBuckets(ctx.ch, tenant, scope, extent.lo, width);
+  }
   const byStep = new Map<string, SeriesRow>();
   const keep = (r: SeriesRow) => byStep.set(`${r[0]}\u0000${r[3]}`, r);
   if (buckets.length) keep(buckets[0][3]);

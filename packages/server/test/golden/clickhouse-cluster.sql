@@ -156,6 +156,7 @@ SELECT team_id, project_id, experiment_id, metric_name, step,
   max(step) AS last_step,
   max(timestamp) AS last_timestamp
 FROM assay.metrics_local
+WHERE host != ''
 GROUP BY team_id, project_id, experiment_id, metric_name, step;
 
 -- migration 2: narrow ingest path;
@@ -197,3 +198,34 @@ SELECT
   metric_value,
   fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
 FROM assay.metrics_ingest_local;
+
+-- migration 3: downsampling rollup;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  host           LowCardinality(String),
+  bucket         UInt64,
+  low_point      AggregateFunction(argMin, Tuple(UInt64, Int64, Float64), Float64),
+  high_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), Float64),
+  first_point    AggregateFunction(argMin, Tuple(UInt64, Int64, Float64), UInt64),
+  last_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), UInt64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/assay/metrics_rollup_local', '{replica}')
+ORDER BY (team_id, project_id, experiment_id, metric_name, host, bucket);
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup ON CLUSTER metrics_cluster AS assay.metrics_rollup_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_rollup_local, cityHash64(team_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_rollup_mv ON CLUSTER metrics_cluster TO assay.metrics_rollup_local AS
+SELECT team_id, project_id, experiment_id, metric_name, host,
+  intDiv(step, 256) AS bucket,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), inf, metric_value)) AS low_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
+FROM assay.metrics_local
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

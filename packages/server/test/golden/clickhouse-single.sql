@@ -141,6 +141,7 @@ SELECT team_id, project_id, experiment_id, metric_name, step,
   max(step) AS last_step,
   max(timestamp) AS last_timestamp
 FROM default.metrics
+WHERE host != ''
 GROUP BY team_id, project_id, experiment_id, metric_name, step;
 
 -- migration 2: narrow ingest path;
@@ -176,3 +177,31 @@ SELECT
   metric_value,
   fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
 FROM default.metrics_ingest;
+
+-- migration 3: downsampling rollup;
+
+CREATE TABLE IF NOT EXISTS default.metrics_rollup
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  host           LowCardinality(String),
+  bucket         UInt64,
+  low_point      AggregateFunction(argMin, Tuple(UInt64, Int64, Float64), Float64),
+  high_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), Float64),
+  first_point    AggregateFunction(argMin, Tuple(UInt64, Int64, Float64), UInt64),
+  last_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), UInt64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (team_id, project_id, experiment_id, metric_name, host, bucket);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_rollup_mv TO default.metrics_rollup AS
+SELECT team_id, project_id, experiment_id, metric_name, host,
+  intDiv(step, 256) AS bucket,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), inf, metric_value)) AS low_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
+FROM default.metrics
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

@@ -93,6 +93,35 @@ const METRICS_AGGREGATED: TableSpec = {
   tail: `ORDER BY (team_id, project_id, experiment_id, metric_name, step)`,
 };
 
+/**
+ * Fixed-width step buckets (ROLLUP_STEPS steps each) keeping each bucket's lowest, highest, first
+ * and last point. A downsampled read of a long series merges these instead of scanning every
+ * point: a 1M-step series is ~3.9k rollup rows. Fed per insert, so a re-logged step's old value
+ * can still surface as a bucket extreme (raw reads are exact).
+ */
+export const ROLLUP_STEPS = 256;
+const POINT = 'Tuple(UInt64, Int64, Float64)'; // (step, timestamp ms, value)
+const METRICS_ROLLUP: TableSpec = {
+  name: 'metrics_rollup',
+  columns:
+    KEY +
+    `
+  host           LowCardinality(String),
+  bucket         UInt64,
+  low_point      AggregateFunction(argMin, ${POINT}, Float64),
+  high_point     AggregateFunction(argMax, ${POINT}, Float64),
+  first_point    AggregateFunction(argMin, ${POINT}, UInt64),
+  last_point     AggregateFunction(argMax, ${POINT}, UInt64)`,
+  engine: 'AggregatingMergeTree',
+  tail: `ORDER BY (team_id, project_id, experiment_id, metric_name, host, bucket)`,
+};
+const ROLLUP_SELECT = `
+  intDiv(step, ${ROLLUP_STEPS}) AS bucket,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), inf, metric_value)) AS low_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point`;
+
 const EVIDENCE_METRICS: TableSpec = {
   name: 'evidence_metrics',
   columns: `
@@ -157,7 +186,7 @@ function ingestStatements(o: DdlOptions): string[] {
   return out;
 }
 
-export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'evidence_metrics'] as const;
+export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup', 'evidence_metrics'] as const;
 
 function q(o: DdlOptions, table: string): string {
   return `${o.database}.${table}`;
@@ -181,10 +210,10 @@ function createTable(o: DdlOptions, t: TableSpec): string[] {
 }
 
 /** A materialized view fires on inserts into the (local) metrics table and feeds the (local) target. */
-function createView(o: DdlOptions, name: string, target: string, select: string, groupBy: string): string {
+function createView(o: DdlOptions, name: string, target: string, select: string, groupBy: string, where?: string): string {
   const src = o.cluster ? 'metrics_local' : 'metrics';
   const dst = o.cluster ? `${target}_local` : target;
-  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}\nGROUP BY ${groupBy}`;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${groupBy}`;
 }
 
 export function renderMigrations(o: DdlOptions): Migration[] {
@@ -201,10 +230,20 @@ export function renderMigrations(o: DdlOptions): Migration[] {
         ...createTable(o, EVIDENCE_METRICS),
         createView(o, 'metrics_summary_mv', 'metrics_summary', `${keyCols},${SUMMARY_SELECT}`, keyCols),
         createView(o, 'metrics_hourly_mv', 'metrics_hourly', `${keyCols}, toStartOfHour(timestamp) AS hour,${SUMMARY_SELECT}`, `${keyCols}, hour`),
-        createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}`, `${keyCols}, step`),
+        // Across-host aggregates only mean something for multi-host (host-tagged) points; feeding
+        // every single-host point through a per-step GROUP BY cost 3.6 of 5.6 CPU µs per ingested row.
+        createView(o, 'metrics_aggregated_mv', 'metrics_aggregated', `${keyCols}, step,${SUMMARY_SELECT}`, `${keyCols}, step`, "host != ''"),
       ],
     },
     { version: 2, name: 'narrow ingest path', statements: ingestStatements(o) },
+    {
+      version: 3,
+      name: 'downsampling rollup',
+      statements: [
+        ...createTable(o, METRICS_ROLLUP),
+        createView(o, 'metrics_rollup_mv', 'metrics_rollup', `${keyCols}, host,${ROLLUP_SELECT}`, `${keyCols}, host, bucket`),
+      ],
+    },
   ];
 }
 

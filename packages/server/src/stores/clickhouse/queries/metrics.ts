@@ -99,6 +99,32 @@ export async function seriesBuckets(ch: ClickHouseStore, tenant: Tenant, s: Seri
   });
 }
 
+// Long full-history reads merge the rollup: each output bucket spans {per:UInt64} rollup buckets.
+export const SQL_ROLLUP_BUCKETS = `SELECT
+  intDiv(bucket, {per:UInt64}) AS b,
+  argMinMerge(low_point) AS lo,
+  argMaxMerge(high_point) AS hi,
+  argMinMerge(first_point) AS first,
+  argMaxMerge(last_point) AS last
+FROM metrics_rollup
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND metric_name = {metric_name:String}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+GROUP BY b
+ORDER BY b`;
+
+export type RollupPoint = [step: number, tsMs: number, value: RawValue];
+
+export async function rollupBuckets(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope, per: number) {
+  return ch.rows<[number, RollupPoint, RollupPoint, RollupPoint, RollupPoint]>(tenant, 'metrics.rollup_buckets', SQL_ROLLUP_BUCKETS, {
+    project_id: s.projectId,
+    experiment_id: s.experimentId,
+    metric_name: s.metricName,
+    host: s.host ?? null,
+    per,
+  });
+}
+
 const SUMMARY_SELECT = `metric_name,
   min(min_value) AS min_v,
   max(max_value) AS max_v,
@@ -160,7 +186,7 @@ export async function countVersions(ch: ClickHouseStore, tenant: Tenant, project
   return Number(r?.[0] ?? 0);
 }
 
-const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated'] as const;
+const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup'] as const;
 
 /** Lightweight deletes, synchronous so a read right after sees no points. */
 export async function deleteExperimentPoints(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<void> {
