@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { serve } from './serve.ts';
-import { readServerFile } from './server-file.ts';
+import { readServerFile, waitForServer } from './server-file.ts';
 import { createTeam } from './services/teams.ts';
 import { openStores, closeStores } from './stores.ts';
 import { openPostgres } from './stores/postgres/db.ts';
@@ -50,7 +50,7 @@ team
   .option(...dataDirOption)
   .action(async (name: string, opts: { email?: string; dataDir?: string }) => {
     const c = config(opts);
-    const running = c.postgres.kind === 'pglite' ? readServerFile(c.dataDir) : undefined;
+    const running = c.postgres.kind === 'pglite' ? await waitForServer(c.dataDir) : undefined;
     let created: unknown;
     if (running) {
       const res = await fetch(`${running.url}/api/v1/admin/teams`, {

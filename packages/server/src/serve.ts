@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { describeStores, type Config } from './config.ts';
@@ -11,17 +12,27 @@ export async function serve(config: Config): Promise<void> {
   const embedded = config.postgres.kind === 'pglite' || config.clickhouse.kind === 'chdb';
   const running = embedded ? readServerFile(config.dataDir) : undefined;
   if (running) {
-    throw new Error(`another Assay server (pid ${running.pid}, ${running.url}) already uses the data dir ${config.dataDir}; stop it or pass another --data-dir`);
+    throw new Error(`another Assay server (pid ${running.pid}, ${running.url || "starting"}) already uses the data dir ${config.dataDir}; stop it or pass another --data-dir`);
   }
   const log = (err: unknown, msg: string) => console.error(`${new Date().toISOString()} ${msg}:`, err);
-  const ctx = await openStores(config, log);
+  // Claim the data dir before opening the stores, so a CLI started meanwhile waits for us
+  // instead of opening PGlite a second time.
+  const adminToken = randomBytes(32).toString('base64url');
+  if (embedded) writeServerFile(config.dataDir, { pid: process.pid, url: '', admin_token: adminToken });
   let app: FastifyInstance;
-  let adminToken: string;
+  let ctx: Awaited<ReturnType<typeof openStores>>;
   try {
-    ({ app, adminToken } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent' }));
+    ctx = await openStores(config, log);
+  } catch (e) {
+    removeServerFile(config.dataDir);
+    throw e;
+  }
+  try {
+    ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent', adminToken }));
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (e) {
     await closeStores(ctx);
+    removeServerFile(config.dataDir);
     throw e;
   }
   const port = (app.server.address() as { port: number }).port;

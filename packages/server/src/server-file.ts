@@ -7,6 +7,7 @@ import path from 'node:path';
  */
 export interface ServerFile {
   pid: number;
+  /** Empty while the server is still starting. */
   url: string;
   admin_token: string;
 }
@@ -39,5 +40,21 @@ export function readServerFile(dataDir: string, requireAlive = true): ServerFile
     return !requireAlive || alive(s.pid) ? s : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The running server once it listens; undefined if none. Waits while one is still starting. */
+export async function waitForServer(dataDir: string, timeoutMs = 180_000): Promise<ServerFile | undefined> {
+  const until = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const s = readServerFile(dataDir);
+    if (!s || s.url) return s;
+    if (Date.now() > until) throw new Error(`the server (pid ${s.pid}) on ${dataDir} did not finish starting within ${timeoutMs / 1000} s`);
+    if (!told) {
+      console.error(`waiting for the server (pid ${s.pid}) on ${dataDir} to finish starting…`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 }

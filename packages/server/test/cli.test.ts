@@ -99,4 +99,19 @@ describe('assay CLI', () => {
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
   }, 240_000);
+
+  it('team create right after serve starts waits for the server instead of opening the stores twice', async () => {
+    const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir], { env });
+    children.push(proc);
+    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+    for (let i = 0; i < 100 && !fs.existsSync(path.join(dataDir, 'server.json')); i++) await new Promise((r) => setTimeout(r, 20));
+    const r = spawn(process.execPath, [BIN, 'team', 'create', 'lab-three', '--data-dir', dataDir], { env });
+    let out = '';
+    r.stdout.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((res) => r.on('exit', (c) => res(c)));
+    expect(code).toBe(0);
+    expect(JSON.parse(out).api_key).toMatch(/^assay_/);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 240_000);
 });
