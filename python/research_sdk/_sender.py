@@ -159,13 +159,27 @@ def deliver(client: HttpClient, path: str, body: bytes, wire: WireState) -> Outc
 
 # -- outbox -----------------------------------------------------------------------------------------
 class Batch:
-    __slots__ = ("seq", "body", "points", "spool_pos")
+    __slots__ = ("seq", "body", "points", "spool_pos", "ranges")
 
-    def __init__(self, seq: int, body: bytes, points: int, spool_pos: Optional[Tuple[int, int]] = None) -> None:
+    def __init__(self, seq: int, body: bytes, points: int, spool_pos: Optional[Tuple[int, int]] = None,
+                 ranges: Optional[Dict[str, Tuple[int, int]]] = None) -> None:
         self.seq = seq
         self.body = body
         self.points = points
         self.spool_pos = spool_pos
+        self.ranges = ranges  # metric → (min step, max step); None = unknown (conflicts with all)
+
+    def conflicts(self, other: "Batch") -> bool:
+        """Could the two batches write the same (metric, step)? Then they must not be in flight
+        together: the server keeps the later write, so the order of their writes matters."""
+        if self.ranges is None or other.ranges is None:
+            return True
+        a, b = (self.ranges, other.ranges) if len(self.ranges) <= len(other.ranges) else (other.ranges, self.ranges)
+        for name, (lo, hi) in a.items():
+            r = b.get(name)
+            if r is not None and lo <= r[1] and r[0] <= hi:
+                return True
+        return False
 
 
 class Stats:
@@ -184,12 +198,13 @@ class Stats:
 
 class Outbox:
     def __init__(self, spool_factory: Callable[[], Any], max_memory_bytes: int = 64 << 20,
-                 force_offline: bool = False) -> None:
+                 force_offline: bool = False, window: int = 1) -> None:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.mem: Deque[Batch] = deque()
         self.mem_bytes = 0
-        self.inflight: Optional[Batch] = None
+        self.inflight: List[Batch] = []  # sent, not yet answered (oldest first)
+        self.window = max(1, window)
         self.max_memory_bytes = max_memory_bytes
         self.force_offline = force_offline
         self.offline = force_offline
@@ -215,7 +230,7 @@ class Outbox:
         return self._spool is not None and not self._spool.empty
 
     # producer side -----------------------------------------------------------------------------
-    def put(self, body: bytes, points: int) -> None:
+    def put(self, body: bytes, points: int, ranges: Optional[Dict[str, Tuple[int, int]]] = None) -> None:
         with self.lock:
             self._seq += 1
             if (self.offline or self._spool_nonempty()
@@ -223,7 +238,7 @@ class Outbox:
                 self._get_spool().append([body])
                 self.stats.points_spooled += points
             else:
-                self.mem.append(Batch(self._seq, body, points))
+                self.mem.append(Batch(self._seq, body, points, None, ranges))
                 self.mem_bytes += len(body)
             self._resolve()
             self.cond.notify_all()
@@ -238,8 +253,9 @@ class Outbox:
         if not self._markers:
             return
         oldest = None
-        if self.inflight is not None and self.inflight.spool_pos is None:
-            oldest = self.inflight.seq
+        for b in self.inflight:
+            if b.spool_pos is None and (oldest is None or b.seq < oldest):
+                oldest = b.seq
         if self.mem:
             s = self.mem[0].seq
             oldest = s if oldest is None else min(oldest, s)
@@ -253,33 +269,42 @@ class Outbox:
 
     # consumer side ------------------------------------------------------------------------------
     def next_for_send(self, stop: threading.Event) -> Optional[Batch]:
+        """The next batch to send, in order. Up to `window` memory batches may be in flight at
+        once when they cannot touch the same (metric, step); spooled batches go one at a time."""
         with self.lock:
             while True:
-                if self.inflight is not None:
-                    return self.inflight
-                if self.mem:
-                    self.inflight = self.mem.popleft()
-                    return self.inflight
-                if self._spool_nonempty() and not self.force_offline:
+                if self.mem and len(self.inflight) < self.window:
+                    cand = self.mem[0]
+                    if not any(cand.conflicts(b) for b in self.inflight):
+                        self.mem.popleft()
+                        self.inflight.append(cand)
+                        return cand
+                elif (not self.mem and not self.inflight and self._spool_nonempty()
+                      and not self.force_offline):
                     item = self._spool.peek()
                     if item is not None:
                         body, pos = item
-                        self.inflight = Batch(0, body, -1, pos)
-                        return self.inflight
+                        b = Batch(0, body, -1, pos)
+                        self.inflight.append(b)
+                        return b
                 if self.closed or stop.is_set():
                     return None
                 self.cond.wait(0.25)
 
+    def is_inflight(self, batch: Batch) -> bool:
+        with self.lock:
+            return any(b is batch for b in self.inflight)
+
     def done(self, batch: Batch, outcome: Outcome) -> None:
         """The in-flight batch was acknowledged (OK), refused (DROP) or split (REPLACE)."""
         with self.lock:
-            if self.inflight is not batch:
+            if not any(b is batch for b in self.inflight):
                 return  # moved to the spool meanwhile (went offline); the spool copy is replayed
             points = batch.points if batch.points >= 0 else None
             if outcome.kind == REPLACE and outcome.bodies:
                 if batch.spool_pos is None:
                     for body in reversed(outcome.bodies):
-                        self.mem.appendleft(Batch(batch.seq, body, -1))
+                        self.mem.appendleft(Batch(batch.seq, body, -1, None, batch.ranges))
                         self.mem_bytes += len(body)
                 else:
                     self._spool.prepend(outcome.bodies)
@@ -293,7 +318,7 @@ class Outbox:
                 self.mem_bytes -= len(batch.body)
             else:
                 self._spool.ack(batch.spool_pos)
-            self.inflight = None
+            self.inflight = [b for b in self.inflight if b is not batch]
             self.last_progress = _monotonic()
             self._resolve()
             self.cond.notify_all()
@@ -302,10 +327,8 @@ class Outbox:
         """Move the in-flight and in-memory batches to the head of the spool. Returns how many."""
         with self.lock:
             self.offline = True
-            batches = []
-            if self.inflight is not None and self.inflight.spool_pos is None:
-                batches.append(self.inflight)
-                self.inflight = None
+            batches = sorted((b for b in self.inflight if b.spool_pos is None), key=lambda b: b.seq)
+            self.inflight = [b for b in self.inflight if b.spool_pos is not None]
             batches.extend(self.mem)
             if batches:
                 self._get_spool().prepend([b.body for b in batches])
@@ -323,7 +346,7 @@ class Outbox:
                 self.cond.notify_all()
 
     def drained(self) -> bool:
-        return self.inflight is None and not self.mem and not self._spool_nonempty()
+        return not self.inflight and not self.mem and not self._spool_nonempty()
 
     def wait_drained(self, timeout: Optional[float] = None, patience: float = 5.0) -> bool:
         """Wait until everything is delivered. While the server is unreachable (offline) give up
@@ -429,7 +452,8 @@ class Batcher(threading.Thread):
             body = enc.encode_points_batch(bid, groups, self.host)
         else:
             body = enc.encode_series_batch(bid, groups, self.host)
-        self.outbox.put(body, n)
+        ranges = {name: (min(g[0]), max(g[0])) for name, g in groups.items()}
+        self.outbox.put(body, n, ranges)
 
     @staticmethod
     def _validate(groups: Dict[str, enc.Series], n: int) -> int:
@@ -481,9 +505,19 @@ class Transport(threading.Thread):
         self._poke.set()
 
     def run(self) -> None:
+        workers = [threading.Thread(target=self._worker, name=f"{self.name}-{i + 1}", daemon=True)
+                   for i in range(1, self.outbox.window)]
+        for w in workers:
+            w.start()
+        self._worker()
+        for w in workers:
+            w.join(1.0)
+
+    def _worker(self) -> None:
         client = self.client_factory()
+        backoff = Backoff(self.backoff.base, self.backoff.cap)
         try:
-            self._loop(client)
+            self._loop(client, backoff)
         except Exception:
             log.exception("research_sdk: sender thread crashed; unsent metrics stay in the spool")
             try:
@@ -493,7 +527,7 @@ class Transport(threading.Thread):
         finally:
             client.close()
 
-    def _failed(self, reason: str, retry_after: Optional[float]) -> None:
+    def _failed(self, reason: str, retry_after: Optional[float], backoff: Backoff) -> None:
         now = _monotonic()
         self.outbox.stats.retries += 1
         if self.fail_since is None:
@@ -504,38 +538,42 @@ class Transport(threading.Thread):
             log.warning("research_sdk: server unreachable for %.0fs (%s); spooling metrics to %s "
                         "(%d batch(es) moved) and replaying them when it is back",
                         now - self.fail_since, reason, self._spool_dir(), n)
-        delay = self.backoff.next(retry_after)
+        delay = backoff.next(retry_after)
         if retry_after is not None:
             self.stop_event.wait(delay)
         else:
             self._poke.wait(delay)
             self._poke.clear()
 
-    def _loop(self, client: HttpClient) -> None:
+    def _loop(self, client: HttpClient, backoff: Backoff) -> None:
         while not self.stop_event.is_set():
             batch = self.outbox.next_for_send(self.stop_event)
             if batch is None:
                 return
-            try:
-                path = self.path_for(client)
-            except (ServerUnreachableError, APIError) as e:
-                self._failed(str(e), getattr(e, "retry_after", None))
-                continue
-            if path is None:  # not registered yet and registration failed for a non-network reason
-                self._failed("experiment not registered", None)
-                continue
-            out = deliver(client, path, batch.body, self.wire)
-            if out.kind == RETRY:
-                self._failed(out.reason, out.retry_after)
-                continue
-            if self.fail_since is not None:
-                log.warning("research_sdk: server reachable again after %.1fs; delivering",
-                            _monotonic() - self.fail_since)
-                self.fail_since = None
-            self.backoff.reset()
-            self.outbox.go_online()
-            if out.kind == DROP:
-                log_once(logging.ERROR, ("drop", out.reason[:200]),
-                         "research_sdk: the server refused a metrics batch (not retried): %s", out.reason)
-            self.outbox.stats.bytes_sent += len(batch.body)
-            self.outbox.done(batch, out)
+            # Retry this batch until it is answered, or went to the spool (offline: the spool
+            # copy is replayed in order later, one at a time).
+            while not self.stop_event.is_set() and self.outbox.is_inflight(batch):
+                try:
+                    path = self.path_for(client)
+                except (ServerUnreachableError, APIError) as e:
+                    self._failed(str(e), getattr(e, "retry_after", None), backoff)
+                    continue
+                if path is None:  # not registered and registration failed for a non-network reason
+                    self._failed("experiment not registered", None, backoff)
+                    continue
+                out = deliver(client, path, batch.body, self.wire)
+                if out.kind == RETRY:
+                    self._failed(out.reason, out.retry_after, backoff)
+                    continue
+                if self.fail_since is not None:
+                    log.warning("research_sdk: server reachable again after %.1fs; delivering",
+                                _monotonic() - self.fail_since)
+                    self.fail_since = None
+                backoff.reset()
+                self.outbox.go_online()
+                if out.kind == DROP:
+                    log_once(logging.ERROR, ("drop", out.reason[:200]),
+                             "research_sdk: the server refused a metrics batch (not retried): %s", out.reason)
+                self.outbox.stats.bytes_sent += len(batch.body)
+                self.outbox.done(batch, out)
+                break

@@ -73,11 +73,13 @@ class Experiment:
         everything for ``python -m research_sdk sync``.
       system_metrics (True), system_metrics_interval (10 s): CPU/RAM/RSS/GPU as ``system/...``.
       heartbeat_interval (10 s) [ASSAY_HEARTBEAT_INTERVAL].
-      batch_size (10000 points), flush_interval (1 s): a batch is sent when either is reached.
+      batch_size (20000 points), flush_interval (1 s): a batch is sent when either is reached.
       max_buffered_points (2,000,000): past this the logging call waits for the batcher (it
         never drops). max_memory_bytes (64 MiB) of encoded batches, then they spill to the spool.
       offline_grace (5 s) [ASSAY_OFFLINE_GRACE]: unreachable this long → spool; backoff_base,
         backoff_cap (0.2 s, 10 s); request_timeout (30 s); spool_dir [ASSAY_SPOOL_DIR].
+      max_in_flight (4): batches sent concurrently (only batches that cannot write the same
+        metric+step, so "the later write wins" keeps its meaning); spool replay is sequential.
       resume (True): when the experiment already exists, auto steps continue after its last step.
     """
 
@@ -87,11 +89,12 @@ class Experiment:
                  parent_id: Optional[str] = None, host: Optional[str] = None,
                  mode: Optional[str] = None, system_metrics: bool = True,
                  system_metrics_interval: float = 10.0, heartbeat_interval: Optional[float] = None,
-                 batch_size: int = 10_000, flush_interval: float = 1.0,
+                 batch_size: int = 20_000, flush_interval: float = 1.0,
                  max_buffered_points: int = 2_000_000, max_memory_bytes: int = 64 << 20,
                  offline_grace: Optional[float] = None, backoff_base: float = 0.2,
                  backoff_cap: float = 10.0, request_timeout: float = 30.0,
                  spool_dir: Optional[str] = None, gzip_min_bytes: int = 256 << 10,
+                 max_in_flight: int = 4,
                  resume: bool = True, install_hooks: bool = True) -> None:
         if not project or not name:
             raise ValueError("project and name are required")
@@ -134,7 +137,8 @@ class Experiment:
             self.log_features(features)
 
         self._wire = WireState()
-        self._outbox = Outbox(self._run.get_spool, max_memory_bytes, force_offline=self._offline_forced)
+        self._outbox = Outbox(self._run.get_spool, max_memory_bytes, force_offline=self._offline_forced,
+                              window=max_in_flight)
         if not self._offline_forced and not self._run.registered:
             self._outbox.offline = True  # the server was unreachable: spool until it answers
         self._batcher = Batcher(self._q, self._outbox, self._wire, batch_size, flush_interval)

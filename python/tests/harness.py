@@ -133,6 +133,7 @@ class FaultProxy:
         self.delay = delay
         self.requests = 0
         self.counts: Dict[str, int] = {}
+        self._upstream: list = []
         proxy = self
         local = threading.local()
 
@@ -175,12 +176,14 @@ class FaultProxy:
                 conn = getattr(local, "conn", None)
                 if conn is None:
                     conn = local.conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=60)
+                    proxy._upstream.append(conn)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 try:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
                     r = conn.getresponse()
                     data = r.read()
                 except (OSError, http.client.HTTPException):
+                    conn.close()
                     local.conn = None
                     self.send_response(502)
                     self.send_header("Content-Length", "0")
@@ -214,3 +217,5 @@ class FaultProxy:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        for c in self._upstream:
+            c.close()
