@@ -132,7 +132,11 @@ class Experiment:
 
         # register (or go offline)
         if not self._offline_forced:
-            self._register_now()
+            try:
+                self._register_now()
+            except BaseException:
+                self._ctl.close()
+                raise
         if features:
             self.log_features(features)
 

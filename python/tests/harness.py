@@ -134,6 +134,7 @@ class FaultProxy:
         self.requests = 0
         self.counts: Dict[str, int] = {}
         self._upstream: list = []
+        self._accepted: list = []
         proxy = self
         local = threading.local()
 
@@ -142,6 +143,10 @@ class FaultProxy:
 
             def log_message(self, *a: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                proxy._accepted.append(self.connection)
 
             def _handle(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
@@ -217,5 +222,8 @@ class FaultProxy:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-        for c in self._upstream:
-            c.close()
+        for c in self._upstream + self._accepted:
+            try:
+                c.close()
+            except OSError:
+                pass

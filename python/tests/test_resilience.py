@@ -185,6 +185,7 @@ class TestCrashDetection(unittest.TestCase):
                 "os.kill(os.getpid(), signal.SIGKILL)\n")
         p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE)
         pid, eid = p.stdout.readline().decode().split()
+        p.stdout.close()
         path = f"/api/v1/projects/{pid}/experiments/{eid}"
         time.sleep(2.5)
         self.assertEqual(s.get(path)["status"], "running")  # alive: heartbeats arrive
