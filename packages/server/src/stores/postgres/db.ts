@@ -24,7 +24,9 @@ export async function openPostgres(config: Config['postgres']): Promise<Postgres
     const { drizzle } = await import('drizzle-orm/pglite');
     const { migrate } = await import('drizzle-orm/pglite/migrator');
     fs.mkdirSync(config.path, { recursive: true });
-    const client = await PGlite.create(config.path);
+    // PGlite's default 128 MB of shared buffers is most of its resident memory; the metadata
+    // working set is tiny (idle RSS 305 → 180 MB measured with 16 MB). Keep its other defaults.
+    const client = await PGlite.create(config.path, { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB'] });
     const db = drizzle(client, { schema }) as unknown as Db;
     return {
       db,
