@@ -61,7 +61,7 @@ export interface ExperimentOptions {
   spoolDir?: string | false;
   /** Points per batch (default 10 000). */
   batchSize?: number;
-  /** Batches in flight at once (default 4; 1 = strictly ordered sends). */
+  /** Batches in flight at once when they cannot touch the same (metric, step) (default 4; 1 = strictly serial). */
   maxInFlight?: number;
   /** A point waits at most this long before being sent (default 1000 ms). */
   flushIntervalMs?: number;
@@ -78,8 +78,13 @@ export interface ExperimentOptions {
   /** Gzip large metric batches (default true). */
   gzip?: boolean;
   requestTimeoutMs?: number;
-  /** How long finish() waits for the server before leaving the rest in the spool (default 30 000 ms). */
+  /** finish() never waits longer than this (default: no limit while the server makes progress). */
   finishTimeoutMs?: number;
+  /**
+   * finish() gives up when the server acknowledged nothing for this long and leaves the rest in the
+   * spool for syncSpool() (default max(spoolAfterMs, 5000) ms).
+   */
+  finishPatienceMs?: number;
   /** finish('complete') when the event loop empties, spool + 'failed' on a crash exit (default true). */
   autoFinish?: boolean;
   backoff?: BackoffOptions;
@@ -419,17 +424,18 @@ export class Experiment {
    * unreachable until `finishTimeoutMs`, the remaining points and the status stay in the spool for
    * `syncSpool()`. Idempotent.
    */
-  finish(status: FinishStatus = 'complete', opts: { timeoutMs?: number } = {}): Promise<void> {
+  finish(status: FinishStatus = 'complete', opts: { timeoutMs?: number; patienceMs?: number } = {}): Promise<void> {
     if (this.finishPromise) return this.finishPromise;
-    this.finishPromise = this.doFinish(status, opts.timeoutMs ?? this.opts.finishTimeoutMs ?? 30_000);
+    const patience = opts.patienceMs ?? this.opts.finishPatienceMs ?? Math.max(this.opts.spoolAfterMs ?? 5000, 5000);
+    this.finishPromise = this.doFinish(status, opts.timeoutMs ?? this.opts.finishTimeoutMs ?? Infinity, patience);
     return this.finishPromise;
   }
 
-  private async doFinish(status: FinishStatus, timeoutMs: number): Promise<void> {
+  private async doFinish(status: FinishStatus, timeoutMs: number, patienceMs: number): Promise<void> {
     this.sys?.stop();
     const deadline = Date.now() + timeoutMs;
     try {
-      const drained = await this.sender.drain(deadline);
+      const drained = await this.sender.drain(deadline, patienceMs);
       let done = false;
       if (drained && this.http && this.online) {
         try {
@@ -437,7 +443,7 @@ export class Experiment {
             'PATCH',
             this.base(),
             { json: { status } },
-            { deadlineMs: Math.max(0, deadline - Date.now()), maxAttempts: 50, baseMs: 250, maxMs: 2000 },
+            { deadlineMs: Math.max(0, Math.min(patienceMs, deadline - Date.now())), maxAttempts: 50, baseMs: 250, maxMs: 2000 },
           );
           done = true;
         } catch (err) {
@@ -449,7 +455,7 @@ export class Experiment {
       }
       if (!done) {
         if (this.sender.spoolRecord({ type: 'status', status })) {
-          const ok = await this.sender.drain(deadline);
+          const ok = await this.sender.drain(deadline, drained ? patienceMs : 0);
           if (!ok) {
             const s = this.sender.snapshot();
             this.logger.warn(

@@ -69,6 +69,36 @@ interface Batch {
   metrics: WirePoint[];
   settled: boolean;
   sending?: boolean;
+  ranges?: StepRanges;
+}
+
+/** Per series (host + metric name): the [min, max] step a batch touches. */
+export type StepRanges = Map<string, [number, number]>;
+
+export function stepRanges(points: WirePoint[]): StepRanges {
+  const m: StepRanges = new Map();
+  for (const p of points) {
+    const k = p.host ? `${p.host}\u0000${p.metric_name}` : p.metric_name;
+    const r = m.get(k);
+    if (!r) m.set(k, [p.step, p.step]);
+    else if (p.step < r[0]) r[0] = p.step;
+    else if (p.step > r[1]) r[1] = p.step;
+  }
+  return m;
+}
+
+/**
+ * Could two batches write the same (metric, step, host)? Then the later one must not be sent before
+ * the earlier is acknowledged ("later write wins" on the server). Range overlap is a cheap,
+ * conservative test; with auto steps consecutive batches never overlap.
+ */
+export function rangesOverlap(a: StepRanges, b: StepRanges): boolean {
+  const [small, big] = a.size <= b.size ? [a, b] : [b, a];
+  for (const [k, [lo, hi]] of small) {
+    const r = big.get(k);
+    if (r && lo <= r[1] && r[0] <= hi) return true;
+  }
+  return false;
 }
 
 interface Waiter {
@@ -87,6 +117,8 @@ export class MetricSender {
   private segment: SpoolSegment | null = null;
   private inFlight = 0;
   private replayBlocked = false;
+  /** Last time the server acknowledged something (ms). */
+  private progressAt = 0;
   private replaying = false;
   private kickScheduled = false;
   private closed = false;
@@ -190,27 +222,30 @@ export class MetricSender {
   }
 
   /**
-   * flush(), then replay the spool until it is empty or `deadline` (epoch ms) passes.
-   * Returns true when nothing is left on disk.
+   * Deliver everything: send what is in memory and replay the spool, for as long as the server makes
+   * progress. Gives up when `deadline` (epoch ms) passes or nothing was acknowledged for
+   * `patienceMs`; then whatever is still only in memory is written to the spool. Returns true when
+   * every point reached the server (nothing left in memory or on disk).
    */
-  async drain(deadline: number): Promise<boolean> {
-    await this.flush();
-    if (!this.segment) return true;
-    if (this.o.offline || !this.o.http) return false;
+  async drain(deadline: number, patienceMs: number): Promise<boolean> {
     const keep = setInterval(() => {}, 1 << 30); // keep the event loop alive while we wait
     try {
-      this.ensureReplay();
+      this.progressAt = Math.max(this.progressAt, Date.now());
       this.wake(); // retry now rather than at the end of the current backoff
-      while (this.segment && Date.now() < deadline) {
-        this.ensureReplay();
-        await new Promise((r) => setTimeout(r, 25));
-        if (this.mode === 'spool') {
-          this.cut(true);
-          this.spoolQueue();
+      for (;;) {
+        this.cut(true);
+        this.pump();
+        const idle = this.queue.length === 0 && this.buffer.length === 0;
+        if (idle && !this.segment) return true;
+        if (idle && (this.o.offline || !this.o.http || this.replayBlocked)) return false;
+        if (this.mode === 'spool') this.ensureReplay();
+        const now = Date.now();
+        if (now >= deadline || now - this.progressAt >= patienceMs) {
+          this.spillSync(); // stop retrying in memory: keep it on disk (no-op without a spool)
+          return false;
         }
+        await new Promise((r) => setTimeout(r, 20));
       }
-      if (!this.segment) await this.flush();
-      return !this.segment;
     } finally {
       clearInterval(keep);
     }
@@ -231,6 +266,9 @@ export class MetricSender {
 
   /** Stop timers; an unfinished spool segment is closed and left for syncSpool. */
   close(): void {
+    if (!this.closed && this.pendingPoints > 0 && !this.o.spoolDir) {
+      this.o.logger.error(`${this.pendingPoints} points could not be delivered and spooling is disabled: they are lost`);
+    }
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
@@ -323,20 +361,32 @@ export class MetricSender {
    * queue goes to disk instead.
    */
   private pump(): void {
+    if (this.closed) return;
     if (this.mode === 'spool') {
       this.spoolQueue();
       this.ensureReplay();
       return;
     }
-    for (const b of this.queue) {
+    for (let i = 0; i < this.queue.length; i++) {
       if (this.inFlight >= this.o.maxInFlight) break;
+      const b = this.queue[i];
       if (b.sending || b.settled) continue;
+      if (i > 0) {
+        // only pipeline past earlier unacknowledged batches that cannot touch the same points
+        b.ranges ??= stepRanges(b.metrics);
+        let clash = false;
+        for (let j = 0; j < i && !clash; j++) {
+          const a = this.queue[j];
+          clash = rangesOverlap((a.ranges ??= stepRanges(a.metrics)), b.ranges);
+        }
+        if (clash) break;
+      }
       b.sending = true;
       this.inFlight++;
       void this.sendDirect(b).finally(() => {
         this.inFlight--;
         b.sending = false;
-        if (!this.closed || this.queue.length) this.pump();
+        this.pump();
       });
     }
   }
@@ -345,7 +395,7 @@ export class MetricSender {
     const http = this.o.http;
     const start = Date.now();
     for (let attempt = 0; ; attempt++) {
-      if (b.settled || this.mode === 'spool') return;
+      if (b.settled || this.mode === 'spool' || this.closed) return;
       const { projectId, experimentId } = this.o.ctx;
       if (!http || !projectId || !experimentId) {
         if (this.o.spoolDir) {
@@ -360,6 +410,7 @@ export class MetricSender {
         if (b.settled) return; // spilled to the spool meanwhile: the replay will be a duplicate, fine
         this.stats.batchesSent++;
         this.stats.acked += b.metrics.length;
+        this.progressAt = Date.now();
         if (r.duplicate) this.stats.duplicateBatches++;
         this.settle(b);
         return;
@@ -451,15 +502,24 @@ export class MetricSender {
         this.o.logger.info('server reachable again; spool replayed');
         break;
       }
-      // Metric batches are replayed up to `maxInFlight` at a time; any other record is a barrier
-      // (sent alone, in order). The offset only advances over a prefix that fully succeeded.
+      // Metric batches are replayed up to `maxInFlight` at a time when they cannot touch the same
+      // (metric, step); any other record is a barrier (sent alone, in order). The offset only advances over a prefix that fully succeeded.
       let i = 0;
       let retryErr: unknown = null;
       while (i < items.length && retryErr === null) {
         if (this.closed) return;
         let j = i + 1;
-        if (items[i].record.type === 'metrics') {
-          while (j < items.length && j - i < this.o.maxInFlight && items[j].record.type === 'metrics') j++;
+        const first = items[i].record;
+        if (first.type === 'metrics') {
+          const seen = [stepRanges(first.metrics)];
+          while (j < items.length && j - i < this.o.maxInFlight) {
+            const r = items[j].record;
+            if (r.type !== 'metrics') break;
+            const rr = stepRanges(r.metrics);
+            if (seen.some((x) => rangesOverlap(x, rr))) break;
+            seen.push(rr);
+            j++;
+          }
         }
         const win = items.slice(i, j);
         const hadIds = !!this.o.ctx.experimentId;
@@ -474,6 +534,7 @@ export class MetricSender {
               if (r.value.duplicate) this.stats.duplicateBatches++;
             }
             seg.setOffset(it.end);
+            this.progressAt = Date.now();
             attempt = 0;
             continue;
           }

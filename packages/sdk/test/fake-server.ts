@@ -31,8 +31,11 @@ export class FakeServer {
   /** Return a response to short-circuit a request (fault injection). */
   hook: Hook | null = null;
   /** Artificial latency before answering (ms). */
-  latencyMs = 0;
+  latencyMs: number | (() => number) = 0;
   maxBodyBytes = Infinity;
+  /** Highest number of batch requests handled concurrently. */
+  maxConcurrent = 0;
+  private concurrent = 0;
 
   get url() {
     return `http://127.0.0.1:${this.port}`;
@@ -68,9 +71,20 @@ export class FakeServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse) {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    let body = Buffer.concat(chunks);
+    const body = Buffer.concat(chunks);
+    const isBatch = req.url!.includes('/metrics/batch/');
+    if (isBatch) this.maxConcurrent = Math.max(this.maxConcurrent, ++this.concurrent);
+    try {
+      await this.handleBody(req, res, body);
+    } finally {
+      if (isBatch) this.concurrent--;
+    }
+  }
+
+  private async handleBody(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) {
     const gz = req.headers['content-encoding'] === 'gzip';
-    if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs));
+    const lat = typeof this.latencyMs === 'function' ? this.latencyMs() : this.latencyMs;
+    if (lat) await new Promise((r) => setTimeout(r, lat));
     if (!this.server) return req.socket.destroy();
     if (body.length > this.maxBodyBytes) return this.send(res, 413, { detail: 'too large' });
     if (gz) body = gunzipSync(body);

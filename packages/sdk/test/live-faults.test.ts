@@ -114,7 +114,7 @@ describe('exactly once across server failures', () => {
       await sleep(1000);
       await srv.start();
     })();
-    await exp.finish('complete', { timeoutMs: 90_000 });
+    await exp.finish('complete', { timeoutMs: 90_000, patienceMs: 60_000 });
     await restart;
     expect((await client.getExperiment(exp.projectId!, exp.id!)).status).toBe('complete');
     await expectExactlyOnce(exp, { loss: N, acc: N });

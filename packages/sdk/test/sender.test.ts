@@ -131,6 +131,21 @@ describe('Experiment against a fake server', () => {
     expect(sent.every((r) => r.gzip)).toBe(true);
   });
 
+  it('pipelines batches, but never reorders writes of the same (metric, step)', async () => {
+    const e = await mk({ batchSize: 50, maxInFlight: 4 });
+    srv.latencyMs = () => Math.random() * 40;
+    for (let i = 0; i < 1000; i++) e.logMetric('x', 1, { step: i });
+    for (let i = 0; i < 1000; i++) e.logMetric('x', 2, { step: i }); // re-log: the later value must win
+    for (let i = 0; i < 1000; i++) e.logMetric('y', i); // independent series: free to overlap
+    await e.flushMetrics();
+    const last = new Map<number, unknown>();
+    for (const p of srv.pointsOf('x')) last.set(p.step, p.metric_value);
+    expect([...last.values()].every((v) => v === 2)).toBe(true);
+    expect(steps('y')).toEqual(range(1000));
+    // and it did pipeline: more than one batch was in flight at some point
+    expect(srv.maxConcurrent).toBeGreaterThan(1);
+  });
+
   it('flushMetrics resolves only after the server acked', async () => {
     const e = await mk();
     srv.latencyMs = 300;
@@ -208,6 +223,34 @@ describe('Experiment against a fake server', () => {
     expect(r).toMatchObject({ synced: 1, failed: 0, points: 200 });
     expect(steps('loss')).toEqual(range(400));
     expect(srv.experiments.get(e.id!)!.status).toBe('failed');
+  });
+
+  it('finish waits as long as the server makes progress, then gives up after finishPatienceMs', async () => {
+    const e = await mk({ batchSize: 100, maxInFlight: 1, finishPatienceMs: 1000 });
+    srv.latencyMs = 100;
+    for (let i = 0; i < 2000; i++) e.logMetric('loss', i); // 20 batches × 100 ms ≫ patience
+    await e.finish('complete');
+    expect(steps('loss')).toEqual(range(2000));
+    expect(e.stats().spooled).toBe(0);
+    expect(srv.experiments.get(e.id!)!.status).toBe('complete');
+
+    const g = await mk({ spoolAfterMs: 60_000, finishPatienceMs: 300, name: 'patience' });
+    await srv.stop();
+    for (let i = 0; i < 50; i++) g.logMetric('loss', i);
+    const t0 = Date.now();
+    await g.finish('complete');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(g.stats().spooled).toBe(50); // still retrying in memory at the deadline → written to disk
+    expect(listSegments(spoolDir)).toHaveLength(1);
+  });
+
+  it('without a spool, finish gives up loudly instead of hanging', async () => {
+    const errors: string[] = [];
+    const e = await mk({ spoolDir: false, finishPatienceMs: 300, logger: { ...silentLogger, error: (m) => errors.push(m) } });
+    await srv.stop();
+    e.logMetric('loss', 1);
+    await e.finish('complete');
+    expect(errors.join('\n')).toMatch(/1 points could not be delivered/);
   });
 
   it('ASSAY_MODE=offline never contacts the server', async () => {

@@ -5,6 +5,7 @@ import { globToRegExp } from '../src/artifacts.ts';
 import { AssayApiError, AssayNetworkError } from '../src/errors.ts';
 import { HttpClient, normalizeApiUrl } from '../src/http.ts';
 import { redactUrl } from '../src/git.ts';
+import { rangesOverlap, stepRanges } from '../src/sender.ts';
 
 describe('value encoding', () => {
   it('passes finite numbers through and encodes NaN/±Infinity as the API strings', () => {
@@ -169,5 +170,18 @@ describe('git', () => {
   it('strips credentials from remote URLs', () => {
     expect(redactUrl('https://user:tok@github.com/o/r.git')).toBe('https://github.com/o/r.git');
     expect(redactUrl('git@github.com:o/r.git')).toBe('git@github.com:o/r.git');
+  });
+});
+
+describe('step ranges (pipelining guard)', () => {
+  const pt = (metric_name: string, step: number, host?: string) => ({ metric_name, metric_value: 0, step, ...(host ? { host } : {}) });
+  it('detects batches that may write the same (metric, step, host)', () => {
+    const a = stepRanges([pt('loss', 0), pt('loss', 9), pt('acc', 3)]);
+    expect(a.get('loss')).toEqual([0, 9]);
+    expect(rangesOverlap(a, stepRanges([pt('loss', 10), pt('acc', 4)]))).toBe(false);
+    expect(rangesOverlap(a, stepRanges([pt('loss', 5)]))).toBe(true);
+    expect(rangesOverlap(a, stepRanges([pt('acc', 3)]))).toBe(true);
+    expect(rangesOverlap(a, stepRanges([pt('other', 3)]))).toBe(false);
+    expect(rangesOverlap(a, stepRanges([pt('loss', 5, 'rank1')]))).toBe(false);
   });
 });
