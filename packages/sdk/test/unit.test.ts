@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { decodeTimestamp, decodeValue, encodeTimestamp, encodeValue, normalizeStep, validateMetricName } from '../src/values.ts';
 import { backoffDelay, classifyError, isRetryableStatus, parseRetryAfter, retryDelay } from '../src/backoff.ts';
 import { globToRegExp } from '../src/artifacts.ts';
@@ -183,5 +186,24 @@ describe('step ranges (pipelining guard)', () => {
     expect(rangesOverlap(a, stepRanges([pt('acc', 3)]))).toBe(true);
     expect(rangesOverlap(a, stepRanges([pt('other', 3)]))).toBe(false);
     expect(rangesOverlap(a, stepRanges([pt('loss', 5, 'rank1')]))).toBe(false);
+  });
+});
+
+describe('browser safety', () => {
+  it('the read client (@assay/sdk/client) imports no Node built-ins', () => {
+    const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
+    const seen = new Set<string>();
+    const visit = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      const text = fs.readFileSync(path.join(src, f), 'utf8');
+      for (const m of text.matchAll(/(?:import|export)[^'";]*from\s+'([^']+)'/g)) {
+        const spec = m[1];
+        expect(spec.startsWith('node:') || !spec.startsWith('.'), `${f} imports ${spec}`).toBe(false);
+        visit(path.normalize(spec));
+      }
+    };
+    visit('client.ts');
+    expect([...seen].sort()).toEqual(['backoff.ts', 'client.ts', 'errors.ts', 'http.ts', 'types.ts', 'values.ts']);
   });
 });
