@@ -251,6 +251,15 @@ export class Experiment {
         ctx.experimentId = r.experiment.id;
         record = r.experiment;
         if (record.status !== 'running') record = await markRunning(http, ctx);
+        if (clean.features && Object.keys(clean.features).length) {
+          // get-or-create may have returned an existing experiment: merge the features explicitly
+          record = await http.requestWithRetry<ExperimentRecord>(
+            'PATCH',
+            `/projects/${seg(ctx.projectId)}/experiments/${seg(ctx.experimentId)}`,
+            { json: { features: clean.features } },
+            retry,
+          );
+        }
       } catch (err) {
         if (classifyError(err) !== 'retry' || clean.spoolDir === false) throw err;
         logger.warn(`cannot reach the Assay server at ${http.apiUrl} (${(err as Error).message}); running offline — metrics are spooled and sent when it is back`);

@@ -107,8 +107,9 @@ describe('TypeScript SDK against a live server', () => {
     const a = await Experiment.create(opts({ name }));
     for (let i = 0; i < 5; i++) a.logMetric('loss', i);
     await a.finish('complete');
-    const b = await Experiment.create(opts({ name }));
+    const b = await Experiment.create(opts({ name, features: { resumed: true } }));
     expect(b.id).toBe(a.id);
+    expect(b.record?.features).toMatchObject({ resumed: true });
     expect(b.record?.status).toBe('running');
     expect(b.logMetric('loss', 5)).toBe(5); // auto steps continue after the last logged step
     await b.finish('failed');
