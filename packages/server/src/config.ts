@@ -35,7 +35,7 @@ export const envSchema = z.object({
   /** Group-commit writer: flush when this many points are buffered … */
   ASSAY_WRITER_MAX_ROWS: z.coerce.number().int().positive().default(200_000),
   /** … or when the oldest buffered point has waited this long (ms). */
-  ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(50),
+  ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(20),
   /** Back-pressure: above this many buffered + in-flight points, writes get 429. */
   ASSAY_WRITER_MAX_PENDING_ROWS: z.coerce.number().int().positive().default(2_000_000),
   /** Per-query limits for ClickHouse reads (chDB runs in our process: a runaway query must not OOM it). */
