@@ -89,10 +89,15 @@ export class LiveServer {
     const ownsDir = !opts.dataDir;
     const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'assay-sdk-live-'));
     const env = { ...process.env, LOG_LEVEL: 'warn', ...opts.env };
-    const team = await createTeam(dataDir, opts.team ?? 'team-123', env);
-    const s = new LiveServer(dataDir, opts.port ?? (await freePort()), team, env, ownsDir);
-    if (!opts.noStart) await s.start();
-    return s;
+    try {
+      const team = await createTeam(dataDir, opts.team ?? 'team-123', env);
+      const s = new LiveServer(dataDir, opts.port ?? (await freePort()), team, env, ownsDir);
+      if (!opts.noStart) await s.start();
+      return s;
+    } catch (err) {
+      if (ownsDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   get url(): string {
