@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { describeStores, type Config } from './config.ts';
 import { startCrashSweeper } from './services/crash-sweeper.ts';
+import { recoverPendingBatches } from './services/recovery.ts';
 import { closeStores, openStores } from './stores.ts';
 import { readServerFile, removeServerFile, writeServerFile } from './server-file.ts';
 
@@ -28,6 +29,10 @@ export async function serve(config: Config): Promise<void> {
     throw e;
   }
   try {
+    const recovered = await recoverPendingBatches(ctx);
+    if (recovered.landed + recovered.dropped > 0) {
+      console.log(`recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
+    }
     ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent', adminToken }));
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (e) {

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { metricBatches, metricWriteLogs } from '../src/stores/postgres/schema.ts';
+import { recoverPendingBatches } from '../src/services/recovery.ts';
 import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
 
 let srv: TestServer;
@@ -121,9 +122,12 @@ describe('metric ingest and reads', () => {
     const { projectId, experimentId } = await seedRun(team.api, 'p-crash', 'r1');
     const body = { batch_id: 'crash-1', metrics: series(30, 'loss', (i) => i) };
     expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body)).body.duplicate).toBe(false);
-    // what a kill between the ClickHouse insert and the Postgres commit leaves behind
+    // what a kill between the ClickHouse insert and the Postgres commit leaves behind — here also
+    // cut between `metrics` and its views (the summary never got the rows)
     await srv.ctx.pg.db.update(metricBatches).set({ committedAt: null }).where(eq(metricBatches.batchId, 'crash-1'));
     await srv.ctx.pg.db.delete(metricWriteLogs).where(eq(metricWriteLogs.experimentId, experimentId));
+    await srv.ctx.ch.tenantCommand({ teamId: team.teamId }, 'test', 'DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID}', { e: experimentId });
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics).toEqual({});
     const retry = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, body);
     expect(retry.body.duplicate).toBe(true);
     expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.loss).toMatchObject({ count: 30, avg: 14.5 });
@@ -135,6 +139,23 @@ describe('metric ingest and reads', () => {
     const fresh = await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { batch_id: 'crash-2', metrics: series(5, 'acc') });
     expect(fresh.body.duplicate).toBe(false);
     expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.acc.count).toBe(5);
+  });
+
+  it('startup recovery settles batches the last process left pending and repairs the aggregates', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-recover', 'r1');
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { batch_id: 'rec-1', metrics: series(20, 'loss', (i) => i) });
+    await srv.ctx.pg.db.update(metricBatches).set({ committedAt: null }).where(eq(metricBatches.batchId, 'rec-1'));
+    await srv.ctx.pg.db.insert(metricBatches).values({ teamId: team.teamId, experimentId, batchId: 'rec-never-landed', points: 7, versionBase: 1_000_000 });
+    await srv.ctx.ch.tenantCommand({ teamId: team.teamId }, 'test', 'DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID}', { e: experimentId });
+    const r = await recoverPendingBatches(srv.ctx, { minAgeMs: 0, onlyTeams: [team.teamId] });
+    expect(r.landed).toBeGreaterThanOrEqual(1);
+    expect(r.dropped).toBeGreaterThanOrEqual(1);
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.loss).toMatchObject({ count: 20, avg: 9.5 });
+    expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { batch_id: 'rec-1', metrics: series(20, 'loss', (i) => i) })).body.duplicate).toBe(true);
+    expect((await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { batch_id: 'rec-never-landed', metrics: series(7, 'acc') })).body.duplicate).toBe(false);
+    const s = (await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics;
+    expect(s.loss.count).toBe(20);
+    expect(s.acc.count).toBe(7);
   });
 
   it('re-logging a step replaces the point (later write wins)', async () => {

@@ -10,7 +10,7 @@ import { requireRole } from './auth.ts';
 import { resolveExperiment } from './experiments.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
 import { resolveProject } from './projects.ts';
-import { bookkeeping } from '../stores.ts';
+import { settlePendingBatch } from './recovery.ts';
 
 /** Concurrent retries of one batch share the first attempt's outcome instead of writing twice. */
 const inflightBatches = new Map<string, Promise<void>>();
@@ -47,11 +47,8 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
   const attempt = (async () => {
     const seen = await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId);
     if (seen?.committedAt) return true;
-    if (seen && (await landed(ctx, tenant, project.id, experiment.id, seen))) {
-      // The server stopped between the insert and its book-keeping: finish the book-keeping now.
-      await bookkeeping(ctx.pg, [req], new Map());
-      return true;
-    }
+    // Pending: an earlier attempt's insert failed or was cut off; find out whether it landed.
+    if (seen && (await settlePendingBatch(ctx, tenant, { ...seen, projectId: project.id }))) return true;
     await ctx.writer.submit(req);
     return false;
   })();
@@ -63,16 +60,6 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
   } finally {
     inflightBatches.delete(key);
   }
-}
-
-/**
- * A pending batch (recorded before an insert whose outcome we never saw) landed iff all its rows
- * are in ClickHouse. A partial insert is written again: a duplicated point is collapsed by
- * FINAL reads, a lost one could not be recovered.
- */
-async function landed(ctx: AppContext, tenant: Tenant, projectId: string, experimentId: string, b: { versionBase: number; points: number }) {
-  if (!b.versionBase) return false;
-  return (await q.countVersions(ctx.ch, tenant, projectId, experimentId, b.versionBase, b.versionBase + b.points)) === b.points;
 }
 
 type SeriesRow = q.SeriesRow;

@@ -125,6 +125,23 @@ export class MetricWriter {
     for (const p of batch) p.resolve();
   }
 
+  /**
+   * Runs `fn` while no insert is in flight and none starts (repairs that must not interleave
+   * with new rows). Requests keep queueing meanwhile and are written right after.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.flushing) await this.flushing;
+    let release!: () => void;
+    this.flushing = new Promise<void>((r) => (release = r));
+    try {
+      return await fn();
+    } finally {
+      this.flushing = undefined;
+      release();
+      if (this.queue.length) this.kick();
+    }
+  }
+
   /** Stop accepting, write out everything buffered, then return. */
   async close(): Promise<void> {
     this.closed = true;

@@ -1,3 +1,4 @@
+import { AGGREGATES } from '../ddl.ts';
 import type { ClickHouseStore, Tenant } from '../query.ts';
 
 /**
@@ -181,9 +182,39 @@ FROM metrics
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
   AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')`;
 
+/** Per metric: points and latest timestamp among the rows with logged_at versions in [lo, hi). */
+export const SQL_VERSION_METRICS = `SELECT metric_name, count() AS n, toUnixTimestamp64Milli(max(timestamp)) AS last_ms
+FROM metrics
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
+GROUP BY metric_name`;
+
+export async function versionMetrics(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string, lo: number, hi: number) {
+  return ch.rows<[string, number, number]>(tenant, 'metrics.version_metrics', SQL_VERSION_METRICS, { project_id: projectId, experiment_id: experimentId, lo, hi });
+}
+
 export async function countVersions(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string, lo: number, hi: number): Promise<number> {
   const [r] = await ch.rows<[number]>(tenant, 'metrics.count_versions', SQL_COUNT_VERSIONS, { project_id: projectId, experiment_id: experimentId, lo, hi });
   return Number(r?.[0] ?? 0);
+}
+
+/**
+ * Recomputes an experiment's aggregates from its points (FINAL: re-logged steps count once).
+ * For repair after a crash cut an insert between `metrics` and its views; callers must hold the
+ * writer (no insert of this experiment may run meanwhile, or its rows would count twice).
+ */
+export async function rebuildAggregates(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string): Promise<void> {
+  const params = { project_id: projectId, experiment_id: experimentId };
+  const scope = 'team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}';
+  for (const a of AGGREGATES) {
+    await ch.tenantCommand(tenant, 'metrics.rebuild', `DELETE FROM ${a.target} WHERE ${scope} SETTINGS lightweight_deletes_sync = 2`, params);
+    await ch.tenantCommand(
+      tenant,
+      'metrics.rebuild',
+      `INSERT INTO ${a.target} SELECT ${a.select}\nFROM metrics FINAL\nWHERE ${scope}${a.where ? ` AND ${a.where}` : ''}\nGROUP BY ${a.groupBy}`,
+      params,
+    );
+  }
 }
 
 const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup'] as const;

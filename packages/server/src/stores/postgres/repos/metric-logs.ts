@@ -1,6 +1,6 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
-import { clickhouseSyncState, metricBatches, metricWriteLogs } from '../schema.ts';
+import { clickhouseSyncState, experiments, metricBatches, metricWriteLogs } from '../schema.ts';
 import type { Tenant } from '../tenant.ts';
 
 export interface MetricWrite {
@@ -73,6 +73,32 @@ export async function recordPendingBatches(db: Db, tenant: Tenant, batches: Batc
       // never demote a committed batch
       setWhere: sql`${metricBatches.committedAt} IS NULL`,
     });
+}
+
+/**
+ * System job (startup recovery), across teams: batches recorded pending whose insert outcome the
+ * server never saw — it stopped between the ClickHouse insert and the Postgres commit.
+ */
+export async function listPendingBatchesForRecovery(db: Db, createdBefore: Date) {
+  return db
+    .select({
+      teamId: metricBatches.teamId,
+      experimentId: metricBatches.experimentId,
+      projectId: experiments.projectId,
+      batchId: metricBatches.batchId,
+      points: metricBatches.points,
+      versionBase: metricBatches.versionBase,
+    })
+    .from(metricBatches)
+    .innerJoin(experiments, and(eq(experiments.id, metricBatches.experimentId), eq(experiments.teamId, metricBatches.teamId)))
+    .where(and(isNull(metricBatches.committedAt), lt(metricBatches.createdAt, createdBefore)));
+}
+
+/** A pending batch whose rows never landed: forget it, the client's retry writes it. */
+export async function deletePendingBatch(db: Db, tenant: Tenant, experimentId: string, batchId: string) {
+  await db
+    .delete(metricBatches)
+    .where(and(eq(metricBatches.teamId, tenant.teamId), eq(metricBatches.experimentId, experimentId), eq(metricBatches.batchId, batchId), isNull(metricBatches.committedAt)));
 }
 
 export async function findBatch(db: Db, tenant: Tenant, experimentId: string, batchId: string) {
