@@ -177,7 +177,7 @@ CREATE TABLE IF NOT EXISTS assay.metrics_ingest_local ON CLUSTER metrics_cluster
   step          UInt64,
   host          String,
   ts_ms         Int64,
-  metric_value  Float64,
+  value_bits    FixedString(16),
   logged_us     Int64
 )
 ENGINE = Null;
@@ -195,7 +195,7 @@ SELECT
   joinGet('assay.ingest_keys_local', 'experiment_id', ingest_key) AS experiment_id,
   metric_name, step, host,
   fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,
-  metric_value,
+  reinterpretAsFloat64(unhex(value_bits)) AS metric_value,
   fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
 FROM assay.metrics_ingest_local;
 

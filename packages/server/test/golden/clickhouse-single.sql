@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS default.metrics_ingest
   step          UInt64,
   host          String,
   ts_ms         Int64,
-  metric_value  Float64,
+  value_bits    FixedString(16),
   logged_us     Int64
 )
 ENGINE = Null;
@@ -174,7 +174,7 @@ SELECT
   joinGet('default.ingest_keys', 'experiment_id', ingest_key) AS experiment_id,
   metric_name, step, host,
   fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,
-  metric_value,
+  reinterpretAsFloat64(unhex(value_bits)) AS metric_value,
   fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at
 FROM default.metrics_ingest;
 

@@ -161,10 +161,15 @@ const METRICS_INGEST_COLUMNS = `
   step          UInt64,
   host          String,
   ts_ms         Int64,
-  metric_value  Float64,
+  value_bits    FixedString(16),
   logged_us     Int64`;
 
-export const INGEST_COLUMNS = ['ingest_key', 'metric_name', 'step', 'host', 'ts_ms', 'metric_value', 'logged_us'] as const;
+/**
+ * value_bits: the Float64's 8 bytes (little-endian, as in memory) in hex. Exact for every value
+ * including NaN/±Inf, and neither side formats or parses a decimal float (that was a quarter of
+ * the encoder's time and needed precise_float_parsing on the server).
+ */
+export const INGEST_COLUMNS = ['ingest_key', 'metric_name', 'step', 'host', 'ts_ms', 'value_bits', 'logged_us'] as const;
 
 function ingestStatements(o: DdlOptions): string[] {
   const keys = o.cluster ? 'ingest_keys_local' : 'ingest_keys';
@@ -181,7 +186,7 @@ function ingestStatements(o: DdlOptions): string[] {
   }
   const lookup = (col: string) => `joinGet('${o.database}.${keys}', '${col}', ingest_key) AS ${col}`;
   out.push(
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_ingest_mv')}${onCluster(o)} TO ${q(o, target)} AS\nSELECT\n  ${lookup('team_id')},\n  ${lookup('project_id')},\n  ${lookup('experiment_id')},\n  metric_name, step, host,\n  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,\n  metric_value,\n  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at\nFROM ${q(o, ingest)}`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_ingest_mv')}${onCluster(o)} TO ${q(o, target)} AS\nSELECT\n  ${lookup('team_id')},\n  ${lookup('project_id')},\n  ${lookup('experiment_id')},\n  metric_name, step, host,\n  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,\n  reinterpretAsFloat64(unhex(value_bits)) AS metric_value,\n  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at\nFROM ${q(o, ingest)}`,
   );
   return out;
 }

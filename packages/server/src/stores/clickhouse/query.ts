@@ -114,12 +114,12 @@ export class ClickHouseStore {
 
 /**
  * The one insert path for metric points: narrow TSV rows (ingest_key, metric_name, step, host,
- * ts_ms, value, logged_us) into `metrics_ingest`; see ddl.ts for how the key becomes the ids.
+ * ts_ms, value_bits, logged_us) into `metrics_ingest`; see ddl.ts for how the key becomes the ids.
  * chDB takes the bytes zero-copy (rawInsert); a ClickHouse server gets the same bytes over HTTP.
  */
 export async function insertMetricRows(ch: ClickHouseStore, tsv: Buffer): Promise<void> {
-  // Exact round trip of every Float64 the client sent; on a cluster, ack only once on the shards.
-  const settings = { precise_float_parsing: 1, distributed_foreground_insert: 1 };
+  // On a cluster, acknowledge only once the rows are on the shards.
+  const settings = { distributed_foreground_insert: 1 };
   if (ch.rawInsert) {
     await ch.rawInsert({ table: 'metrics_ingest', columns: [...INGEST_COLUMNS], values: tsv, format: 'TabSeparated', settings });
     return;

@@ -105,7 +105,7 @@ export class MetricWriter {
         await registerIngestKey(this.ch, p.req.tenant, p.req);
         this.registeredKeys.add(p.req.ingestKey);
       }
-      await insertMetricRows(this.ch, Buffer.from(batch.map((p) => p.req.rows.tsv).join('')));
+      await insertMetricRows(this.ch, batch.length === 1 ? batch[0].req.rows.tsv : Buffer.concat(batch.map((p) => p.req.rows.tsv)));
     } catch (err) {
       this.inflightRows = 0;
       this.log(err, 'metric insert failed');
