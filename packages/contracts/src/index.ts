@@ -110,6 +110,9 @@ export const CompareResponse = z.object({
 
 export const MetricNamesResponse = z.object({
   items: z.array(z.object({ metric_name: z.string(), total_points: z.number().int(), last_logged_at: z.string().nullable() })),
+  sync: z
+    .object({ pending_rows: z.number().int(), last_synced_at: z.string().nullable() })
+    .describe('From clickhouse_sync_state: points accepted but not yet written when the last flush ended, and when that was'),
 });
 
 // ---- resources ------------------------------------------------------------------------------

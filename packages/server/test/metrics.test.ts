@@ -37,6 +37,8 @@ describe('metric ingest and reads', () => {
 
     const names = await team.api.get(`/metrics/names/${projectId}/${experimentId}`);
     expect(names.body.items).toEqual([expect.objectContaining({ metric_name: 'loss', total_points: 100 })]);
+    expect(names.body.sync.pending_rows).toBe(0);
+    expect(Date.parse(names.body.sync.last_synced_at)).toBeGreaterThan(Date.now() - 60_000);
 
     const cmp = await team.api.post(`/metrics/compare?project_id=${projectId}&experiment_ids=${experimentId}&metric_names=loss`);
     expect(cmp.status).toBe(200);

@@ -161,7 +161,11 @@ export async function compare(ctx: AppContext, tenant: Tenant, projectIdOrName: 
 export async function metricNames(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
   const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
   const rows = await logs.listMetricNames(ctx.pg.db, tenant, experiment.id);
-  return { items: rows.map((r) => ({ metric_name: r.metricName, total_points: r.totalPoints, last_logged_at: r.lastLoggedAt?.toISOString() ?? null })) };
+  const sync = await logs.getSyncState(ctx.pg.db, tenant, experiment.id);
+  return {
+    items: rows.map((r) => ({ metric_name: r.metricName, total_points: r.totalPoints, last_logged_at: r.lastLoggedAt?.toISOString() ?? null })),
+    sync: { pending_rows: sync?.pendingRows ?? 0, last_synced_at: sync?.lastSyncedAt?.toISOString() ?? null },
+  };
 }
 
 export async function deleteMetrics(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
