@@ -32,7 +32,10 @@ def server_available() -> bool:
 class LiveServer:
     def __init__(self, env: Optional[Dict[str, str]] = None, team: str = "team-123") -> None:
         self.data_dir = tempfile.mkdtemp(prefix="assay-pytest-")
-        self.env = {**os.environ, **(env or {})}
+        # Own embedded stores, also in CI's PostgreSQL run: servers sharing one database would
+        # collide on team names and sweep each other's runs as crashed.
+        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.env.update(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Optional[subprocess.Popen] = None

@@ -88,7 +88,11 @@ export class LiveServer {
   static async create(opts: LiveServerOptions = {}): Promise<LiveServer> {
     const ownsDir = !opts.dataDir;
     const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'assay-sdk-live-'));
-    const env = { ...process.env, LOG_LEVEL: 'warn', ...opts.env };
+    // Each live server gets its own embedded stores, also in CI's PostgreSQL run: servers sharing
+    // one database would collide on team names and sweep each other's runs as crashed. The
+    // server's own suite is what runs against the real PostgreSQL.
+    const { DATABASE_URL: _shared, ...inherited } = process.env;
+    const env = { ...inherited, LOG_LEVEL: 'warn', ...opts.env };
     try {
       const team = await createTeam(dataDir, opts.team ?? 'team-123', env);
       const s = new LiveServer(dataDir, opts.port ?? (await freePort()), team, env, ownsDir);
