@@ -36,6 +36,8 @@ export const envSchema = z.object({
   ASSAY_WRITER_MAX_ROWS: z.coerce.number().int().positive().default(200_000),
   /** … or when the oldest buffered point has waited this long (ms). */
   ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(20),
+  /** Inserts in flight at once (one ClickHouse insert with its views keeps about one core busy). */
+  ASSAY_WRITER_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
   /** Back-pressure: above this many buffered + in-flight points, writes get 429. */
   ASSAY_WRITER_MAX_PENDING_ROWS: z.coerce.number().int().positive().default(2_000_000),
   /** Per-query limits for ClickHouse reads (chDB runs in our process: a runaway query must not OOM it). */

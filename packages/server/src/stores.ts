@@ -28,7 +28,7 @@ export async function openStores(config: Config, log: Log): Promise<AppContext> 
   }
   const writer = new MetricWriter(
     ch,
-    { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS },
+    { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS, concurrency: config.ASSAY_WRITER_CONCURRENCY },
     { beforeInsert: (batch) => markPending(pg, batch), afterInsert: (flushed, remaining) => bookkeeping(pg, flushed, remaining) },
     log,
   );

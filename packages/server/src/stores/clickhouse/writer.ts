@@ -16,6 +16,8 @@ export interface WriterOptions {
   maxRows: number;
   maxDelayMs: number;
   maxPendingRows: number;
+  /** Inserts in flight at once. */
+  concurrency: number;
 }
 
 export interface FlushHooks {
@@ -33,16 +35,18 @@ interface Pending {
 
 /**
  * Group commit: requests append encoded rows; a flush writes everything buffered when it starts
- * in one insert, and each request's promise settles only when the insert
- * holding its rows did — that is the acknowledgement. One flush runs at a time; rows arriving
- * meanwhile form the next one, so under load flushes grow instead of queueing up.
+ * in one insert, and each request's promise settles only when the insert holding its rows did —
+ * that is the acknowledgement. Rows arriving while every insert slot is busy form the next flush,
+ * so under load flushes grow instead of queueing up.
  */
 export class MetricWriter {
   private queue: Pending[] = [];
   private queuedRows = 0;
   private inflightRows = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private inflight = new Set<Promise<void>>();
+  /** Set while an exclusive task runs: no flush may start. */
+  private paused: Promise<void> | undefined;
   private closed = false;
   private lastVersionUs = 0;
   private registeredKeys = new Set<number>();
@@ -67,19 +71,25 @@ export class MetricWriter {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.queuedRows += req.rows.count;
-      if (this.queuedRows >= this.opts.maxRows) this.kick();
+      if (this.queuedRows >= this.opts.maxRows || (this.inflight.size === 0 && this.queuedRows >= this.opts.maxRows / 4)) this.kick();
       else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs);
     });
   }
 
+  /**
+   * Starts a flush of everything queued if a slot is free. Up to `concurrency` inserts run at
+   * once: one ClickHouse insert (with its views) is mostly single-threaded, so a second one uses
+   * the other core. Order between them doesn't matter — versions were fixed at arrival.
+   */
   private kick(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.flushing || this.queue.length === 0) return;
-    this.flushing = this.flushOnce().finally(() => {
-      this.flushing = undefined;
+    if (this.paused || this.queue.length === 0 || this.inflight.size >= this.opts.concurrency) return;
+    const flush: Promise<void> = this.flushOnce().finally(() => {
+      this.inflight.delete(flush);
       if (this.queue.length) this.kick();
     });
+    this.inflight.add(flush);
   }
 
   /**
@@ -95,9 +105,10 @@ export class MetricWriter {
 
   private async flushOnce(): Promise<void> {
     const batch = this.queue;
+    const rows = this.queuedRows;
     this.queue = [];
-    this.inflightRows = this.queuedRows;
     this.queuedRows = 0;
+    this.inflightRows += rows;
     try {
       await this.hooks.beforeInsert(batch.map((p) => p.req));
       for (const p of batch) {
@@ -107,13 +118,13 @@ export class MetricWriter {
       }
       await insertMetricRows(this.ch, batch.length === 1 ? batch[0].req.rows.tsv : Buffer.concat(batch.map((p) => p.req.rows.tsv)));
     } catch (err) {
-      this.inflightRows = 0;
+      this.inflightRows -= rows;
       this.log(err, 'metric insert failed');
       const e = new HttpError(503, 'Metric store unavailable; retry later', { 'Retry-After': '1' });
       for (const p of batch) p.reject(e);
       return;
     }
-    this.inflightRows = 0;
+    this.inflightRows -= rows;
     try {
       const remaining = new Map<string, number>();
       for (const p of this.queue) remaining.set(p.req.experimentId, (remaining.get(p.req.experimentId) ?? 0) + p.req.rows.count);
@@ -130,24 +141,25 @@ export class MetricWriter {
    * with new rows). Requests keep queueing meanwhile and are written right after.
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.flushing) await this.flushing;
+    while (this.paused) await this.paused;
     let release!: () => void;
-    this.flushing = new Promise<void>((r) => (release = r));
+    this.paused = new Promise<void>((r) => (release = r));
     try {
+      while (this.inflight.size) await Promise.all(this.inflight);
       return await fn();
     } finally {
-      this.flushing = undefined;
+      this.paused = undefined;
       release();
-      if (this.queue.length) this.kick();
+      this.kick();
     }
   }
 
   /** Stop accepting, write out everything buffered, then return. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.queue.length || this.flushing) {
+    while (this.queue.length || this.inflight.size || this.paused) {
       this.kick();
-      await this.flushing;
+      await Promise.all([...this.inflight, this.paused]);
     }
   }
 }
