@@ -11,6 +11,5 @@ export class HttpError extends Error {
 
 export const notFound = (what: string) => new HttpError(404, `${what} not found`);
 export const conflict = (detail: string) => new HttpError(409, detail);
-export const forbidden = (detail = 'Your role does not allow this') => new HttpError(403, detail);
 export const unprocessable = (loc: (string | number)[], msg: string, type = 'value_error') =>
   new HttpError(422, [{ loc, msg, type }]);
