@@ -31,8 +31,9 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
     duplicate,
     message: duplicate ? `Batch ${batchId} was already logged` : `Logged ${rows.count} metrics successfully`,
   });
+  const req = { tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows };
   if (!batchId) {
-    await ctx.writer.submit({ tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, rows });
+    await ctx.writer.submit(req);
     return ok(false);
   }
   // The in-flight entry is set before the first await, so concurrent sends of one batch can't
@@ -43,7 +44,6 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
     await inflight;
     return ok(true);
   }
-  const req = { tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows };
   const attempt = (async () => {
     const seen = await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId);
     if (seen?.committedAt) return true;
