@@ -1,3 +1,4 @@
+import { and, eq, lt, or, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { Role } from './schema.ts';
 
 /** Who is calling: resolved from the API key by the auth plugin; the first argument of every store call. */
@@ -24,6 +25,13 @@ export function decodeCursor(cursor: string | undefined): { createdAt: Date; id:
   const createdAt = new Date(iso ?? '');
   if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime())) return undefined;
   return { createdAt, id };
+}
+
+/** Rows after the cursor in (created_at DESC, id DESC) order; undefined without a valid cursor. */
+export function afterCursor(cols: { createdAt: AnyColumn; id: AnyColumn }, cursor: string | undefined): SQL | undefined {
+  const c = decodeCursor(cursor);
+  if (!c) return undefined;
+  return or(lt(cols.createdAt, c.createdAt), and(eq(cols.createdAt, c.createdAt), lt(cols.id, c.id)));
 }
 
 /** Escape LIKE wildcards so a user's filter is matched literally. */

@@ -1,7 +1,7 @@
 import { and, desc, eq, ilike, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
-import { decodeCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
+import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
 
@@ -33,8 +33,8 @@ export async function listExperiments(
   if (q.name) where.push(ilike(experiments.name, likeLiteral(q.name)));
   if (q.status) where.push(eq(experiments.status, q.status));
   if (q.tag) where.push(sql`${experiments.tags} @> ${JSON.stringify([q.tag])}::jsonb`);
-  const c = decodeCursor(q.cursor);
-  if (c) where.push(or(lt(experiments.createdAt, c.createdAt), and(eq(experiments.createdAt, c.createdAt), lt(experiments.id, c.id)))!);
+  const after = afterCursor(experiments, q.cursor);
+  if (after) where.push(after);
   return db
     .select()
     .from(experiments)

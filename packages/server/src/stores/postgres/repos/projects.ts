@@ -1,7 +1,7 @@
-import { and, desc, eq, ilike, lt, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ilike, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { projects } from '../schema.ts';
-import { decodeCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
+import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
 
@@ -18,8 +18,8 @@ export async function findProject(db: Db, tenant: Tenant, idOrName: string): Pro
 export async function listProjects(db: Db, tenant: Tenant, q: { limit: number; cursor?: string; name?: string }) {
   const where: SQL[] = [eq(projects.teamId, tenant.teamId)];
   if (q.name) where.push(ilike(projects.name, likeLiteral(q.name)));
-  const c = decodeCursor(q.cursor);
-  if (c) where.push(or(lt(projects.createdAt, c.createdAt), and(eq(projects.createdAt, c.createdAt), lt(projects.id, c.id)))!);
+  const after = afterCursor(projects, q.cursor);
+  if (after) where.push(after);
   return db
     .select()
     .from(projects)
