@@ -151,6 +151,14 @@ class FaultProxy:
                 super().setup()
                 proxy._accepted.append(self.connection)
 
+            def _reset(self) -> None:
+                """Drop the connection without an answer."""
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
             def _handle(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
@@ -164,11 +172,7 @@ class FaultProxy:
                     time.sleep(action[1])
                     action = None
                 if action and action[0] == "reset":
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._reset()
                     return
                 if action and action[0] == "status":
                     payload = json.dumps({"detail": "injected"}).encode()
@@ -198,11 +202,7 @@ class FaultProxy:
                     self.end_headers()
                     return
                 if reset_after:  # the server did the work, the client never hears about it
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._reset()
                     return
                 self.send_response(r.status)
                 for k, v in r.getheaders():
