@@ -22,7 +22,8 @@ const inflightBatches = new Map<string, Promise<void>>();
 export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
-  const encoded = encodeBatch(body, experiment.ingestKey, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
+  const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id };
+  const encoded = encodeBatch(body, target, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
   if (!encoded.ok) throw new HttpError(422, encoded.issues);
   const { rows, batchId } = encoded;
   const ok = (duplicate: boolean) => ({
@@ -31,7 +32,7 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
     duplicate,
     message: duplicate ? `Batch ${batchId} was already logged` : `Logged ${rows.count} metrics successfully`,
   });
-  const req = { tenant, projectId: project.id, experimentId: experiment.id, ingestKey: experiment.ingestKey, batchId, rows };
+  const req = { tenant, projectId: project.id, experimentId: experiment.id, batchId, rows };
   if (!batchId) {
     await ctx.writer.submit(req);
     return ok(false);

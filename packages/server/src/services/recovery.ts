@@ -28,8 +28,8 @@ export async function settlePendingBatch(ctx: AppContext, tenant: Tenant, b: Pen
     for (const [name, n, lastMs] of await q.versionMetrics(ctx.ch, tenant, b.projectId, b.experimentId, lo, hi)) {
       perMetric.set(name, { points: Number(n), lastTsMs: Number(lastMs) });
     }
-    const rows = { tsv: Buffer.alloc(0), count: b.points, versionBase: b.versionBase, perMetric };
-    await bookkeeping(ctx.pg, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, ingestKey: 0, batchId: b.batchId, rows }], new Map());
+    const rows = { points: Buffer.alloc(0), partials: {}, count: b.points, versionBase: b.versionBase, perMetric };
+    await bookkeeping(ctx.pg, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, batchId: b.batchId, rows }], new Map());
   } else {
     await logs.deletePendingBatch(ctx.pg.db, tenant, b.experimentId, b.batchId);
   }

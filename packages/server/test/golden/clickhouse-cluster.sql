@@ -229,3 +229,148 @@ SELECT team_id, project_id, experiment_id, metric_name, host,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
 FROM assay.metrics_local
 GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- migration 4: native ingest with pre-aggregated partials;
+
+DROP VIEW IF EXISTS assay.metrics_ingest_mv ON CLUSTER metrics_cluster;
+
+DROP VIEW IF EXISTS assay.metrics_summary_mv ON CLUSTER metrics_cluster;
+
+DROP VIEW IF EXISTS assay.metrics_hourly_mv ON CLUSTER metrics_cluster;
+
+DROP VIEW IF EXISTS assay.metrics_aggregated_mv ON CLUSTER metrics_cluster;
+
+DROP VIEW IF EXISTS assay.metrics_rollup_mv ON CLUSTER metrics_cluster;
+
+DROP TABLE IF EXISTS assay.metrics_ingest ON CLUSTER metrics_cluster;
+
+DROP TABLE IF EXISTS assay.ingest_keys ON CLUSTER metrics_cluster;
+
+DROP TABLE IF EXISTS assay.metrics_ingest_local ON CLUSTER metrics_cluster;
+
+DROP TABLE IF EXISTS assay.ingest_keys_local ON CLUSTER metrics_cluster;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_summary_input_local ON CLUSTER metrics_cluster
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  hour DateTime('UTC'),
+  p_min Float64,
+  p_max Float64,
+  p_sum Float64,
+  p_value_count UInt64,
+  p_point_count UInt64,
+  p_last_value Float64,
+  p_last_step UInt64,
+  p_last_logged DateTime64(6, 'UTC'),
+  p_first_step UInt64,
+  p_last_ts DateTime64(3, 'UTC')
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_summary_input ON CLUSTER metrics_cluster AS assay.metrics_summary_input_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_summary_input_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_aggregated_input_local ON CLUSTER metrics_cluster
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  step UInt64,
+  p_min Float64,
+  p_max Float64,
+  p_sum Float64,
+  p_value_count UInt64,
+  p_point_count UInt64,
+  p_last_value Float64,
+  p_last_step UInt64,
+  p_last_logged DateTime64(6, 'UTC'),
+  p_first_step UInt64,
+  p_last_ts DateTime64(3, 'UTC')
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_aggregated_input ON CLUSTER metrics_cluster AS assay.metrics_aggregated_input_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_aggregated_input_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_input_local ON CLUSTER metrics_cluster
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  host String,
+  bucket UInt64,
+  low_step UInt64,
+  low_ts Int64,
+  low_value Float64,
+  low_key Float64,
+  high_step UInt64,
+  high_ts Int64,
+  high_value Float64,
+  high_key Float64,
+  first_step UInt64,
+  first_ts Int64,
+  first_value Float64,
+  last_step UInt64,
+  last_ts Int64,
+  last_value Float64
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_input ON CLUSTER metrics_cluster AS assay.metrics_rollup_input_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_rollup_input_local, cityHash64(team_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_summary_input_mv ON CLUSTER metrics_cluster TO assay.metrics_summary_local AS
+SELECT team_id, project_id, experiment_id, metric_name,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM assay.metrics_summary_input_local
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_hourly_input_mv ON CLUSTER metrics_cluster TO assay.metrics_hourly_local AS
+SELECT team_id, project_id, experiment_id, metric_name, hour,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM assay.metrics_summary_input_local
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_aggregated_input_mv ON CLUSTER metrics_cluster TO assay.metrics_aggregated_local AS
+SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM assay.metrics_aggregated_input_local
+GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_rollup_input_mv ON CLUSTER metrics_cluster TO assay.metrics_rollup_local AS
+SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
+  argMinState((low_step, low_ts, low_value), low_key) AS low_point,
+  argMaxState((high_step, high_ts, high_value), high_key) AS high_point,
+  argMinState((first_step, first_ts, first_value), first_step) AS first_point,
+  argMaxState((last_step, last_ts, last_value), last_step) AS last_point
+FROM assay.metrics_rollup_input_local
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

@@ -205,3 +205,135 @@ SELECT team_id, project_id, experiment_id, metric_name, host,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
 FROM default.metrics
 GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- migration 4: native ingest with pre-aggregated partials;
+
+DROP VIEW IF EXISTS default.metrics_ingest_mv;
+
+DROP VIEW IF EXISTS default.metrics_summary_mv;
+
+DROP VIEW IF EXISTS default.metrics_hourly_mv;
+
+DROP VIEW IF EXISTS default.metrics_aggregated_mv;
+
+DROP VIEW IF EXISTS default.metrics_rollup_mv;
+
+DROP TABLE IF EXISTS default.metrics_ingest;
+
+DROP TABLE IF EXISTS default.ingest_keys;
+
+CREATE TABLE IF NOT EXISTS default.metrics_summary_input
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  hour DateTime('UTC'),
+  p_min Float64,
+  p_max Float64,
+  p_sum Float64,
+  p_value_count UInt64,
+  p_point_count UInt64,
+  p_last_value Float64,
+  p_last_step UInt64,
+  p_last_logged DateTime64(6, 'UTC'),
+  p_first_step UInt64,
+  p_last_ts DateTime64(3, 'UTC')
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS default.metrics_aggregated_input
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  step UInt64,
+  p_min Float64,
+  p_max Float64,
+  p_sum Float64,
+  p_value_count UInt64,
+  p_point_count UInt64,
+  p_last_value Float64,
+  p_last_step UInt64,
+  p_last_logged DateTime64(6, 'UTC'),
+  p_first_step UInt64,
+  p_last_ts DateTime64(3, 'UTC')
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS default.metrics_rollup_input
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  host String,
+  bucket UInt64,
+  low_step UInt64,
+  low_ts Int64,
+  low_value Float64,
+  low_key Float64,
+  high_step UInt64,
+  high_ts Int64,
+  high_value Float64,
+  high_key Float64,
+  first_step UInt64,
+  first_ts Int64,
+  first_value Float64,
+  last_step UInt64,
+  last_ts Int64,
+  last_value Float64
+)
+ENGINE = Null;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_summary_input_mv TO default.metrics_summary AS
+SELECT team_id, project_id, experiment_id, metric_name,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM default.metrics_summary_input
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_hourly_input_mv TO default.metrics_hourly AS
+SELECT team_id, project_id, experiment_id, metric_name, hour,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM default.metrics_summary_input
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_aggregated_input_mv TO default.metrics_aggregated AS
+SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp
+FROM default.metrics_aggregated_input
+GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_rollup_input_mv TO default.metrics_rollup AS
+SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
+  argMinState((low_step, low_ts, low_value), low_key) AS low_point,
+  argMaxState((high_step, high_ts, high_value), high_key) AS high_point,
+  argMinState((first_step, first_ts, first_value), first_step) AS first_point,
+  argMaxState((last_step, last_ts, last_value), last_step) AS last_point
+FROM default.metrics_rollup_input
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

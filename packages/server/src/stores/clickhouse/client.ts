@@ -1,14 +1,13 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../config.ts';
-
-/** Raw, zero-copy insert into chDB; absent on an HTTP connection. */
-export type ChdbRawInsert = (p: { table: string; values: Buffer; format: string; columns?: string[]; settings?: Record<string, unknown> }) => Promise<unknown>;
 
 export interface ClickHouseConnection {
   client: ClickHouseClient;
   kind: 'chdb' | 'http';
-  rawInsert?: ChdbRawInsert;
+  /** chDB: a directory for staging Native inserts (emptied on connect). */
+  ingestDir?: string;
 }
 
 /**
@@ -23,8 +22,10 @@ export async function connectClickHouse(config: Config): Promise<ClickHouseConne
     const { createChdbConnection } = await import('chdb/connection');
     const connection = createChdbConnection({ path: ch.path });
     const client = createClient({ connection } as never);
-    const ext = (connection as unknown as { chdb: { rawInsert: ChdbRawInsert } }).chdb;
-    return { client, kind: 'chdb', rawInsert: (p) => ext.rawInsert(p) };
+    const ingestDir = path.join(ch.path, 'ingest-staging');
+    fs.rmSync(ingestDir, { recursive: true, force: true }); // leftovers of a stopped process: never acknowledged
+    fs.mkdirSync(ingestDir, { recursive: true });
+    return { client, kind: 'chdb', ingestDir };
   }
   const client = createClient({
     url: ch.url,

@@ -1,7 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
-import { INGEST_COLUMNS, TENANT_TABLES } from './ddl.ts';
+import { TENANT_TABLES } from './ddl.ts';
 
 export interface Tenant {
   teamId: string;
@@ -31,7 +33,8 @@ export class TenantPredicateMissing extends Error {
 export class ClickHouseStore {
   readonly client: ClickHouseClient;
   readonly kind: 'chdb' | 'http';
-  readonly rawInsert: ClickHouseConnection['rawInsert'];
+  /** chDB only: where Native inserts are staged for file() (see insertNative). */
+  readonly ingestDir: string | undefined;
 
   constructor(
     conn: ClickHouseConnection,
@@ -39,7 +42,7 @@ export class ClickHouseStore {
   ) {
     this.client = conn.client;
     this.kind = conn.kind;
-    this.rawInsert = conn.rawInsert;
+    this.ingestDir = conn.ingestDir;
   }
 
   static assertTenantSafe(sql: string): void {
@@ -112,36 +115,36 @@ export class ClickHouseStore {
   }
 }
 
-/**
- * The one insert path for metric points: narrow TSV rows (ingest_key, metric_name, step, host,
- * ts_ms, value_bits, logged_us) into `metrics_ingest`; see ddl.ts for how the key becomes the ids.
- * chDB takes the bytes zero-copy (rawInsert); a ClickHouse server gets the same bytes over HTTP.
- */
-export async function insertMetricRows(ch: ClickHouseStore, tsv: Buffer): Promise<void> {
-  // On a cluster, acknowledge only once the rows are on the shards.
-  const settings = { distributed_foreground_insert: 1 };
-  if (ch.rawInsert) {
-    await ch.rawInsert({ table: 'metrics_ingest', columns: [...INGEST_COLUMNS], values: tsv, format: 'TabSeparated', settings });
-    return;
-  }
-  await ch.client.insert({
-    table: 'metrics_ingest',
-    columns: [...INGEST_COLUMNS],
-    values: Readable.from([tsv], { objectMode: false }),
-    format: 'TabSeparated',
-    clickhouse_settings: settings as never,
-  });
-}
+/** Tables the writer inserts Native blocks into (identifiers, never from input). */
+export type InsertTable = 'metrics' | 'metrics_summary_input' | 'metrics_aggregated_input' | 'metrics_rollup_input';
+
+let tmpSeq = 0;
 
 /**
- * Maps an experiment's ingest key to its ids. Called with the authenticated tenant before the
- * first rows of that key in this process; re-registering is harmless (ANY join keeps the first,
- * and a key is never reused — it comes from a Postgres sequence).
+ * The one insert path for metric rows: Native blocks (encode.ts, partials.ts), concatenated. A
+ * ClickHouse server gets them as the body of `INSERT … FORMAT Native`; chDB's in-process insert
+ * only takes text formats (whose parsing was a third of the insert's cost), so there the bytes go
+ * through a file in the chDB data dir that `file()` reads — same rows, same SQL shape.
  */
-export async function registerIngestKey(ch: ClickHouseStore, tenant: Tenant, target: { projectId: string; experimentId: string; ingestKey: number }): Promise<void> {
-  await ch.client.command({
-    query: 'INSERT INTO ingest_keys (ingest_key, team_id, project_id, experiment_id) VALUES ({ingest_key:UInt64}, {team_id:UUID}, {project_id:UUID}, {experiment_id:UUID})',
-    query_params: { ingest_key: target.ingestKey, team_id: tenant.teamId, project_id: target.projectId, experiment_id: target.experimentId },
-    clickhouse_settings: { distributed_foreground_insert: 1 } as never,
+export async function insertNative(ch: ClickHouseStore, table: InsertTable, blocks: Buffer[]): Promise<void> {
+  if (!blocks.length) return;
+  // On a cluster, acknowledge only once the rows are on the shards.
+  const settings = { distributed_foreground_insert: 1 };
+  if (ch.ingestDir) {
+    const file = path.join(ch.ingestDir, `${process.pid}-${++tmpSeq}.native`);
+    await fs.promises.writeFile(file, blocks.length === 1 ? blocks[0] : Buffer.concat(blocks));
+    try {
+      await ch.client.command({ query: `INSERT INTO ${table} SELECT * FROM file({file:String}, 'Native')`, query_params: { file } });
+    } finally {
+      await fs.promises.rm(file, { force: true });
+    }
+    return;
+  }
+  const r = await ch.client.exec({
+    query: `INSERT INTO ${table} FORMAT Native`,
+    values: Readable.from(blocks, { objectMode: false }),
+    clickhouse_settings: settings as never,
   });
+  r.stream.resume();
+  await new Promise((resolve, reject) => r.stream.on('end', resolve).on('error', reject));
 }

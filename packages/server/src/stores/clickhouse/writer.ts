@@ -1,13 +1,13 @@
 import { HttpError } from '../../errors.ts';
 import type { Tenant } from '../postgres/tenant.ts';
 import type { EncodedRows } from './encode.ts';
-import { insertMetricRows, registerIngestKey, type ClickHouseStore } from './query.ts';
+import type { PartialBlocks } from './partials.ts';
+import { insertNative, type ClickHouseStore } from './query.ts';
 
 export interface WriteRequest {
   tenant: Tenant;
   projectId: string;
   experimentId: string;
-  ingestKey: number;
   batchId?: string;
   rows: EncodedRows;
 }
@@ -49,7 +49,6 @@ export class MetricWriter {
   private paused: Promise<void> | undefined;
   private closed = false;
   private lastVersionUs = 0;
-  private registeredKeys = new Set<number>();
 
   constructor(
     private readonly ch: ClickHouseStore,
@@ -111,12 +110,17 @@ export class MetricWriter {
     this.inflightRows += rows;
     try {
       await this.hooks.beforeInsert(batch.map((p) => p.req));
-      for (const p of batch) {
-        if (this.registeredKeys.has(p.req.ingestKey)) continue;
-        await registerIngestKey(this.ch, p.req.tenant, p.req);
-        this.registeredKeys.add(p.req.ingestKey);
-      }
-      await insertMetricRows(this.ch, batch.length === 1 ? batch[0].req.rows.tsv : Buffer.concat(batch.map((p) => p.req.rows.tsv)));
+      // The points and the partial aggregates go in side by side (each insert has a fixed cost of
+      // several ms; in sequence they held every acknowledgement back). If any of them fails, a
+      // batch with an id stays pending and settling it (recovery.ts) rebuilds the experiment's
+      // aggregates from its points, so aggregates that landed without their points are repaired.
+      const partials = (table: keyof PartialBlocks) => batch.flatMap((p) => p.req.rows.partials[table] ?? []);
+      const inserts = await Promise.allSettled([
+        insertNative(this.ch, 'metrics', batch.map((p) => p.req.rows.points)),
+        ...(['metrics_summary_input', 'metrics_aggregated_input', 'metrics_rollup_input'] as const).map((t) => insertNative(this.ch, t, partials(t))),
+      ]);
+      const failed = inserts.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (err) {
       this.inflightRows -= rows;
       this.log(err, 'metric insert failed');

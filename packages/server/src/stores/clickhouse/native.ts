@@ -1,0 +1,127 @@
+/**
+ * Writer for ClickHouse's Native format: a block is `columns, rows` (varints), then per column its
+ * name, its type and its values back to back (fixed-width numbers little-endian, strings as
+ * varint length + bytes). It is ClickHouse's own in-memory layout, so the server reads it almost
+ * for free: measured on chDB, 0.06 CPU µs/row to read vs 0.93 for the same rows as TabSeparated.
+ * Blocks can be concatenated into one stream, so a flush joins its requests' blocks as they are.
+ */
+
+const TWO_32 = 2 ** 32;
+
+/** A growing byte buffer with the primitive encodings the Native format uses. */
+export class ByteWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initial = 4096) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varint(n: number): void {
+    this.ensure(10);
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  string(s: string): void {
+    this.bytes(Buffer.from(s, 'utf8'), true);
+  }
+
+  /** Raw bytes, optionally length-prefixed (a String value). */
+  bytes(b: Buffer, withLength = false): void {
+    if (withLength) this.varint(b.length);
+    this.ensure(b.length);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+
+  /** An integer in [0, 2^53) as 8 bytes little-endian (UInt64, or Int64 / DateTime64 ticks ≥ 0). */
+  u64(n: number): void {
+    this.ensure(8);
+    const lo = n % TWO_32;
+    this.buf.writeUInt32LE(lo, this.pos);
+    this.buf.writeUInt32LE((n - lo) / TWO_32, this.pos + 4);
+    this.pos += 8;
+  }
+
+  u32(n: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(n, this.pos);
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /** `n` copies of `pattern` (a constant column such as a team id). */
+  repeat(pattern: Buffer, n: number): void {
+    const len = pattern.length * n;
+    this.ensure(len);
+    if (len) this.buf.fill(pattern, this.pos, this.pos + len);
+    this.pos += len;
+  }
+
+  get result(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/**
+ * A UUID as Native/RowBinary store it: the two 64-bit halves, each little-endian
+ * ('61f0c404-5cb3-11e7-907b-a6006ad3dba0' → e7 11 b3 5c 04 c4 f0 61 a0 db d3 6a 00 a6 7b 90).
+ */
+export function uuidBytes(uuid: string): Buffer {
+  const hex = uuid.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`not a UUID: ${uuid}`);
+  const b = Buffer.from(hex, 'hex');
+  return Buffer.concat([b.subarray(0, 8).reverse(), b.subarray(8, 16).reverse()]);
+}
+
+/** Column types this writer can encode from plain JS values. */
+export type NativeType = 'UUID' | 'String' | 'UInt64' | 'Int64' | 'Float64' | 'DateTime' | `DateTime64(${3 | 6}, 'UTC')` | "DateTime('UTC')";
+
+/**
+ * A block from row-major JS values (for the few rows of pre-aggregated partials; the per-point
+ * block is written column by column in encode.ts). DateTime64 values are ticks (ms or µs),
+ * DateTime values seconds.
+ */
+export function nativeBlock(columns: readonly (readonly [name: string, type: NativeType])[], rows: readonly unknown[][]): Buffer {
+  const w = new ByteWriter(256 + rows.length * columns.length * 12);
+  w.varint(columns.length);
+  w.varint(rows.length);
+  columns.forEach(([name, type], c) => {
+    w.string(name);
+    w.string(type);
+    for (const row of rows) writeValue(w, type, row[c]);
+  });
+  return w.result;
+}
+
+function writeValue(w: ByteWriter, type: NativeType, v: unknown): void {
+  switch (type) {
+    case 'UUID':
+      return w.bytes(v instanceof Buffer ? v : uuidBytes(v as string));
+    case 'String':
+      return w.string(v as string);
+    case 'Float64':
+      return w.f64(v as number);
+    case 'DateTime':
+    case "DateTime('UTC')":
+      return w.u32(v as number);
+    default: // UInt64, Int64 (non-negative here), DateTime64 ticks
+      return w.u64(v as number);
+  }
+}
