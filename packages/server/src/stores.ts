@@ -7,6 +7,7 @@ import { MetricWriter, type WriteRequest } from './stores/clickhouse/writer.ts';
 import { openPostgres, type PostgresStore } from './stores/postgres/db.ts';
 import { recordFlush, recordPendingBatches, type BatchWrite, type MetricWrite } from './stores/postgres/repos/metric-logs.ts';
 import type { Tenant } from './stores/postgres/tenant.ts';
+import { WriteLogMirror } from './stores/postgres/write-log-mirror.ts';
 
 type Log = (err: unknown, msg: string) => void;
 
@@ -26,13 +27,14 @@ export async function openStores(config: Config, log: Log): Promise<AppContext> 
     await pg.close().catch(() => undefined);
     throw e;
   }
+  const writeLogs = new WriteLogMirror(pg.db, 1000, log);
   const writer = new MetricWriter(
     ch,
     { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS, concurrency: config.ASSAY_WRITER_CONCURRENCY },
-    { beforeInsert: (batch) => markPending(pg, batch), afterInsert: (flushed, remaining) => bookkeeping(pg, flushed, remaining) },
+    { beforeInsert: (batch) => markPending(pg, batch), afterInsert: (flushed, remaining) => bookkeeping(pg, writeLogs, flushed, remaining) },
     log,
   );
-  return { config, pg, ch, writer };
+  return { config, pg, ch, writer, writeLogs };
 }
 
 /** Batch ids about to be inserted, with their versions: lets a retry after a crash tell whether they landed. */
@@ -47,8 +49,8 @@ async function markPending(pg: PostgresStore, batch: WriteRequest[]): Promise<vo
   for (const t of byTeam.values()) await recordPendingBatches(pg.db, t.tenant, t.batches);
 }
 
-/** One Postgres transaction per team in the flush: write logs, sync state, batch ids committed. */
-export async function bookkeeping(pg: PostgresStore, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
+/** One Postgres transaction per team in the flush (batch ids committed, sync state); write logs go to the mirror. */
+export async function bookkeeping(pg: PostgresStore, writeLogs: WriteLogMirror, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
   const at = new Date();
   const byTeam = new Map<string, { tenant: Tenant; writes: Map<string, MetricWrite>; batches: BatchWrite[]; experiments: Set<string> }>();
   for (const r of flushed) {
@@ -67,12 +69,14 @@ export async function bookkeeping(pg: PostgresStore, flushed: WriteRequest[], re
   }
   for (const t of byTeam.values()) {
     const sync = [...t.experiments].map((experimentId) => ({ experimentId, pendingRows: remaining.get(experimentId) ?? 0 }));
-    await recordFlush(pg.db, t.tenant, [...t.writes.values()], t.batches, sync, at);
+    await recordFlush(pg.db, t.tenant, t.batches, sync, at);
+    writeLogs.add(t.tenant, t.writes.values());
   }
 }
 
 export async function closeStores(ctx: AppContext): Promise<void> {
   await ctx.writer.close();
+  await ctx.writeLogs.flush();
   await ctx.ch.close();
   await ctx.pg.close();
 }

@@ -281,6 +281,20 @@ describe('metric ingest and reads', () => {
     expect((await team.api.get(`/metrics/names/${projectId}/${experimentId}`)).body.items).toEqual([]);
   });
 
+  it('mirrors points per metric into metric_write_logs, and a delete leaves nothing behind', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'p-mirror', 'r1');
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [...series(7), ...series(3, 'acc')] });
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: series(2) });
+    await srv.ctx.writeLogs.flush();
+    const rows = await srv.ctx.pg.db.select().from(metricWriteLogs).where(eq(metricWriteLogs.experimentId, experimentId));
+    expect(Object.fromEntries(rows.map((r) => [r.metricName, r.totalPoints]))).toEqual({ loss: 9, acc: 3 });
+    // points logged right before the delete must not reappear in the mirror after it
+    await team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: series(4) });
+    expect((await team.api.delete(`/metrics/${projectId}/${experimentId}`)).status).toBe(204);
+    await srv.ctx.writeLogs.flush();
+    expect(await srv.ctx.pg.db.select().from(metricWriteLogs).where(eq(metricWriteLogs.experimentId, experimentId))).toEqual([]);
+  });
+
   it('compare accepts names, rejects unknown experiments with 404', async () => {
     const a = await seedRun(team.api, 'p-cmp', 'a');
     const b = await seedRun(team.api, 'p-cmp', 'b');

@@ -18,6 +18,36 @@ export async function resolveExperiment(ctx: AppContext, tenant: Tenant, project
   return { project, experiment };
 }
 
+/**
+ * The ingest path resolves its project and experiment (id or name) on every batch: two Postgres
+ * reads that cost ~1.3 ms of synchronous PGlite time each time. They are remembered for a couple
+ * of seconds per team; a rename or delete in this process forgets everything at once, one in
+ * another replica is seen within TTL_MS.
+ */
+const TTL_MS = 2000;
+const MAX_ENTRIES = 10_000;
+
+type Target = Awaited<ReturnType<typeof resolveExperiment>>;
+const caches = new WeakMap<AppContext, Map<string, { at: number; target: Target }>>();
+
+export async function resolveIngestTarget(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string): Promise<Target> {
+  let cache = caches.get(ctx);
+  if (!cache) caches.set(ctx, (cache = new Map()));
+  const key = `${tenant.teamId}\u0000${projectIdOrName}\u0000${experimentIdOrName}`;
+  const hit = cache.get(key);
+  const now = Date.now();
+  if (hit && now - hit.at < TTL_MS) return hit.target;
+  const target = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  if (cache.size >= MAX_ENTRIES) cache.clear();
+  cache.set(key, { at: now, target });
+  return target;
+}
+
+/** After a project or experiment is renamed or deleted. */
+export function forgetIngestTargets(ctx: AppContext): void {
+  caches.get(ctx)?.clear();
+}
+
 export async function listExperiments(
   ctx: AppContext,
   tenant: Tenant,
@@ -90,6 +120,7 @@ export async function updateExperiment(
   try {
     const u = await repo.updateExperiment(ctx.pg.db, tenant, project.id, experiment.id, patch);
     if (!u) throw notFound('Experiment');
+    if (patch.name !== undefined) forgetIngestTargets(ctx);
     return experimentDto(u);
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`An experiment named "${body.name}" already exists in this project`);
@@ -100,6 +131,7 @@ export async function updateExperiment(
 export async function deleteExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  forgetIngestTargets(ctx);
   await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
   await repo.deleteExperiment(ctx.pg.db, tenant, project.id, experiment.id);
 }

@@ -7,7 +7,7 @@ import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import * as expRepo from '../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
-import { resolveExperiment } from './experiments.ts';
+import { resolveExperiment, resolveIngestTarget } from './experiments.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
 import { resolveProject } from './projects.ts';
 import { settlePendingBatch } from './recovery.ts';
@@ -21,7 +21,7 @@ const inflightBatches = new Map<string, Promise<void>>();
  */
 export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
   requireRole(tenant, 'researcher');
-  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const { project, experiment } = await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName);
   const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id };
   const encoded = encodeBatch(body, target, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
   if (!encoded.ok) throw new HttpError(422, encoded.issues);
@@ -159,12 +159,17 @@ export async function compare(ctx: AppContext, tenant: Tenant, projectIdOrName: 
   return { project_id: project.id, experiments };
 }
 
+/**
+ * Metric names with their point counts and latest timestamps, from the ClickHouse summary (written
+ * before a batch is acknowledged, so a name is listed as soon as its points are); the sync state
+ * from Postgres.
+ */
 export async function metricNames(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
-  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
-  const rows = await logs.listMetricNames(ctx.pg.db, tenant, experiment.id);
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const rows = await q.summary(ctx.ch, tenant, project.id, experiment.id);
   const sync = await logs.getSyncState(ctx.pg.db, tenant, experiment.id);
   return {
-    items: rows.map((r) => ({ metric_name: r.metricName, total_points: r.totalPoints, last_logged_at: r.lastLoggedAt?.toISOString() ?? null })),
+    items: rows.map((r) => ({ metric_name: r[0], total_points: Number(r[5]), last_logged_at: new Date(Number(r[9])).toISOString() })),
     sync: { pending_rows: sync?.pendingRows ?? 0, last_synced_at: sync?.lastSyncedAt?.toISOString() ?? null },
   };
 }
@@ -178,5 +183,7 @@ export async function deleteMetrics(ctx: AppContext, tenant: Tenant, projectIdOr
 export async function deleteMetricsOf(ctx: AppContext, tenant: Tenant, projectId: string, experimentIds: string[]) {
   if (!experimentIds.length) return;
   await q.deleteExperimentPoints(ctx.ch, tenant, projectId, experimentIds);
+  ctx.writeLogs.forget(tenant, experimentIds);
+  await ctx.writeLogs.flush(); // nothing of these experiments may land after the clear below
   await logs.clearExperimentMetrics(ctx.pg.db, tenant, experimentIds);
 }

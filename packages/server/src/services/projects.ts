@@ -5,7 +5,7 @@ import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { pageOf, projectDto } from './dto.ts';
 import { deleteMetricsOf } from './metrics.ts';
-import { listAllExperimentIds } from './experiments.ts';
+import { forgetIngestTargets, listAllExperimentIds } from './experiments.ts';
 
 export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
   const p = await repo.findProject(ctx.pg.db, tenant, idOrName);
@@ -37,6 +37,7 @@ export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: s
   try {
     const u = await repo.updateProject(ctx.pg.db, tenant, p.id, { name: body.name, description: body.description, retentionDays: body.retention_days });
     if (!u) throw notFound('Project');
+    if (body.name !== undefined) forgetIngestTargets(ctx);
     return projectDto(u);
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`A project named "${body.name}" already exists`);
@@ -47,6 +48,7 @@ export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: s
 export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
   requireRole(tenant, 'admin');
   const p = await resolveProject(ctx, tenant, idOrName);
+  forgetIngestTargets(ctx);
   // Points first: once the metadata row is gone nothing could find them again.
   await deleteMetricsOf(ctx, tenant, p.id, await listAllExperimentIds(ctx, tenant, p.id));
   await repo.deleteProject(ctx.pg.db, tenant, p.id);

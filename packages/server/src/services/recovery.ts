@@ -29,7 +29,7 @@ export async function settlePendingBatch(ctx: AppContext, tenant: Tenant, b: Pen
       perMetric.set(name, { points: Number(n), lastTsMs: Number(lastMs) });
     }
     const rows = { points: Buffer.alloc(0), partials: {}, count: b.points, versionBase: b.versionBase, perMetric };
-    await bookkeeping(ctx.pg, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, batchId: b.batchId, rows }], new Map());
+    await bookkeeping(ctx.pg, ctx.writeLogs, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, batchId: b.batchId, rows }], new Map());
   } else {
     await logs.deletePendingBatch(ctx.pg.db, tenant, b.experimentId, b.batchId);
   }

@@ -70,8 +70,8 @@ export class MetricWriter {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.queuedRows += req.rows.count;
-      if (this.queuedRows >= this.opts.maxRows || (this.inflight.size === 0 && this.queuedRows >= this.opts.maxRows / 4)) this.kick();
-      else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs);
+      if (this.queuedRows >= this.opts.maxRows || this.queuedRows >= this.minFlushRows()) this.kick();
+      else if (!this.timer && this.inflight.size === 0) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs);
     });
   }
 
@@ -84,11 +84,22 @@ export class MetricWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.paused || this.queue.length === 0 || this.inflight.size >= this.opts.concurrency) return;
+    if (this.inflight.size > 0 && this.queuedRows < this.minFlushRows()) return; // the running flush's end kicks again
     const flush: Promise<void> = this.flushOnce().finally(() => {
       this.inflight.delete(flush);
       if (this.queue.length) this.kick();
     });
     this.inflight.add(flush);
+  }
+
+  /**
+   * Rows worth a flush of their own: every insert costs ~10 ms of fixed CPU per part written (and
+   * more parts mean more merging), so while an insert is running, rows wait for it to end rather
+   * than go out in small flushes — unless enough of them queued to keep a second slot busy.
+   * With nothing in flight a quarter of maxRows (or maxDelayMs) starts a flush.
+   */
+  private minFlushRows(): number {
+    return this.inflight.size === 0 ? this.opts.maxRows / 4 : Number(process.env.XMIN ?? this.opts.maxRows / 8);
   }
 
   /**

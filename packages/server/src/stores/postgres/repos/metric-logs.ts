@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { clickhouseSyncState, experiments, metricBatches, metricWriteLogs } from '../schema.ts';
 import type { Tenant } from '../tenant.ts';
@@ -22,26 +22,12 @@ export interface SyncState {
 }
 
 /**
- * Book-keeping after a durable ClickHouse insert, in one transaction: the seed's
- * metric_write_logs and clickhouse_sync_state, and the batch ids that make retries no-ops.
- * Each table gets one statement whose rows travel as a single JSON parameter
- * (jsonb_to_recordset): a flush touches ~100s of (experiment, metric) rows, and a multi-row
- * VALUES list with 6 parameters per row cost ~1 µs per ingested point in query building and
- * PGlite parsing — more than the ClickHouse insert.
+ * Book-keeping after a durable ClickHouse insert, in one transaction: the batch ids that make
+ * retries no-ops and the seed's clickhouse_sync_state. Rows travel as one JSON parameter
+ * (jsonb_to_recordset): a multi-row VALUES list cost ~1 µs per ingested point in query building.
  */
-export async function recordFlush(db: Db, tenant: Tenant, writes: MetricWrite[], batches: BatchWrite[], sync: SyncState[], at: Date) {
+export async function recordFlush(db: Db, tenant: Tenant, batches: BatchWrite[], sync: SyncState[], at: Date) {
   await db.transaction(async (tx) => {
-    if (writes.length) {
-      const rows = JSON.stringify(writes.map((w) => ({ p: w.projectId, e: w.experimentId, m: w.metricName, n: w.points, l: w.lastLoggedAt.toISOString() })));
-      await tx.execute(sql`
-        INSERT INTO ${metricWriteLogs} (team_id, project_id, experiment_id, metric_name, total_points, last_logged_at, updated_at)
-        SELECT ${tenant.teamId}::uuid, r.p, r.e, r.m, r.n, r.l, ${at.toISOString()}::timestamptz
-        FROM jsonb_to_recordset(${rows}::jsonb) AS r(p uuid, e uuid, m text, n bigint, l timestamptz)
-        ON CONFLICT (experiment_id, metric_name) DO UPDATE SET
-          total_points = ${metricWriteLogs.totalPoints} + excluded.total_points,
-          last_logged_at = greatest(${metricWriteLogs.lastLoggedAt}, excluded.last_logged_at),
-          updated_at = excluded.updated_at`);
-    }
     if (batches.length) await upsertBatches(tx as unknown as Db, tenant, batches, at);
     if (sync.length) {
       const rows = JSON.stringify(sync.map((s) => ({ e: s.experimentId, n: s.pendingRows })));
@@ -53,6 +39,21 @@ export async function recordFlush(db: Db, tenant: Tenant, writes: MetricWrite[],
           pending_rows = excluded.pending_rows, last_synced_at = excluded.last_synced_at, updated_at = excluded.updated_at`);
     }
   });
+}
+
+/** Adds points per (experiment, metric) to the seed's metric_write_logs (see WriteLogMirror). */
+export async function addWriteLogs(db: Db, tenant: Tenant, writes: MetricWrite[], at: Date) {
+  if (!writes.length) return;
+  const rows = JSON.stringify(writes.map((w) => ({ p: w.projectId, e: w.experimentId, m: w.metricName, n: w.points, l: w.lastLoggedAt.toISOString() })));
+  await db.execute(sql`
+    INSERT INTO ${metricWriteLogs} (team_id, project_id, experiment_id, metric_name, total_points, last_logged_at, updated_at)
+    SELECT ${tenant.teamId}::uuid, r.p, r.e, r.m, r.n, r.l, ${at.toISOString()}::timestamptz
+    FROM jsonb_to_recordset(${rows}::jsonb) AS r(p uuid, e uuid, m text, n bigint, l timestamptz)
+    JOIN ${experiments} x ON x.id = r.e AND x.team_id = ${tenant.teamId}::uuid
+    ON CONFLICT (experiment_id, metric_name) DO UPDATE SET
+      total_points = ${metricWriteLogs.totalPoints} + excluded.total_points,
+      last_logged_at = greatest(${metricWriteLogs.lastLoggedAt}, excluded.last_logged_at),
+      updated_at = excluded.updated_at`);
 }
 
 /**
@@ -109,14 +110,6 @@ export async function findBatch(db: Db, tenant: Tenant, experimentId: string, ba
     .from(metricBatches)
     .where(and(eq(metricBatches.teamId, tenant.teamId), eq(metricBatches.experimentId, experimentId), eq(metricBatches.batchId, batchId)));
   return b;
-}
-
-export async function listMetricNames(db: Db, tenant: Tenant, experimentId: string) {
-  return db
-    .select()
-    .from(metricWriteLogs)
-    .where(and(eq(metricWriteLogs.teamId, tenant.teamId), eq(metricWriteLogs.experimentId, experimentId)))
-    .orderBy(asc(metricWriteLogs.metricName));
 }
 
 export async function getSyncState(db: Db, tenant: Tenant, experimentId: string) {
