@@ -10,7 +10,7 @@
  * test checks that both roads give the same aggregates: min/max/sum skip NaN, `count` counts every
  * point, the last value is the one with the highest (step, logged_at).
  */
-import { nativeBlock, type NativeType } from './native.ts';
+import { nativeBlock, uuidBytes, type NativeType } from './native.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -189,8 +189,9 @@ export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPa
   const summary: unknown[][] = [];
   const aggregated: unknown[][] = [];
   const rollup: unknown[][] = [];
+  const ids = [uuidBytes(target.teamId), uuidBytes(target.projectId), uuidBytes(target.experimentId)];
   for (const m of metrics) {
-    const key = [target.teamId, target.projectId, target.experimentId, m.name];
+    const key = [...ids, m.name];
     for (const [hour, s] of m.hours) summary.push([...key, hour * 3600, ...statRow(s)]);
     for (const [step, s] of m.steps) aggregated.push([...key, step, ...statRow(s)]);
     for (const [host, buckets] of m.rollups) {

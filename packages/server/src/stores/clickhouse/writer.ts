@@ -95,11 +95,13 @@ export class MetricWriter {
   /**
    * Rows worth a flush of their own: every insert costs ~10 ms of fixed CPU per part written (and
    * more parts mean more merging), so while an insert is running, rows wait for it to end rather
-   * than go out in small flushes — unless enough of them queued to keep a second slot busy.
-   * With nothing in flight a quarter of maxRows (or maxDelayMs) starts a flush.
+   * than go out in small flushes — unless a fifth of maxRows queued (40k rows by default: measured
+   * with 8 clients, 10k-point batches, 2 slots: +10–20% points/s over starting every free slot at
+   * once, and over a single slot). With nothing in flight a quarter of maxRows (or maxDelayMs)
+   * starts a flush.
    */
   private minFlushRows(): number {
-    return this.inflight.size === 0 ? this.opts.maxRows / 4 : Number(process.env.XMIN ?? this.opts.maxRows / 8);
+    return this.opts.maxRows / (this.inflight.size === 0 ? 4 : 5);
   }
 
   /**
