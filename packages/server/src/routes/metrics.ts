@@ -47,7 +47,14 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
     // The body schema documents the API; the service validates it in the same pass that encodes
     // it for ClickHouse (per-point zod validation costs more than the insert).
     validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler({ schema: ExperimentParams, httpPart } as never)),
-  }, (req) => svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.body));
+  }, (req) => {
+    // The parsed body (10k+ objects) is garbage once encoded; the request must not keep it alive
+    // until the acknowledgement, or it outlives young-generation GC and is promoted (measured: GC
+    // share of the main thread under row-format ingest).
+    const body = req.body;
+    (req as { body: unknown }).body = undefined;
+    return svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
+  });
 
   app.get('/metrics/timeseries/:project_id/:experiment_id/:metric_name', {
     schema: {
