@@ -1,6 +1,6 @@
 import { batchPath, buildJobs, drive, type IngestResult } from '../lib/ingest.ts';
 import { metricNames, T0, type RunSpec } from '../lib/data.ts';
-import { sampleRss } from '../lib/server.ts';
+import { cpuSeconds, sampleRss } from '../lib/server.ts';
 import { figure, note } from '../lib/report.ts';
 import { median, quantile, fmt } from '../lib/stats.ts';
 import { newExperiment, type Ctx } from '../lib/context.ts';
@@ -28,7 +28,7 @@ export async function probeColumnar(ctx: Ctx): Promise<boolean> {
   return false;
 }
 
-async function runFormat(ctx: Ctx, format: 'row' | 'columnar', gzip = false): Promise<IngestResult & { peakRss: number; hwm: number }> {
+async function runFormat(ctx: Ctx, format: 'row' | 'columnar', gzip = false): Promise<IngestResult & { peakRss: number; hwm: number; cpuUsPerPoint: number }> {
   const p = ctx.params;
   const runs: RunSpec[] = [];
   for (let i = 0; i < p.ingestRuns; i++) {
@@ -43,10 +43,12 @@ async function runFormat(ctx: Ctx, format: 'row' | 'columnar', gzip = false): Pr
       `${queues.flat().length} requests of ${p.batchPoints} points (${fmt(bytes / total)} B/point ${gzip ? 'gzip' : 'JSON'}), ${p.clients} clients; bodies prebuilt in ${Date.now() - t} ms`,
   );
   const sampler = sampleRss(ctx.server);
+  const cpu0 = cpuSeconds(ctx.server.pid);
   const res = await drive(ctx.api, queues, p.clients);
+  const cpu = cpuSeconds(ctx.server.pid) - cpu0;
   const { peakRss } = sampler.stop();
   ctx.pointsWritten += res.points;
-  return { ...res, peakRss, hwm: ctx.server.memory().hwm };
+  return { ...res, peakRss, hwm: ctx.server.memory().hwm, cpuUsPerPoint: (cpu * 1e6) / res.points };
 }
 
 /**
@@ -79,6 +81,8 @@ export async function ingestPart(ctx: Ctx): Promise<void> {
       peer: peer?.points_per_s,
       detail: { points: r.points, seconds: r.seconds, requests: r.requests, retries: r.retries, ack_ms_p50: median(r.latencyMs), ack_ms_p99: quantile(r.latencyMs, 0.99), mb_per_s: r.bytes / MB / r.seconds },
     });
+    // CPU per point varies less than points/s between runs (background merges, neighbours)
+    figure({ name: `ingest_${key}_server_cpu_us_per_point`, value: r.cpuUsPerPoint, unit: 'µs', higherIsBetter: false });
     note(`ingest ${key}: ${r.points.toLocaleString('en-US')} points in ${fmt(r.seconds)} s, ${r.retries} retries (429/503), ack latency p50 ${fmt(median(r.latencyMs))} ms p99 ${fmt(quantile(r.latencyMs, 0.99))} ms, ${fmt(r.bytes / MB / r.seconds)} MiB/s`);
   }
   if (peer) note(`peer ingest: MLflow log_batch (${peer.batch_points} metrics/call, its cap is 1000), ${peer.clients} threads, ${peer.points.toLocaleString('en-US')} points in ${fmt(peer.seconds)} s, ${peer.errors} errors`);
