@@ -17,9 +17,11 @@ export const MAX_STEP = Number.MAX_SAFE_INTEGER;
 
 export const MetricName = z.string().min(1).max(250).describe('1–250 characters, any Unicode, stored verbatim');
 export const Step = z.number().int().min(0).max(MAX_STEP);
+/** The latest storable point time: ClickHouse `DateTime` (the hourly aggregates) ends at 2106-02-07T06:28:15Z. */
+export const MAX_TIMESTAMP_MS = 4_294_967_295_999;
 export const Timestamp = z
-  .union([z.string().datetime({ offset: true }), z.number().int().min(0).max(253402300799999)])
-  .describe('ISO-8601 date-time or epoch milliseconds; default = server time');
+  .union([z.string().datetime({ offset: true }), z.number().int().min(0).max(MAX_TIMESTAMP_MS)])
+  .describe('ISO-8601 date-time or epoch milliseconds, 1970-01-01 … 2106-02-07T06:28:15.999Z; default = server time');
 
 export const MetricLogRequest = z.object({
   metric_name: MetricName,

@@ -94,4 +94,33 @@ describe('pre-aggregated partials', () => {
     expect(s.metrics.loss.first_step).toBe(0);
     expect(exp.id).toBeTruthy();
   });
+
+  it('Native encoding round-trips 64-bit steps and timestamps, extreme doubles and Unicode hosts exactly', async () => {
+    await team.api.post('/projects/p/experiments', { name: 'edges' });
+    const MAX_TS = Date.UTC(2106, 1, 7, 6, 28, 15, 999); // the last storable millisecond
+    const points: [number, number | string, number][] = [
+      [0, -0, 0],
+      [2 ** 32 - 1, 5e-324, 1],
+      [2 ** 32, 1.7976931348623157e308, 2 ** 32],
+      [2 ** 32 + 1, -1.7976931348623157e308, 1_700_000_000_123],
+      [2 ** 40 + 7, 'Infinity', MAX_TS - 1],
+      [2 ** 53 - 1, 'NaN', MAX_TS],
+    ];
+    const metrics = points.map(([step, v, ts]) => ({ metric_name: 'edge', step, metric_value: v, timestamp: ts, host: 'узел-1' }));
+    const posted = await team.api.post('/metrics/batch/p/edges', { metrics });
+    expect(posted.status, JSON.stringify(posted.body)).toBe(200);
+    const got = (await team.api.get('/metrics/timeseries/p/edges/edge')).body.points;
+    expect(got.map((p: { step: number }) => p.step)).toEqual(points.map((p) => p[0]));
+    expect(got.map((p: { timestamp: string }) => Date.parse(p.timestamp))).toEqual(points.map((p) => p[2]));
+    expect(got.map((p: { value: unknown }) => p.value)).toEqual([0, 5e-324, 1.7976931348623157e308, -1.7976931348623157e308, 'Infinity', 'NaN']);
+    expect(new Set(got.map((p: { host: string }) => p.host))).toEqual(new Set(['узел-1']));
+    const s = (await team.api.get('/metrics/summary/p/edges')).body.metrics.edge;
+    // beyond storage: a clear 422 naming the point, and nothing of the batch written
+    for (const timestamp of [MAX_TS + 1, '9999-12-31T00:00:00Z']) {
+      const r = await team.api.post('/metrics/batch/p/edges', { metrics: [{ metric_name: 'edge', step: 1, metric_value: 1 }, { metric_name: 'edge', step: 2, metric_value: 1, timestamp }] });
+      expect(r.status).toBe(422);
+      expect(r.body.detail[0].loc).toEqual(['body', 'metrics', 1, 'timestamp']);
+    }
+    expect(s).toMatchObject({ count: 6, first_step: 0, last_step: 2 ** 53 - 1, last: 'NaN', min: -1.7976931348623157e308, max: 'Infinity' });
+  });
 });

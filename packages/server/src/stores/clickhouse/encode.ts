@@ -7,6 +7,7 @@
  * client can't tell which validator spoke.
  */
 import os from 'node:os';
+import { MAX_TIMESTAMP_MS } from '@assay/contracts';
 import { ByteWriter, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
@@ -52,7 +53,7 @@ export const METRICS_NATIVE_COLUMNS = [
 if (os.endianness() !== 'LE') throw new Error('the Native encoder assumes a little-endian CPU');
 
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
-const MAX_TS = 253402300799999; // 9999-12-31
+const MAX_TS = MAX_TIMESTAMP_MS;
 const MAX_ISSUES = 100;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TWO_32 = 2 ** 32;
@@ -201,7 +202,7 @@ class Encoder {
     }
     const ms = timestampMs(ts, this.now);
     if (ms === undefined) {
-      this.fail([...loc, keys[2]], 'timestamp must be an ISO-8601 date-time or epoch milliseconds', 'datetime_type');
+      this.fail([...loc, keys[2]], 'timestamp must be an ISO-8601 date-time or epoch milliseconds between 1970-01-01 and 2106-02-07T06:28:15.999Z', 'datetime_type');
       ok = false;
     }
     if (!ok || this.issues.length) return; // after the first error we only validate
