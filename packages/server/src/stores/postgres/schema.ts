@@ -114,11 +114,6 @@ export const experiments = pgTable(
     host: varchar('host', { length: 255 }),
     git: jsonb('git').$type<Record<string, unknown> | null>(),
     parentId: uuid('parent_id'),
-    /**
-     * Small unique number that stands for (team, project, experiment) in ClickHouse's ingest rows,
-     * so the hot insert path carries 8 bytes instead of three UUIDs. From a sequence: never reused.
-     */
-    ingestKey: bigint('ingest_key', { mode: 'number' }).notNull().generatedAlwaysAsIdentity(),
     startedAt: ts('started_at').notNull().defaultNow(),
     finishedAt: ts('finished_at'),
     heartbeatAt: ts('heartbeat_at'),
