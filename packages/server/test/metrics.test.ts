@@ -295,6 +295,20 @@ describe('metric ingest and reads', () => {
     expect(await srv.ctx.pg.db.select().from(metricWriteLogs).where(eq(metricWriteLogs.experimentId, experimentId))).toEqual([]);
   });
 
+  it('a renamed or re-created experiment gets the next batch logged by name (no stale lookup)', async () => {
+    const { projectId } = await seedRun(team.api, 'p-rename', 'x');
+    const log = (name: string, n: number) => team.api.post(`/metrics/batch/${projectId}/${name}`, { metrics: series(n) });
+    expect((await log('x', 3)).status).toBe(200);
+    expect((await team.api.patch(`/projects/${projectId}/experiments/x`, { name: 'y' })).status).toBe(200);
+    expect((await log('x', 1)).status).toBe(404);
+    expect((await log('y', 2)).status).toBe(200);
+    expect((await team.api.get(`/metrics/summary/${projectId}/y`)).body.metrics.loss.count).toBe(5);
+    expect((await team.api.delete(`/projects/${projectId}/experiments/y`)).status).toBe(204);
+    expect((await team.api.post(`/projects/${projectId}/experiments`, { name: 'y' })).status).toBe(201);
+    expect((await log('y', 4)).status).toBe(200);
+    expect((await team.api.get(`/metrics/summary/${projectId}/y`)).body.metrics.loss.count).toBe(4);
+  });
+
   it('compare accepts names, rejects unknown experiments with 404', async () => {
     const a = await seedRun(team.api, 'p-cmp', 'a');
     const b = await seedRun(team.api, 'p-cmp', 'b');
