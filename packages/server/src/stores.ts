@@ -37,40 +37,36 @@ export async function openStores(config: Config, log: Log): Promise<AppContext> 
   return { config, pg, ch, writer, writeLogs };
 }
 
+/** A flush's requests per team: every Postgres write is scoped to one tenant. */
+function byTeam(requests: WriteRequest[]): { tenant: Tenant; requests: WriteRequest[] }[] {
+  const teams = new Map<string, { tenant: Tenant; requests: WriteRequest[] }>();
+  for (const r of requests) {
+    let t = teams.get(r.tenant.teamId);
+    if (!t) teams.set(r.tenant.teamId, (t = { tenant: r.tenant, requests: [] }));
+    t.requests.push(r);
+  }
+  return [...teams.values()];
+}
+
+const batchWrites = (requests: WriteRequest[]): BatchWrite[] =>
+  requests.flatMap((r) => (r.batchId ? [{ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count, versionBase: r.rows.versionBase }] : []));
+
 /** Batch ids about to be inserted, with their versions: lets a retry after a crash tell whether they landed. */
 async function markPending(pg: PostgresStore, batch: WriteRequest[]): Promise<void> {
-  const byTeam = new Map<string, { tenant: Tenant; batches: BatchWrite[] }>();
-  for (const r of batch) {
-    if (!r.batchId) continue;
-    let t = byTeam.get(r.tenant.teamId);
-    if (!t) byTeam.set(r.tenant.teamId, (t = { tenant: r.tenant, batches: [] }));
-    t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count, versionBase: r.rows.versionBase });
-  }
-  for (const t of byTeam.values()) await recordPendingBatches(pg.db, t.tenant, t.batches);
+  for (const t of byTeam(batch)) await recordPendingBatches(pg.db, t.tenant, batchWrites(t.requests));
 }
 
 /** One Postgres transaction per team in the flush (batch ids committed, sync state); write logs go to the mirror. */
 export async function bookkeeping(pg: PostgresStore, writeLogs: WriteLogMirror, flushed: WriteRequest[], remaining: Map<string, number>): Promise<void> {
   const at = new Date();
-  const byTeam = new Map<string, { tenant: Tenant; writes: Map<string, MetricWrite>; batches: BatchWrite[]; experiments: Set<string> }>();
-  for (const r of flushed) {
-    let t = byTeam.get(r.tenant.teamId);
-    if (!t) byTeam.set(r.tenant.teamId, (t = { tenant: r.tenant, writes: new Map(), batches: [], experiments: new Set() }));
-    t.experiments.add(r.experimentId);
-    if (r.batchId) t.batches.push({ experimentId: r.experimentId, batchId: r.batchId, points: r.rows.count, versionBase: r.rows.versionBase });
-    for (const [metricName, m] of r.rows.perMetric) {
-      const key = `${r.experimentId}\u0000${metricName}`;
-      const w = t.writes.get(key);
-      if (w) {
-        w.points += m.points;
-        if (m.lastTsMs > w.lastLoggedAt.getTime()) w.lastLoggedAt = new Date(m.lastTsMs);
-      } else t.writes.set(key, { projectId: r.projectId, experimentId: r.experimentId, metricName, points: m.points, lastLoggedAt: new Date(m.lastTsMs) });
-    }
-  }
-  for (const t of byTeam.values()) {
-    const sync = [...t.experiments].map((experimentId) => ({ experimentId, pendingRows: remaining.get(experimentId) ?? 0 }));
-    await recordFlush(pg.db, t.tenant, t.batches, sync, at);
-    writeLogs.add(t.tenant, t.writes.values());
+  for (const t of byTeam(flushed)) {
+    const sync = [...new Set(t.requests.map((r) => r.experimentId))].map((experimentId) => ({ experimentId, pendingRows: remaining.get(experimentId) ?? 0 }));
+    await recordFlush(pg.db, t.tenant, batchWrites(t.requests), sync, at);
+    // the mirror sums per (experiment, metric) across flushes
+    writeLogs.add(
+      t.tenant,
+      t.requests.flatMap((r) => [...r.rows.perMetric].map(([metricName, m]): MetricWrite => ({ projectId: r.projectId, experimentId: r.experimentId, metricName, points: m.points, lastLoggedAt: new Date(m.lastTsMs) }))),
+    );
   }
 }
 

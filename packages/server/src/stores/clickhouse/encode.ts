@@ -53,7 +53,6 @@ export const METRICS_NATIVE_COLUMNS = [
 if (os.endianness() !== 'LE') throw new Error('the Native encoder assumes a little-endian CPU');
 
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
-const MAX_TS = MAX_TIMESTAMP_MS;
 const MAX_ISSUES = 100;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TWO_32 = 2 ** 32;
@@ -69,10 +68,10 @@ function toDouble(v: unknown): number | undefined {
 
 function timestampMs(t: unknown, now: number): number | undefined {
   if (t === undefined || t === null) return now;
-  if (typeof t === 'number') return Number.isInteger(t) && t >= 0 && t <= MAX_TS ? t : undefined;
+  if (typeof t === 'number') return Number.isInteger(t) && t >= 0 && t <= MAX_TIMESTAMP_MS ? t : undefined;
   if (typeof t === 'string' && ISO_RE.test(t)) {
     const ms = Date.parse(t);
-    return Number.isNaN(ms) || ms < 0 || ms > MAX_TS ? undefined : ms;
+    return Number.isNaN(ms) || ms < 0 || ms > MAX_TIMESTAMP_MS ? undefined : ms;
   }
   return undefined;
 }
