@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { LIMITS, nameProblem } from './limits.ts';
+
+export * from './limits.ts';
 
 /**
  * Request/response schemas shared by the server (validation + OpenAPI), the TS SDK and the web UI.
@@ -13,12 +16,25 @@ export const MetricValue = z
   .describe('A number, or one of the strings "NaN", "Infinity", "-Infinity"');
 export type MetricValue = z.infer<typeof MetricValue>;
 
-export const MAX_STEP = Number.MAX_SAFE_INTEGER;
+export const MAX_STEP = LIMITS.stepMax;
+export const MAX_TIMESTAMP_MS = LIMITS.timestampMaxMs;
 
-export const MetricName = z.string().min(1).max(250).describe('1–250 characters, any Unicode, stored verbatim');
+/**
+ * A name of `min`…`max` Unicode code points: any text stored verbatim but NUL and unpaired
+ * surrogates (see `nameProblem`). JSON Schema's maxLength counts code points too.
+ */
+export const Name = (field: string, max: number = LIMITS.nameMax, min = 1) =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = nameProblem(s, field, max, min);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .meta({ minLength: min, maxLength: max });
+
+export const MetricName = Name('metric_name', LIMITS.metricNameMax).describe('1–250 Unicode code points, any text but NUL, stored verbatim');
+export const HostName = Name('host', LIMITS.nameMax, 0);
 export const Step = z.number().int().min(0).max(MAX_STEP);
-/** The latest storable point time: ClickHouse `DateTime` (the hourly aggregates) ends at 2106-02-07T06:28:15Z. */
-export const MAX_TIMESTAMP_MS = 4_294_967_295_999;
 export const Timestamp = z
   .union([z.string().datetime({ offset: true }), z.number().int().min(0).max(MAX_TIMESTAMP_MS)])
   .describe('ISO-8601 date-time or epoch milliseconds, 1970-01-01 … 2106-02-07T06:28:15.999Z; default = server time');
@@ -28,25 +44,25 @@ export const MetricLogRequest = z.object({
   metric_value: MetricValue,
   step: Step,
   timestamp: Timestamp.nullish(),
-  host: z.string().max(255).nullish(),
+  host: HostName.nullish(),
 });
 export type MetricLogRequest = z.infer<typeof MetricLogRequest>;
 
-export const BatchId = z.string().min(1).max(128).describe('Client-chosen id; re-sending the same batch_id is a no-op');
+export const BatchId = Name('batch_id', LIMITS.batchIdMax).describe('Client-chosen id; re-sending the same batch_id is a no-op');
 
 export const MetricSeries = z.object({
   metric_name: MetricName,
   steps: z.array(Step),
   values: z.array(MetricValue),
   timestamps: z.array(Timestamp).nullish(),
-  host: z.string().max(255).nullish(),
+  host: HostName.nullish(),
 });
 
 export const MetricBatchRequest = z
   .object({
     batch_id: BatchId.nullish(),
-    metrics: z.array(MetricLogRequest).max(1_000_000).optional(),
-    series: z.array(MetricSeries).max(100_000).optional().describe('Columnar form: one entry per metric with parallel arrays'),
+    metrics: z.array(MetricLogRequest).max(LIMITS.batchPointsMax).optional(),
+    series: z.array(MetricSeries).max(LIMITS.batchSeriesMax).optional().describe('Columnar form: one entry per metric with parallel arrays'),
   })
   .refine((b) => b.metrics !== undefined || b.series !== undefined, { message: 'either metrics or series is required' });
 export type MetricBatchRequest = z.infer<typeof MetricBatchRequest>;
@@ -66,11 +82,11 @@ export const MetricPoint = z.object({
 });
 
 export const TimeseriesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  limit: z.coerce.number().int().min(1).max(LIMITS.timeseriesLimitMax).default(LIMITS.timeseriesLimitDefault),
   max_points: z.coerce.number().int().min(10).max(100_000).optional().describe('Downsample to at most this many points (keeps first/last step and extremes)'),
   step_min: z.coerce.number().int().min(0).max(MAX_STEP).optional(),
   step_max: z.coerce.number().int().min(0).max(MAX_STEP).optional(),
-  host: z.string().max(255).optional(),
+  host: HostName.optional(),
 });
 
 export const TimeseriesResponse = z.object({
@@ -125,7 +141,7 @@ export const Pagination = z.object({
 });
 
 export const ProjectCreate = z.object({
-  name: z.string().min(1).max(255),
+  name: Name('name'),
   description: z.string().max(10_000).nullish(),
   retention_days: z.number().int().min(1).max(36500).optional(),
 });
@@ -144,21 +160,21 @@ export const Project = z.object({
 
 export const ExperimentStatus = z.enum(['running', 'complete', 'failed', 'crashed']);
 const JsonObject = z.record(z.string(), z.unknown());
-const Tags = z.array(z.string().min(1).max(255)).max(1000);
+const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
 
 export const ExperimentCreate = z.object({
-  name: z.string().min(1).max(255),
+  name: Name('name'),
   features: JsonObject.optional(),
   tags: Tags.optional(),
   parent_id: z.string().uuid().nullish(),
-  host: z.string().max(255).nullish(),
+  host: HostName.nullish(),
 });
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
   features: JsonObject.optional().describe('Deep-merged into the stored features'),
   tags: Tags.optional(),
-  name: z.string().min(1).max(255).optional(),
-  host: z.string().max(255).nullish(),
+  name: Name('name').optional(),
+  host: HostName.nullish(),
 });
 export const CodeSnapshot = z.object({
   commit: z.string().max(100).nullish(),
@@ -188,11 +204,11 @@ export const Experiment = z.object({
 });
 
 export const ExperimentListQuery = Pagination.extend({
-  name: z.string().max(255).optional().describe('Substring match on the name'),
+  name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name'),
   status: ExperimentStatus.optional(),
-  tag: z.string().max(255).optional(),
+  tag: Name('tag').optional(),
 });
-export const ProjectListQuery = Pagination.extend({ name: z.string().max(255).optional().describe('Substring match on the name') });
+export const ProjectListQuery = Pagination.extend({ name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name') });
 
 export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 
@@ -206,7 +222,7 @@ export const Me = z.object({
   key_id: z.string().uuid(),
 });
 export const ApiKeyCreate = z.object({
-  name: z.string().min(1).max(255),
+  name: Name('name'),
   role: Role.optional().describe('Defaults to the creating user role; cannot exceed the user role in the team'),
   user_id: z.string().uuid().optional().describe('A member of the team the key is for (admin only); defaults to yourself'),
 });
@@ -221,10 +237,10 @@ export const ApiKey = z.object({
   revoked_at: z.string().nullable(),
 });
 export const ApiKeyCreated = ApiKey.extend({ api_key: z.string().describe('Shown once; only its hash is stored') });
-export const MemberAdd = z.object({ email: z.string().email().max(320), role: Role, name: z.string().max(255).optional() });
+export const MemberAdd = z.object({ email: z.string().email().max(320), role: Role, name: Name('name', LIMITS.nameMax, 0).optional() });
 export const Member = z.object({ user_id: z.string().uuid(), email: z.string(), name: z.string().nullable(), role: Role, created_at: z.string() });
 export const TeamCreated = z.object({ team_id: z.string().uuid(), user_id: z.string().uuid(), api_key: z.string() });
-export const TeamCreate = z.object({ name: z.string().min(1).max(255), email: z.string().email().max(320).optional() });
+export const TeamCreate = z.object({ name: Name('name'), email: z.string().email().max(320).optional() });
 
 export const ErrorResponse = z.object({ detail: z.unknown() });
 

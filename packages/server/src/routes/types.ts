@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorResponse } from '@assay/contracts';
+import { ErrorResponse, Name } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
 import type { Authenticator } from '../services/auth.ts';
 
@@ -12,8 +12,8 @@ export interface RouteDeps {
   auth: Authenticator;
 }
 
-export const ProjectParams = z.object({ project_id: z.string().min(1).max(255).describe('Project UUID or name') });
-export const ExperimentParams = ProjectParams.extend({ experiment_id: z.string().min(1).max(255).describe('Experiment UUID or name') });
+export const ProjectParams = z.object({ project_id: Name('project_id').describe('Project UUID or name') });
+export const ExperimentParams = ProjectParams.extend({ experiment_id: Name('experiment_id').describe('Experiment UUID or name') });
 
 /** The error responses every authenticated route can give, for the OpenAPI document. */
 export const errors = (...codes: number[]) => Object.fromEntries([401, 404, 422, ...codes].map((c) => [c, ErrorResponse]));

@@ -7,7 +7,7 @@
  * client can't tell which validator spoke.
  */
 import os from 'node:os';
-import { MAX_TIMESTAMP_MS } from '@assay/contracts';
+import { LIMITS, MAX_TIMESTAMP_MS, nameProblem } from '@assay/contracts';
 import { ByteWriter, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
@@ -52,7 +52,7 @@ export const METRICS_NATIVE_COLUMNS = [
 // The 64-bit columns are written as uint32 pairs through typed arrays and handed over as bytes.
 if (os.endianness() !== 'LE') throw new Error('the Native encoder assumes a little-endian CPU');
 
-const MAX_STEP = Number.MAX_SAFE_INTEGER;
+const MAX_STEP = LIMITS.stepMax;
 const MAX_ISSUES = 100;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TWO_32 = 2 ** 32;
@@ -164,27 +164,33 @@ class Encoder {
 
   /** Validates a metric name; returns its entry, or undefined (issue recorded). */
   name(v: unknown, loc: (string | number)[]): MetricEntry | undefined {
-    if (typeof v !== 'string' || v.length < 1 || v.length > 250) {
-      this.fail(loc, 'metric_name must be a string of 1–250 characters', typeof v === 'string' ? 'string_length' : 'string_type');
-      return undefined;
-    }
-    let e = this.metrics.get(v);
+    // a name already seen in this batch was valid then (the check runs once per distinct name)
+    let e = typeof v === 'string' ? this.metrics.get(v) : undefined;
     if (e === undefined) {
-      let stat = this.perMetric.get(v);
-      if (!stat) this.perMetric.set(v, (stat = { points: 0, lastTsMs: 0 }));
-      this.metrics.set(v, (e = { encoded: nativeString(v), stat, partials: new MetricPartials(v) }));
+      const problem = nameProblem(v, 'metric_name', LIMITS.metricNameMax);
+      if (problem) {
+        this.fail(loc, problem, typeof v === 'string' ? 'string_length' : 'string_type');
+        return undefined;
+      }
+      const name = v as string;
+      let stat = this.perMetric.get(name);
+      if (!stat) this.perMetric.set(name, (stat = { points: 0, lastTsMs: 0 }));
+      this.metrics.set(name, (e = { encoded: nativeString(name), stat, partials: new MetricPartials(name) }));
     }
     return e;
   }
 
   host(v: unknown, loc: (string | number)[]): HostEntry | undefined {
     if (v === undefined || v === null || v === '') return NO_HOST;
-    if (typeof v !== 'string' || v.length > 255) {
-      this.fail(loc, 'host must be a string of at most 255 characters', 'string_type');
-      return undefined;
+    let h = typeof v === 'string' ? this.hosts.get(v) : undefined;
+    if (!h) {
+      const problem = nameProblem(v, 'host', LIMITS.nameMax, 0);
+      if (problem) {
+        this.fail(loc, problem, 'string_type');
+        return undefined;
+      }
+      this.hosts.set(v as string, (h = { name: v as string, encoded: nativeString(v as string) }));
     }
-    let h = this.hosts.get(v);
-    if (!h) this.hosts.set(v, (h = { name: v, encoded: nativeString(v) }));
     return h;
   }
 
@@ -272,9 +278,8 @@ export function encodeBatch(body: unknown, target: EncodeTarget, now: number, ve
   const enc = new Encoder(now, versionBase);
   if (!isObject(body)) return { ok: false, issues: [{ loc: ['body'], msg: 'body must be a JSON object', type: 'model_type' }] };
   const { batch_id: batchId, metrics, series } = body;
-  if (batchId !== undefined && batchId !== null && (typeof batchId !== 'string' || batchId.length < 1 || batchId.length > 128)) {
-    enc.fail(['body', 'batch_id'], 'batch_id must be a string of 1–128 characters', 'string_type');
-  }
+  const batchIdProblem = batchId === undefined || batchId === null ? undefined : nameProblem(batchId, 'batch_id', LIMITS.batchIdMax);
+  if (batchIdProblem) enc.fail(['body', 'batch_id'], batchIdProblem, 'string_type');
   if (metrics === undefined && series === undefined) enc.fail(['body'], 'either metrics or series is required', 'missing');
   if (metrics !== undefined) {
     if (!Array.isArray(metrics)) enc.fail(['body', 'metrics'], 'metrics must be an array', 'list_type');

@@ -1,0 +1,72 @@
+/**
+ * Every limit of the wire contract, in one place. The server validates with these, the TypeScript
+ * SDK imports them, and the Python SDK's `research_sdk/_limits.py` is generated from this file
+ * (`npm run gen:python-limits`; a test fails when the two drift).
+ *
+ * Text lengths are counted in Unicode code points — what a researcher counts, and what
+ * PostgreSQL's varchar(n) counts — never in UTF-16 units or UTF-8 bytes.
+ */
+export const LIMITS = {
+  /** metric_name: 1–250 code points. */
+  metricNameMax: 250,
+  /** Project, experiment, tag, host, API-key and team names: 1–255 code points. */
+  nameMax: 255,
+  /** batch_id: 1–128 code points. */
+  batchIdMax: 128,
+  /** Points in one batch request (row form). */
+  batchPointsMax: 1_000_000,
+  /** Entries in one batch request's columnar `series`. */
+  batchSeriesMax: 100_000,
+  /** Steps are integers 0 … 2^53 − 1 (exact in a double, and in JSON). */
+  stepMax: Number.MAX_SAFE_INTEGER,
+  /** The latest storable point time: ClickHouse `DateTime` (the hourly aggregates) ends at 2106-02-07T06:28:15Z. */
+  timestampMaxMs: 4_294_967_295_999,
+  /** Timeseries reads: `limit` ≤ this many points per page. */
+  timeseriesLimitMax: 100_000,
+  timeseriesLimitDefault: 10_000,
+  /** Tags on one experiment. */
+  tagsMax: 1000,
+} as const;
+
+export type Limits = typeof LIMITS;
+
+/** Length in Unicode code points (a lone surrogate counts as one). */
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** True when the string holds an unpaired UTF-16 surrogate (not valid Unicode; cannot be stored as UTF-8). */
+export function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+      else return true;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
+  }
+  return false;
+}
+
+/**
+ * Why `s` is not acceptable as a name of `min`…`max` code points, or undefined when it is. Names
+ * are any Unicode text stored verbatim, except NUL (PostgreSQL cannot store it) and unpaired
+ * surrogates (not Unicode at all).
+ */
+export function nameProblem(s: unknown, field: string, max: number, min = 1): string | undefined {
+  if (typeof s !== 'string') return `${field} must be a string`;
+  if (s.includes('\u0000')) return `${field} must not contain NUL (\\u0000)`;
+  if (hasLoneSurrogate(s)) return `${field} must be valid Unicode (no unpaired surrogates)`;
+  const n = codePointLength(s);
+  if (n < min || n > max) return `${field} must be ${min}–${max} characters (Unicode code points), got ${n}`;
+  return undefined;
+}
