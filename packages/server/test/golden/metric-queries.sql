@@ -1,29 +1,125 @@
-SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, metric_value, host
-FROM metrics FINAL
-WHERE team_id = {team_id:UUID}
-  AND project_id = {project_id:UUID}
-  AND experiment_id = {experiment_id:UUID}
-  AND metric_name = {metric_name:String}
-  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
-  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
-ORDER BY step, host
-LIMIT {limit:UInt32}
-SETTINGS do_not_merge_across_partitions_select_final = 1;
-
-SELECT count() AS n, min(step) AS lo, max(step) AS hi
-FROM metrics FINAL
-WHERE team_id = {team_id:UUID}
-  AND project_id = {project_id:UUID}
-  AND experiment_id = {experiment_id:UUID}
-  AND metric_name = {metric_name:String}
-  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
-  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
-SETTINGS do_not_merge_across_partitions_select_final = 1;
-
-SELECT sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+-- metrics.ts:SQL_COMPARE
+SELECT experiment_id, metric_name,
+  min(min_value) AS min_v,
+  max(max_value) AS max_v,
+  sum(sum_value) AS sum_v,
+  sum(value_count) AS value_n,
+  sum(point_count) AS point_n,
+  argMaxMerge(last_value) AS last_v,
+  min(first_step) AS first_step,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
 FROM metrics_summary
-WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND metric_name = {metric_name:String};
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+  AND (empty({metric_names:Array(String)}) OR has({metric_names:Array(String)}, metric_name))
+GROUP BY experiment_id, metric_name
+ORDER BY experiment_id, metric_name;
 
+-- metrics.ts:SQL_COUNT_VERSIONS
+SELECT count()
+FROM metrics
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC');
+
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[0]
+DELETE FROM metrics WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[1]
+DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[2]
+DELETE FROM metrics_hourly WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[3]
+DELETE FROM metrics_aggregated WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[4]
+DELETE FROM metrics_rollup WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[0]
+DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[1]
+INSERT INTO metrics_summary SELECT team_id, project_id, experiment_id, metric_name,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[2]
+DELETE FROM metrics_hourly WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[3]
+INSERT INTO metrics_hourly SELECT team_id, project_id, experiment_id, metric_name, toStartOfHour(timestamp) AS hour,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[4]
+DELETE FROM metrics_aggregated WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[5]
+INSERT INTO metrics_aggregated SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
+  countIf(NOT isNaN(metric_value)) AS value_count,
+  count() AS point_count,
+  argMaxState(metric_value, (step, logged_at)) AS last_value,
+  min(step) AS first_step,
+  max(step) AS last_step,
+  max(timestamp) AS last_timestamp
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND host != ''
+GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[6]
+DELETE FROM metrics_rollup WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[7]
+INSERT INTO metrics_rollup SELECT team_id, project_id, experiment_id, metric_name, host,
+  intDiv(step, 256) AS bucket,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), inf, metric_value)) AS low_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
+  argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- metrics.ts:SQL_ROLLUP_BUCKETS
+SELECT
+  intDiv(bucket, {per:UInt64}) AS b,
+  argMinMerge(low_point) AS lo,
+  argMaxMerge(high_point) AS hi,
+  argMinMerge(first_point) AS first,
+  argMaxMerge(last_point) AS last
+FROM metrics_rollup
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND metric_name = {metric_name:String}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+GROUP BY b
+ORDER BY b;
+
+-- metrics.ts:SQL_SERIES_BUCKETS
 SELECT
   intDiv(step - {step_lo:UInt64}, {width:UInt64}) AS bucket,
   argMin((step, ts, v, host), if(isNaN(v), inf, v)) AS lo,
@@ -44,6 +140,36 @@ FROM (
 GROUP BY bucket
 ORDER BY bucket;
 
+-- metrics.ts:SQL_SERIES_EXTENT
+SELECT count() AS n, min(step) AS lo, max(step) AS hi
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID}
+  AND project_id = {project_id:UUID}
+  AND experiment_id = {experiment_id:UUID}
+  AND metric_name = {metric_name:String}
+  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- metrics.ts:SQL_SERIES_EXTENT_SUMMARY
+SELECT sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND metric_name = {metric_name:String};
+
+-- metrics.ts:SQL_SERIES_POINTS
+SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, metric_value, host
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID}
+  AND project_id = {project_id:UUID}
+  AND experiment_id = {experiment_id:UUID}
+  AND metric_name = {metric_name:String}
+  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+ORDER BY step, host
+LIMIT {limit:UInt32}
+SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- metrics.ts:SQL_SUMMARY
 SELECT metric_name,
   min(min_value) AS min_v,
   max(max_value) AS max_v,
@@ -59,19 +185,9 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment
 GROUP BY metric_name
 ORDER BY metric_name;
 
-SELECT experiment_id, metric_name,
-  min(min_value) AS min_v,
-  max(max_value) AS max_v,
-  sum(sum_value) AS sum_v,
-  sum(value_count) AS value_n,
-  sum(point_count) AS point_n,
-  argMaxMerge(last_value) AS last_v,
-  min(first_step) AS first_step,
-  max(last_step) AS last_step,
-  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
-FROM metrics_summary
-WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
-  AND experiment_id IN {experiment_ids:Array(UUID)}
-  AND (empty({metric_names:Array(String)}) OR has({metric_names:Array(String)}, metric_name))
-GROUP BY experiment_id, metric_name
-ORDER BY experiment_id, metric_name;
+-- metrics.ts:SQL_VERSION_METRICS
+SELECT metric_name, count() AS n, toUnixTimestamp64Milli(max(timestamp)) AS last_ms
+FROM metrics
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+  AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
+GROUP BY metric_name;

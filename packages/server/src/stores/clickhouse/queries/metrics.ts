@@ -68,6 +68,9 @@ ORDER BY bucket`;
 
 export type SeriesRow = [step: number, tsMs: number, value: RawValue, host: string];
 
+/** The largest `limit` the points query takes (its parameter is a UInt32). */
+export const SERIES_LIMIT_MAX = 0xffff_ffff;
+
 export async function seriesPoints(ch: ClickHouseStore, tenant: Tenant, s: SeriesScope, limit: number): Promise<SeriesRow[]> {
   return ch.rows<SeriesRow>(tenant, 'metrics.series', SQL_SERIES_POINTS, { ...seriesParams(s), limit });
 }
@@ -198,35 +201,29 @@ export async function countVersions(ch: ClickHouseStore, tenant: Tenant, project
   return Number(r?.[0] ?? 0);
 }
 
+const EXPERIMENT_SCOPE = 'team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}';
+
+/** Per aggregate table: clear the experiment's rows, then refill them from its points (FINAL: a re-logged step counts once). */
+export const SQL_REBUILD_AGGREGATES: readonly string[] = AGGREGATES.flatMap((a) => [
+  `DELETE FROM ${a.target} WHERE ${EXPERIMENT_SCOPE} SETTINGS lightweight_deletes_sync = 2`,
+  `INSERT INTO ${a.target} SELECT ${a.select}\nFROM metrics FINAL\nWHERE ${EXPERIMENT_SCOPE}${a.where ? ` AND ${a.where}` : ''}\nGROUP BY ${a.groupBy}`,
+]);
+
 /**
- * Recomputes an experiment's aggregates from its points (FINAL: re-logged steps count once).
- * For repair after a crash cut an insert between `metrics` and its views; callers must hold the
- * writer (no insert of this experiment may run meanwhile, or its rows would count twice).
+ * Recomputes an experiment's aggregates from its points. For repair after a crash cut an insert
+ * between `metrics` and its views; callers must hold the writer (no insert of this experiment may
+ * run meanwhile, or its rows would count twice).
  */
 export async function rebuildAggregates(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentId: string): Promise<void> {
-  const params = { project_id: projectId, experiment_id: experimentId };
-  const scope = 'team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}';
-  for (const a of AGGREGATES) {
-    await ch.tenantCommand(tenant, 'metrics.rebuild', `DELETE FROM ${a.target} WHERE ${scope} SETTINGS lightweight_deletes_sync = 2`, params);
-    await ch.tenantCommand(
-      tenant,
-      'metrics.rebuild',
-      `INSERT INTO ${a.target} SELECT ${a.select}\nFROM metrics FINAL\nWHERE ${scope}${a.where ? ` AND ${a.where}` : ''}\nGROUP BY ${a.groupBy}`,
-      params,
-    );
-  }
+  for (const sql of SQL_REBUILD_AGGREGATES) await ch.tenantCommand(tenant, 'metrics.rebuild', sql, { project_id: projectId, experiment_id: experimentId });
 }
 
-const DELETE_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup'] as const;
-
 /** Lightweight deletes, synchronous so a read right after sees no points. */
+export const SQL_DELETE_EXPERIMENT_POINTS: readonly string[] = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup'].map(
+  (table) =>
+    `DELETE FROM ${table} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2`,
+);
+
 export async function deleteExperimentPoints(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<void> {
-  for (const table of DELETE_TABLES) {
-    await ch.tenantCommand(
-      tenant,
-      'metrics.delete',
-      `DELETE FROM ${table} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2`,
-      { project_id: projectId, experiment_ids: experimentIds },
-    );
-  }
+  for (const sql of SQL_DELETE_EXPERIMENT_POINTS) await ch.tenantCommand(tenant, 'metrics.delete', sql, { project_id: projectId, experiment_ids: experimentIds });
 }
