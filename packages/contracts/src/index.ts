@@ -95,6 +95,12 @@ export const TimeseriesResponse = z.object({
   points: z.array(MetricPoint),
   count: z.number().int(),
   downsampled: z.boolean(),
+  truncated: z.boolean().describe('More points exist after this page (`limit` cut it); never true for a downsampled answer'),
+  next_step_min: z
+    .number()
+    .int()
+    .nullable()
+    .describe('When truncated: the `step_min` of the follow-up call (other parameters unchanged) that continues with no gap and no duplicate; else null'),
 });
 
 export const MetricStats = z.object({

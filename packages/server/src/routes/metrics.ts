@@ -61,8 +61,11 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
       tags,
       summary: 'History of one metric',
       description:
-        'Points ordered by step (`limit` ≤ 100000). With `max_points`, longer series are downsampled in ClickHouse to min/max per step bucket, ' +
-        'always keeping the first and last step and the global extremes. Zoom with `step_min`/`step_max`.',
+        'Points ordered by step, then host (`limit` ≤ 100000). When more points exist than `limit`, the answer says `truncated: true` and ' +
+        '`next_step_min`: the same call with `step_min=next_step_min` continues with no gap and no duplicate. A page is cut only between ' +
+        'steps, so with several hosts per step it may hold fewer than `limit` points; a single step with more than `limit` points (one per host) ' +
+        'is returned whole. With `max_points`, longer series are downsampled in ClickHouse to min/max per step bucket, ' +
+        'always keeping the first and last step and the global extremes (`downsampled: true`, never truncated). Zoom with `step_min`/`step_max`.',
       params: ExperimentParams.extend({ metric_name: MetricName }),
       querystring: TimeseriesQuery,
       response: { 200: TimeseriesResponse, ...errors() },

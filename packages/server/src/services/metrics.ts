@@ -87,11 +87,29 @@ export async function timeseries(
     const extent = windowed ? await q.seriesExtent(ctx.ch, tenant, scope) : await q.seriesExtentFromSummary(ctx.ch, tenant, scope);
     if (extent.n > o.max_points) {
       const points = await downsample(ctx, tenant, scope, extent, o.max_points, !windowed);
-      return { ...base, points, count: points.length, downsampled: true };
+      return { ...base, points, count: points.length, downsampled: true, truncated: false, next_step_min: null };
     }
   }
-  const rows = await q.seriesPoints(ctx.ch, tenant, scope, Math.min(o.limit, o.max_points ?? o.limit));
-  return { ...base, points: rows.map(pointDto), count: rows.length, downsampled: false };
+  const page = await seriesPage(ctx, tenant, scope, Math.min(o.limit, o.max_points ?? o.limit));
+  return { ...base, points: page.rows.map(pointDto), count: page.rows.length, downsampled: false, truncated: page.next !== null, next_step_min: page.next };
+}
+
+/**
+ * Up to `limit` points, cut only at a step boundary, so that `step_min = next` continues with no
+ * gap and no duplicate even when several hosts share a step. A step holding more than `limit`
+ * points on its own is returned whole (the page exceeds `limit`): dropping it would give an empty
+ * page that never advances, and cutting inside it would need a host cursor the API doesn't have.
+ */
+async function seriesPage(ctx: AppContext, tenant: Tenant, scope: q.SeriesScope, limit: number): Promise<{ rows: SeriesRow[]; next: number | null }> {
+  const rows = await q.seriesPoints(ctx.ch, tenant, scope, limit + 1);
+  if (rows.length <= limit) return { rows, next: null };
+  const cut = Number(rows[limit][0]);
+  let end = limit;
+  while (end > 0 && Number(rows[end - 1][0]) === cut) end--;
+  if (end > 0) return { rows: rows.slice(0, end), next: cut };
+  const whole = await q.seriesPoints(ctx.ch, tenant, { ...scope, stepMin: cut, stepMax: cut }, q.SERIES_LIMIT_MAX);
+  const [after] = await q.seriesPoints(ctx.ch, tenant, { ...scope, stepMin: cut + 1 }, 1);
+  return { rows: whole, next: after ? Number(after[0]) : null };
 }
 
 /**
