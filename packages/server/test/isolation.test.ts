@@ -46,26 +46,35 @@ let srv: TestServer;
 let a: TestTeam;
 let b: TestTeam;
 let ids: Record<string, string>;
+let revokedKey: string;
 
 beforeAll(async () => {
   srv = await startTestServer();
   a = await srv.newTeam('alpha');
   b = await srv.newTeam('bravo');
   const run = await seedRun(a.api, 'secret-project', 'secret-run');
-  await a.api.post(`/metrics/batch/${run.projectId}/${run.experimentId}`, {
+  const logged = await a.api.post(`/metrics/batch/${run.projectId}/${run.experimentId}`, {
     metrics: Array.from({ length: 20 }, (_, i) => ({ metric_name: 'loss', metric_value: i, step: i })),
   });
+  expect(logged.status).toBe(200);
   const key = await a.api.post('/api-keys', { name: 'a-second-key' });
+  expect(key.status).toBe(201);
   const art = await a.api.call('PUT', `/projects/${run.projectId}/experiments/${run.experimentId}/artifacts?path=model.pt`, Buffer.from('weights'), {
     'content-type': 'application/octet-stream',
   });
+  // every seeded object must exist, or a 404 below would prove nothing
+  expect(art.status).toBeLessThan(300);
+  expect(art.body.id).toMatch(/^[0-9a-f-]{36}$/);
+  const revoked = await a.api.post('/api-keys', { name: 'revoked-key' });
+  expect((await a.api.call('DELETE', `/api-keys/${revoked.body.id}`)).status).toBeLessThan(300);
+  revokedKey = revoked.body.api_key;
   ids = {
     project_id: run.projectId,
     experiment_id: run.experimentId,
     metric_name: 'loss',
     key_id: key.body.id,
     user_id: a.userId,
-    artifact_id: art.body?.id ?? '00000000-0000-4000-8000-000000000000',
+    artifact_id: art.body.id,
   };
 });
 afterAll(() => srv?.close());
@@ -138,6 +147,8 @@ describe('tenant isolation', () => {
     expect(members.body.items.map((m: any) => m.user_id)).toEqual([a.userId]);
     const exps = await a.api.get(`/projects/${ids.project_id}/experiments`);
     expect(exps.body.items.map((x: any) => x.name)).toEqual(['secret-run']);
+    const arts = await a.api.get(`/projects/${ids.project_id}/experiments/${ids.experiment_id}/artifacts`);
+    expect(arts.body.items.map((x: any) => [x.id, x.path, x.size])).toEqual([[ids.artifact_id, 'model.pt', 7]]);
   });
 
   it("B's own project with A's project name is B's, not A's", async () => {
@@ -149,11 +160,13 @@ describe('tenant isolation', () => {
   it('requests without a key, or with a revoked key, get 401 on every tenant route', async () => {
     const none = apiClient(srv.app, undefined);
     const bad = apiClient(srv.app, 'assay_not-a-real-key');
+    const revoked = apiClient(srv.app, revokedKey);
     for (const route of srv.routes) {
       if (EXPECT[`${route.method} ${route.url}`] === 'not-a-tenant-route') continue;
       const req = requestFor(route.method, route.url);
       expect((await none.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
       expect((await bad.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
+      expect((await revoked.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
     }
   });
 });
