@@ -146,9 +146,12 @@ export const Pagination = z.object({
   cursor: z.string().max(200).optional(),
 });
 
+/** Free text (notes): newlines and any Unicode but NUL and unpaired surrogates, which PostgreSQL cannot store. */
+export const Description = Name('description', LIMITS.descriptionMax, 0);
+
 export const ProjectCreate = z.object({
   name: Name('name'),
-  description: z.string().max(10_000).nullish(),
+  description: Description.nullish(),
   retention_days: z.number().int().min(1).max(36500).optional(),
 });
 export const ProjectPatch = ProjectCreate.partial();
@@ -170,15 +173,17 @@ const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
 
 export const ExperimentCreate = z.object({
   name: Name('name'),
-  features: JsonObject.optional(),
-  tags: Tags.optional(),
+  description: Description.nullish().describe('Notes, 0–10,000 code points'),
+  features: JsonObject.optional().describe('With if_exists=return on an existing run: deep-merged into the stored features'),
+  tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
   parent_id: z.string().uuid().nullish(),
   host: HostName.nullish(),
 });
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
+  description: Description.nullish().describe('null clears it'),
   features: JsonObject.optional().describe('Deep-merged into the stored features'),
-  tags: Tags.optional(),
+  tags: Tags.optional().describe('Replaces the stored tags'),
   name: Name('name').optional(),
   host: HostName.nullish(),
 });
@@ -196,6 +201,7 @@ export const Experiment = z.object({
   team_id: z.string().uuid(),
   project_id: z.string().uuid(),
   name: z.string(),
+  description: z.string().nullable(),
   status: ExperimentStatus,
   features: JsonObject,
   tags: z.array(z.string()),

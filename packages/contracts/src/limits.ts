@@ -26,6 +26,8 @@ export const LIMITS = {
   timeseriesLimitDefault: 10_000,
   /** Tags on one experiment. */
   tagsMax: 1000,
+  /** Project and experiment descriptions (notes): 0–10,000 code points. */
+  descriptionMax: 10_000,
 } as const;
 
 export type Limits = typeof LIMITS;

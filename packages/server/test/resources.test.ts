@@ -85,6 +85,26 @@ describe('experiments', () => {
     expect((await team.api.delete(`${base}/r2`)).status).toBe(204);
     expect((await team.api.get(`${base}/r2`)).status).toBe(404);
   });
+
+  it('description (notes): set on create, changed and cleared by PATCH, limited to 10,000 code points', async () => {
+    const { projectId } = await seedRun(team.api, 'desc-proj', 'base');
+    const base = `/projects/${projectId}/experiments`;
+    expect((await team.api.get(`${base}/base`)).body.description).toBeNull();
+    const notes = 'Baseline.\nlr sweep — 🔥 see #12';
+    const c = await team.api.post(base, { name: 'd1', description: notes });
+    expect(c.status).toBe(201);
+    expect(c.body.description).toBe(notes);
+    expect((await team.api.get(`${base}/d1`)).body.description).toBe(notes);
+    expect((await team.api.patch(`${base}/d1`, { description: 'v2' })).body.description).toBe('v2');
+    expect((await team.api.patch(`${base}/d1`, { status: 'complete' })).body.description).toBe('v2');
+    expect((await team.api.patch(`${base}/d1`, { description: null })).body.description).toBeNull();
+    // 10,000 four-byte characters fit; one more does not
+    const max = '🔥'.repeat(10_000);
+    expect((await team.api.patch(`${base}/d1`, { description: max })).body.description).toBe(max);
+    const over = await team.api.patch(`${base}/d1`, { description: max + 'x' });
+    expect(over.status).toBe(422);
+    expect(over.body.detail[0].loc).toEqual(['body', 'description']);
+  });
 });
 
 describe('roles, keys and members', () => {

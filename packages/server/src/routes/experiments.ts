@@ -39,7 +39,7 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
   app.patch(`${base}/:experiment_id`, {
     schema: {
       tags,
-      summary: 'Update status, features (deep-merged), tags or name',
+      summary: 'Update status, description, features (deep-merged), tags (replaced) or name',
       description: 'A terminal status (complete, failed, crashed) sets `finished_at`.',
       params: ExperimentParams,
       body: ExperimentPatch,

@@ -20,6 +20,7 @@ export const experimentDto = (e: ExperimentRow) => ({
   team_id: e.teamId,
   project_id: e.projectId,
   name: e.name,
+  description: e.description,
   status: e.status,
   features: e.features,
   tags: e.tags,

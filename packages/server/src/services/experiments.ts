@@ -66,7 +66,7 @@ export async function createExperiment(
   ctx: AppContext,
   tenant: Tenant,
   projectIdOrName: string,
-  body: { name: string; features?: Record<string, unknown>; tags?: string[]; parent_id?: string | null; host?: string | null },
+  body: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parent_id?: string | null; host?: string | null },
   ifExists: 'error' | 'return',
 ) {
   requireRole(tenant, 'researcher');
@@ -78,6 +78,7 @@ export async function createExperiment(
   }
   const created = await repo.insertExperiment(ctx.pg.db, tenant, project.id, {
     name: body.name,
+    description: body.description,
     features: body.features,
     tags: body.tags,
     parentId: body.parent_id,
@@ -102,12 +103,13 @@ export async function updateExperiment(
   tenant: Tenant,
   projectIdOrName: string,
   experimentIdOrName: string,
-  body: { status?: ExperimentStatus; features?: Record<string, unknown>; tags?: string[]; name?: string; host?: string | null; git?: Record<string, unknown> },
+  body: { status?: ExperimentStatus; description?: string | null; features?: Record<string, unknown>; tags?: string[]; name?: string; host?: string | null; git?: Record<string, unknown> },
 ) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
   const patch: Parameters<typeof repo.updateExperiment>[4] = {};
   if (body.name !== undefined) patch.name = body.name;
+  if (body.description !== undefined) patch.description = body.description;
   if (body.tags !== undefined) patch.tags = body.tags;
   if (body.host !== undefined) patch.host = body.host;
   if (body.git !== undefined) patch.git = body.git;

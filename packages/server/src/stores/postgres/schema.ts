@@ -109,6 +109,7 @@ export const experiments = pgTable(
     projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
     name: varchar('name', { length: 255 }).notNull(),
     status: varchar('status', { length: 16 }).$type<ExperimentStatus>().notNull().default('running'),
+    description: text('description'),
     features: jsonb('features').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     tags: jsonb('tags').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     host: varchar('host', { length: 255 }),

@@ -47,7 +47,7 @@ export async function insertExperiment(
   db: Db,
   tenant: Tenant,
   projectId: string,
-  v: { name: string; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null },
+  v: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null },
 ) {
   return db.transaction(async (tx) => {
     const [e] = await tx
@@ -67,11 +67,13 @@ export async function updateExperiment(
   tenant: Tenant,
   projectId: string,
   id: string,
-  v: Partial<Pick<ExperimentRow, 'name' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt'>> & { mergeFeatures?: Record<string, unknown> },
+  v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt'>> & {
+    mergeFeatures?: Record<string, unknown>;
+  },
 ) {
   const { mergeFeatures, ...rest } = v;
   const set: Record<string, unknown> = { ...rest, updatedAt: new Date() };
-  // Deep merge happens in the database so concurrent feature updates never lose each other's keys.
+  // Merges happen in the database so concurrent feature updates never lose each other's keys.
   if (mergeFeatures) set.features = sql`assay_jsonb_deep_merge(${experiments.features}, ${JSON.stringify(mergeFeatures)}::jsonb)`;
   const [e] = await db
     .update(experiments)
