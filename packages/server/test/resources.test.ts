@@ -105,6 +105,44 @@ describe('experiments', () => {
     expect(over.status).toBe(422);
     expect(over.body.detail[0].loc).toEqual(['body', 'description']);
   });
+
+  it('get-or-create of an existing run merges tags, features and description (resume)', async () => {
+    const { projectId } = await seedRun(team.api, 'resume-proj', 'base');
+    const base = `/projects/${projectId}/experiments`;
+    const c = await team.api.post(base, { name: 'r', tags: ['a', 'b'], features: { model: { depth: 12, heads: 8 }, lr: 0.1 }, description: 'first' });
+    expect(c.status).toBe(201);
+    const same = await team.api.post(`${base}?if_exists=return`, { name: 'r' });
+    expect(same.status).toBe(200);
+    expect(same.body).toMatchObject({ tags: ['a', 'b'], features: { model: { depth: 12, heads: 8 }, lr: 0.1 }, description: 'first' });
+    expect(same.body.updated_at).toBe(c.body.updated_at); // nothing passed, nothing written
+
+    await team.api.patch(`${base}/r`, { status: 'complete' });
+    const r = await team.api.post(`${base}?if_exists=return`, { name: 'r', tags: ['c', 'a', 'c', 'd'], features: { model: { heads: 16 }, opt: 'adam' }, description: 'resumed' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      id: c.body.id,
+      status: 'running',
+      finished_at: null,
+      tags: ['a', 'b', 'c', 'd'],
+      features: { model: { depth: 12, heads: 16 }, lr: 0.1, opt: 'adam' },
+      description: 'resumed',
+    });
+    expect((await team.api.get(`${base}/r`)).body).toMatchObject({ tags: ['a', 'b', 'c', 'd'], description: 'resumed' });
+    // a running run resumed with more tags gets them too; description kept when not passed
+    const again = await team.api.post(`${base}?if_exists=return`, { name: 'r', tags: ['e'] });
+    expect(again.body).toMatchObject({ tags: ['a', 'b', 'c', 'd', 'e'], description: 'resumed', status: 'running' });
+    // concurrent resumes with different tags lose none
+    await Promise.all(['x', 'y', 'z'].map((t) => team.api.post(`${base}?if_exists=return`, { name: 'r', tags: [t] })));
+    expect([...(await team.api.get(`${base}/r`)).body.tags].sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'x', 'y', 'z']);
+    // the merged set may not pass the tag limit
+    const many = Array.from({ length: 995 }, (_, i) => `t${i}`);
+    const tooMany = await team.api.post(`${base}?if_exists=return`, { name: 'r', tags: many });
+    expect(tooMany.status).toBe(422);
+    expect(tooMany.body.detail[0].loc).toEqual(['body', 'tags']);
+    // creating is unchanged: without if_exists a duplicate is a 409 and changes nothing
+    expect((await team.api.post(base, { name: 'r', tags: ['q'] })).status).toBe(409);
+    expect((await team.api.get(`${base}/r`)).body.tags).not.toContain('q');
+  });
 });
 
 describe('roles, keys and members', () => {

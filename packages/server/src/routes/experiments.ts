@@ -21,7 +21,10 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
     schema: {
       tags,
       summary: 'Create an experiment (run)',
-      description: 'Names are unique per project: 409 on a duplicate unless `if_exists=return`, which returns the existing run (200) and marks it running — the SDK\'s get-or-create.',
+      description:
+        'Names are unique per project: 409 on a duplicate unless `if_exists=return`, which returns the existing run (200) and marks it running — the SDK\'s ' +
+        'get-or-create and resume. On resume, `tags` are added to the stored ones (stored first, no duplicates; 422 past 1000), `features` are deep-merged ' +
+        'as PATCH does, `description` replaces the stored one when given; name, host and parent stay as stored.',
       params: ProjectParams,
       querystring: IfExistsQuery,
       body: ExperimentCreate,

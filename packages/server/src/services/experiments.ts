@@ -1,5 +1,6 @@
+import { LIMITS } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
-import { conflict, notFound } from '../errors.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
 import * as repo from '../stores/postgres/repos/experiments.ts';
 import type { ExperimentStatus } from '../stores/postgres/schema.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
@@ -86,12 +87,27 @@ export async function createExperiment(
   });
   if (created) return { status: 201 as const, experiment: experimentDto(created) };
   const existing = await repo.findExperiment(ctx.pg.db, tenant, project.id, body.name);
-  if (ifExists === 'return' && existing) {
-    // get-or-create is how a run (re)starts: it is running again from now.
-    const revived = existing.status === 'running' ? existing : await repo.updateExperiment(ctx.pg.db, tenant, project.id, existing.id, { status: 'running', finishedAt: null, heartbeatAt: new Date() });
-    return { status: 200 as const, experiment: experimentDto(revived ?? existing) };
-  }
+  if (ifExists === 'return' && existing) return { status: 200 as const, experiment: experimentDto(await resume(ctx, tenant, existing, body)) };
   throw conflict(`An experiment named "${body.name}" already exists in this project`);
+}
+
+/**
+ * get-or-create on an existing run is how a run (re)starts: it is running again from now, and what
+ * the resuming client passes is merged in — tags added after the stored ones, features deep-merged
+ * (as PATCH does), the description replaced when given. Name, host and parent stay as stored.
+ */
+async function resume(ctx: AppContext, tenant: Tenant, existing: repo.ExperimentRow, body: { description?: string | null; features?: Record<string, unknown>; tags?: string[] }) {
+  const patch: Parameters<typeof repo.updateExperiment>[4] = {};
+  if (existing.status !== 'running') Object.assign(patch, { status: 'running', finishedAt: null, heartbeatAt: new Date() });
+  if (body.description !== undefined) patch.description = body.description;
+  if (body.features !== undefined && Object.keys(body.features).length) patch.mergeFeatures = body.features;
+  const added = (body.tags ?? []).filter((t) => !existing.tags.includes(t));
+  if (added.length) {
+    if (new Set([...existing.tags, ...added]).size > LIMITS.tagsMax) throw unprocessable(['body', 'tags'], `an experiment has at most ${LIMITS.tagsMax} tags; merged with the stored ones these would be more`);
+    patch.addTags = added;
+  }
+  if (!Object.keys(patch).length) return existing;
+  return (await repo.updateExperiment(ctx.pg.db, tenant, existing.projectId, existing.id, patch)) ?? existing;
 }
 
 export async function getExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {

@@ -69,12 +69,22 @@ export async function updateExperiment(
   id: string,
   v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt'>> & {
     mergeFeatures?: Record<string, unknown>;
+    /** Appended to the stored tags, skipping those already there. */
+    addTags?: string[];
   },
 ) {
-  const { mergeFeatures, ...rest } = v;
+  const { mergeFeatures, addTags, ...rest } = v;
   const set: Record<string, unknown> = { ...rest, updatedAt: new Date() };
-  // Merges happen in the database so concurrent feature updates never lose each other's keys.
+  // Merges happen in the database so concurrent updates never lose each other's keys or tags.
   if (mergeFeatures) set.features = sql`assay_jsonb_deep_merge(${experiments.features}, ${JSON.stringify(mergeFeatures)}::jsonb)`;
+  if (addTags?.length) {
+    set.tags = sql`${experiments.tags} || coalesce((
+      SELECT jsonb_agg(n.v ORDER BY n.o) FROM (
+        SELECT b.v, min(b.o) AS o FROM jsonb_array_elements(${JSON.stringify(addTags)}::jsonb) WITH ORDINALITY AS b(v, o)
+        WHERE NOT ${experiments.tags} @> jsonb_build_array(b.v)
+        GROUP BY b.v
+      ) n), '[]'::jsonb)`;
+  }
   const [e] = await db
     .update(experiments)
     .set(set)
