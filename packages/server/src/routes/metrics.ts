@@ -39,6 +39,8 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
         'Row form (`metrics`) and/or columnar form (`series`: per metric parallel `steps`/`values`/`timestamps`). ' +
         'All or nothing: an invalid point rejects the whole batch (422). The response is sent only after the points are durably written. ' +
         'With `batch_id`, re-sending the same batch is a no-op (`duplicate: true`). Gzip bodies are accepted (`Content-Encoding: gzip`). ' +
+        'Over 1,000,000 points in `metrics` or 100,000 entries in `series` (or a body over ASSAY_BODY_LIMIT bytes): 413 with a `detail` naming the limit, ' +
+        'nothing written — split the batch. ' +
         'Under overload: 429 with `Retry-After`.',
       params: ExperimentParams,
       body: MetricBatchRequest,

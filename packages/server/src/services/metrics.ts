@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { HttpError, notFound } from '../errors.ts';
-import { countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
+import { batchSizeProblem, countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
 import { ROLLUP_STEPS } from '../stores/clickhouse/ddl.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
@@ -23,6 +23,8 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName);
   const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id };
+  const tooLarge = batchSizeProblem(body);
+  if (tooLarge) throw new HttpError(413, tooLarge);
   const encoded = encodeBatch(body, target, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
   if (!encoded.ok) throw new HttpError(422, encoded.issues);
   const { rows, batchId } = encoded;

@@ -271,6 +271,23 @@ export function countPoints(body: unknown): number {
 }
 
 /**
+ * Why a body exceeds the per-request counts (LIMITS.batchPointsMax rows, LIMITS.batchSeriesMax
+ * series), or undefined. Checked before any version is reserved: such a batch is refused whole
+ * with 413, which a client answers by splitting it — a 422 would tell it to drop the points.
+ */
+export function batchSizeProblem(body: unknown): string | undefined {
+  if (!isObject(body)) return undefined;
+  const { metrics, series } = body;
+  if (Array.isArray(metrics) && metrics.length > LIMITS.batchPointsMax) {
+    return `Batch too large: ${metrics.length} points in metrics, at most ${LIMITS.batchPointsMax} per request (batchPointsMax); split it`;
+  }
+  if (Array.isArray(series) && series.length > LIMITS.batchSeriesMax) {
+    return `Batch too large: ${series.length} entries in series, at most ${LIMITS.batchSeriesMax} per request (batchSeriesMax); split it`;
+  }
+  return undefined;
+}
+
+/**
  * Validates and encodes a batch body: `{batch_id?, metrics?: [...rows], series?: [...columns]}`.
  * Row i gets logged_at version `versionBase + i`.
  */
