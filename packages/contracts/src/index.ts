@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LIMITS, nameProblem } from './limits.ts';
+import { jsonTextProblem, LIMITS, nameProblem } from './limits.ts';
 
 export * from './limits.ts';
 
@@ -168,13 +168,19 @@ export const Project = z.object({
 });
 
 export const ExperimentStatus = z.enum(['running', 'complete', 'failed', 'crashed']);
+/** A JSON object stored as jsonb: any shape, but no NUL or unpaired surrogate in its keys or strings. */
+const StoredJson = <T extends z.ZodType>(schema: T) =>
+  schema.superRefine((v, ctx) => {
+    const problem = jsonTextProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+  });
 const JsonObject = z.record(z.string(), z.unknown());
 const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
 
 export const ExperimentCreate = z.object({
   name: Name('name'),
   description: Description.nullish().describe('Notes, 0–10,000 code points'),
-  features: JsonObject.optional().describe('With if_exists=return on an existing run: deep-merged into the stored features'),
+  features: StoredJson(JsonObject).optional().describe('With if_exists=return on an existing run: deep-merged into the stored features'),
   tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
   parent_id: z.string().uuid().nullish(),
   host: HostName.nullish(),
@@ -182,19 +188,19 @@ export const ExperimentCreate = z.object({
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
   description: Description.nullish().describe('null clears it'),
-  features: JsonObject.optional().describe('Deep-merged into the stored features'),
+  features: StoredJson(JsonObject).optional().describe('Deep-merged into the stored features'),
   tags: Tags.optional().describe('Replaces the stored tags'),
   name: Name('name').optional(),
   host: HostName.nullish(),
 });
-export const CodeSnapshot = z.object({
+export const CodeSnapshot = StoredJson(z.object({
   commit: z.string().max(100).nullish(),
   branch: z.string().max(500).nullish(),
   remote_url: z.string().max(2000).nullish(),
   dirty: z.boolean().nullish(),
   diff: z.string().max(20_000_000).nullish(),
   untracked: z.array(z.string().max(4096)).max(100_000).nullish(),
-});
+}));
 
 export const Experiment = z.object({
   id: z.string().uuid(),

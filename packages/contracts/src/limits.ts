@@ -60,6 +60,32 @@ export function hasLoneSurrogate(s: string): boolean {
 }
 
 /**
+ * Where in a JSON value there is text PostgreSQL's jsonb cannot store — NUL or an unpaired
+ * surrogate, in a key or a string — as the path to it and the reason; undefined when there is none.
+ * Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function jsonTextProblem(value: unknown): { path: (string | number)[]; message: string } | undefined {
+  const bad = (s: string) => (s.includes('\u0000') ? 'must not contain NUL (\\u0000)' : hasLoneSurrogate(s) ? 'must be valid Unicode (no unpaired surrogates)' : undefined);
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      const why = bad(v);
+      if (why) return { path, message: `text ${why}` };
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push({ v: x, path: [...path, i] }));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        const why = bad(k);
+        if (why) return { path, message: `key ${JSON.stringify(k)} ${why}` };
+        stack.push({ v: x, path: [...path, k] });
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * Why `s` is not acceptable as a name of `min`…`max` code points, or undefined when it is. Names
  * are any Unicode text stored verbatim, except NUL (PostgreSQL cannot store it) and unpaired
  * surrogates (not Unicode at all).

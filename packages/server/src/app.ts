@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppContext } from './context.ts';
 import { registerAuth } from './plugins/auth.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
+import { frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { registerRequestDecompression } from './plugins/gzip.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -39,6 +39,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     keepAliveTimeout: 65_000,
     // Metric names are up to 250 Unicode characters; percent-encoded that can reach ~3 kB.
     routerOptions: { maxParamLength: 4096 },
+    frameworkErrors,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by our own DTO functions; re-validating 100k points per response would

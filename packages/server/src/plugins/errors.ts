@@ -1,11 +1,51 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpError } from '../errors.ts';
 
 const CONTEXT_LOC: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
+const badEncoding = (loc: string[]) => ({
+  detail: [{ loc, msg: 'not valid percent-encoded UTF-8 (an unpaired surrogate has no UTF-8 form)', type: 'url_decoding' }],
+});
+
+/**
+ * Errors raised by Fastify's router before a route runs (the `frameworkErrors` option): a path
+ * segment that is not percent-encoded UTF-8 is bad input like any other, so 422 with `{detail}`.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_BAD_URL') void reply.status(422).send(badEncoding(['path']));
+  else void reply.status(error.statusCode ?? 400).send({ detail: error.message });
+}
+
+/**
+ * The query-string parser keeps an undecodable value as its raw text ("%ED%A0%80" — the bytes of a
+ * lone surrogate — would silently become a filter for that literal); refuse it instead.
+ */
+function queryEncodingProblem(url: string): string | undefined {
+  const q = url.indexOf('?');
+  if (q < 0 || !url.includes('%', q)) return undefined;
+  for (const part of url.slice(q + 1).split('&')) {
+    if (!part.includes('%')) continue;
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      const key = part.split('=')[0];
+      try {
+        return decodeURIComponent(key);
+      } catch {
+        return key;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** FastAPI-style `{detail}` for every error; bad input is always a 4xx, never a 500. */
 export function registerErrorHandling(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const key = queryEncodingProblem(request.url);
+    if (key !== undefined) return reply.status(422).send(badEncoding(['query', key]));
+  });
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
       return reply.status(error.statusCode).headers(error.headers).send({ detail: error.detail });
