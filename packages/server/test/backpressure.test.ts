@@ -37,4 +37,28 @@ describe('back-pressure', () => {
     const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/loss?limit=100000`);
     expect(ts.body.count).toBe(20_000);
   });
+
+  it('a failed metric write answers 503 with Retry-After, and a retry of the batch writes it once; a stopping writer answers 503', async () => {
+    const { projectId, experimentId } = await seedRun(team.api, 'bp', 'fail');
+    const url = `/metrics/batch/${projectId}/${experimentId}`;
+    const body = { batch_id: 'f-1', metrics: [{ metric_name: 'x', metric_value: 1, step: 0 }] };
+    // chDB inserts go through a staging file; a missing staging directory makes the insert fail
+    const ch = srv.ctx.ch as { ingestDir: string | undefined };
+    const dir = ch.ingestDir;
+    if (dir === undefined) return; // a ClickHouse server: no staging file to break
+    ch.ingestDir = `${dir}/missing`;
+    const failed = await team.api.post(url, body);
+    ch.ingestDir = dir;
+    expect(failed.status).toBe(503);
+    expect(failed.headers['retry-after']).toBe('1');
+    expect(failed.body.detail).toMatch(/retry later/);
+    const retried = await team.api.post(url, body);
+    expect(retried.body).toMatchObject({ count: 1, duplicate: false });
+    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.x.count).toBe(1);
+
+    await srv.ctx.writer.close();
+    const stopping = await team.api.post(url, { metrics: [{ metric_name: 'x', metric_value: 2, step: 1 }] });
+    expect(stopping.status).toBe(503);
+    expect(stopping.headers['retry-after']).toBe('1');
+  });
 });

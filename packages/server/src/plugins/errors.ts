@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpError } from '../errors.ts';
+import { RetryLaterError, WriterOverloadedError } from '../stores/errors.ts';
 
 const CONTEXT_LOC: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
@@ -49,6 +50,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
       return reply.status(error.statusCode).headers(error.headers).send({ detail: error.detail });
+    }
+    if (error instanceof RetryLaterError) {
+      // overload is the client's to pace (429); anything else is the server's trouble (503)
+      const status = error instanceof WriterOverloadedError ? 429 : 503;
+      return reply.status(status).header('Retry-After', String(error.retryAfterSeconds)).send({ detail: error.message });
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const loc = CONTEXT_LOC[error.validationContext ?? 'body'] ?? 'body';

@@ -1,4 +1,4 @@
-import { HttpError } from '../../errors.ts';
+import { ShuttingDownError, StoreUnavailableError, WriterOverloadedError } from '../errors.ts';
 import type { Tenant } from '../postgres/tenant.ts';
 import type { EncodedRows } from './encode.ts';
 import type { PartialBlocks } from './partials.ts';
@@ -21,7 +21,7 @@ export interface WriterOptions {
 }
 
 export interface FlushHooks {
-  /** Before the insert (e.g. mark batch ids pending); a failure fails the flush with 503. */
+  /** Before the insert (e.g. mark batch ids pending); a failure fails the flush (StoreUnavailableError). */
   beforeInsert(batch: WriteRequest[]): Promise<void>;
   /** After the insert succeeded, before any request is acknowledged. */
   afterInsert(flushed: WriteRequest[], remainingByExperiment: Map<string, number>): Promise<void>;
@@ -62,10 +62,10 @@ export class MetricWriter {
   }
 
   submit(req: WriteRequest): Promise<void> {
-    if (this.closed) return Promise.reject(new HttpError(503, 'Server is shutting down; retry later', { 'Retry-After': '1' }));
+    if (this.closed) return Promise.reject(new ShuttingDownError('Server is shutting down; retry later', 1));
     if (req.rows.count === 0) return Promise.resolve();
     if (this.pendingRows > 0 && this.pendingRows + req.rows.count > this.opts.maxPendingRows) {
-      return Promise.reject(new HttpError(429, 'Ingest buffer full; retry later', { 'Retry-After': '1' }));
+      return Promise.reject(new WriterOverloadedError('Ingest buffer full; retry later', 1));
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
@@ -137,7 +137,7 @@ export class MetricWriter {
     } catch (err) {
       this.inflightRows -= rows;
       this.log(err, 'metric insert failed');
-      const e = new HttpError(503, 'Metric store unavailable; retry later', { 'Retry-After': '1' });
+      const e = new StoreUnavailableError('Metric store unavailable; retry later', 1);
       for (const p of batch) p.reject(e);
       return;
     }

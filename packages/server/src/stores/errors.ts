@@ -1,0 +1,23 @@
+/**
+ * Failures a store reports when the caller should try again later. Stores know no HTTP: the
+ * error plugin turns these into 429/503 with `Retry-After`.
+ */
+export abstract class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    /** How long the caller should wait before retrying, in whole seconds. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The writer's buffer is full: the client sends faster than the metric store absorbs. */
+export class WriterOverloadedError extends RetryLaterError {}
+
+/** The metric store failed a write; nothing of it was acknowledged. */
+export class StoreUnavailableError extends RetryLaterError {}
+
+/** The process is stopping and takes no new writes. */
+export class ShuttingDownError extends RetryLaterError {}
