@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IfExistsQuery, page, Project, ProjectCreate, ProjectListQuery, ProjectPatch } from '@assay/contracts';
 import { projectDto } from '../services/dto.ts';
 import * as svc from '../services/projects.ts';
+import { resolveProject } from '../services/resolve.ts';
 import { errors, ProjectParams, type Api, type RouteDeps } from './types.ts';
 
 export function projectRoutes(app: Api, { ctx }: RouteDeps): void {
@@ -26,7 +27,7 @@ export function projectRoutes(app: Api, { ctx }: RouteDeps): void {
 
   app.get('/projects/:project_id', {
     schema: { tags, summary: 'Get a project (by UUID or name)', params: ProjectParams, response: { 200: Project, ...errors() } },
-  }, async (req) => projectDto(await svc.resolveProject(ctx, req.tenant, req.params.project_id)));
+  }, async (req) => projectDto(await resolveProject(ctx, req.tenant, req.params.project_id)));
 
   app.patch('/projects/:project_id', {
     schema: { tags, summary: 'Update a project', params: ProjectParams, body: ProjectPatch, response: { 200: Project, ...errors(403, 409) } },

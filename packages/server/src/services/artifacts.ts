@@ -8,7 +8,7 @@ import * as repo from '../stores/postgres/repos/artifacts.ts';
 import type { ArtifactRow } from '../stores/postgres/repos/artifacts.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
-import { resolveExperiment } from './experiments.ts';
+import { resolveExperiment } from './resolve.ts';
 
 export const artifactDto = (a: ArtifactRow) => ({
   id: a.id,

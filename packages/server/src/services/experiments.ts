@@ -1,53 +1,16 @@
 import { LIMITS } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
+import { isUniqueViolation } from '../stores/postgres/errors.ts';
 import * as repo from '../stores/postgres/repos/experiments.ts';
 import type { ExperimentStatus } from '../stores/postgres/schema.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { experimentDto, pageOf } from './dto.ts';
-import { deleteMetricsOf } from './metrics.ts';
-import { isUniqueViolation, resolveProject } from './projects.ts';
+import { deleteExperimentCascade } from './cascade.ts';
+import { forgetIngestTargets, resolveExperiment, resolveProject } from './resolve.ts';
 
 const TERMINAL: ExperimentStatus[] = ['complete', 'failed', 'crashed'];
-
-/** Project (by id or name) then experiment (by id or name) inside it; 404 for anything not ours. */
-export async function resolveExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
-  const project = await resolveProject(ctx, tenant, projectIdOrName);
-  const experiment = await repo.findExperiment(ctx.pg.db, tenant, project.id, experimentIdOrName);
-  if (!experiment) throw notFound('Experiment');
-  return { project, experiment };
-}
-
-/**
- * The ingest path resolves its project and experiment (id or name) on every batch: two Postgres
- * reads that cost ~1.3 ms of synchronous PGlite time each time. They are remembered for a couple
- * of seconds per team; a rename or delete in this process forgets everything at once, one in
- * another replica is seen within TTL_MS.
- */
-const TTL_MS = 2000;
-const MAX_ENTRIES = 10_000;
-
-type Target = Awaited<ReturnType<typeof resolveExperiment>>;
-const caches = new WeakMap<AppContext, Map<string, { at: number; target: Target }>>();
-
-export async function resolveIngestTarget(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string): Promise<Target> {
-  let cache = caches.get(ctx);
-  if (!cache) caches.set(ctx, (cache = new Map()));
-  const key = `${tenant.teamId}\u0000${projectIdOrName}\u0000${experimentIdOrName}`;
-  const hit = cache.get(key);
-  const now = Date.now();
-  if (hit && now - hit.at < TTL_MS) return hit.target;
-  const target = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
-  if (cache.size >= MAX_ENTRIES) cache.clear();
-  cache.set(key, { at: now, target });
-  return target;
-}
-
-/** After a project or experiment is renamed or deleted. */
-export function forgetIngestTargets(ctx: AppContext): void {
-  caches.get(ctx)?.clear();
-}
 
 export async function listExperiments(
   ctx: AppContext,
@@ -57,10 +20,6 @@ export async function listExperiments(
 ) {
   const project = await resolveProject(ctx, tenant, projectIdOrName);
   return pageOf(await repo.listExperiments(ctx.pg.db, tenant, project.id, q), q.limit, experimentDto);
-}
-
-export async function listAllExperimentIds(ctx: AppContext, tenant: Tenant, projectId: string): Promise<string[]> {
-  return repo.listExperimentIds(ctx.pg.db, tenant, projectId);
 }
 
 export async function createExperiment(
@@ -149,9 +108,7 @@ export async function updateExperiment(
 export async function deleteExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
-  forgetIngestTargets(ctx);
-  await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
-  await repo.deleteExperiment(ctx.pg.db, tenant, project.id, experiment.id);
+  await deleteExperimentCascade(ctx, tenant, project.id, experiment.id);
 }
 
 /** `POST …/heartbeat`: the run is alive now; a run the sweeper had marked `crashed` is `running` again. */

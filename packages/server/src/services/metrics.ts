@@ -7,9 +7,9 @@ import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import * as expRepo from '../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
-import { resolveExperiment, resolveIngestTarget } from './experiments.ts';
+import { deleteMetricsOf } from './cascade.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
-import { resolveProject } from './projects.ts';
+import { resolveExperiment, resolveIngestTarget, resolveProject } from './resolve.ts';
 import { settlePendingBatch } from './recovery.ts';
 
 /** Concurrent retries of one batch share the first attempt's outcome instead of writing twice. */
@@ -198,12 +198,4 @@ export async function deleteMetrics(ctx: AppContext, tenant: Tenant, projectIdOr
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
   await deleteMetricsOf(ctx, tenant, project.id, [experiment.id]);
-}
-
-export async function deleteMetricsOf(ctx: AppContext, tenant: Tenant, projectId: string, experimentIds: string[]) {
-  if (!experimentIds.length) return;
-  await q.deleteExperimentPoints(ctx.ch, tenant, projectId, experimentIds);
-  ctx.writeLogs.forget(tenant, experimentIds);
-  await ctx.writeLogs.flush(); // nothing of these experiments may land after the clear below
-  await logs.clearExperimentMetrics(ctx.pg.db, tenant, experimentIds);
 }

@@ -1,17 +1,12 @@
 import type { AppContext } from '../context.ts';
 import { conflict, notFound } from '../errors.ts';
+import { isUniqueViolation } from '../stores/postgres/errors.ts';
 import * as repo from '../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { pageOf, projectDto } from './dto.ts';
-import { deleteMetricsOf } from './metrics.ts';
-import { forgetIngestTargets, listAllExperimentIds } from './experiments.ts';
-
-export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
-  const p = await repo.findProject(ctx.pg.db, tenant, idOrName);
-  if (!p) throw notFound('Project');
-  return p;
-}
+import { deleteProjectCascade } from './cascade.ts';
+import { forgetIngestTargets, resolveProject } from './resolve.ts';
 
 export async function listProjects(ctx: AppContext, tenant: Tenant, q: { limit: number; cursor?: string; name?: string }) {
   return pageOf(await repo.listProjects(ctx.pg.db, tenant, q), q.limit, projectDto);
@@ -48,13 +43,5 @@ export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: s
 export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
   requireRole(tenant, 'admin');
   const p = await resolveProject(ctx, tenant, idOrName);
-  forgetIngestTargets(ctx);
-  // Points first: once the metadata row is gone nothing could find them again.
-  await deleteMetricsOf(ctx, tenant, p.id, await listAllExperimentIds(ctx, tenant, p.id));
-  await repo.deleteProject(ctx.pg.db, tenant, p.id);
-}
-
-export function isUniqueViolation(e: unknown): boolean {
-  const code = (e as { code?: string; cause?: { code?: string } }).code ?? (e as { cause?: { code?: string } }).cause?.code;
-  return code === '23505';
+  await deleteProjectCascade(ctx, tenant, p.id);
 }
