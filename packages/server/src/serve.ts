@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { describeStores, type Config } from './config.ts';
 import { startCrashSweeper } from './services/crash-sweeper.ts';
-import { recoverPendingBatches } from './services/recovery.ts';
+import { recoverPendingBatches } from './services/ingest.ts';
 import { closeStores, openStores } from './stores.ts';
 import { readServerFile, removeServerFile, writeServerFile } from './server-file.ts';
 

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { metricBatches, metricWriteLogs } from '../src/stores/postgres/schema.ts';
-import { recoverPendingBatches } from '../src/services/recovery.ts';
+import { recoverPendingBatches } from '../src/services/ingest.ts';
 import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
 
 let srv: TestServer;

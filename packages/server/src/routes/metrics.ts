@@ -12,6 +12,7 @@ import {
   TimeseriesResponse,
 } from '@assay/contracts';
 import { validatorCompiler } from 'fastify-type-provider-zod';
+import { logBatch } from '../services/ingest.ts';
 import * as svc from '../services/metrics.ts';
 import { errors, ExperimentParams, type Api, type RouteDeps } from './types.ts';
 
@@ -29,7 +30,7 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
       body: MetricLogRequest,
       response: { 200: LogResponse, ...busy },
     },
-  }, (req) => svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { metrics: [req.body] }));
+  }, (req) => logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { metrics: [req.body] }));
 
   app.post('/metrics/batch/:project_id/:experiment_id', {
     schema: {
@@ -55,7 +56,7 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
     // share of the main thread under row-format ingest).
     const body = req.body;
     (req as { body: unknown }).body = undefined;
-    return svc.logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
+    return logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
   });
 
   app.get('/metrics/timeseries/:project_id/:experiment_id/:metric_name', {

@@ -1,6 +1,5 @@
 import type { AppContext } from '../context.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { batchSizeProblem, countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
+import { notFound } from '../errors.ts';
 import { ROLLUP_STEPS } from '../stores/clickhouse/ddl.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
@@ -9,61 +8,9 @@ import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { deleteMetricsOf } from './cascade.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
-import { resolveExperiment, resolveIngestTarget, resolveProject } from './resolve.ts';
-import { settlePendingBatch } from './recovery.ts';
+import { resolveExperiment, resolveProject } from './resolve.ts';
 
-/** Concurrent retries of one batch share the first attempt's outcome instead of writing twice. */
-const inflightBatches = new Map<string, Promise<void>>();
-
-/**
- * Validates and encodes the body (all or nothing: one bad point → 422, nothing written) and hands
- * it to the group-commit writer; resolves once the points are durable.
- */
-export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
-  requireRole(tenant, 'researcher');
-  const { project, experiment } = await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName);
-  const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id };
-  const tooLarge = batchSizeProblem(body);
-  if (tooLarge) throw new HttpError(413, tooLarge);
-  const encoded = encodeBatch(body, target, Date.now(), ctx.writer.reserveVersions(countPoints(body)));
-  if (!encoded.ok) throw new HttpError(422, encoded.issues);
-  const { rows, batchId } = encoded;
-  const ok = (duplicate: boolean) => ({
-    status: 'success' as const,
-    count: rows.count,
-    duplicate,
-    message: duplicate ? `Batch ${batchId} was already logged` : `Logged ${rows.count} metrics successfully`,
-  });
-  const req = { tenant, projectId: project.id, experimentId: experiment.id, batchId, rows };
-  if (!batchId) {
-    await ctx.writer.submit(req);
-    return ok(false);
-  }
-  // The in-flight entry is set before the first await, so concurrent sends of one batch can't
-  // both pass the "already written?" check.
-  const key = `${experiment.id}:${batchId}`;
-  const inflight = inflightBatches.get(key);
-  if (inflight) {
-    await inflight;
-    return ok(true);
-  }
-  const attempt = (async () => {
-    const seen = await logs.findBatch(ctx.pg.db, tenant, experiment.id, batchId);
-    if (seen?.committedAt) return true;
-    // Pending: an earlier attempt's insert failed or was cut off; find out whether it landed.
-    if (seen && (await settlePendingBatch(ctx, tenant, { ...seen, projectId: project.id }))) return true;
-    await ctx.writer.submit(req);
-    return false;
-  })();
-  const shared = attempt.then(() => undefined);
-  shared.catch(() => undefined); // waiters see the failure; nobody waiting must not crash the process
-  inflightBatches.set(key, shared);
-  try {
-    return ok(await attempt);
-  } finally {
-    inflightBatches.delete(key);
-  }
-}
+/* Metric reads and the metrics delete; writing points is services/ingest.ts. */
 
 type SeriesRow = q.SeriesRow;
 const pointDto = ([step, ts, v, host]: SeriesRow) => ({

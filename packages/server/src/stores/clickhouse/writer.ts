@@ -125,7 +125,7 @@ export class MetricWriter {
       await this.hooks.beforeInsert(batch.map((p) => p.req));
       // The points and the partial aggregates go in side by side (each insert has a fixed cost of
       // several ms; in sequence they held every acknowledgement back). If any of them fails, a
-      // batch with an id stays pending and settling it (recovery.ts) rebuilds the experiment's
+      // batch with an id stays pending and settling it (services/ingest.ts) rebuilds the experiment's
       // aggregates from its points, so aggregates that landed without their points are repaired.
       const partials = (table: keyof PartialBlocks) => batch.flatMap((p) => p.req.rows.partials[table] ?? []);
       const inserts = await Promise.allSettled([
