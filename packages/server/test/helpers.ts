@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import type { AppContext } from '../src/context.ts';
@@ -56,6 +57,17 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** This file's server and one team in it: started before the file's tests, closed after them. */
+export function useTestServer(teamPrefix: string, env: Record<string, string> = {}): { srv: TestServer; team: TestTeam } {
+  const t = {} as { srv: TestServer; team: TestTeam };
+  beforeAll(async () => {
+    t.srv = await startTestServer(env);
+    t.team = await t.srv.newTeam(teamPrefix);
+  });
+  afterAll(() => t.srv?.close());
+  return t;
 }
 
 export interface Res<T = any> {

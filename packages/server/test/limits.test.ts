@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LIMITS } from '@assay/contracts';
-import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { seedRun, useTestServer } from './helpers.ts';
 
 /**
  * The contract's edges, server side (docs/contract.md): each limit accepted exactly at its value
@@ -8,22 +8,15 @@ import { seedRun, startTestServer, type TestServer, type TestTeam } from './help
  * a 422 — never a 500 — wherever a client can send it. Bodies are raw JSON strings so the escapes
  * reach the server as a client would send them.
  */
-let srv: TestServer;
-let team: TestTeam;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  team = await srv.newTeam('limits');
-});
-afterAll(() => srv?.close());
+const t = useTestServer('limits');
 
 const json = { 'content-type': 'application/json' };
-const raw = (method: string, url: string, body: string) => team.api.call(method, url, body, json);
+const raw = (method: string, url: string, body: string) => t.team.api.call(method, url, body, json);
 const BAD = { nul: 'a\\u0000b', surrogate: 'a\\ud800b', lowSurrogate: '\\udc00' };
 
 describe('batch size limits', () => {
   it('over batchSeriesMax series or batchPointsMax rows: 413 naming the limit, nothing written', async () => {
-    const { projectId, experimentId } = await seedRun(team.api, 'p-size', 'r1');
+    const { projectId, experimentId } = await seedRun(t.team.api, 'p-size', 'r1');
     const url = `/metrics/batch/${projectId}/${experimentId}`;
     const entry = '{"metric_name":"s","steps":[1],"values":[1]}';
     const atMax = await raw('POST', url, `{"series":[${Array(LIMITS.batchSeriesMax).fill(entry).join(',')}]}`);
@@ -39,42 +32,42 @@ describe('batch size limits', () => {
     expect(overRows.status).toBe(413);
     expect(overRows.body.detail).toMatch(/1000001 points in metrics, at most 1000000/);
 
-    const s = await team.api.get(`/metrics/summary/${projectId}/${experimentId}`);
+    const s = await t.team.api.get(`/metrics/summary/${projectId}/${experimentId}`);
     expect(Object.keys(s.body.metrics)).toEqual(['s']);
     // the refused batch_id was not recorded: sending it within the limits writes it
-    const ok = await team.api.post(url, { batch_id: 'big', metrics: [{ metric_name: 'r', metric_value: 1, step: 0 }] });
+    const ok = await t.team.api.post(url, { batch_id: 'big', metrics: [{ metric_name: 'r', metric_value: 1, step: 0 }] });
     expect(ok.body).toMatchObject({ count: 1, duplicate: false });
   });
 });
 
 describe('metric point edges', () => {
   it('metric names of 250 four-byte characters are stored verbatim; 251 are refused at their loc', async () => {
-    const { projectId, experimentId } = await seedRun(team.api, 'p-emoji', 'r1');
+    const { projectId, experimentId } = await seedRun(t.team.api, 'p-emoji', 'r1');
     const at = '😀'.repeat(LIMITS.metricNameMax);
     expect(at.length).toBe(500); // UTF-16 units
     const over = at + '😀';
     const url = `/metrics/batch/${projectId}/${experimentId}`;
-    expect((await team.api.post(url, { metrics: [{ metric_name: at, metric_value: 1, step: 0 }] })).status).toBe(200);
-    const ts = await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(at)}`);
+    expect((await t.team.api.post(url, { metrics: [{ metric_name: at, metric_value: 1, step: 0 }] })).status).toBe(200);
+    const ts = await t.team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(at)}`);
     expect(ts.status).toBe(200);
     expect(ts.body.metric_name).toBe(at);
     expect(ts.body.points).toHaveLength(1);
-    expect(Object.keys((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics)).toEqual([at]);
+    expect(Object.keys((await t.team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics)).toEqual([at]);
 
-    const r = await team.api.post(url, { metrics: [{ metric_name: 'ok', metric_value: 1, step: 0 }, { metric_name: over, metric_value: 1, step: 1 }] });
+    const r = await t.team.api.post(url, { metrics: [{ metric_name: 'ok', metric_value: 1, step: 0 }, { metric_name: over, metric_value: 1, step: 1 }] });
     expect(r.status).toBe(422);
     expect(r.body.detail).toEqual([expect.objectContaining({ loc: ['body', 'metrics', 1, 'metric_name'] })]);
-    const c = await team.api.post(url, { series: [{ metric_name: over, steps: [0], values: [1] }] });
+    const c = await t.team.api.post(url, { series: [{ metric_name: over, steps: [0], values: [1] }] });
     expect(c.body.detail[0].loc).toEqual(['body', 'series', 0, 'metric_name']);
-    expect((await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(over)}`)).status).toBe(422);
+    expect((await t.team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${encodeURIComponent(over)}`)).status).toBe(422);
   });
 
   it('the last storable timestamp is accepted and read back; one millisecond later is refused', async () => {
-    const { projectId, experimentId } = await seedRun(team.api, 'p-ts', 'r1');
+    const { projectId, experimentId } = await seedRun(t.team.api, 'p-ts', 'r1');
     const url = `/metrics/batch/${projectId}/${experimentId}`;
     const maxIso = new Date(LIMITS.timestampMaxMs).toISOString();
     expect(maxIso).toBe('2106-02-07T06:28:15.999Z');
-    const ok = await team.api.post(url, {
+    const ok = await t.team.api.post(url, {
       metrics: [
         { metric_name: 'ms', metric_value: 1, step: 0, timestamp: LIMITS.timestampMaxMs },
         { metric_name: 'iso', metric_value: 1, step: 0, timestamp: maxIso },
@@ -82,22 +75,22 @@ describe('metric point edges', () => {
     });
     expect(ok.status).toBe(200);
     for (const m of ['ms', 'iso']) {
-      expect((await team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${m}`)).body.points[0].timestamp).toBe(maxIso);
+      expect((await t.team.api.get(`/metrics/timeseries/${projectId}/${experimentId}/${m}`)).body.points[0].timestamp).toBe(maxIso);
     }
-    const overMs = await team.api.post(url, { metrics: [{ metric_name: 'x', metric_value: 1, step: 0, timestamp: LIMITS.timestampMaxMs + 1 }] });
+    const overMs = await t.team.api.post(url, { metrics: [{ metric_name: 'x', metric_value: 1, step: 0, timestamp: LIMITS.timestampMaxMs + 1 }] });
     expect(overMs.status).toBe(422);
     expect(overMs.body.detail[0].loc).toEqual(['body', 'metrics', 0, 'timestamp']);
-    const overIso = await team.api.post(url, { series: [{ metric_name: 'x', steps: [0], values: [1], timestamps: ['2106-02-07T06:28:16.000Z'] }] });
+    const overIso = await t.team.api.post(url, { series: [{ metric_name: 'x', steps: [0], values: [1], timestamps: ['2106-02-07T06:28:16.000Z'] }] });
     expect(overIso.status).toBe(422);
     expect(overIso.body.detail[0].loc).toEqual(['body', 'series', 0, 'timestamps', 0]);
-    const single = await team.api.post(`/metrics/log/${projectId}/${experimentId}`, { metric_name: 'x', metric_value: 1, step: 0, timestamp: LIMITS.timestampMaxMs + 1 });
+    const single = await t.team.api.post(`/metrics/log/${projectId}/${experimentId}`, { metric_name: 'x', metric_value: 1, step: 0, timestamp: LIMITS.timestampMaxMs + 1 });
     expect(single.status).toBe(422);
   });
 });
 
 describe('NUL and unpaired surrogates: 422, never 500', () => {
   it('in metric_name, host and batch_id of a batch (row and columnar form)', async () => {
-    const { projectId, experimentId } = await seedRun(team.api, 'p-nul', 'r1');
+    const { projectId, experimentId } = await seedRun(t.team.api, 'p-nul', 'r1');
     const url = `/metrics/batch/${projectId}/${experimentId}`;
     for (const bad of Object.values(BAD)) {
       const cases: [string, (string | number)[]][] = [
@@ -116,11 +109,11 @@ describe('NUL and unpaired surrogates: 422, never 500', () => {
       expect(single.status).toBe(422);
       expect(single.body.detail[0].loc).toEqual(['body', 'metric_name']);
     }
-    expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics).toEqual({});
+    expect((await t.team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics).toEqual({});
   });
 
   it('in project and experiment names, descriptions, tags, features and host', async () => {
-    const { projectId } = await seedRun(team.api, 'p-names', 'base');
+    const { projectId } = await seedRun(t.team.api, 'p-names', 'base');
     const exps = `/projects/${projectId}/experiments`;
     for (const bad of Object.values(BAD)) {
       const cases: [string, string, string, (string | number)[]][] = [
@@ -146,12 +139,12 @@ describe('NUL and unpaired surrogates: 422, never 500', () => {
         expect(r.body.detail[0].loc, body).toEqual(loc);
       }
     }
-    const base = (await team.api.get(`${exps}/base`)).body;
+    const base = (await t.team.api.get(`${exps}/base`)).body;
     expect(base).toMatchObject({ name: 'base', tags: [], features: {}, description: null, git: null });
   });
 
   it('in list filters and path segments', async () => {
-    const { projectId } = await seedRun(team.api, 'p-filters', 'base');
+    const { projectId } = await seedRun(t.team.api, 'p-filters', 'base');
     // a lone surrogate cannot be UTF-8 in a URL; its WTF-8 bytes (%ED%A0%80) are what a client could send
     for (const bad of ['a%00b', '%ED%A0%80', 'a%ED%B0%80']) {
       const urls = [
@@ -165,7 +158,7 @@ describe('NUL and unpaired surrogates: 422, never 500', () => {
         `/metrics/compare?project_id=${projectId}&experiment_ids=base&metric_names=${bad}`,
       ];
       for (const url of urls) {
-        const r = url.startsWith('/metrics/compare') ? await team.api.post(url) : await team.api.get(url);
+        const r = url.startsWith('/metrics/compare') ? await t.team.api.post(url) : await t.team.api.get(url);
         expect(r.status, url).toBe(422);
         expect(r.body.detail[0].loc[0], url).toBe(url.includes(`?`) && url.lastIndexOf(bad) > url.indexOf('?') ? 'query' : 'path');
       }
