@@ -108,11 +108,14 @@ export function sha256File(file: string): Promise<{ sha256: string; size: number
   });
 }
 
-export interface UploadResult extends Artifact {
-  /** true when an identical file (same path and sha256) already existed: nothing was sent. */
-  skipped: boolean;
-  localPath: string;
-}
+/**
+ * One file of `logArtifacts`: the stored artifact (`skipped` when an identical file — same path and
+ * sha256 — already existed, so nothing was sent), or, while offline, `pending: true` (the upload
+ * is spooled and happens on replay / sync).
+ */
+export type UploadResult =
+  | (Artifact & { skipped: boolean; pending?: false; localPath: string })
+  | (Pick<Artifact, 'path' | 'size' | 'sha256'> & { skipped: false; pending: true; localPath: string });
 
 /**
  * Upload one file with a streamed body (never read whole into memory) and `X-Content-SHA256`.

@@ -82,3 +82,25 @@ export function sleep(ms: number, opts: { unref?: boolean; signal?: AbortSignal 
     if (opts.unref) (t as unknown as { unref?: () => void }).unref?.();
   });
 }
+
+/** Unref'd backoff sleeps that `wake()` cuts short (someone waits: retry now). */
+export class Sleeper {
+  private wakers = new Set<() => void>();
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      (t as unknown as { unref?: () => void }).unref?.();
+      this.wakers.add(done);
+    });
+  }
+
+  wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+}

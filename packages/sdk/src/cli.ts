@@ -1,16 +1,26 @@
+#!/usr/bin/env node
 /**
- * `node --import tsx packages/sdk/src/cli.ts sync [dir] [--api-url URL]` — upload spooled metrics
- * left behind by runs that could not reach the server (the TypeScript twin of
- * `python -m research_sdk sync`). Uses ASSAY_API_KEY / ASSAY_API_URL; prints a JSON summary.
+ * `npx assay-sdk sync [dir] [--api-url URL] [--api-key KEY]` — upload spooled metrics left behind
+ * by runs that could not deliver them (the TypeScript twin of `python -m research_sdk sync`).
+ * Uses ASSAY_API_KEY / ASSAY_API_URL; prints a JSON summary on stdout. `dir` defaults to
+ * `$ASSAY_SPOOL_DIR/node` (plus legacy segments in `$ASSAY_SPOOL_DIR`).
+ *
+ * Exit status: 0 all sent; 1 something failed (see `errors`); 2 usage; 3 nothing failed, but the
+ * Python SDK's spool was found (`foreign`, with the command that sends it; also on stderr).
  */
-import { syncSpool } from './ops.ts';
-import { defaultSpoolDir } from './spool.ts';
+import { syncSpool } from './sync.ts';
 import { consoleLogger } from './logger.ts';
+
+const USAGE = 'usage: assay-sdk sync [dir] [--api-url URL] [--api-key KEY]\n';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (cmd !== 'sync') {
-    process.stderr.write('usage: cli.ts sync [dir] [--api-url URL] [--api-key KEY]\n');
+    process.stderr.write(USAGE);
     return 2;
   }
   let dir: string | undefined;
@@ -20,15 +30,16 @@ async function main(argv: string[]): Promise<number> {
     const a = rest[i];
     if (a === '--api-url') apiUrl = rest[++i];
     else if (a === '--api-key') apiKey = rest[++i];
-    else if (!dir) dir = a;
+    else if (!dir && !a.startsWith('--')) dir = a;
     else {
-      process.stderr.write(`unexpected argument ${a}\n`);
+      process.stderr.write(`unexpected argument ${a}\n${USAGE}`);
       return 2;
     }
   }
-  const res = await syncSpool(dir ?? defaultSpoolDir(), { apiUrl, apiKey, logger: consoleLogger('info') });
+  const res = await syncSpool(dir, { apiUrl, apiKey, logger: consoleLogger('info') });
   process.stdout.write(JSON.stringify(res) + '\n');
-  return res.failed > 0 ? 1 : 0;
+  if (res.failed > 0) return 1;
+  return res.foreign.length > 0 ? 3 : 0;
 }
 
 main(process.argv.slice(2)).then(

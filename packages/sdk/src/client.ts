@@ -4,22 +4,31 @@
  */
 import { HttpClient, seg, type HttpClientOptions, type QueryValue } from './http.ts';
 import { AssayConfigError } from './errors.ts';
+import { LIMITS } from './limits.ts';
 import { decodeTimestamp, decodeValue } from './values.ts';
 import type {
   Artifact,
   CompareResult,
-  CompareStats,
+  CompareResponse,
+  ExperimentCreate,
+  ExperimentPatch,
   ExperimentRecord,
   ExperimentStatus,
   ExperimentSummary,
-  Features,
   Me,
-  MetricName,
+  MetricNamesResponse,
+  MetricStats,
   MetricSummary,
   Page,
   Project,
+  ProjectCreate,
+  ProjectPatch,
+  SummaryResponse,
   Timeseries,
+  TimeseriesResponse,
 } from './types.ts';
+
+export { AssayError, AssayApiError, AssayNetworkError, AssayConfigError } from './errors.ts';
 
 export interface AssayClientOptions extends Partial<HttpClientOptions> {}
 
@@ -35,22 +44,18 @@ export interface ListExperimentsOptions extends ListOptions {
 }
 
 export interface TimeseriesOptions {
-  /** Maximum raw points (server default 10 000). */
+  /**
+   * `timeseries`: points in this page (server default 10 000, at most 100 000). `getMetric`: at
+   * most this many points in all (default: the whole series); `truncated: true` when more exist.
+   */
   limit?: number;
   /** Downsample to at most this many points (shape and extremes kept). */
   maxPoints?: number;
   stepMin?: number;
   stepMax?: number;
   host?: string;
-}
-
-export interface CreateExperimentBody {
-  name: string;
-  features?: Features;
-  tags?: string[];
-  parent_id?: string;
-  host?: string;
-  description?: string;
+  /** `getMetric`: points per request while paging (default and maximum 100 000). */
+  pageSize?: number;
 }
 
 function env(name: string): string | undefined {
@@ -59,12 +64,15 @@ function env(name: string): string | undefined {
   return v === '' ? undefined : v;
 }
 
-const statsKeys = ['last', 'min', 'max', 'avg'] as const;
-
-function decodeStats<T extends Record<string, unknown>>(raw: T): T {
-  const out: Record<string, unknown> = { ...raw };
-  for (const k of statsKeys) if (k in out) out[k] = decodeValue(out[k]);
-  return out as T;
+function decodeStats(m: MetricStats): MetricSummary {
+  return {
+    ...m,
+    last: decodeValue(m.last),
+    min: decodeValue(m.min),
+    max: decodeValue(m.max),
+    avg: decodeValue(m.avg),
+    last_timestamp: m.last_timestamp == null ? null : decodeTimestamp(m.last_timestamp),
+  };
 }
 
 export class AssayClient {
@@ -100,11 +108,11 @@ export class AssayClient {
   }
 
   /** Create a project; with `ifExists: 'return'` returns the existing one instead of 409. */
-  createProject(body: { name: string; description?: string }, opts: { ifExists?: 'return' } = {}): Promise<Project> {
+  createProject(body: ProjectCreate, opts: { ifExists?: 'return' } = {}): Promise<Project> {
     return this.http.request('POST', '/projects', { json: body, query: { if_exists: opts.ifExists } });
   }
 
-  updateProject(project: string, body: { name?: string; description?: string; retention_days?: number }): Promise<Project> {
+  updateProject(project: string, body: ProjectPatch): Promise<Project> {
     return this.http.request('PATCH', `/projects/${seg(project)}`, { json: body });
   }
 
@@ -127,15 +135,13 @@ export class AssayClient {
     return this.http.request('GET', `/projects/${seg(project)}/experiments/${seg(experiment)}`);
   }
 
-  createExperiment(project: string, body: CreateExperimentBody, opts: { ifExists?: 'return' } = {}): Promise<ExperimentRecord> {
+  /** With `ifExists: 'return'` an existing experiment is returned, its tags and features merged with the given ones. */
+  createExperiment(project: string, body: ExperimentCreate, opts: { ifExists?: 'return' } = {}): Promise<ExperimentRecord> {
     return this.http.request('POST', `/projects/${seg(project)}/experiments`, { json: body, query: { if_exists: opts.ifExists } });
   }
 
-  updateExperiment(
-    project: string,
-    experiment: string,
-    body: { status?: ExperimentStatus; features?: Features; tags?: string[]; description?: string },
-  ): Promise<ExperimentRecord> {
+  /** PATCH: `features` are deep-merged, `tags` replace the stored ones, `description: null` clears it. */
+  updateExperiment(project: string, experiment: string, body: ExperimentPatch): Promise<ExperimentRecord> {
     return this.http.request('PATCH', `/projects/${seg(project)}/experiments/${seg(experiment)}`, { json: body });
   }
 
@@ -158,7 +164,11 @@ export class AssayClient {
   }
 
   // ---- metrics ----
-  /** One metric's history. Values are numbers (NaN/±Infinity restored), timestamps Dates. */
+  /**
+   * One page of a metric's history (`limit` points, server default 10 000). Values are numbers
+   * (NaN/±Infinity restored), timestamps Dates. `truncated` / `next_step_min` say where the next
+   * page starts (`stepMin`); `getMetric` follows them for you.
+   */
   async timeseries(project: string, experiment: string, metricName: string, opts: TimeseriesOptions = {}): Promise<Timeseries> {
     const query: Record<string, QueryValue> = {
       limit: opts.limit,
@@ -167,61 +177,73 @@ export class AssayClient {
       step_max: opts.stepMax,
       host: opts.host,
     };
-    const raw = await this.http.request<{
-      experiment_id: string;
-      metric_name: string;
-      points: Array<{ timestamp: unknown; step: number; value: unknown }>;
-      count: number;
-      downsampled?: boolean;
-    }>('GET', `/metrics/timeseries/${seg(project)}/${seg(experiment)}/${seg(metricName)}`, { query });
+    const raw = await this.http.request<TimeseriesResponse>('GET', `/metrics/timeseries/${seg(project)}/${seg(experiment)}/${seg(metricName)}`, { query });
     return {
-      experiment_id: raw.experiment_id,
-      metric_name: raw.metric_name,
-      count: raw.count,
+      ...raw,
       downsampled: raw.downsampled ?? false,
-      points: raw.points.map((p) => ({ step: Number(p.step), value: decodeValue(p.value), timestamp: decodeTimestamp(p.timestamp) })),
+      truncated: raw.truncated ?? false,
+      next_step_min: raw.next_step_min ?? null,
+      points: raw.points.map((p) => {
+        const out: Timeseries['points'][number] = { step: Number(p.step), value: decodeValue(p.value), timestamp: decodeTimestamp(p.timestamp) };
+        if (p.host) out.host = p.host;
+        return out;
+      }),
     };
+  }
+
+  /**
+   * A metric's whole history (within `stepMin`…`stepMax`), paging with `next_step_min` until the
+   * series ends. With `limit`, at most that many points, and `truncated: true` when more exist.
+   * With `maxPoints`, one downsampled answer (`downsampled: true`).
+   */
+  async getMetric(project: string, experiment: string, metricName: string, opts: TimeseriesOptions = {}): Promise<Timeseries> {
+    if (opts.maxPoints !== undefined) return this.timeseries(project, experiment, metricName, opts);
+    const want = opts.limit ?? Infinity;
+    const points: Timeseries['points'] = [];
+    let stepMin = opts.stepMin;
+    let page: Timeseries;
+    for (;;) {
+      const limit = Math.max(1, Math.min(opts.pageSize ?? LIMITS.timeseriesLimitMax, LIMITS.timeseriesLimitMax, want - points.length));
+      page = await this.timeseries(project, experiment, metricName, { ...opts, limit, stepMin });
+      for (const p of page.points) points.push(p);
+      const next = page.next_step_min;
+      if (!page.truncated || next === null || points.length >= want) break;
+      if (stepMin !== undefined && next <= stepMin) break; // the server did not advance: never loop
+      stepMin = next;
+    }
+    let { truncated, next_step_min } = page;
+    if (points.length > want) {
+      // a page of whole steps overshot (several hosts per step): cut to the limit
+      next_step_min = points[want].step;
+      truncated = true;
+      points.length = want;
+    }
+    return { ...page, points, count: points.length, truncated, next_step_min };
   }
 
   /** Per-metric aggregates (last, min, max, avg, count, first/last step) for one experiment. */
   async summary(project: string, experiment: string): Promise<ExperimentSummary> {
-    const raw = await this.http.request<{ experiment_id: string; metrics: Record<string, Record<string, unknown>> }>(
-      'GET',
-      `/metrics/summary/${seg(project)}/${seg(experiment)}`,
-    );
+    const raw = await this.http.request<SummaryResponse>('GET', `/metrics/summary/${seg(project)}/${seg(experiment)}`);
     const metrics: Record<string, MetricSummary> = {};
-    for (const [name, m] of Object.entries(raw.metrics ?? {})) {
-      const d = decodeStats(m);
-      metrics[name] = {
-        ...(d as unknown as MetricSummary),
-        count: Number(m.count),
-        first_step: Number(m.first_step),
-        last_step: Number(m.last_step),
-        last_timestamp: m.last_timestamp == null ? null : decodeTimestamp(m.last_timestamp),
-      };
-    }
+    for (const [name, m] of Object.entries(raw.metrics ?? {})) metrics[name] = decodeStats(m);
     return { experiment_id: raw.experiment_id, metrics };
   }
 
   /** Compare experiments (ids or names) on some metrics. */
   async compare(project: string, experimentIds: string[], metricNames: string[]): Promise<CompareResult> {
-    const raw = await this.http.request<{ project_id: string; experiments: Record<string, Record<string, Record<string, unknown>>> }>(
-      'POST',
-      '/metrics/compare',
-      { query: { project_id: project, experiment_ids: experimentIds, metric_names: metricNames } },
-    );
+    const raw = await this.http.request<CompareResponse>('POST', '/metrics/compare', {
+      query: { project_id: project, experiment_ids: experimentIds, metric_names: metricNames },
+    });
     const experiments: CompareResult['experiments'] = {};
     for (const [id, metrics] of Object.entries(raw.experiments ?? {})) {
       experiments[id] = {};
-      for (const [name, m] of Object.entries(metrics)) {
-        experiments[id][name] = { ...(decodeStats(m) as unknown as CompareStats), count: Number(m.count) };
-      }
+      for (const [name, m] of Object.entries(metrics)) experiments[id][name] = decodeStats(m);
     }
     return { project_id: raw.project_id, experiments };
   }
 
-  async metricNames(project: string, experiment: string): Promise<MetricName[]> {
-    const r = await this.http.request<{ items: MetricName[] }>('GET', `/metrics/names/${seg(project)}/${seg(experiment)}`);
+  async metricNames(project: string, experiment: string): Promise<MetricNamesResponse['items']> {
+    const r = await this.http.request<MetricNamesResponse>('GET', `/metrics/names/${seg(project)}/${seg(experiment)}`);
     return r.items;
   }
 

@@ -4,176 +4,87 @@
  *   const exp = await Experiment.create({ project: 'vision_transformer', name: 'vit_base_imagenet' });
  *   await exp.logFeatures({ model: { arch: 'vit_base' }, optimizer: { lr: 1e-4 } });
  *   await exp.logCodeSnapshot('git_diff');
- *   for (let step = 0; step < n; step++) exp.logMetric('loss', loss, { step });
+ *   for (let step = 0; step < n; step++) exp.log({ loss, acc }, { step });
  *   await exp.flushMetrics();
  *   await exp.logArtifacts('./checkpoints', '*.pt');
  *   await exp.finish('complete');
+ *
+ * Delivery follows docs/sdk-delivery.md: nothing blocks longer than the offline grace or the
+ * timeout given; what cannot be delivered is in the spool, and finish() says so.
  */
-import os from 'node:os';
 import fs from 'node:fs';
 import { AssayClient, type TimeseriesOptions } from './client.ts';
 import { HttpClient, seg } from './http.ts';
-import { AssayConfigError, AssayError, AssayNetworkError } from './errors.ts';
-import { classifyError, type BackoffOptions } from './backoff.ts';
-import { consoleLogger, type Logger } from './logger.ts';
-import { checkTeam, ensureExperiment, type ReplayContext } from './ops.ts';
+import { AssayConfigError, AssayError } from './errors.ts';
+import { classifyError } from './backoff.ts';
+import type { Logger } from './logger.ts';
+import { isAuthError, type ReplayContext } from './delivery.ts';
+import { openRun, undeliveredReport, type Undelivered } from './open.ts';
 import { MetricSender, type SenderStats } from './sender.ts';
-import { defaultSpoolDir } from './spool.ts';
+import type { SpoolRecord } from './spool.ts';
 import { collectGitSnapshot } from './git.ts';
 import { findFiles, joinArtifactPath, sha256File, uploadArtifact, type UploadResult } from './artifacts.ts';
 import { SystemMetrics } from './sysmetrics.ts';
-import {
-  encodeTimestamp,
-  encodeValue,
-  MAX_STEP,
-  normalizeStep,
-  validateMetricName,
-  type MetricValueInput,
-  type TimestampInput,
-  type WirePoint,
-} from './values.ts';
-import type { Artifact, ExperimentRecord, ExperimentSummary, Features, FinishStatus, GitInfo, Timeseries } from './types.ts';
+import { deepMerge, resolveOptions, type ExperimentOptions, type LogArtifactsOptions, type LogMetricOptions, type ResolvedOptions } from './options.ts';
+import { installExitHooks, liveExperiments } from './exit-hooks.ts';
+import { encodeTimestamp, encodeValue, MAX_STEP, normalizeStep, validateMetricName, type MetricValueInput, type WirePoint } from './values.ts';
+import type { Artifact, CodeSnapshot, DroppedMetric, ExperimentRecord, ExperimentSummary, Features, FinishStatus, SummaryResponse, Timeseries } from './types.ts';
 
-export interface ExperimentOptions {
-  /** Project name (created if missing). */
-  project: string;
-  /** Experiment name, unique in the project (created if missing, otherwise resumed). */
-  name: string;
-  /** Optional check: the key's team UUID or name. A different team → AssayConfigError. */
-  teamId?: string;
-  /** Default: ASSAY_API_URL. */
-  apiUrl?: string;
-  /** Default: ASSAY_API_KEY. */
-  apiKey?: string;
-  /** Initial features (nested config) when the experiment is created. */
-  features?: Features;
-  tags?: string[];
-  /** Parent experiment id (the "derived from" DAG). */
-  parentId?: string;
-  description?: string;
-  /** Host recorded on the experiment. Default os.hostname(). */
-  host?: string;
-  /** Tag every point with `host` (multi-host / multi-rank runs, so ranks don't overwrite each other). */
-  multiHost?: boolean;
-  /** 'offline' (or ASSAY_MODE=offline): never contact the server; everything goes to the spool. */
-  mode?: 'online' | 'offline';
-  /** Spool directory. Default ASSAY_SPOOL_DIR or ~/.assay/spool; `false` disables spooling. */
-  spoolDir?: string | false;
-  /** Points per batch (default 10 000). */
-  batchSize?: number;
-  /** Batches in flight at once when they cannot touch the same (metric, step) (default 4; 1 = strictly serial). */
-  maxInFlight?: number;
-  /** A point waits at most this long before being sent (default 1000 ms). */
-  flushIntervalMs?: number;
-  /** Memory bound: above this many unsent points, spill to the spool (default 500 000). */
-  maxBufferedPoints?: number;
-  /** Retry in memory this long before spooling (default ASSAY_OFFLINE_GRACE seconds, or 5000 ms). */
-  spoolAfterMs?: number;
-  /** Heartbeat period (default ASSAY_HEARTBEAT_INTERVAL seconds, or 10 000 ms; 0 disables). */
-  heartbeatIntervalMs?: number;
-  /** When the experiment already exists, auto steps continue after its last logged step (default true). */
-  resume?: boolean;
-  /** Log `system/...` metrics (default true; a number sets the period in ms, default 10 000). */
-  systemMetrics?: boolean | number;
-  /** Gzip large metric batches (default true). */
-  gzip?: boolean;
-  requestTimeoutMs?: number;
-  /** finish() never waits longer than this (default: no limit while the server makes progress). */
-  finishTimeoutMs?: number;
-  /**
-   * finish() gives up when the server acknowledged nothing for this long and leaves the rest in the
-   * spool for syncSpool() (default max(spoolAfterMs, 5000) ms).
-   */
-  finishPatienceMs?: number;
-  /** finish('complete') when the event loop empties, spool + 'failed' on a crash exit (default true). */
-  autoFinish?: boolean;
-  backoff?: BackoffOptions;
-  logger?: Logger;
-  fetch?: typeof fetch;
-}
-
-export interface LogMetricOptions {
-  /** Default: one more than the last step of this metric (0 first). */
-  step?: number | bigint;
-  /** Default: now (client clock, at the call). */
-  timestamp?: TimestampInput;
-}
-
-export interface LogArtifactsOptions {
-  /** Prefix for the stored artifact paths (default none: paths are relative to `path`). */
-  prefix?: string;
-}
-
-const liveExperiments = new Set<Experiment>();
-let hooksInstalled = false;
-
-function installProcessHooks(): void {
-  if (hooksInstalled || typeof process === 'undefined' || typeof process.on !== 'function') return;
-  hooksInstalled = true;
-  process.on('beforeExit', () => {
-    for (const e of liveExperiments) e._onBeforeExit();
-  });
-  process.on('exit', (code) => {
-    for (const e of liveExperiments) e._onExit(code);
-  });
-}
-
-function envStr(name: string): string | undefined {
-  const v = process.env[name];
-  return v && v.trim() ? v.trim() : undefined;
-}
+export type { ExperimentOptions, LogArtifactsOptions, LogMetricOptions } from './options.ts';
+export type { Undelivered } from './open.ts';
 
 export class Experiment {
-  /** Project name as given. */
+  /** Project name (or id) as given. */
   readonly project: string;
-  /** Experiment name. */
-  readonly name: string;
   /** Server record (null while offline / before the server was reached). */
   record: ExperimentRecord | null = null;
   readonly client: AssayClient | null;
   readonly http: HttpClient | null;
+  /** Set by finish() when something was not delivered. */
+  undelivered: Undelivered | null = null;
   private readonly ctx: ReplayContext;
   private readonly sender: MetricSender;
   private readonly logger: Logger;
-  private readonly opts: ExperimentOptions;
+  private readonly opts: ResolvedOptions;
   private readonly steps = new Map<string, number>();
   private readonly pointHost: string | undefined;
-  private readonly spoolDir: string | null;
+  /** Metadata written while offline, not yet confirmed by a server answer. */
+  private local: { features: Features; tags?: string[]; description?: string | null } = { features: {} };
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private sys: SystemMetrics | null = null;
-  private finishPromise: Promise<void> | null = null;
+  private finishPromise: Promise<boolean> | null = null;
   private finished = false;
   private autoFinishing = false;
 
-  private constructor(o: ExperimentOptions, http: HttpClient | null, ctx: ReplayContext, startSpooling: boolean, offline: boolean, logger: Logger) {
+  private constructor(o: ResolvedOptions, ctx: ReplayContext, startSpooling: boolean) {
     this.opts = o;
     this.project = o.project;
-    this.name = o.name;
-    this.http = http;
-    this.client = http ? new AssayClient(http) : null;
+    this.http = o.http;
+    this.client = o.http ? new AssayClient(o.http) : null;
     this.ctx = ctx;
-    this.logger = logger;
-    this.pointHost = o.multiHost ? (o.host ?? os.hostname()) : undefined;
-    this.spoolDir = o.spoolDir === false ? null : (o.spoolDir ?? defaultSpoolDir());
+    this.logger = o.logger;
+    this.pointHost = o.multiHost ? (o.create.host ?? undefined) : undefined;
+    if (o.features) this.local.features = structuredClone(o.features);
     this.sender = new MetricSender({
-      http,
+      http: o.http,
       ctx,
-      spoolDir: this.spoolDir,
+      spoolDir: o.spoolDirResolved,
       startSpooling,
-      offline,
+      offline: o.offline,
       maxBatchSize: o.batchSize,
       maxInFlight: o.maxInFlight,
       flushIntervalMs: o.flushIntervalMs,
       maxBufferedPoints: o.maxBufferedPoints,
-      spoolAfterMs: o.spoolAfterMs,
+      spoolAfterMs: o.offlineGraceMs,
       gzip: o.gzip,
       backoff: o.backoff,
       requestTimeoutMs: o.requestTimeoutMs,
-      logger,
+      logger: o.logger,
       header: () => ({
-        api_url: http?.apiUrl ?? o.apiUrl ?? envStr('ASSAY_API_URL') ?? null,
+        api_url: o.http?.apiUrl ?? null,
         project: o.project,
-        experiment: o.name,
+        experiment: o.id ?? o.name,
+        resume_id: ctx.resumeId ?? null,
         project_id: ctx.projectId,
         experiment_id: ctx.experimentId,
         create: ctx.create,
@@ -181,12 +92,10 @@ export class Experiment {
       }),
       onResolved: () => this.onResolved(),
     });
-    // strip undefined option values so the sender's defaults apply
     liveExperiments.add(this);
-    installProcessHooks();
-    const hb = o.heartbeatIntervalMs ?? 10_000;
-    if (hb > 0 && !offline) {
-      this.heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => {}), hb);
+    installExitHooks();
+    if (o.heartbeatIntervalMs > 0 && !o.offline) {
+      this.heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => {}), o.heartbeatIntervalMs);
       this.heartbeatTimer.unref?.();
     }
     const sm = o.systemMetrics ?? true;
@@ -197,79 +106,23 @@ export class Experiment {
   }
 
   /**
-   * Get-or-create the project and experiment by name and mark it running. When the server cannot
-   * be reached (network errors for `spoolAfterMs`), the run starts offline: everything is spooled
-   * and replayed — creating the experiment first — as soon as the server answers.
+   * Get-or-create the project and experiment by name (an existing one is resumed: tags passed are
+   * added, features deep-merged). Never waits longer than the offline grace: a server that is down
+   * or does not answer starts the run offline — everything is spooled and replayed, creating the
+   * experiment first, as soon as the server answers.
    */
-  static async create(o: ExperimentOptions): Promise<Experiment> {
-    if (!o || typeof o.project !== 'string' || !o.project) throw new AssayConfigError('Experiment.create: `project` is required');
-    if (typeof o.name !== 'string' || !o.name) throw new AssayConfigError('Experiment.create: `name` is required');
-    const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as ExperimentOptions;
-    const envSeconds = (n: string) => {
-      const v = envStr(n);
-      const x = v === undefined ? NaN : parseFloat(v);
-      return Number.isFinite(x) && x >= 0 ? Math.round(x * 1000) : undefined;
-    };
-    clean.spoolAfterMs ??= envSeconds('ASSAY_OFFLINE_GRACE') ?? 5000;
-    clean.heartbeatIntervalMs ??= envSeconds('ASSAY_HEARTBEAT_INTERVAL') ?? 10_000;
-    clean.batchSize ??= 10_000;
-    const logger = clean.logger ?? consoleLogger();
-    const offline = (clean.mode ?? envStr('ASSAY_MODE')) === 'offline';
-    const apiUrl = clean.apiUrl ?? envStr('ASSAY_API_URL');
-    const apiKey = clean.apiKey ?? envStr('ASSAY_API_KEY');
-    if (!offline) {
-      if (!apiUrl) throw new AssayConfigError('Assay API URL is not set (pass apiUrl or set ASSAY_API_URL)');
-      if (!apiKey) throw new AssayConfigError('Assay API key is not set (pass apiKey or set ASSAY_API_KEY)');
-    }
-    const http = apiUrl ? new HttpClient({ apiUrl, apiKey, fetch: clean.fetch, timeoutMs: clean.requestTimeoutMs }) : null;
-    const create = {
-      features: clean.features,
-      tags: clean.tags,
-      parent_id: clean.parentId,
-      description: clean.description,
-      host: clean.host ?? os.hostname(),
-    };
-    for (const k of Object.keys(create) as Array<keyof typeof create>) if (create[k] === undefined) delete create[k];
-    const ctx: ReplayContext = {
-      project: clean.project,
-      experiment: clean.name,
-      projectId: null,
-      experimentId: null,
-      create,
-      teamId: clean.teamId ?? null,
-      gzip: clean.gzip,
-      logger,
-    };
-    let record: ExperimentRecord | null = null;
-    let startSpooling = offline;
-    if (!offline && http) {
-      try {
-        const retry = { deadlineMs: clean.spoolAfterMs, maxAttempts: 20 };
-        if (clean.teamId) await retryNetwork(() => checkTeam(http, clean.teamId!), retry.deadlineMs);
-        const r = await ensureExperiment(http, clean.project, clean.name, create, retry);
-        ctx.projectId = r.project.id;
-        ctx.experimentId = r.experiment.id;
-        record = r.experiment;
-        if (record.status !== 'running') record = await markRunning(http, ctx);
-        if (clean.features && Object.keys(clean.features).length) {
-          // get-or-create may have returned an existing experiment: merge the features explicitly
-          record = await http.requestWithRetry<ExperimentRecord>(
-            'PATCH',
-            `/projects/${seg(ctx.projectId)}/experiments/${seg(ctx.experimentId)}`,
-            { json: { features: clean.features } },
-            retry,
-          );
-        }
-      } catch (err) {
-        if (classifyError(err) !== 'retry' || clean.spoolDir === false) throw err;
-        logger.warn(`cannot reach the Assay server at ${http.apiUrl} (${(err as Error).message}); running offline — metrics are spooled and sent when it is back`);
-        startSpooling = true;
-      }
-    }
-    const exp = new Experiment(clean, http, ctx, startSpooling, offline, logger);
-    exp.record = record;
-    if (record && clean.resume !== false) await exp.resumeSteps();
+  static async create(options: ExperimentOptions): Promise<Experiment> {
+    const o = resolveOptions(options);
+    const run = await openRun(o);
+    const exp = new Experiment(o, run.ctx, run.offline);
+    exp.record = run.ctx.record ?? null;
+    if (run.resumed && o.resume !== false) await exp.resumeSteps(run.deadlineAt);
     return exp;
+  }
+
+  /** Resume an experiment by id: `Experiment.resume({ project, id })` (tags passed are added). */
+  static resume(options: ExperimentOptions & { id: string }): Promise<Experiment> {
+    return Experiment.create(options);
   }
 
   /** Run `fn` with a new experiment; finish('complete') after, finish('failed') if it throws. */
@@ -285,6 +138,10 @@ export class Experiment {
     }
   }
 
+  /** Experiment name (for `Experiment.resume` started offline: the id until the server answers). */
+  get name(): string {
+    return this.record?.name ?? this.opts.name;
+  }
   /** Experiment UUID (null until the server has been reached). */
   get id(): string | null {
     return this.ctx.experimentId;
@@ -299,12 +156,27 @@ export class Experiment {
   get isFinished(): boolean {
     return this.finished;
   }
+  /** The stored features (deep-merged by the server), with what was logged while offline merged in. */
+  get features(): Features {
+    return deepMerge(structuredClone(this.record?.features ?? {}), structuredClone(this.local.features));
+  }
+  get tags(): string[] {
+    return [...(this.local.tags ?? this.record?.tags ?? this.opts.tags ?? [])];
+  }
+  get description(): string | null {
+    return this.local.description !== undefined ? this.local.description : (this.record?.description ?? this.opts.description ?? null);
+  }
+  /** Points the server refused and the SDK dropped, per metric (docs/sdk-delivery.md rule 2). */
+  get droppedPoints(): Record<string, DroppedMetric> {
+    return this.sender.snapshot().droppedPoints;
+  }
 
   // ------------------------------------------------------------------ metrics (hot path)
 
   /**
    * Record one value. Returns immediately (appends to an in-memory buffer); the background sender
    * delivers it. `step` defaults to one more than this metric's previous step. Returns the step used.
+   * Throws at the call for what the server would refuse (RangeError/TypeError).
    */
   logMetric(name: string, value: MetricValueInput, stepOrOpts?: number | bigint | LogMetricOptions): number {
     let next = this.steps.get(name);
@@ -313,7 +185,7 @@ export class Experiment {
       next = 0;
     }
     let step: number;
-    let ts: number | string;
+    let ts: number;
     if (stepOrOpts === undefined) {
       step = next;
       ts = Date.now();
@@ -337,17 +209,26 @@ export class Experiment {
     return this.logMetric(name, value, stepOrOpts);
   }
 
-  /** Log several metrics at once, e.g. `logMetrics({loss, acc}, {step})`. */
-  logMetrics(values: Record<string, MetricValueInput>, opts?: number | bigint | LogMetricOptions): void {
+  /** Several metrics at one step: `exp.log({ loss: 0.1, acc: 0.9 }, { step })` (W&B style). */
+  log(values: Record<string, MetricValueInput>, opts?: number | bigint | LogMetricOptions): void {
     for (const [k, v] of Object.entries(values)) this.logMetric(k, v, opts);
   }
 
-  /** Resolves when everything logged so far is acknowledged by the server or written to the spool. */
-  flushMetrics(): Promise<void> {
-    return this.sender.flush();
+  /** Alias of `log`. */
+  logMetrics(values: Record<string, MetricValueInput>, opts?: number | bigint | LogMetricOptions): void {
+    this.log(values, opts);
   }
 
-  /** Sender counters (logged / acked / spooled / rejected points, retries, pending …). */
+  /**
+   * Wait until everything logged so far is acknowledged — at most `timeoutMs`, and never longer
+   * than the offline grace without an answer (then the rest goes to the spool). True when every
+   * point logged so far is acknowledged by the server.
+   */
+  flushMetrics(timeoutMs?: number): Promise<boolean> {
+    return this.sender.flush(timeoutMs);
+  }
+
+  /** Sender counters (logged / acked / spooled / dropped points, retries, pending …). */
   stats(): SenderStats {
     return this.sender.snapshot();
   }
@@ -358,25 +239,46 @@ export class Experiment {
   async logFeatures(features: Features): Promise<void> {
     if (!features || typeof features !== 'object' || Array.isArray(features)) throw new TypeError('features must be an object');
     const copy = JSON.parse(JSON.stringify(features)) as Features;
-    await this.control({ type: 'features', features: copy }, async (http, base) => {
-      this.record = await http.requestWithRetry<ExperimentRecord>('PATCH', base, { json: { features: copy } }, this.controlRetry());
-    });
+    deepMerge(this.local.features, copy);
+    await this.control({ type: 'features', features: copy }, (http, base, deadlineAt) =>
+      http.requestWithRetry<ExperimentRecord>('PATCH', base, { json: { features: copy } }, { deadlineAt, maxAttempts: 20 }),
+    );
+  }
+
+  /** Replace the experiment's tags. */
+  async setTags(tags: string[]): Promise<void> {
+    if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new TypeError('tags must be an array of strings');
+    this.local.tags = [...tags];
+    await this.patch({ tags: [...tags] });
+  }
+
+  /** Set (or with null clear) the experiment's description (notes). */
+  async setDescription(description: string | null): Promise<void> {
+    if (description !== null && typeof description !== 'string') throw new TypeError('description must be a string or null');
+    this.local.description = description;
+    await this.patch({ description });
+  }
+
+  private patch(patch: { tags?: string[]; description?: string | null }): Promise<void> {
+    return this.control({ type: 'patch', patch }, (http, base, deadlineAt) =>
+      http.requestWithRetry<ExperimentRecord>('PATCH', base, { json: patch }, { deadlineAt, maxAttempts: 20 }),
+    );
   }
 
   /**
    * Record git state: commit, branch, remote URL (credentials stripped), dirty flag, `git diff HEAD`
    * and untracked file names. Outside a git repository: a warning and null, not an error.
    */
-  async logCodeSnapshot(kind: 'git_diff' = 'git_diff', opts: { cwd?: string } = {}): Promise<GitInfo | null> {
+  async logCodeSnapshot(kind: 'git_diff' = 'git_diff', opts: { cwd?: string } = {}): Promise<CodeSnapshot | null> {
     if (kind !== 'git_diff') throw new AssayConfigError(`unsupported code snapshot kind ${JSON.stringify(kind)} (only "git_diff")`);
     const { info, reason } = await collectGitSnapshot(opts.cwd ?? process.cwd());
     if (!info) {
       this.logger.warn(`logCodeSnapshot: ${reason}; no code snapshot recorded`);
       return null;
     }
-    await this.control({ type: 'code', code: info }, async (http, base) => {
-      this.record = await http.requestWithRetry<ExperimentRecord>('PUT', `${base}/code`, { json: info }, this.controlRetry());
-    });
+    await this.control({ type: 'code', code: info }, (http, base, deadlineAt) =>
+      http.requestWithRetry<ExperimentRecord>('PUT', `${base}/code`, { json: info }, { deadlineAt, maxAttempts: 20 }),
+    );
     return info;
   }
 
@@ -392,9 +294,10 @@ export class Experiment {
     const files = await findFiles(path, pattern);
     if (files.length === 0) this.logger.warn(`logArtifacts: no files under ${path} match ${pattern}`);
     const existing = new Map<string, Artifact>();
-    if (this.online && !this.sender.spooling && this.client) {
+    if (this.online && !this.sender.spooling && this.http) {
       try {
-        for (const a of await this.client.listArtifacts(this.ctx.projectId!, this.ctx.experimentId!)) existing.set(a.path, a);
+        const r = await this.http.requestWithRetry<{ items: Artifact[] }>('GET', `${this.base()}/artifacts`, {}, { deadlineMs: this.opts.offlineGraceMs });
+        for (const a of r.items) existing.set(a.path, a);
       } catch (err) {
         if (classifyError(err) !== 'retry') throw err;
       }
@@ -411,85 +314,88 @@ export class Experiment {
       let uploaded: Artifact | null = null;
       await this.control({ type: 'artifact', local_path: f.absPath, path: ap, sha256: digest.sha256, size: digest.size }, async (http) => {
         uploaded = await uploadArtifact(http, this.ctx.projectId!, this.ctx.experimentId!, f.absPath, ap, digest);
+        return null;
       });
       const a = uploaded as Artifact | null;
-      out.push(
-        a
-          ? { ...a, skipped: false, localPath: f.absPath }
-          : { id: '', path: ap, size: digest.size, sha256: digest.sha256, created_at: new Date().toISOString(), skipped: false, localPath: f.absPath },
-      );
+      out.push(a ? { ...a, skipped: false, localPath: f.absPath } : { path: ap, size: digest.size, sha256: digest.sha256, skipped: false, pending: true, localPath: f.absPath });
     }
     return out;
   }
 
   /** Tell the server this run is alive (done automatically every `heartbeatIntervalMs`). */
   async heartbeat(): Promise<void> {
-    if (!this.http || !this.online || this.sender.spooling || this.finished) return;
-    await this.http.request('POST', `${this.base()}/heartbeat`, { timeoutMs: 10_000 });
+    if (!this.http || !this.online || this.sender.spooling || this.finished || this.sender.authError) return;
+    try {
+      await this.http.request('POST', `${this.base()}/heartbeat`, { timeoutMs: Math.min(10_000, this.opts.offlineGraceMs) });
+    } catch (err) {
+      if (isAuthError(err)) this.sender.stopForAuth(err);
+      throw err;
+    }
   }
 
   /**
-   * Flush, wait for the server's acks, then set the final status (and finished_at). If the server is
-   * unreachable until `finishTimeoutMs`, the remaining points and the status stay in the spool for
-   * `syncSpool()`. Idempotent.
+   * Flush, wait for the server's acks, then set the final status (and finished_at). Waits as long
+   * as the server makes progress, at most `timeoutMs`; what is left stays in the spool for
+   * `npx assay-sdk sync`. Resolves true when every point and the status reached the server; false
+   * otherwise, with `undelivered` (and a logged message) saying what is where. Idempotent.
    */
-  finish(status: FinishStatus = 'complete', opts: { timeoutMs?: number; patienceMs?: number } = {}): Promise<void> {
+  finish(status: FinishStatus = 'complete', opts: { timeoutMs?: number; patienceMs?: number } = {}): Promise<boolean> {
     if (this.finishPromise) return this.finishPromise;
-    const patience = opts.patienceMs ?? this.opts.finishPatienceMs ?? Math.max(this.opts.spoolAfterMs ?? 5000, 5000);
+    const patience = opts.patienceMs ?? this.opts.finishPatienceMs ?? Math.max(this.opts.offlineGraceMs, 5000);
     this.finishPromise = this.doFinish(status, opts.timeoutMs ?? this.opts.finishTimeoutMs ?? Infinity, patience);
     return this.finishPromise;
   }
 
-  private async doFinish(status: FinishStatus, timeoutMs: number, patienceMs: number): Promise<void> {
+  private async doFinish(status: FinishStatus, timeoutMs: number, patienceMs: number): Promise<boolean> {
     this.sys?.stop();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
     const deadline = Date.now() + timeoutMs;
+    let statusSet = false;
     try {
       const drained = await this.sender.drain(deadline, patienceMs);
-      let done = false;
-      if (drained && this.http && this.online) {
+      let settled = false;
+      if (drained && this.http && this.online && !this.sender.authError) {
         try {
-          this.record = await this.http.requestWithRetry<ExperimentRecord>(
-            'PATCH',
-            this.base(),
-            { json: { status } },
-            { deadlineMs: Math.max(0, Math.min(patienceMs, deadline - Date.now())), maxAttempts: 50, baseMs: 250, maxMs: 2000 },
-          );
-          done = true;
+          const deadlineAt = Math.min(deadline, Date.now() + patienceMs);
+          this.record = await this.http.requestWithRetry<ExperimentRecord>('PATCH', this.base(), { json: { status } }, { deadlineAt, maxAttempts: 50, baseMs: 250, maxMs: 2000 });
+          statusSet = settled = true;
         } catch (err) {
-          if (classifyError(err) !== 'retry') {
+          if (isAuthError(err)) this.sender.stopForAuth(err);
+          else if (classifyError(err) !== 'retry') {
             this.logger.error(`finish: could not set status ${status}: ${(err as Error).message}`);
-            done = true;
+            settled = true;
           }
         }
       }
-      if (!done) {
-        if (this.sender.spoolRecord({ type: 'status', status })) {
-          const ok = await this.sender.drain(deadline, drained ? patienceMs : 0);
-          if (!ok) {
-            const s = this.sender.snapshot();
-            this.logger.warn(
-              `finish: the server was not reachable; unsent points and the final status are in ${s.spoolFile} — ` +
-                `they are uploaded by syncSpool() (or the next run's sync)`,
-            );
-          }
-        } else {
-          this.logger.error(`finish: server unreachable and spooling is disabled; status ${status} not recorded`);
-        }
+      if (!settled) {
+        if (this.sender.spoolRecord({ type: 'status', status })) await this.sender.drain(deadline, drained && !this.sender.authError ? patienceMs : 0);
+        else this.logger.error(`finish: status ${status} not recorded (server unreachable and spooling is disabled)`);
       }
+      const ok = this.sender.delivered && statusSet;
+      if (!ok) this.reportUndelivered();
+      return ok;
     } finally {
-      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-      this.heartbeatTimer = null;
       this.sender.close();
       this.finished = true;
       liveExperiments.delete(this);
     }
   }
 
+  private reportUndelivered(): void {
+    const u = undeliveredReport(this.sender.snapshot(), this.sender.spoolDir, this.online);
+    this.undelivered = u;
+    (this.sender.authError ? this.logger.error : this.logger.warn).call(this.logger, u.message);
+  }
+
   // ------------------------------------------------------------------ reading back
 
-  /** This run's history of one metric (see AssayClient.timeseries). */
+  /**
+   * This run's history of one metric: every point (paging with the server's `next_step_min`), or at
+   * most `limit` with `truncated: true` when more exist; `maxPoints` downsamples.
+   */
   getMetric(name: string, opts: TimeseriesOptions = {}): Promise<Timeseries> {
-    return this.requireClient().timeseries(this.ctx.projectId!, this.ctx.experimentId!, name, opts);
+    return this.requireClient().getMetric(this.ctx.projectId!, this.ctx.experimentId!, name, opts);
   }
 
   /** Per-metric aggregates of this run. */
@@ -497,23 +403,25 @@ export class Experiment {
     return this.requireClient().summary(this.ctx.projectId!, this.ctx.experimentId!);
   }
 
-  /** The experiment as the server has it now. */
+  /** The experiment as the server has it now (features, tags, description, status …). */
   async info(): Promise<ExperimentRecord> {
     this.record = await this.requireClient().getExperiment(this.ctx.projectId!, this.ctx.experimentId!);
+    if (!this.sender.spooling) this.local = { features: {} };
     return this.record;
   }
 
   // ------------------------------------------------------------------ internals
 
   /** Continue auto steps after the server's last step per metric (resuming an existing run). */
-  private async resumeSteps(): Promise<void> {
+  private async resumeSteps(deadlineAt: number): Promise<void> {
     try {
-      const s = await this.requireClient().summary(this.ctx.projectId!, this.ctx.experimentId!);
+      const path = `/metrics/summary/${seg(this.ctx.projectId!)}/${seg(this.ctx.experimentId!)}`;
+      const s = await this.http!.requestWithRetry<SummaryResponse>('GET', path, {}, { deadlineAt, maxAttempts: 5 });
       for (const [name, m] of Object.entries(s.metrics)) {
         if (Number.isSafeInteger(m.last_step) && !this.steps.has(name)) this.steps.set(name, m.last_step + 1);
       }
     } catch (err) {
-      this.logger.debug(`could not read the summary to resume steps: ${(err as Error).message}`);
+      this.logger.warn(`could not read the summary to continue auto steps of a resumed run: ${(err as Error).message}`);
     }
   }
 
@@ -526,38 +434,29 @@ export class Experiment {
     return `/projects/${seg(this.ctx.projectId!)}/experiments/${seg(this.ctx.experimentId!)}`;
   }
 
-  private controlRetry() {
-    return { deadlineMs: this.opts.spoolAfterMs, maxAttempts: 20 };
-  }
-
   /**
-   * A metadata write: directly when online and not spooling; through the spool (ordered after the
-   * metrics) when offline, spooling, or when the direct call keeps failing with retryable errors.
+   * A metadata write: directly when online and not spooling (within the offline grace); through
+   * the spool (ordered after the metrics) when offline, spooling, the key was refused, or the
+   * direct call found no answer in time.
    */
-  private async control(rec: Parameters<MetricSender['spoolRecord']>[0], direct: (http: HttpClient, base: string) => Promise<void>): Promise<void> {
+  private async control(rec: SpoolRecord, direct: (http: HttpClient, base: string, deadlineAt: number) => Promise<ExperimentRecord | null>): Promise<void> {
     if (this.finished) throw new AssayError('the experiment is finished');
-    if (this.http && this.online && !this.sender.spooling) {
+    if (this.http && this.online && !this.sender.spooling && !this.sender.authError) {
       try {
-        await direct(this.http, this.base());
+        const r = await direct(this.http, this.base(), Date.now() + this.opts.offlineGraceMs);
+        if (r) this.record = r;
         return;
       } catch (err) {
-        if (classifyError(err) !== 'retry') throw err;
-        if (!this.sender.spoolRecord(rec)) throw err;
-        return;
+        if (isAuthError(err)) this.sender.stopForAuth(err);
+        else if (classifyError(err) !== 'retry') throw err;
       }
     }
-    if (!this.sender.spoolRecord(rec)) throw new AssayError('offline and spooling is disabled');
+    if (!this.sender.spoolRecord(rec)) throw new AssayError('the server is not reachable and spooling is disabled');
   }
 
-  private async onResolved(): Promise<void> {
-    this.logger.info(`experiment ${this.name} created on the server (${this.ctx.experimentId})`);
-    if (this.http && !this.finishPromise) {
-      try {
-        this.record = await markRunning(this.http, this.ctx);
-      } catch {
-        /* the status record or heartbeat will fix it */
-      }
-    }
+  private onResolved(): void {
+    if (this.ctx.record) this.record = this.ctx.record;
+    this.logger.info(`experiment ${this.name} reached the server (${this.ctx.experimentId})`);
   }
 
   /** @internal process 'beforeExit': the loop is empty and finish() was never called. */
@@ -576,32 +475,11 @@ export class Experiment {
       const file = this.sender.spoolFile;
       this.sender.close();
       if (file && (n > 0 || code !== 0)) {
-        process.stderr.write(`[assay] process exiting before finish(): ${n} unsent points written to ${file}; run syncSpool() to upload\n`);
+        process.stderr.write(`[assay] process exiting before finish(): ${n} unsent points written to ${file}; send them with: ASSAY_API_KEY=<key> npx assay-sdk sync ${this.sender.spoolDir}\n`);
       }
     } catch (err) {
       process.stderr.write(`[assay] could not spool unsent metrics at exit: ${(err as Error).message}\n`);
     }
     this.finished = true;
-  }
-}
-
-async function markRunning(http: HttpClient, ctx: ReplayContext): Promise<ExperimentRecord> {
-  return http.requestWithRetry<ExperimentRecord>(
-    'PATCH',
-    `/projects/${seg(ctx.projectId!)}/experiments/${seg(ctx.experimentId!)}`,
-    { json: { status: 'running' } },
-    { maxAttempts: 3 },
-  );
-}
-
-async function retryNetwork<T>(fn: () => Promise<T>, deadlineMs: number): Promise<T> {
-  const start = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof AssayNetworkError) || Date.now() - start > deadlineMs) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(2000, 200 * 2 ** attempt)));
-    }
   }
 }

@@ -1,6 +1,6 @@
 /** `logCodeSnapshot("git_diff")`: commit, branch, remote, dirty flag, `git diff HEAD`, untracked files. Node only. */
 import { execFile } from 'node:child_process';
-import type { GitInfo } from './types.ts';
+import type { CodeSnapshot } from './types.ts';
 
 /** Diffs larger than this are truncated (the server's body limit is far above, but a 64 MB diff is useless). */
 export const MAX_DIFF_BYTES = 8 * 1024 * 1024;
@@ -28,7 +28,7 @@ async function tryGit(args: string[], cwd: string): Promise<string | null> {
  * Collect the git state of `cwd`. Returns null (with `reason`) when git is missing or `cwd` is not
  * inside a work tree — the caller warns instead of failing.
  */
-export async function collectGitSnapshot(cwd: string = process.cwd()): Promise<{ info: GitInfo | null; reason?: string }> {
+export async function collectGitSnapshot(cwd: string = process.cwd()): Promise<{ info: CodeSnapshot | null; reason?: string }> {
   let top: string;
   try {
     top = (await git(['rev-parse', '--show-toplevel'], cwd)).trim();

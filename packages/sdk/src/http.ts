@@ -35,8 +35,10 @@ export interface RequestOptions {
 export interface RetryOptions extends BackoffOptions {
   /** Give up after this many attempts (default 5). */
   maxAttempts?: number;
-  /** Or once this much time has passed (ms). */
+  /** Or once this much time has passed (ms) — including a request that hangs: it is cut off then. */
   deadlineMs?: number;
+  /** Or at this time (epoch ms), shared by several calls (e.g. everything `Experiment.create` does). */
+  deadlineAt?: number;
 }
 
 /** Encode one path segment (names may contain any Unicode, including `/`). */
@@ -94,7 +96,7 @@ export class HttpClient {
       headers['Content-Type'] = 'application/json';
     }
     Object.assign(headers, opts.headers);
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
+    const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(opts.timeoutMs ?? this.timeoutMs)));
     const signal = opts.signal ? anySignal([opts.signal, timeout]) : timeout;
     const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal };
     if (this.credentials) init.credentials = this.credentials;
@@ -136,17 +138,23 @@ export class HttpClient {
     }
   }
 
-  /** `request` with retries on network errors / 408 / 429 / 5xx (honouring Retry-After). */
+  /**
+   * `request` with retries on network errors / 408 / 429 / 5xx (honouring Retry-After). With a
+   * deadline, no attempt outlives it: a server that accepts the connection and never answers
+   * costs the remaining time, not the request timeout.
+   */
   async requestWithRetry<T = unknown>(method: string, path: string, opts: RequestOptions = {}, retry: RetryOptions = {}): Promise<T> {
     const maxAttempts = retry.maxAttempts ?? 5;
-    const start = Date.now();
+    const end = Math.min(retry.deadlineAt ?? Infinity, retry.deadlineMs === undefined ? Infinity : Date.now() + retry.deadlineMs);
     for (let attempt = 0; ; attempt++) {
+      const left = end - Date.now();
+      if (left <= 0) throw new AssayNetworkError({ method, path, cause: new Error('deadline passed before the request could be sent') });
       try {
-        return await this.request<T>(method, path, opts);
+        return await this.request<T>(method, path, { ...opts, timeoutMs: Math.min(opts.timeoutMs ?? this.timeoutMs, left) });
       } catch (err) {
         if (classifyError(err) !== 'retry' || attempt + 1 >= maxAttempts) throw err;
         const delay = retryDelay(err, attempt, retry);
-        if (retry.deadlineMs !== undefined && Date.now() - start + delay > retry.deadlineMs) throw err;
+        if (Date.now() + delay >= end) throw err;
         await sleep(delay, { signal: opts.signal });
         if (opts.signal?.aborted) throw err;
       }

@@ -1,24 +1,30 @@
 /**
- * The background sender (Node). `add()` is a synchronous array push; batches are cut by size
- * (`maxBatchSize`) or time (`flushIntervalMs`) and POSTed in order, up to `maxInFlight` at once,
- * each with a `batch_id` so a retry after a lost ack is a no-op on the server.
+ * The background sender (Node), by the delivery rules of docs/sdk-delivery.md. `add()` is a
+ * synchronous array push; batches are cut by size (`maxBatchSize`) or time (`flushIntervalMs`)
+ * and POSTed in order, up to `maxInFlight` at once, each with a `batch_id` chosen once so every
+ * re-send (retry, spool replay, `sync`) is stored once.
  *
- * Failure handling:
- *  - network error / 408 / 429 / 5xx → retry with exponential backoff + jitter (Retry-After wins);
- *  - other 4xx → logged once per status, the batch is dropped (it can never succeed);
- *  - failing for longer than `spoolAfterMs`, or more than `maxBufferedPoints` points in memory →
- *    everything unsent goes to the on-disk spool (in order) and new batches follow it there; a replay
- *    loop sends the spool back in order and, once it has caught up, deletes it and resumes direct
- *    sending. Nothing is dropped: without a spool directory the sender keeps retrying in memory.
+ *  - network error / 408 / 429 / 5xx → retry with backoff (Retry-After wins), same batch_id;
+ *  - 422 → only the refused points are dropped (counted per metric, one warning per metric), the
+ *    rest is re-sent (delivery.ts); another 4xx drops the batch, counted the same way;
+ *  - 401/403 → sending stops; every unsent point goes to the spool for `npx assay-sdk sync`;
+ *  - no answer within `spoolAfterMs` (down or hung), or more than `maxBufferedPoints` points in
+ *    memory → everything unsent goes to the on-disk spool (in order), later batches follow it
+ *    there, and the replay loop (replay.ts) sends it back once the server answers again.
  */
 import { randomBytes } from 'node:crypto';
 import { HttpClient } from './http.ts';
 import { AssayApiError } from './errors.ts';
-import { classifyError, retryDelay, type BackoffOptions } from './backoff.ts';
+import { classifyError, retryDelay, sleep, Sleeper, type BackoffOptions } from './backoff.ts';
 import type { Logger } from './logger.ts';
-import { applyRecord, postBatch, type ReplayContext } from './ops.ts';
-import { readRecords, SpoolSegment, type HeaderRecord, type SpoolRecord } from './spool.ts';
+import { DeliveryTally, isAuthError, postBatch, type DroppedPoint, type ReplayContext } from './delivery.ts';
+import { replaySpool, type ReplayPort } from './replay.ts';
+import { BatchQueue, type Batch } from './batching.ts';
+import { SpoolSegment, type HeaderRecord, type SpoolRecord } from './spool.ts';
 import type { WirePoint } from './values.ts';
+import type { SenderStats } from './types.ts';
+
+export type { SenderStats };
 
 export interface SenderOptions {
   http: HttpClient | null;
@@ -28,6 +34,7 @@ export interface SenderOptions {
   maxInFlight?: number;
   flushIntervalMs?: number;
   maxBufferedPoints?: number;
+  /** The offline grace: no answer for this long → spool (default 5000). */
   spoolAfterMs?: number;
   /** null disables the spool (retry in memory forever). */
   spoolDir: string | null;
@@ -45,76 +52,11 @@ export interface SenderOptions {
   onResolved?: () => void | Promise<void>;
 }
 
-export interface SenderStats {
-  /** Points handed to add(). */
-  logged: number;
-  /** Points acknowledged by the server (directly or by spool replay). */
-  acked: number;
-  /** Points written to the spool. */
-  spooled: number;
-  /** Points rejected by the server with a non-retryable 4xx (dropped). */
-  rejected: number;
-  batchesSent: number;
-  duplicateBatches: number;
-  retries: number;
-  /** Points currently buffered or queued in memory. */
-  pending: number;
-  spooling: boolean;
-  spoolFile: string | null;
-}
-
-interface Batch {
-  seq: number;
-  id: string;
-  metrics: WirePoint[];
-  settled: boolean;
-  sending?: boolean;
-  ranges?: StepRanges;
-}
-
-/** Per series (host + metric name): the [min, max] step a batch touches. */
-export type StepRanges = Map<string, [number, number]>;
-
-export function stepRanges(points: WirePoint[]): StepRanges {
-  const m: StepRanges = new Map();
-  for (const p of points) {
-    const k = p.host ? `${p.host}\u0000${p.metric_name}` : p.metric_name;
-    const r = m.get(k);
-    if (!r) m.set(k, [p.step, p.step]);
-    else if (p.step < r[0]) r[0] = p.step;
-    else if (p.step > r[1]) r[1] = p.step;
-  }
-  return m;
-}
-
-/**
- * Could two batches write the same (metric, step, host)? Then the later one must not be sent before
- * the earlier is acknowledged ("later write wins" on the server). Range overlap is a cheap,
- * conservative test; with auto steps consecutive batches never overlap.
- */
-export function rangesOverlap(a: StepRanges, b: StepRanges): boolean {
-  const [small, big] = a.size <= b.size ? [a, b] : [b, a];
-  for (const [k, [lo, hi]] of small) {
-    const r = big.get(k);
-    if (r && lo <= r[1] && r[0] <= hi) return true;
-  }
-  return false;
-}
-
-interface Waiter {
-  target: number;
-  resolve: () => void;
-}
-
 export class MetricSender {
-  private buffer: WirePoint[] = [];
-  private queue: Batch[] = [];
-  private queuedPoints = 0;
-  private nextSeq = 1;
-  private readonly runId = randomBytes(6).toString('hex');
-  private waiters: Waiter[] = [];
+  private readonly q: BatchQueue;
   private mode: 'direct' | 'spool' = 'direct';
   private segment: SpoolSegment | null = null;
+  private onDisk = 0;
   private inFlight = 0;
   private replayBlocked = false;
   /** Last time the server acknowledged something (ms). */
@@ -123,18 +65,15 @@ export class MetricSender {
   private kickScheduled = false;
   private closed = false;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private wakers = new Set<() => void>();
+  private readonly sleeper = new Sleeper();
   private reported = new Set<string>();
+  private readonly abort = new AbortController();
   private readonly o: Required<Omit<SenderOptions, 'onResolved' | 'http' | 'spoolDir'>> & Pick<SenderOptions, 'onResolved' | 'http' | 'spoolDir'>;
-  readonly stats: Omit<SenderStats, 'pending' | 'spooling' | 'spoolFile'> = {
-    logged: 0,
-    acked: 0,
-    spooled: 0,
-    rejected: 0,
-    batchesSent: 0,
-    duplicateBatches: 0,
-    retries: 0,
-  };
+  private logged = 0;
+  private spooled = 0;
+  private retries = 0;
+  private readonly tally: DeliveryTally;
+  authError: string | null = null;
 
   constructor(opts: SenderOptions) {
     this.o = {
@@ -151,6 +90,8 @@ export class MetricSender {
       requestTimeoutMs: 30_000,
       ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<SenderOptions>),
     } as MetricSender['o'];
+    this.q = new BatchQueue(randomBytes(6).toString('hex'), this.o.maxBatchSize);
+    this.tally = new DeliveryTally((m) => this.o.logger.warn(m));
     if ((this.o.startSpooling || this.o.offline) && this.o.spoolDir) {
       this.mode = 'spool';
       this.ensureSegment();
@@ -168,23 +109,23 @@ export class MetricSender {
       this.reportOnce('closed', 'warn', 'metric logged after finish() was ignored');
       return;
     }
-    const n = this.buffer.push(p);
-    this.stats.logged++;
+    const n = this.q.add(p);
+    this.logged++;
     if (n >= this.o.maxBatchSize && !this.kickScheduled) {
       this.kickScheduled = true;
       setImmediate(() => {
         this.kickScheduled = false;
-        this.cut(false);
+        this.q.cut(false);
         this.pump();
       }).unref?.();
     }
-    if (n + this.queuedPoints > this.o.maxBufferedPoints) this.overflow();
+    if (this.q.points > this.o.maxBufferedPoints) this.overflow();
   }
 
   // ------------------------------------------------------------------ public control
 
   get pendingPoints(): number {
-    return this.buffer.length + this.queuedPoints;
+    return this.q.points;
   }
 
   get spooling(): boolean {
@@ -195,26 +136,70 @@ export class MetricSender {
     return this.segment?.path ?? null;
   }
 
-  snapshot(): SenderStats {
-    return { ...this.stats, pending: this.pendingPoints, spooling: this.spooling, spoolFile: this.spoolFile };
+  get spoolDir(): string | null {
+    return this.o.spoolDir;
   }
 
-  /** Resolves when every point added so far is acknowledged by the server or written to the spool. */
-  flush(): Promise<void> {
-    this.cut(true);
-    const target = this.nextSeq - 1;
-    this.pump();
-    return this.waitSettled(target);
+  snapshot(): SenderStats {
+    const t = this.tally;
+    return {
+      logged: this.logged,
+      acked: t.acked,
+      spooled: this.spooled,
+      dropped: t.dropped,
+      batchesSent: t.batchesSent,
+      duplicateBatches: t.duplicateBatches,
+      retries: this.retries,
+      droppedPoints: structuredClone(t.droppedPoints),
+      pending: this.pendingPoints,
+      unsentOnDisk: this.onDisk,
+      spooling: this.spooling,
+      spoolFile: this.spoolFile,
+      authError: this.authError,
+    };
+  }
+
+  /** True when every point added so far was acknowledged (none only in memory or the spool, none dropped). */
+  get delivered(): boolean {
+    return this.pendingPoints === 0 && this.onDisk === 0 && this.tally.dropped === 0 && !this.authError;
   }
 
   /**
-   * Append a non-metric record (features, code, status, artifact) through the spool, after all
-   * metrics logged so far. Puts the sender in spool mode; the replay loop sends it.
+   * Wait until every point added so far is acknowledged or in the spool. Gives up at `timeoutMs`,
+   * or when nothing was acknowledged for the offline grace; then the rest goes to the spool (the
+   * run is offline until the server answers again). Resolves true when everything was
+   * acknowledged, false otherwise — never later than the timeout or the grace.
+   */
+  async flush(timeoutMs = Infinity): Promise<boolean> {
+    this.q.cut(true);
+    const target = this.q.lastSeq;
+    this.pump();
+    const deadline = Date.now() + timeoutMs;
+    this.progressAt = Math.max(this.progressAt, Date.now());
+    const keep = setInterval(() => {}, 1 << 30); // hold the event loop open while waiting
+    try {
+      while (this.q.pendingUpTo(target)) {
+        const now = Date.now();
+        if (now >= deadline || now - this.progressAt >= this.o.spoolAfterMs) {
+          this.goOffline(now >= deadline ? 'flushMetrics timed out' : `no answer for ${this.o.spoolAfterMs} ms`);
+          break;
+        }
+        await sleep(Math.min(25, Math.max(1, deadline - now)));
+      }
+    } finally {
+      clearInterval(keep);
+    }
+    return !this.q.pendingUpTo(target) && this.onDisk === 0 && this.tally.dropped === 0 && !this.authError;
+  }
+
+  /**
+   * Append a non-metric record (features, tags, code, status, artifact) through the spool, after
+   * all metrics logged so far. Puts the sender in spool mode; the replay loop sends it.
    */
   spoolRecord(rec: SpoolRecord): boolean {
     if (!this.o.spoolDir) return false;
     this.mode = 'spool';
-    this.cut(true);
+    this.q.cut(true);
     this.spoolQueue();
     this.ensureSegment().append([rec]);
     this.ensureReplay();
@@ -225,26 +210,30 @@ export class MetricSender {
    * Deliver everything: send what is in memory and replay the spool, for as long as the server makes
    * progress. Gives up when `deadline` (epoch ms) passes or nothing was acknowledged for
    * `patienceMs`; then whatever is still only in memory is written to the spool. Returns true when
-   * every point reached the server (nothing left in memory or on disk).
+   * nothing is left to send (nothing in memory or on disk).
    */
   async drain(deadline: number, patienceMs: number): Promise<boolean> {
     const keep = setInterval(() => {}, 1 << 30); // keep the event loop alive while we wait
     try {
       this.progressAt = Math.max(this.progressAt, Date.now());
-      this.wake(); // retry now rather than at the end of the current backoff
+      let woken = 0;
       for (;;) {
-        this.cut(true);
+        this.q.cut(true);
         this.pump();
-        const idle = this.queue.length === 0 && this.buffer.length === 0;
+        const idle = this.q.empty;
         if (idle && !this.segment) return true;
         if (idle && (this.o.offline || !this.o.http || this.replayBlocked)) return false;
         if (this.mode === 'spool') this.ensureReplay();
         const now = Date.now();
+        if (now - woken >= 1000) {
+          woken = now;
+          this.sleeper.wake(); // someone is waiting: retry at least every second, not at the backoff's pace
+        }
         if (now >= deadline || now - this.progressAt >= patienceMs) {
-          this.spillSync(); // stop retrying in memory: keep it on disk (no-op without a spool)
+          this.goOffline('finish gave up waiting'); // keep it on disk (no-op without a spool)
           return false;
         }
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(Math.min(20, Math.max(1, deadline - now)));
       }
     } finally {
       clearInterval(keep);
@@ -257,14 +246,14 @@ export class MetricSender {
    */
   spillSync(): number {
     if (!this.o.spoolDir) return 0;
-    const before = this.stats.spooled;
+    const before = this.spooled;
     this.mode = 'spool';
-    this.cut(true);
+    this.q.cut(true);
     this.spoolQueue();
-    return this.stats.spooled - before;
+    return this.spooled - before;
   }
 
-  /** Stop timers; an unfinished spool segment is closed and left for syncSpool. */
+  /** Stop timers and requests; an unfinished spool segment is closed and left for syncSpool. */
   close(): void {
     if (!this.closed && this.pendingPoints > 0 && !this.o.spoolDir) {
       this.o.logger.error(`${this.pendingPoints} points could not be delivered and spooling is disabled: they are lost`);
@@ -272,85 +261,51 @@ export class MetricSender {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.wake();
+    this.abort.abort();
+    this.sleeper.wake();
     if (this.segment) {
       this.segment.close();
       this.segment = null;
     }
   }
 
+  /**
+   * The key was refused (401/403): stop sending for good and keep every unsent point in the spool
+   * for `npx assay-sdk sync` with a valid key.
+   */
+  stopForAuth(err: unknown): void {
+    if (this.authError) return;
+    this.authError = (err as Error).message;
+    this.replayBlocked = true;
+    const where = this.o.spoolDir ? `every unsent point goes to the spool (${this.o.spoolDir})` : 'spooling is disabled: unsent points stay in memory';
+    this.o.logger.error(`the server refused the API key (${this.authError}); sending stopped, ${where}`);
+    if (this.o.spoolDir) this.goOffline('API key refused');
+  }
+
   // ------------------------------------------------------------------ batching
 
   private tick(): void {
-    if (this.buffer.length) this.cut(true);
-    if (this.queue.length) this.pump();
+    this.q.cut(true);
+    if (this.q.batches.length) this.pump();
     else if (this.mode === 'spool') this.ensureReplay();
-  }
-
-  /** Move buffered points into batches: full batches only, or everything when `all`. */
-  private cut(all: boolean): void {
-    const size = this.o.maxBatchSize;
-    if (this.buffer.length === 0 || (!all && this.buffer.length < size)) return;
-    const buf = this.buffer;
-    let rest: WirePoint[] = [];
-    let end = buf.length;
-    if (!all) {
-      end = buf.length - (buf.length % size);
-      rest = buf.slice(end);
-    }
-    this.buffer = rest;
-    for (let i = 0; i < end; i += size) {
-      const metrics = i === 0 && end <= size && end === buf.length ? buf : buf.slice(i, Math.min(i + size, end));
-      const seq = this.nextSeq++;
-      this.queue.push({ seq, id: `${this.runId}-${seq}`, metrics, settled: false });
-      this.queuedPoints += metrics.length;
-    }
-  }
-
-  private settle(b: Batch): void {
-    if (b.settled) return;
-    b.settled = true;
-    const i = this.queue.indexOf(b);
-    if (i >= 0) this.queue.splice(i, 1);
-    this.queuedPoints -= b.metrics.length;
-    this.notify();
-  }
-
-  private notify(): void {
-    if (!this.waiters.length) return;
-    const head = this.queue.length ? this.queue[0].seq : Infinity;
-    const still: Waiter[] = [];
-    for (const w of this.waiters) (w.target < head ? w.resolve() : still.push(w));
-    this.waiters = still;
-  }
-
-  private waitSettled(target: number): Promise<void> {
-    const head = this.queue.length ? this.queue[0].seq : Infinity;
-    if (target < head) return Promise.resolve();
-    return new Promise((resolve) => {
-      const keep = setInterval(() => {}, 1 << 30); // hold the event loop open until settled
-      this.waiters.push({
-        target,
-        resolve: () => {
-          clearInterval(keep);
-          resolve();
-        },
-      });
-    });
   }
 
   private overflow(): void {
     if (this.o.spoolDir) {
       if (this.mode !== 'spool') {
-        this.o.logger.warn(
-          `more than ${this.o.maxBufferedPoints} points waiting in memory; spilling to the spool (${this.o.spoolDir})`,
-        );
+        this.o.logger.warn(`more than ${this.o.maxBufferedPoints} points waiting in memory; spilling to the spool (${this.o.spoolDir})`);
       }
       this.spillSync();
       this.ensureReplay();
     } else {
       this.reportOnce('overflow', 'warn', `more than ${this.o.maxBufferedPoints} points waiting in memory and no spool directory; keeping them in memory`);
     }
+  }
+
+  /** A batch reached the server: count what it stored and what it refused. */
+  private acked(points: number, dropped: DroppedPoint[], duplicate: boolean): void {
+    this.progressAt = Date.now();
+    this.tally.delivered(points, dropped, duplicate);
   }
 
   // ------------------------------------------------------------------ direct sending
@@ -367,25 +322,18 @@ export class MetricSender {
       this.ensureReplay();
       return;
     }
-    for (let i = 0; i < this.queue.length; i++) {
+    if (this.authError) return; // no spool: the points wait in memory; the key will not work again
+    const batches = this.q.batches;
+    for (let i = 0; i < batches.length; i++) {
       if (this.inFlight >= this.o.maxInFlight) break;
-      const b = this.queue[i];
+      const b = batches[i];
       if (b.sending || b.settled) continue;
-      if (i > 0) {
-        // only pipeline past earlier unacknowledged batches that cannot touch the same points
-        b.ranges ??= stepRanges(b.metrics);
-        let clash = false;
-        for (let j = 0; j < i && !clash; j++) {
-          const a = this.queue[j];
-          clash = rangesOverlap((a.ranges ??= stepRanges(a.metrics)), b.ranges);
-        }
-        if (clash) break;
-      }
-      b.sending = true;
+      if (i > 0 && !this.q.independent(i)) break;
+      b.sending = new AbortController();
       this.inFlight++;
       void this.sendDirect(b).finally(() => {
         this.inFlight--;
-        b.sending = false;
+        b.sending = undefined;
         this.pump();
       });
     }
@@ -398,44 +346,35 @@ export class MetricSender {
       if (b.settled || this.mode === 'spool' || this.closed) return;
       const { projectId, experimentId } = this.o.ctx;
       if (!http || !projectId || !experimentId) {
-        if (this.o.spoolDir) {
-          this.enterSpool('experiment not resolved');
-          return;
-        }
-        await this.sleep(1000); // no spool: keep the points in memory until the experiment resolves
+        if (this.o.spoolDir) return this.enterSpool('experiment not resolved');
+        await this.sleeper.sleep(1000); // no spool: keep the points in memory until the experiment resolves
         continue;
       }
+      // a server that never answers counts as down: no attempt outlives the grace
+      const left = this.o.spoolDir ? Math.max(100, this.o.spoolAfterMs - (Date.now() - start)) : Infinity;
+      const signal = AbortSignal.any([b.sending!.signal, this.abort.signal]);
       try {
-        const r = await postBatch(http, projectId, experimentId, b.id, b.metrics, { gzip: this.o.gzip, timeoutMs: this.o.requestTimeoutMs });
+        const r = await postBatch(http, projectId, experimentId, b.id, b.metrics, { gzip: this.o.gzip, timeoutMs: Math.min(this.o.requestTimeoutMs, left), signal });
         if (b.settled) return; // spilled to the spool meanwhile: the replay will be a duplicate, fine
-        this.stats.batchesSent++;
-        this.stats.acked += b.metrics.length;
-        this.progressAt = Date.now();
-        if (r.duplicate) this.stats.duplicateBatches++;
-        this.settle(b);
+        this.acked(b.metrics.length, r.dropped, r.duplicate);
+        this.q.settle(b);
         return;
       } catch (err) {
         if (b.settled) return;
-        if (classifyError(err) === 'fatal') {
-          this.reject(b, err);
-          return;
-        }
-        this.stats.retries++;
-        if (this.o.spoolDir && Date.now() - start >= this.o.spoolAfterMs) {
-          this.enterSpool((err as Error).message);
-          return;
-        }
+        if (isAuthError(err)) return this.stopForAuth(err);
+        if (classifyError(err) === 'fatal') return void (this.refuse(b.metrics, err), this.q.settle(b));
+        this.retries++;
+        if (this.o.spoolDir && Date.now() - start >= this.o.spoolAfterMs) return this.enterSpool((err as Error).message);
         if (attempt === 0) this.o.logger.debug(`batch ${b.id} failed (${(err as Error).message}); retrying`);
-        await this.sleep(retryDelay(err, attempt, this.o.backoff));
+        await this.sleeper.sleep(retryDelay(err, attempt, this.o.backoff));
       }
     }
   }
 
-  private reject(b: Batch, err: unknown): void {
-    const status = err instanceof AssayApiError ? err.status : 0;
-    this.reportOnce(`reject-${status}`, 'error', `server rejected a batch of ${b.metrics.length} points, not retrying: ${(err as Error).message}`);
-    this.stats.rejected += b.metrics.length;
-    this.settle(b);
+  /** A 4xx other than 401/403/422 (e.g. the experiment was deleted): the batch can never succeed. */
+  private refuse(metrics: WirePoint[], err: unknown): void {
+    const reason = `batch refused (HTTP ${err instanceof AssayApiError ? err.status : 0}): ${(err as Error).message}`;
+    this.tally.drop(metrics.map((p) => ({ metric: p.metric_name, reason })));
   }
 
   // ------------------------------------------------------------------ spool
@@ -444,148 +383,100 @@ export class MetricSender {
     if (!this.o.spoolDir) return;
     if (this.mode !== 'spool') {
       this.mode = 'spool';
-      this.o.logger.warn(`server unreachable (${reason}); spooling to ${this.ensureSegment().path}`);
+      const file = this.ensureSegment().path;
+      if (!this.authError) this.o.logger.warn(`server unreachable (${reason}); spooling to ${file}`);
     }
     this.spoolQueue();
     this.ensureReplay();
   }
 
+  /** Everything unacknowledged (in flight too) to the spool; the replay loop takes over. */
+  private goOffline(reason: string): void {
+    if (!this.o.spoolDir) return;
+    this.q.cut(true);
+    this.enterSpool(reason);
+  }
+
   private ensureSegment(): SpoolSegment {
-    if (!this.segment) {
-      this.segment = SpoolSegment.create(this.o.spoolDir!, this.o.header());
-    }
+    if (!this.segment) this.segment = SpoolSegment.create(this.o.spoolDir!, this.o.header());
     return this.segment;
   }
 
   /** Write every queued batch (in order) to the spool and settle it. */
   private spoolQueue(): void {
-    if (!this.queue.length || !this.o.spoolDir) return;
-    const batches = this.queue.slice();
+    if (!this.q.batches.length || !this.o.spoolDir) return;
+    const batches = this.q.batches.slice();
     const seg = this.ensureSegment();
     seg.append(batches.map((b) => ({ type: 'metrics', batch_id: b.id, metrics: b.metrics }) as SpoolRecord));
     for (const b of batches) {
-      this.stats.spooled += b.metrics.length;
-      this.settle(b);
+      this.spooled += b.metrics.length;
+      this.onDisk += b.metrics.length;
+      this.q.settle(b);
     }
   }
 
   private ensureReplay(): void {
     if (this.replaying || this.replayBlocked || this.o.offline || !this.o.http || this.closed || this.mode !== 'spool') return;
     this.replaying = true;
-    this.replay()
+    replaySpool(this.replayPort())
       .catch((err) => this.o.logger.error(`spool replay failed: ${(err as Error).stack ?? err}`))
       .finally(() => {
         this.replaying = false;
+        if (this.mode === 'direct' && !this.q.empty) this.pump();
       });
   }
 
-  private async replay(): Promise<void> {
-    const http = this.o.http!;
-    let attempt = 0;
-    while (this.mode === 'spool' && !this.closed) {
-      this.cut(true);
-      this.spoolQueue();
-      const seg = this.segment;
-      if (!seg) {
-        // spool mode without a segment (nothing was ever written): go direct
-        this.mode = 'direct';
-        break;
-      }
-      const items = readRecords(seg.path, seg.offset, 8 * 1024 * 1024, (line, at) =>
-        this.o.logger.error(`corrupt spool line at byte ${at} of ${seg.path} skipped`),
-      );
-      if (items.length === 0) {
-        // caught up (no await between the read and this point: nothing can have been appended)
-        seg.remove();
+  private replayPort(): ReplayPort {
+    const o = this.o;
+    return {
+      http: o.http!,
+      ctx: o.ctx,
+      maxInFlight: o.maxInFlight,
+      backoff: o.replayBackoff,
+      logger: o.logger,
+      signal: this.abort.signal,
+      // the replay blocks no caller: a probe may wait longer than the grace (a server just
+      // restarted answers its first batch slowly); finish() and close() cut it off anyway
+      timeoutMs: (probing) => (probing ? Math.min(o.requestTimeoutMs, Math.max(o.spoolAfterMs, 10_000)) : o.requestTimeoutMs),
+      active: () => this.mode === 'spool' && !this.closed && !this.replayBlocked,
+      segment: () => {
+        this.q.cut(true);
+        this.spoolQueue();
+        return this.segment;
+      },
+      caughtUp: (seg) => {
+        seg?.remove();
         this.segment = null;
+        this.onDisk = 0;
         this.mode = 'direct';
-        this.o.logger.info('server reachable again; spool replayed');
-        break;
-      }
-      // Metric batches are replayed up to `maxInFlight` at a time when they cannot touch the same
-      // (metric, step); any other record is a barrier (sent alone, in order). The offset only advances over a prefix that fully succeeded.
-      let i = 0;
-      let retryErr: unknown = null;
-      while (i < items.length && retryErr === null) {
-        if (this.closed) return;
-        let j = i + 1;
-        const first = items[i].record;
-        if (first.type === 'metrics') {
-          const seen = [stepRanges(first.metrics)];
-          while (j < items.length && j - i < this.o.maxInFlight) {
-            const r = items[j].record;
-            if (r.type !== 'metrics') break;
-            const rr = stepRanges(r.metrics);
-            if (seen.some((x) => rangesOverlap(x, rr))) break;
-            seen.push(rr);
-            j++;
-          }
-        }
-        const win = items.slice(i, j);
-        const hadIds = !!this.o.ctx.experimentId;
-        const results = await Promise.allSettled(win.map((it) => applyRecord(http, this.o.ctx, it.record)));
-        for (let k = 0; k < win.length; k++) {
-          const it = win[k];
-          const r = results[k];
-          if (r.status === 'fulfilled') {
-            if (it.record.type === 'metrics') {
-              this.stats.acked += r.value.points;
-              this.stats.batchesSent++;
-              if (r.value.duplicate) this.stats.duplicateBatches++;
-            }
-            seg.setOffset(it.end);
-            this.progressAt = Date.now();
-            attempt = 0;
-            continue;
-          }
-          const err = r.reason;
-          if (classifyError(err) === 'fatal') {
-            const status = err instanceof AssayApiError ? err.status : 0;
-            if (it.record.type === 'header') {
-              // cannot resolve the experiment (bad key, team mismatch): leave the spool for syncSpool
-              this.replayBlocked = true;
-              this.o.logger.error(`cannot replay the spool: ${(err as Error).message}; left in ${seg.path} for syncSpool()`);
-              return;
-            }
-            this.reportOnce(`replay-reject-${status}`, 'error', `server rejected a spooled ${it.record.type} record, skipped: ${(err as Error).message}`);
-            if (it.record.type === 'metrics') this.stats.rejected += it.record.metrics.length;
-            seg.setOffset(it.end);
-            continue;
-          }
-          retryErr = err; // later successes in this window are re-sent after the backoff: duplicates, harmless
-          break;
-        }
-        if (!hadIds && this.o.ctx.experimentId) await this.o.onResolved?.();
-        i = j;
-      }
-      if (retryErr !== null) {
-        this.stats.retries++;
-        await this.sleep(retryDelay(retryErr, attempt++, this.o.replayBackoff));
-      }
-    }
-    if (this.mode === 'direct' && this.queue.length + this.buffer.length > 0) this.pump();
+        if (seg) o.logger.info('server reachable again; spool replayed');
+      },
+      applied: (rec, r) => {
+        this.progressAt = Date.now();
+        if (rec.type !== 'metrics') return;
+        this.acked(rec.metrics.length, r.dropped ?? [], !!r.duplicate);
+        this.onDisk = Math.max(0, this.onDisk - rec.metrics.length);
+      },
+      refused: (rec, err) => {
+        if (rec.type !== 'metrics') return this.reportOnce(`refused-${rec.type}`, 'error', `server refused a spooled ${rec.type} record, skipped: ${(err as Error).message}`);
+        this.refuse(rec.metrics, err);
+        this.onDisk = Math.max(0, this.onDisk - rec.metrics.length);
+      },
+      blocked: (err, rec) => {
+        if (isAuthError(err)) return this.stopForAuth(err);
+        this.replayBlocked = true;
+        o.logger.error(`cannot replay the spool (${rec.type}: ${(err as Error).message}); left in ${this.segment?.path} for syncSpool()`);
+      },
+      retried: (err) => {
+        this.retries++;
+        o.logger.debug(`spool replay: ${(err as Error).message}; retrying`);
+      },
+      resolved: () => o.onResolved?.(),
+      sleep: (ms) => this.sleeper.sleep(ms),
+    };
   }
 
   // ------------------------------------------------------------------ util
-
-  /** Unref'd sleep that `wake()` cuts short. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref?.();
-      this.wakers.add(done);
-    });
-  }
-
-  /** Cut every backoff sleep short (retry now). */
-  wake(): void {
-    for (const w of [...this.wakers]) w();
-  }
 
   private reportOnce(key: string, level: 'warn' | 'error', msg: string): void {
     if (this.reported.has(key)) return;

@@ -1,5 +1,6 @@
 /**
- * The on-disk spool (Node only). One segment file per run-while-offline:
+ * The on-disk spool (Node only). One segment file per run-while-offline, in the spool directory
+ * (default `$ASSAY_SPOOL_DIR/node`, see spool-dirs.ts):
  *   <spoolDir>/<yyyymmddThhmmssSSS>-<pid>-<rand>.jsonl   append-only JSONL, fsynced per append
  *   <same>.offset   byte offset of the first record not yet replayed (rewritten by rename)
  *   <same>.lock     {pid, hostname}: the live process that owns (appends to) the segment
@@ -13,17 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { WirePoint } from './values.ts';
-import type { Features, FinishStatus, GitInfo } from './types.ts';
+import type { CodeSnapshot, ExperimentCreate, ExperimentPatch, Features, FinishStatus } from './types.ts';
 
 export const SPOOL_VERSION = 1;
 
-export interface CreateFields {
-  features?: Features;
-  tags?: string[];
-  parent_id?: string;
-  host?: string;
-  description?: string;
-}
+/** What get-or-create sends besides the name (tags, features, description, parent, host). */
+export type CreateFields = Omit<ExperimentCreate, 'name'>;
 
 export interface HeaderRecord {
   type: 'header';
@@ -35,6 +31,8 @@ export interface HeaderRecord {
   experiment_id: string | null;
   create?: CreateFields;
   team_id?: string | null;
+  /** `experiment` is an id to resume (Experiment.resume started offline), not a name. */
+  resume_id?: string | null;
   pid: number;
   hostname: string;
   created_at: string;
@@ -48,9 +46,14 @@ export interface FeaturesRecord {
   type: 'features';
   features: Features;
 }
+/** A PATCH of the experiment (tags, description). */
+export interface PatchRecord {
+  type: 'patch';
+  patch: Omit<ExperimentPatch, 'status' | 'features'>;
+}
 export interface CodeRecord {
   type: 'code';
-  code: GitInfo;
+  code: CodeSnapshot;
 }
 export interface StatusRecord {
   type: 'status';
@@ -63,12 +66,10 @@ export interface ArtifactRecord {
   sha256: string;
   size: number;
 }
-export type SpoolRecord = HeaderRecord | MetricsRecord | FeaturesRecord | CodeRecord | StatusRecord | ArtifactRecord;
+export type SpoolRecord = HeaderRecord | MetricsRecord | FeaturesRecord | PatchRecord | CodeRecord | StatusRecord | ArtifactRecord;
 
-export function defaultSpoolDir(): string {
-  const env = process.env.ASSAY_SPOOL_DIR;
-  return env && env.trim() ? path.resolve(env) : path.join(os.homedir(), '.assay', 'spool');
-}
+/** Segment file names: `<UTC stamp>-<pid>-<hex>.jsonl` (the Python SDK's `seg-*.jsonl` never match). */
+export const SEGMENT_RE = /^\d{8}T\d{9}-\d+-[0-9a-f]+\.jsonl$/;
 
 /** Segment paths owned by live Experiments in this process (syncSpool must not touch them). */
 export const activeSegments = new Set<string>();
@@ -271,7 +272,7 @@ export function listSegments(dir: string): string[] {
     return [];
   }
   return names
-    .filter((n) => n.endsWith('.jsonl'))
+    .filter((n) => SEGMENT_RE.test(n))
     .sort()
     .map((n) => path.join(dir, n));
 }

@@ -1,124 +1,85 @@
-/** API resource types (the shapes in docs/api.md). Browser-safe, types only. */
+/**
+ * The SDK's own types: the wire types (./wire.ts, inferred from the contract schemas) re-exported,
+ * and the decoded forms the read client returns (values as numbers, timestamps as Dates).
+ * Browser-safe, types only.
+ */
+import type { ExperimentRecord, ExperimentStatus, MetricStats, TimeseriesResponse } from './wire.ts';
 
-export type ExperimentStatus = 'running' | 'complete' | 'failed' | 'crashed';
+export type * from './wire.ts';
+
 export type FinishStatus = Exclude<ExperimentStatus, 'running'>;
-export type Role = 'admin' | 'researcher' | 'viewer';
 
-export interface Me {
-  team_id: string;
-  team_name: string;
-  user_id: string;
-  email: string;
-  role: Role;
-  key_id: string;
-}
-
+/** A list page (`GET /projects`, `GET /projects/{p}/experiments`). */
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
 }
 
-export interface Project {
-  id: string;
-  team_id: string;
-  name: string;
-  description: string | null;
-  retention_days: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface GitInfo {
-  commit?: string | null;
-  branch?: string | null;
-  remote_url?: string | null;
-  dirty?: boolean | null;
-  diff?: string | null;
-  untracked?: string[] | null;
-}
-
-export type Features = Record<string, unknown>;
-
-export interface ExperimentRecord {
-  id: string;
-  team_id: string;
-  project_id: string;
-  name: string;
-  status: ExperimentStatus;
-  description?: string | null;
-  features: Features;
-  tags: string[];
-  host: string | null;
-  git: GitInfo | null;
-  parent_id: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-  heartbeat_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface Artifact {
-  id: string;
-  path: string;
-  size: number;
-  sha256: string;
-  created_at: string;
-}
+/** Nested configuration (hyper-parameters …) as stored on an experiment. */
+export type Features = ExperimentRecord['features'];
 
 /** A decoded timeseries point: `value` is a number (NaN/±Infinity restored), `timestamp` a Date. */
 export interface TimeseriesPoint {
   step: number;
   value: number;
   timestamp: Date;
+  host?: string;
 }
 
-export interface Timeseries {
-  experiment_id: string;
-  metric_name: string;
-  points: TimeseriesPoint[];
-  count: number;
-  downsampled: boolean;
-}
+/**
+ * One metric's history, decoded. `truncated` says more points exist than were returned (the
+ * caller's `limit` cut it); `next_step_min` is where to continue (`stepMin`) — null when complete.
+ */
+export type Timeseries = Omit<TimeseriesResponse, 'points'> & { points: TimeseriesPoint[] };
 
-export interface MetricSummary {
+/** Per-metric aggregates with values decoded to numbers. */
+export type MetricSummary = Omit<MetricStats, 'last' | 'min' | 'max' | 'avg' | 'last_timestamp'> & {
   last: number;
   min: number;
   max: number;
   avg: number;
-  count: number;
-  first_step: number;
-  last_step: number;
   last_timestamp: Date | null;
-}
+};
 
 export interface ExperimentSummary {
   experiment_id: string;
   metrics: Record<string, MetricSummary>;
 }
 
-export interface CompareStats {
-  last: number;
-  min: number;
-  max: number;
-  avg: number;
-  count: number;
-}
-
+/** experiment id → metric name → decoded stats. */
 export interface CompareResult {
   project_id: string;
-  /** experiment id → metric name → stats */
-  experiments: Record<string, Record<string, CompareStats>>;
+  experiments: Record<string, Record<string, MetricSummary>>;
 }
 
-export interface MetricName {
-  metric_name: string;
-  total_points: number;
-  last_logged_at: string | null;
-}
-
-export interface BatchResponse {
-  status: 'success';
+/** A point the server refused (422) and the SDK dropped, counted per metric. */
+export interface DroppedMetric {
   count: number;
-  duplicate: boolean;
+  /** The server's message for the first dropped point of this metric. */
+  reason: string;
+}
+
+/** Counters of a run's delivery (`exp.stats()`). */
+export interface SenderStats {
+  /** Points handed to add(). */
+  logged: number;
+  /** Points acknowledged by the server (directly or by spool replay). */
+  acked: number;
+  /** Points written to the spool. */
+  spooled: number;
+  /** Points the server refused and the SDK dropped (see droppedPoints). */
+  dropped: number;
+  /** Dropped points per metric, with the server's reason. */
+  droppedPoints: Record<string, DroppedMetric>;
+  batchesSent: number;
+  duplicateBatches: number;
+  retries: number;
+  /** Points currently buffered or queued in memory. */
+  pending: number;
+  /** Points in the spool not yet acknowledged. */
+  unsentOnDisk: number;
+  spooling: boolean;
+  spoolFile: string | null;
+  /** Why sending stopped for good (the key was refused), or null. */
+  authError: string | null;
 }

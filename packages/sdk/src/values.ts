@@ -1,7 +1,11 @@
-/** Wire encoding of metric values, steps, timestamps and names. Browser-safe. */
+/**
+ * Wire encoding and the checks at the call: metric values, steps, timestamps and names, with the
+ * server's rules (LIMITS and nameProblem from the contract; lengths in code points). Browser-safe.
+ */
+import { LIMITS, nameProblem } from './limits.ts';
+import type { MetricLogRequest, WireValue } from './wire.ts';
 
-/** A metric value on the wire: a JSON number, or one of the three special strings. */
-export type WireValue = number | 'NaN' | 'Infinity' | '-Infinity';
+export type { WireValue };
 
 /** Anything `logMetric` accepts as a value: numbers, booleans, bigints, and scalar-like objects
  * with `.item()` (tfjs/onnx-style tensors, numpy-like wrappers) or a numeric `valueOf()`. */
@@ -10,17 +14,11 @@ export type MetricValueInput = number | boolean | bigint | { item(): unknown } |
 /** Timestamps accepted by the SDK: a Date, epoch milliseconds, or an ISO-8601 string. */
 export type TimestampInput = Date | number | string;
 
-export const MAX_STEP = Number.MAX_SAFE_INTEGER; // 2^53 − 1
-export const MAX_METRIC_NAME_LENGTH = 250;
+export const MAX_STEP = LIMITS.stepMax; // 2^53 − 1
+export const MAX_METRIC_NAME_LENGTH = LIMITS.metricNameMax;
 
-/** One point as sent to `POST /metrics/batch`. */
-export interface WirePoint {
-  metric_name: string;
-  metric_value: WireValue;
-  step: number;
-  timestamp?: number | string;
-  host?: string;
-}
+/** One point as sent to `POST /metrics/batch` (the SDK always sends epoch-ms timestamps). */
+export type WirePoint = Omit<MetricLogRequest, 'timestamp' | 'host'> & { timestamp?: number | string; host?: string };
 
 function toNumber(value: MetricValueInput): number {
   if (typeof value === 'number') return value;
@@ -60,8 +58,7 @@ export function decodeValue(value: unknown): number {
   if (value === 'Infinity' || value === '+Infinity') return Infinity;
   if (value === '-Infinity') return -Infinity;
   if (value === null || value === undefined) return NaN;
-  const n = Number(value);
-  return n;
+  return Number(value);
 }
 
 /** Validate a step: integer 0 … 2^53−1 (bigints accepted). Returns it as a number. */
@@ -73,33 +70,48 @@ export function normalizeStep(step: number | bigint): number {
   return s;
 }
 
-/** Validate a metric name: 1–250 characters (Unicode code points), any content. */
-export function validateMetricName(name: unknown): string {
-  if (typeof name !== 'string') throw new TypeError(`metric name must be a string (got ${describe(name)})`);
-  if (name.length === 0) throw new RangeError('metric name must not be empty');
-  if (name.length > MAX_METRIC_NAME_LENGTH) {
-    // length counts UTF-16 units; only count code points when it could matter.
-    let cp = 0;
-    for (const _ of name) cp++;
-    if (cp > MAX_METRIC_NAME_LENGTH) throw new RangeError(`metric name longer than ${MAX_METRIC_NAME_LENGTH} characters`);
-  }
-  return name;
+/** Throw the error the contract promises at the call: TypeError for a non-string, else RangeError. */
+function checkName(value: unknown, field: string, max: number, min: number): string {
+  const problem = nameProblem(value, field, max, min);
+  if (problem) throw typeof value === 'string' ? new RangeError(problem) : new TypeError(problem);
+  return value as string;
 }
 
-/** Timestamp input → epoch milliseconds (numbers) or the ISO string as given. */
-export function encodeTimestamp(ts: TimestampInput): number | string {
+/** A metric name: 1–250 code points, any text but NUL, no unpaired surrogates. */
+export function validateMetricName(name: unknown): string {
+  return checkName(name, 'metric_name', LIMITS.metricNameMax, 1);
+}
+
+/** A host name: 0–255 code points, no NUL, no unpaired surrogates. */
+export function validateHost(host: unknown): string {
+  return checkName(host, 'host', LIMITS.nameMax, 0);
+}
+
+/** The server's ISO-8601 form (packages/server/src/stores/clickhouse/encode.ts); zone required. */
+const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+function checkMs(ms: number, shown: unknown): number {
+  if (!(ms >= 0 && ms <= LIMITS.timestampMaxMs)) {
+    throw new RangeError(`timestamp ${String(shown)} is outside 1970-01-01 … ${new Date(LIMITS.timestampMaxMs).toISOString()}`);
+  }
+  return ms;
+}
+
+/** Timestamp input → epoch milliseconds, checked against what the server can store. */
+export function encodeTimestamp(ts: TimestampInput): number {
   if (ts instanceof Date) {
     const t = ts.getTime();
     if (Number.isNaN(t)) throw new RangeError('invalid Date');
-    return t;
+    return checkMs(t, ts.toISOString());
   }
   if (typeof ts === 'number') {
-    if (!Number.isFinite(ts) || ts < 0) throw new RangeError(`invalid timestamp ${ts}`);
-    return Math.round(ts);
+    if (!Number.isFinite(ts)) throw new RangeError(`invalid timestamp ${ts}`);
+    return checkMs(Math.round(ts), ts);
   }
   if (typeof ts === 'string') {
-    if (Number.isNaN(Date.parse(ts))) throw new RangeError(`invalid ISO-8601 timestamp ${JSON.stringify(ts)}`);
-    return ts;
+    const ms = ISO_RE.test(ts) ? Date.parse(ts) : NaN;
+    if (Number.isNaN(ms)) throw new RangeError(`invalid ISO-8601 timestamp ${JSON.stringify(ts)} (date and time with a zone, e.g. 2024-01-02T03:04:05Z)`);
+    return checkMs(ms, ts);
   }
   throw new TypeError('timestamp must be a Date, epoch milliseconds or an ISO-8601 string');
 }
@@ -113,4 +125,30 @@ export function decodeTimestamp(ts: unknown): Date {
     return new Date(s);
   }
   return new Date(NaN);
+}
+
+/**
+ * Why the server would refuse this wire point (the field and the reason), or undefined. The same
+ * rules as the server's batch encoder; used to re-check what is left of a batch after a 422 and
+ * for points read back from an older spool.
+ */
+export function pointProblem(p: Record<string, unknown>): { field: string; msg: string } | undefined {
+  const name = nameProblem(p.metric_name, 'metric_name', LIMITS.metricNameMax);
+  if (name) return { field: 'metric_name', msg: name };
+  if (p.host !== undefined && p.host !== null) {
+    const host = nameProblem(p.host, 'host', LIMITS.nameMax, 0);
+    if (host) return { field: 'host', msg: host };
+  }
+  const s = p.step;
+  if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s > LIMITS.stepMax) return { field: 'step', msg: 'step must be an integer between 0 and 2^53-1' };
+  const v = p.metric_value;
+  if (typeof v !== 'number' && v !== 'NaN' && v !== 'Infinity' && v !== '-Infinity') {
+    return { field: 'metric_value', msg: 'metric_value must be a number or one of "NaN", "Infinity", "-Infinity"' };
+  }
+  const t = p.timestamp;
+  if (t !== undefined && t !== null) {
+    const ms = typeof t === 'number' ? (Number.isInteger(t) ? t : NaN) : typeof t === 'string' && ISO_RE.test(t) ? Date.parse(t) : NaN;
+    if (!(ms >= 0 && ms <= LIMITS.timestampMaxMs)) return { field: 'timestamp', msg: 'timestamp must be epoch ms or ISO-8601 between 1970-01-01 and 2106-02-07T06:28:15.999Z' };
+  }
+  return undefined;
 }

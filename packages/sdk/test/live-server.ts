@@ -92,7 +92,8 @@ export class LiveServer {
     // one database would collide on team names and sweep each other's runs as crashed. The
     // server's own suite is what runs against the real PostgreSQL.
     const { DATABASE_URL: _shared, ...inherited } = process.env;
-    const env = { ...inherited, LOG_LEVEL: 'warn', ...opts.env };
+    // TSX_DISABLE_CACHE: the server runs through tsx, whose transform cache would be left in TMPDIR
+    const env = { ...inherited, LOG_LEVEL: 'warn', TSX_DISABLE_CACHE: '1', ...opts.env };
     try {
       const team = await createTeam(dataDir, opts.team ?? 'team-123', env);
       const s = new LiveServer(dataDir, opts.port ?? (await freePort()), team, env, ownsDir);

@@ -1,42 +1,56 @@
-/** Sender / Experiment behaviour against an in-process fake server (fault injection). */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+/**
+ * Sender behaviour against the real server, with a fault-injecting proxy (fault-proxy.ts) in front
+ * of it for what the server cannot do on cue. Everything asserted about stored points is read back
+ * from the real server.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Experiment, type ExperimentOptions } from '../src/experiment.ts';
-import { syncSpool } from '../src/ops.ts';
-import { listSegments } from '../src/spool.ts';
+import { AssayClient } from '../src/client.ts';
+import { syncSpool } from '../src/sync.ts';
+import { listSegments, SpoolSegment } from '../src/spool.ts';
 import { silentLogger } from '../src/logger.ts';
-import { FakeServer } from './fake-server.ts';
+import { FaultProxy } from './fault-proxy.ts';
+import { LiveServer } from './live-server.ts';
+import { expectExactlyOnce, range, recordingLogger, removeTempDirs, sleep, storedSteps, tempDir, uniq } from './helpers.ts';
 
-let srv: FakeServer;
+let srv: LiveServer;
+let client: AssayClient;
+let proxy: FaultProxy;
 let spoolDir: string;
 const exps: Experiment[] = [];
 
+beforeAll(async () => {
+  srv = await LiveServer.create();
+  client = new AssayClient({ apiUrl: srv.url, apiKey: srv.apiKey });
+});
+afterAll(async () => {
+  await srv?.cleanup();
+});
 beforeEach(async () => {
-  srv = new FakeServer();
-  await srv.start();
-  spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-sender-'));
+  proxy = await new FaultProxy(srv.url).start();
+  spoolDir = tempDir('assay-sender');
 });
 afterEach(async () => {
   for (const e of exps.splice(0)) await e.finish('complete', { timeoutMs: 100 }).catch(() => {});
-  await srv.stop();
-  fs.rmSync(spoolDir, { recursive: true, force: true });
+  await proxy.close();
+  removeTempDirs();
 });
 
 async function mk(o: Partial<ExperimentOptions> = {}): Promise<Experiment> {
   const e = await Experiment.create({
-    project: 'proj',
-    name: `exp-${Math.random().toString(36).slice(2, 8)}`,
-    apiUrl: srv.url,
+    project: 'sender',
+    name: uniq('exp'),
+    apiUrl: proxy.url,
     apiKey: srv.apiKey,
     spoolDir,
     systemMetrics: false,
     heartbeatIntervalMs: 0,
     flushIntervalMs: 50,
-    spoolAfterMs: 60_000,
+    offlineGraceMs: 60_000,
     backoff: { baseMs: 20, maxMs: 200 },
     logger: silentLogger,
     ...o,
@@ -45,273 +59,309 @@ async function mk(o: Partial<ExperimentOptions> = {}): Promise<Experiment> {
   return e;
 }
 
-const steps = (metric: string) => srv.pointsOf(metric).map((p) => p.step).sort((a, b) => a - b);
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const isBatch = (r: { batch_id?: string }) => r.batch_id !== undefined;
 
-describe('Experiment against a fake server', () => {
-  it('auto-steps per metric, encodes NaN/Inf, flushes and finishes', async () => {
-    const e = await mk({ teamId: 'team-123' });
-    expect(e.online).toBe(true);
-    for (let i = 0; i < 5; i++) e.logMetric('loss', 1 / (i + 1));
-    e.logMetric('acc', 0.5, { step: 10 });
-    e.logMetric('acc', 0.6); // continues after the explicit step
-    e.bufferMetric('weird', NaN);
-    e.bufferMetric('weird', Infinity);
-    e.bufferMetric('weird', -Infinity);
-    await e.flushMetrics();
-    expect(steps('loss')).toEqual([0, 1, 2, 3, 4]);
-    expect(steps('acc')).toEqual([10, 11]);
-    expect(srv.pointsOf('weird').map((p) => p.metric_value)).toEqual(['NaN', 'Infinity', '-Infinity']);
-    expect(typeof srv.pointsOf('loss')[0].timestamp).toBe('number');
-    await e.finish('complete');
-    expect(srv.experiments.get(e.id!)!.status).toBe('complete');
-    expect(listSegments(spoolDir)).toEqual([]);
-  });
-
-  it('rejects a teamId that is not the key’s team', async () => {
-    await expect(mk({ teamId: 'other-team' })).rejects.toThrow(/does not match/);
-  });
-
-  it('retries 5xx with the same batch_id: exactly once', async () => {
+describe('Experiment against the real server, through a fault-injecting proxy', () => {
+  it('retries 5xx with the same batch_id: stored exactly once', async () => {
     const e = await mk();
     let fails = 3;
-    srv.hook = (req) => (req.url!.includes('/metrics/batch/') && fails-- > 0 ? { status: 502, body: { detail: 'bad gateway' } } : undefined);
+    proxy.rule = (r) => (isBatch(r) && fails-- > 0 ? { status: 502, body: { detail: 'bad gateway' } } : undefined);
     for (let i = 0; i < 100; i++) e.logMetric('loss', i);
-    await e.flushMetrics();
-    expect(steps('loss')).toEqual(range(100));
-    const ids = srv.requests.filter((r) => r.batch_id).map((r) => r.batch_id);
-    expect(ids.length).toBe(4);
+    expect(await e.flushMetrics()).toBe(true);
+    const ids = proxy.batches().map((r) => r.batch_id);
+    expect(ids).toHaveLength(4);
     expect(new Set(ids).size).toBe(1);
-    expect(e.stats()).toMatchObject({ acked: 100, retries: 3, rejected: 0 });
+    expect(e.stats()).toMatchObject({ acked: 100, retries: 3, dropped: 0 });
+    await expectExactlyOnce(client, e, { loss: 100 });
   });
 
   it('honours Retry-After on 429', async () => {
     const e = await mk();
     let first = true;
-    srv.hook = (req) => {
-      if (req.url!.includes('/metrics/batch/') && first) {
-        first = false;
-        return { status: 429, body: { detail: 'slow down' }, headers: { 'retry-after': '1' } };
-      }
-      return undefined;
+    proxy.rule = (r) => {
+      if (!isBatch(r) || !first) return undefined;
+      first = false;
+      return { status: 429, body: { detail: 'slow down' }, headers: { 'retry-after': '1' } };
     };
     e.logMetric('loss', 1);
     const t0 = Date.now();
-    await e.flushMetrics();
+    expect(await e.flushMetrics()).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
-    expect(steps('loss')).toEqual([0]);
+    expect(await storedSteps(client, e, 'loss')).toEqual([0]);
   });
 
-  it('does not retry other 4xx; training continues', async () => {
-    const e = await mk();
-    let first = true;
-    srv.hook = (req) => {
-      if (req.url!.includes('/metrics/batch/') && first) {
-        first = false;
-        return { status: 422, body: { detail: [{ loc: ['body'], msg: 'bad', type: 'x' }] } };
-      }
-      return undefined;
-    };
-    e.logMetric('loss', 1);
-    await e.flushMetrics();
-    e.logMetric('loss', 2);
-    await e.flushMetrics();
-    expect(srv.requests.filter((r) => r.batch_id)).toHaveLength(2);
-    expect(e.stats()).toMatchObject({ rejected: 1, acked: 1 });
-  });
-
-  it('splits a batch on 413 and gzips large bodies', async () => {
+  it('splits a batch on 413 (derived batch ids) and gzips large bodies', async () => {
     const e = await mk({ batchSize: 4000 });
-    srv.maxBodyBytes = 40_000; // compressed bytes
+    proxy.rule = (r) => (isBatch(r) && r.bytes > 40_000 ? { status: 413, body: { detail: 'Request body too large' } } : undefined);
     for (let i = 0; i < 4000; i++) e.logMetric('loss', Math.random());
-    await e.flushMetrics();
-    expect(steps('loss')).toEqual(range(4000));
-    const sent = srv.requests.filter((r) => r.batch_id);
+    expect(await e.flushMetrics()).toBe(true);
+    const sent = proxy.batches();
     expect(sent.some((r) => r.batch_id!.endsWith('.0'))).toBe(true);
     expect(sent.every((r) => r.gzip)).toBe(true);
+    await expectExactlyOnce(client, e, { loss: 4000 });
   });
 
-  it('pipelines batches, but never reorders writes of the same (metric, step)', async () => {
-    srv.latencyMs = () => Math.random() * 10;
+  it('pipelines independent batches, but never reorders writes of one (metric, step)', async () => {
+    proxy.rule = () => ({ delayMs: Math.random() * 10 });
     const e = await mk({ batchSize: 50, maxInFlight: 4 });
     for (let i = 0; i < 1000; i++) e.logMetric('y', i);
     await e.flushMetrics();
-    expect(steps('y')).toEqual(range(1000));
-    expect(srv.maxConcurrent).toBeGreaterThan(1); // independent batches did overlap
+    expect(await storedSteps(client, e, 'y')).toEqual(range(1000));
+    expect(proxy.maxConcurrentBatches).toBeGreaterThan(1); // independent batches did overlap
 
     // one point per batch, each step written twice in a row: the second write must land last
     const f = await mk({ batchSize: 1, maxInFlight: 4 });
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 40; i++) {
       f.logMetric('x', 1, { step: i });
       f.logMetric('x', 2, { step: i });
       f.logMetric('z', i);
     }
     await f.flushMetrics();
-    const last = new Map<number, unknown>();
-    for (const p of srv.pointsOf('x')) last.set(p.step, p.metric_value);
-    expect(last.size).toBe(100);
-    expect([...last.values()].filter((v) => v !== 2)).toEqual([]);
+    const x = await f.getMetric('x');
+    expect(x.points.map((p) => p.step)).toEqual(range(40));
+    expect(x.points.filter((p) => p.value !== 2)).toEqual([]);
   });
 
-  it('flushMetrics resolves only after the server acked', async () => {
+  it('flushMetrics resolves only after the server acknowledged', async () => {
     const e = await mk();
-    srv.latencyMs = 300;
+    proxy.rule = (r) => (isBatch(r) ? { delayMs: 300 } : undefined);
     e.logMetric('loss', 1);
     const t0 = Date.now();
-    await e.flushMetrics();
+    expect(await e.flushMetrics()).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
-    expect(srv.points).toHaveLength(1);
+    expect(await storedSteps(client, e, 'loss')).toEqual([0]);
   });
 
-  it('server down then back: in-memory retries, spool, replay — every point exactly once', async () => {
-    const e = await mk({ spoolAfterMs: 200 });
-    const port = srv.port;
+  it('server down, then back: in-memory retries, spool, replay — every point exactly once', async () => {
+    const e = await mk({ offlineGraceMs: 200 });
     const N = 3000;
     for (let i = 0; i < N; i++) {
       e.logMetric('loss', i);
-      if (i === 1000) await srv.stop();
-      if (i === 1500) await new Promise((r) => setTimeout(r, 500)); // longer than spoolAfterMs
-      if (i === 2000) await srv.start(port);
-      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+      if (i === 1000) {
+        proxy.down = true;
+        proxy.dropAll();
+      }
+      if (i === 1500) await sleep(500); // longer than the grace
+      if (i === 2000) proxy.down = false;
+      if (i % 50 === 0) await sleep(5);
     }
     expect(e.stats().spooled).toBeGreaterThan(0);
-    await e.finish('complete');
-    expect(steps('loss')).toEqual(range(N));
-    expect(srv.experiments.get(e.id!)!.status).toBe('complete');
+    expect(await e.finish('complete')).toBe(true);
+    await expectExactlyOnce(client, e, { loss: N });
+    expect((await e.info()).status).toBe('complete');
     expect(listSegments(spoolDir)).toEqual([]);
   });
 
+  it('a server that stops answering mid-run: flush returns within the grace, the run replays by itself once it answers', async () => {
+    const grace = 1500;
+    const e = await mk({ offlineGraceMs: grace });
+    for (let i = 0; i < 100; i++) e.logMetric('loss', i);
+    expect(await e.flushMetrics()).toBe(true);
+    proxy.rule = () => 'hang';
+    for (let i = 100; i < 200; i++) e.logMetric('loss', i);
+    let t0 = Date.now();
+    expect(await e.flushMetrics()).toBe(false); // nothing acknowledged: spooled, and it says so
+    expect(Date.now() - t0).toBeLessThan(grace + 1000);
+    expect(e.stats()).toMatchObject({ spooling: true, unsentOnDisk: 100 });
+    t0 = Date.now();
+    await e.logFeatures({ phase: 'hung' }); // spooled behind the points, no waiting
+    expect(Date.now() - t0).toBeLessThan(grace + 1000);
+    proxy.rule = null;
+    proxy.dropAll();
+    for (let i = 200; i < 300; i++) e.logMetric('loss', i);
+    expect(await e.finish('complete', { timeoutMs: 30_000 })).toBe(true);
+    await expectExactlyOnce(client, e, { loss: 300 });
+    expect((await e.info()).features).toMatchObject({ phase: 'hung' });
+  });
+
   it('server unreachable at start: runs offline, creates the experiment when it appears', async () => {
-    const port = srv.port;
-    await srv.stop();
-    const e = await mk({ spoolAfterMs: 300, name: 'late' });
+    proxy.down = true;
+    const name = uniq('late');
+    const e = await mk({ offlineGraceMs: 300, name, tags: ['a'], features: { lr: 0.01 } });
     expect(e.online).toBe(false);
-    await e.logFeatures({ lr: 0.01 });
+    await e.logFeatures({ opt: { name: 'adam' } });
+    expect(e.features).toEqual({ lr: 0.01, opt: { name: 'adam' } });
     for (let i = 0; i < 500; i++) e.logMetric('loss', i);
-    await e.flushMetrics();
+    expect(await e.flushMetrics()).toBe(false);
     expect(e.stats().spooling).toBe(true);
     expect(listSegments(spoolDir)).toHaveLength(1);
-    await srv.start(port);
-    for (let i = 0; i < 500; i++) e.logMetric('loss', i);
-    await e.finish('complete');
+    proxy.down = false;
+    for (let i = 0; i < 500; i++) e.logMetric('loss', i + 500);
+    expect(await e.finish('complete')).toBe(true);
     expect(e.online).toBe(true);
-    expect(steps('loss')).toEqual(range(1000));
-    const rec = [...srv.experiments.values()].find((x) => x.name === 'late')!;
-    expect(rec).toMatchObject({ status: 'complete', features: { lr: 0.01 } });
+    await expectExactlyOnce(client, e, { loss: 1000 });
+    expect(await client.getExperiment('sender', name)).toMatchObject({ status: 'complete', tags: ['a'], features: { lr: 0.01, opt: { name: 'adam' } } });
     expect(listSegments(spoolDir)).toEqual([]);
   });
 
   it('bounds memory by spilling to the spool, never dropping', async () => {
-    const port = srv.port;
-    await srv.stop();
-    const e = await mk({ maxBufferedPoints: 1000, batchSize: 100, name: 'bounded', spoolAfterMs: 300 });
+    proxy.down = true;
+    const e = await mk({ maxBufferedPoints: 1000, batchSize: 100, offlineGraceMs: 300 });
     // never yields to the event loop: only the synchronous spill can bound memory
     for (let i = 0; i < 10_000; i++) {
       e.logMetric('loss', i);
       expect(e.stats().pending).toBeLessThanOrEqual(1001);
     }
     expect(e.stats().spooled).toBeGreaterThanOrEqual(9000);
-    await srv.start(port);
-    await e.finish('complete');
-    expect(steps('loss')).toEqual(range(10_000));
+    proxy.down = false;
+    expect(await e.finish('complete')).toBe(true);
+    await expectExactlyOnce(client, e, { loss: 10_000 });
   });
 
   it('finish() with the server gone leaves a spool that syncSpool uploads exactly once', async () => {
-    const e = await mk({ spoolAfterMs: 100, name: 'gone' });
-    const port = srv.port;
+    const e = await mk({ offlineGraceMs: 5000 });
     for (let i = 0; i < 200; i++) e.logMetric('loss', i);
-    await e.flushMetrics();
-    await srv.stop();
-    for (let i = 0; i < 200; i++) e.logMetric('loss', i);
-    await e.finish('failed', { timeoutMs: 500 });
+    expect(await e.flushMetrics()).toBe(true);
+    proxy.down = true;
+    proxy.dropAll();
+    for (let i = 200; i < 400; i++) e.logMetric('loss', i);
+    expect(await e.finish('failed', { timeoutMs: 500 })).toBe(false);
+    expect(e.undelivered).toMatchObject({ points: 200, spoolDir, command: `ASSAY_API_KEY=<key> npx assay-sdk sync ${spoolDir}` });
     expect(listSegments(spoolDir)).toHaveLength(1);
-    await srv.start(port);
-    const r = await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger });
-    expect(r).toMatchObject({ synced: 1, failed: 0, points: 200 });
-    expect(steps('loss')).toEqual(range(400));
-    expect(srv.experiments.get(e.id!)!.status).toBe('failed');
+    const r = await syncSpool(spoolDir, { apiUrl: srv.url, apiKey: srv.apiKey, logger: silentLogger });
+    expect(r).toMatchObject({ synced: 1, failed: 0, points: 200, dropped: 0, foreign: [] });
+    expect(await syncSpool(spoolDir, { apiUrl: srv.url, apiKey: srv.apiKey, logger: silentLogger })).toMatchObject({ segments: 0 });
+    await expectExactlyOnce(client, e, { loss: 400 });
+    expect((await client.getExperiment(e.projectId!, e.id!)).status).toBe('failed');
   });
 
   it('finish waits as long as the server makes progress, then gives up after finishPatienceMs', async () => {
     const e = await mk({ batchSize: 100, maxInFlight: 1, finishPatienceMs: 1000 });
-    srv.latencyMs = 100;
+    proxy.rule = (r) => (isBatch(r) ? { delayMs: 100 } : undefined);
     for (let i = 0; i < 2000; i++) e.logMetric('loss', i); // 20 batches × 100 ms ≫ patience
-    await e.finish('complete');
-    expect(steps('loss')).toEqual(range(2000));
+    expect(await e.finish('complete')).toBe(true);
     expect(e.stats().spooled).toBe(0);
-    expect(srv.experiments.get(e.id!)!.status).toBe('complete');
+    await expectExactlyOnce(client, e, { loss: 2000 });
 
-    const g = await mk({ spoolAfterMs: 60_000, finishPatienceMs: 300, name: 'patience' });
-    await srv.stop();
+    proxy.rule = null;
+    const g = await mk({ finishPatienceMs: 300 });
+    proxy.down = true;
     for (let i = 0; i < 50; i++) g.logMetric('loss', i);
     const t0 = Date.now();
-    await g.finish('complete');
+    expect(await g.finish('complete')).toBe(false);
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(g.stats().spooled).toBe(50); // still retrying in memory at the deadline → written to disk
     expect(listSegments(spoolDir)).toHaveLength(1);
   });
 
   it('without a spool, finish gives up loudly instead of hanging', async () => {
-    const errors: string[] = [];
-    const e = await mk({ spoolDir: false, finishPatienceMs: 300, logger: { ...silentLogger, error: (m) => errors.push(m) } });
-    await srv.stop();
+    const log = recordingLogger();
+    const e = await mk({ spoolDir: false, finishPatienceMs: 300, logger: log.logger });
+    proxy.down = true;
     e.logMetric('loss', 1);
-    await e.finish('complete');
-    expect(errors.join('\n')).toMatch(/1 points could not be delivered/);
+    expect(await e.finish('complete')).toBe(false);
+    expect(log.text('error')).toMatch(/1 points could not be delivered/);
   });
 
-  it('ASSAY_MODE=offline never contacts the server', async () => {
-    const e = await mk({ mode: 'offline', name: 'off' });
+  it('ASSAY_MODE=offline never contacts the server; sync delivers it', async () => {
+    const name = uniq('off');
+    const e = await mk({ mode: 'offline', name });
     for (let i = 0; i < 10; i++) e.logMetric('loss', i);
     await e.logFeatures({ a: 1 });
-    await e.finish('complete', { timeoutMs: 200 });
-    expect(srv.requests).toHaveLength(0);
+    await e.setTags(['offline']);
+    expect(await e.finish('complete', { timeoutMs: 200 })).toBe(false);
+    expect(proxy.seen).toHaveLength(0);
     const r = await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger });
     expect(r).toMatchObject({ synced: 1, points: 10 });
-    const rec = [...srv.experiments.values()].find((x) => x.name === 'off')!;
-    expect(rec).toMatchObject({ status: 'complete', features: { a: 1 } });
+    expect(await client.getExperiment('sender', name)).toMatchObject({ status: 'complete', features: { a: 1 }, tags: ['offline'] });
+  });
+});
+
+describe('syncSpool against the real server', () => {
+  const header = (experiment: string) => ({ api_url: proxy.url, project: 'sync', experiment, project_id: null, experiment_id: null });
+  const pts = (n: number, from = 0) => range(n, from).map((i) => ({ metric_name: 'loss', metric_value: i, step: i }));
+
+  it('creates the experiment by name, replays in order, marks the status and deletes the segment', async () => {
+    const name = uniq('e');
+    const seg = SpoolSegment.create(spoolDir, { ...header(name), create: { features: { lr: 0.1 } } });
+    seg.append([
+      { type: 'metrics', batch_id: `${uniq('r')}-1`, metrics: pts(10) },
+      { type: 'features', features: { opt: 'adam' } },
+      { type: 'metrics', batch_id: `${uniq('r')}-2`, metrics: pts(10, 10) },
+      { type: 'patch', patch: { description: 'from the spool' } },
+      { type: 'status', status: 'complete' },
+    ]);
+    expect(await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger })).toMatchObject({ locked: 1 }); // still owned by this process
+    seg.close();
+    const r = await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger });
+    expect(r).toMatchObject({ segments: 1, synced: 1, points: 20, failed: 0, rejected: 0 });
+    expect(fs.readdirSync(spoolDir)).toEqual([]);
+    const rec = await client.getExperiment('sync', name);
+    expect(rec).toMatchObject({ status: 'complete', features: { lr: 0.1, opt: 'adam' }, description: 'from the spool' });
+    await expectExactlyOnce(client, { projectId: rec.project_id, id: rec.id }, { loss: 20 });
+  });
+
+  it('resumes after a failure without duplicating points, and marks a run without final status crashed', async () => {
+    const name = uniq('e2');
+    const seg = SpoolSegment.create(spoolDir, header(name));
+    const run = uniq('y');
+    for (let b = 0; b < 5; b++) seg.append([{ type: 'metrics', batch_id: `${run}-${b}`, metrics: pts(4, b * 4) }]);
+    seg.close();
+    let n = 0;
+    proxy.rule = (r) => (isBatch(r) && ++n >= 3 ? { status: 503, body: { detail: 'down' } } : undefined);
+    let r = await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger, maxAttempts: 2, backoff: { baseMs: 1, maxMs: 2 } });
+    expect(r).toMatchObject({ synced: 0, failed: 1 });
+    proxy.rule = null;
+    r = await syncSpool(spoolDir, { apiKey: srv.apiKey, logger: silentLogger });
+    expect(r).toMatchObject({ synced: 1, failed: 0 });
+    const rec = await client.getExperiment('sync', name);
+    expect(rec.status).toBe('crashed');
+    await expectExactlyOnce(client, { projectId: rec.project_id, id: rec.id }, { loss: 20 });
+    expect(new Set(proxy.batches().map((q) => q.batch_id)).size).toBe(5);
+  });
+
+  it('stops on a bad key and keeps the spool', async () => {
+    const seg = SpoolSegment.create(spoolDir, header(uniq('e3')));
+    seg.append([{ type: 'metrics', batch_id: uniq('z'), metrics: pts(1) }]);
+    seg.close();
+    const r = await syncSpool(spoolDir, { apiKey: 'assay_wrong', logger: silentLogger });
+    expect(r.failed).toBe(1);
+    expect(r.errors[0]).toMatch(/401/);
+    expect(listSegments(spoolDir)).toHaveLength(1);
   });
 });
 
 describe('process exit', () => {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const root = path.resolve(here, '../../..');
-  const run = (body: string) => {
+  const run = (name: string, body: string) => {
     const script = path.join(spoolDir, 'script.mts');
     fs.writeFileSync(
       script,
-      `import { Experiment, silentLogger } from ${JSON.stringify(path.join(root, 'packages/sdk/src/index.ts'))};\n` +
-        `const exp = await Experiment.create({ project: 'p', name: 'child', apiUrl: ${JSON.stringify(srv.url)}, apiKey: ${JSON.stringify(srv.apiKey)},` +
+      `import { Experiment, silentLogger } from ${JSON.stringify(path.join(here, '../src/index.ts'))};\n` +
+        `const exp = await Experiment.create({ project: 'exit', name: ${JSON.stringify(name)}, apiUrl: ${JSON.stringify(proxy.url)}, apiKey: ${JSON.stringify(srv.apiKey)},` +
         ` spoolDir: ${JSON.stringify(path.join(spoolDir, 'sp'))}, systemMetrics: false, logger: silentLogger, flushIntervalMs: 60000 });\n` +
         body,
     );
     return new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      // async spawn: the fake server lives in this process
-      import('node:child_process').then(({ spawn }) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        c.stderr.on('data', (d) => (stderr += d));
-        c.on('exit', (status) => resolve({ status, stderr }));
-      });
+      // cwd outside any git work tree; tsx by absolute URL (it is not resolvable from there)
+      const env = { ...process.env, TSX_DISABLE_CACHE: '1' }; // no transform cache left in TMPDIR
+      const c = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script], { cwd: spoolDir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      c.stderr.on('data', (d) => (stderr += d));
+      c.on('exit', (status) => resolve({ status, stderr }));
     });
   };
-  void spawnSync;
 
   it('auto-finishes when the script ends without finish()', async () => {
-    const r = await run(`for (let i = 0; i < 100; i++) exp.logMetric('loss', i);\n`);
+    const name = uniq('auto');
+    const r = await run(name, `for (let i = 0; i < 100; i++) exp.logMetric('loss', i);\n`);
     expect(r.status).toBe(0);
-    expect(steps('loss')).toEqual(range(100));
-    expect([...srv.experiments.values()][0].status).toBe('complete');
+    const rec = await client.getExperiment('exit', name);
+    expect(rec.status).toBe('complete');
+    await expectExactlyOnce(client, { projectId: rec.project_id, id: rec.id }, { loss: 100 });
   });
 
   it('process.exit / crash spills unsent points with status failed to the spool', async () => {
-    const r = await run(`for (let i = 0; i < 100; i++) exp.logMetric('loss', i);\nsetTimeout(() => { throw new Error('boom'); }, 1);\n`);
+    const name = uniq('crash');
+    const r = await run(name, `for (let i = 0; i < 100; i++) exp.logMetric('loss', i);\nsetTimeout(() => { throw new Error('boom'); }, 1);\n`);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/100 unsent points written/);
-    expect(srv.points).toHaveLength(0);
+    expect(r.stderr).toContain('npx assay-sdk sync');
+    const rec = await client.getExperiment('exit', name);
+    expect((await client.summary(rec.project_id, rec.id)).metrics.loss).toBeUndefined();
     const s = await syncSpool(path.join(spoolDir, 'sp'), { apiKey: srv.apiKey, logger: silentLogger });
     expect(s).toMatchObject({ synced: 1, points: 100 });
-    expect(steps('loss')).toEqual(range(100));
-    expect([...srv.experiments.values()][0].status).toBe('failed');
+    expect((await client.getExperiment('exit', name)).status).toBe('failed');
+    await expectExactlyOnce(client, { projectId: rec.project_id, id: rec.id }, { loss: 100 });
   });
 });

@@ -1,14 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeTimestamp, decodeValue, encodeTimestamp, encodeValue, normalizeStep, validateMetricName } from '../src/values.ts';
+import os from 'node:os';
+import { POINT_VECTORS } from '@assay/contracts/vectors';
+import { LIMITS } from '../src/limits.ts';
+import { decodeTimestamp, decodeValue, encodeTimestamp, encodeValue, normalizeStep, pointProblem, validateHost, validateMetricName } from '../src/values.ts';
+import { refusedPoints } from '../src/delivery.ts';
+import { defaultSpoolDir, defaultSpoolRoot, findForeignSpools, syncDirs } from '../src/spool-dirs.ts';
 import { backoffDelay, classifyError, isRetryableStatus, parseRetryAfter, retryDelay } from '../src/backoff.ts';
 import { globToRegExp } from '../src/artifacts.ts';
 import { AssayApiError, AssayNetworkError } from '../src/errors.ts';
 import { HttpClient, normalizeApiUrl } from '../src/http.ts';
 import { redactUrl } from '../src/git.ts';
-import { rangesOverlap, stepRanges } from '../src/sender.ts';
+import { rangesOverlap, stepRanges } from '../src/batching.ts';
 
 describe('value encoding', () => {
   it('passes finite numbers through and encodes NaN/±Infinity as the API strings', () => {
@@ -49,17 +54,46 @@ describe('value encoding', () => {
     expect(normalizeStep(7n)).toBe(7);
     for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 53]) expect(() => normalizeStep(bad)).toThrow(RangeError);
   });
-  it('validates metric names (1–250 code points, any Unicode)', () => {
+  it('validates metric names as the server does (1–250 code points, no NUL, no lone surrogates)', () => {
     expect(validateMetricName('loss/train')).toBe('loss/train');
     expect(validateMetricName('🔥'.repeat(250))).toBe('🔥'.repeat(250)); // 500 UTF-16 units, 250 code points
+    expect(() => validateMetricName('🔥'.repeat(251))).toThrow(RangeError); // 502 UTF-16 units, 251 code points
+    expect(() => validateMetricName('🔥'.repeat(130))).not.toThrow(); // the lost run's name: 130 code points, 260 UTF-16 units
     expect(() => validateMetricName('')).toThrow(RangeError);
     expect(() => validateMetricName('x'.repeat(251))).toThrow(RangeError);
+    expect(() => validateMetricName('loss\u0000')).toThrow(RangeError);
+    expect(() => validateMetricName('loss\ud800')).toThrow(RangeError);
     expect(() => validateMetricName(3 as unknown as string)).toThrow(TypeError);
+    expect(() => validateHost('h'.repeat(256))).toThrow(RangeError);
+    expect(validateHost('')).toBe('');
   });
-  it('encodes and decodes timestamps', () => {
+  it('agrees with every contract vector (packages/contracts/src/vectors.ts)', () => {
+    const base = { metric_name: 'loss', metric_value: 0.5, step: 0, timestamp: 0, host: 'h' };
+    const disagree = POINT_VECTORS.filter((v) => (pointProblem({ ...base, [v.field]: v.value }) === undefined) !== v.accept);
+    expect(disagree.map((v) => `${v.field}: ${v.why}`)).toEqual([]);
+    // and the checks at the call refuse the same names, steps, timestamps and hosts
+    for (const v of POINT_VECTORS) {
+      const call = {
+        metric_name: () => validateMetricName(v.value),
+        host: () => validateHost(v.value),
+        step: () => (typeof v.value === 'number' ? normalizeStep(v.value) : (() => { throw new TypeError(); })()),
+        timestamp: () => encodeTimestamp(v.value as number | string),
+        metric_value: null,
+      }[v.field];
+      if (!call) continue;
+      if (v.accept) expect(call, `${v.field}: ${v.why}`).not.toThrow();
+      else expect(call, `${v.field}: ${v.why}`).toThrow();
+    }
+  });
+  it('encodes and decodes timestamps (epoch ms on the wire, checked against what storage holds)', () => {
     expect(encodeTimestamp(new Date(1700000000123))).toBe(1700000000123);
     expect(encodeTimestamp(1700000000123.4)).toBe(1700000000123);
-    expect(encodeTimestamp('2024-01-02T03:04:05Z')).toBe('2024-01-02T03:04:05Z');
+    expect(encodeTimestamp('2024-01-02T03:04:05Z')).toBe(Date.UTC(2024, 0, 2, 3, 4, 5));
+    expect(encodeTimestamp(LIMITS.timestampMaxMs)).toBe(LIMITS.timestampMaxMs);
+    expect(encodeTimestamp(new Date(LIMITS.timestampMaxMs).toISOString())).toBe(LIMITS.timestampMaxMs);
+    expect(() => encodeTimestamp(LIMITS.timestampMaxMs + 1)).toThrow(RangeError);
+    expect(() => encodeTimestamp(-1)).toThrow(RangeError);
+    expect(() => encodeTimestamp('2024-01-02')).toThrow(RangeError); // no time, no zone: the server would refuse it
     expect(() => encodeTimestamp('yesterday')).toThrow(RangeError);
     expect(() => encodeTimestamp(new Date(NaN))).toThrow(RangeError);
     expect(decodeTimestamp('2024-01-02 03:04:05.678').toISOString()).toBe('2024-01-02T03:04:05.678Z');
@@ -189,6 +223,62 @@ describe('step ranges (pipelining guard)', () => {
   });
 });
 
+describe('422 handling', () => {
+  it('maps each issue loc to the point it names; anything else refuses the whole batch', () => {
+    const d = (loc: unknown[], msg = 'bad') => ({ loc, msg, type: 'x' });
+    expect(refusedPoints([d(['body', 'metrics', 3, 'metric_name'], 'too long'), d(['body', 'metrics', 0, 'step'])], 5)).toEqual(
+      new Map([
+        [3, 'metric_name: too long'],
+        [0, 'step: bad'],
+      ]),
+    );
+    expect(refusedPoints([d(['body', 'metrics', 3, 'metric_name']), d(['body'])], 5)).toBeNull();
+    expect(refusedPoints([d(['body', 'batch_id'])], 5)).toBeNull();
+    expect(refusedPoints([d(['body', 'metrics', 9])], 5)).toBeNull(); // not a point of this batch
+    expect(refusedPoints('Request body too large', 5)).toBeNull();
+  });
+});
+
+describe('spool directories', () => {
+  const saved = process.env.ASSAY_SPOOL_DIR;
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-dirs-'));
+    process.env.ASSAY_SPOOL_DIR = root;
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.ASSAY_SPOOL_DIR;
+    else process.env.ASSAY_SPOOL_DIR = saved;
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  it('defaults to $ASSAY_SPOOL_DIR/node and also syncs legacy segments in the root', () => {
+    expect(defaultSpoolRoot()).toBe(root);
+    expect(defaultSpoolDir()).toBe(path.join(root, 'node'));
+    expect(syncDirs(undefined)).toEqual([path.join(root, 'node'), root]);
+    expect(syncDirs(path.join(root, 'node'))).toEqual([path.join(root, 'node'), root]);
+    expect(syncDirs(path.join(root, 'elsewhere'))).toEqual([path.join(root, 'elsewhere')]);
+  });
+  it('finds the Python SDK spool (meta.json + seg-*.jsonl) in the dir, its python sibling and the legacy root', () => {
+    const run = (dir: string, segs: number) => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'meta.json'), '{}');
+      for (let i = 0; i < segs; i++) fs.writeFileSync(path.join(dir, `seg-${String(1e15 + i)}.jsonl`), '{}\n');
+    };
+    expect(findForeignSpools(path.join(root, 'node'))).toEqual([]);
+    run(path.join(root, 'python', 'proj-a-1'), 2);
+    run(path.join(root, 'python', 'proj-b-2'), 1);
+    run(path.join(root, 'old-run'), 1); // an older Python version spooled into the root
+    const found = findForeignSpools(path.join(root, 'node'));
+    expect(found.map((f) => [f.dir, f.runs, f.segments])).toEqual([
+      [path.join(root, 'python'), 2, 3],
+      [root, 1, 1],
+    ]);
+    expect(found[0].command).toBe(`ASSAY_API_KEY=<key> python -m research_sdk sync ${path.join(root, 'python')}`);
+    // a run directory given directly
+    expect(findForeignSpools(path.join(root, 'python', 'proj-a-1'))).toMatchObject([{ runs: 1, segments: 2 }]);
+  });
+});
+
 describe('browser safety', () => {
   it('the read client (@assay/sdk/client) imports no Node built-ins', () => {
     const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
@@ -199,11 +289,13 @@ describe('browser safety', () => {
       const text = fs.readFileSync(path.join(src, f), 'utf8');
       for (const m of text.matchAll(/(?:import|export)[^'";]*from\s+'([^']+)'/g)) {
         const spec = m[1];
+        if (/^import type|^export type/.test(m[0])) continue; // erased at build time
+        if (spec === '@assay/contracts/limits') continue; // dependency-free, bundled
         expect(spec.startsWith('node:') || !spec.startsWith('.'), `${f} imports ${spec}`).toBe(false);
         visit(path.normalize(spec));
       }
     };
     visit('client.ts');
-    expect([...seen].sort()).toEqual(['backoff.ts', 'client.ts', 'errors.ts', 'http.ts', 'types.ts', 'values.ts']);
+    expect([...seen].sort()).toEqual(['backoff.ts', 'client.ts', 'errors.ts', 'http.ts', 'limits.ts', 'values.ts']);
   });
 });

@@ -1,0 +1,5 @@
+/**
+ * The wire contract's limits and name rules — `packages/contracts/src/limits.ts`, the module the
+ * server validates with. Dependency-free, so the build inlines it into the SDK's JavaScript.
+ */
+export { LIMITS, codePointLength, hasLoneSurrogate, nameProblem, type Limits } from '@assay/contracts/limits';
