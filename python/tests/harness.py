@@ -12,11 +12,109 @@ import tempfile
 import threading
 import time
 import urllib.request
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON_DIR = os.path.join(REPO, "python")
 ASSAY_BIN = os.path.join(REPO, "packages", "server", "bin", "assay.mjs")
+
+
+def temp_dir(test: Any, prefix: str = "assay-test-") -> str:
+    """A temp directory removed when `test` (a TestCase) ends."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    test.addCleanup(shutil.rmtree, d, True)
+    return d
+
+
+def git_repo(test: Any) -> str:
+    """A throwaway git work tree (one commit, then a modified and an untracked file)."""
+    repo = temp_dir(test, "assay-git-")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    with open(os.path.join(repo, "train.py"), "w") as f:
+        f.write("lr = 1e-4\n")
+    subprocess.run(git + ["add", "train.py"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "x"], cwd=repo, check=True)
+    with open(os.path.join(repo, "train.py"), "w") as f:
+        f.write("lr = 3e-4\n")
+    with open(os.path.join(repo, "notes.txt"), "w") as f:
+        f.write("new\n")
+    return repo
+
+
+class TempCwd:
+    """Run a test module outside any git work tree: cwd in a fresh temp directory, which is
+    removed, and the old cwd restored, by `close()` (call it from tearDownModule)."""
+
+    def __init__(self, prefix: str = "assay-cwd-") -> None:
+        self.old = os.getcwd()
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        os.chdir(self.dir)
+
+    def close(self) -> None:
+        os.chdir(self.old)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def module_in_temp_cwd() -> Tuple[Callable[[], None], Callable[[], None]]:
+    """(setUpModule, tearDownModule) running a test module from a temp cwd (see TempCwd)."""
+    state: Dict[str, TempCwd] = {}
+
+    def setup() -> None:
+        state["cwd"] = TempCwd()
+
+    def teardown() -> None:
+        if "cwd" in state:
+            state.pop("cwd").close()
+
+    return setup, teardown
+
+
+class HungServer:
+    """Accepts TCP connections and reads from them, but never answers (a hung server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self._conns: list = []
+        self._closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _drain(conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass
 
 
 def free_port() -> int:
@@ -35,6 +133,9 @@ class LiveServer:
         # Own embedded stores, also in CI's PostgreSQL run: servers sharing one database would
         # collide on team names and sweep each other's runs as crashed.
         self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        # node's temp files (tsx's compile cache) go inside the data dir, removed by cleanup()
+        self.env["TMPDIR"] = os.path.join(self.data_dir, "tmp")
+        os.makedirs(self.env["TMPDIR"])
         self.env.update(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -113,8 +214,10 @@ class LiveServer:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"})
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=30) as r:
             raw = r.read()
             return json.loads(raw) if raw else None
@@ -123,7 +226,9 @@ class LiveServer:
 class FaultProxy:
     """A threaded HTTP/1.1 reverse proxy that can delay or fail requests.
 
-    `rule(method, path) -> None | ("status", code, headers) | ("delay", seconds) | ("reset",)`
+    `rule(method, path) -> None | ("status", code, headers) | ("delay", seconds) | ("reset",) |
+    ("forward_reset",) | ("hang",) | ("forward_hang",)` — "hang": read the request, never answer;
+    "forward_hang": forward it (the server does the work) and never answer; both until close().
     """
 
     def __init__(self, target: str, rule: Optional[Callable[[str, str], Any]] = None, delay: float = 0.0) -> None:
@@ -138,6 +243,7 @@ class FaultProxy:
         self.counts: Dict[str, int] = {}
         self._upstream: list = []
         self._accepted: list = []
+        self._closed = threading.Event()
         proxy = self
         local = threading.local()
 
@@ -174,6 +280,10 @@ class FaultProxy:
                 if action and action[0] == "reset":
                     self._reset()
                     return
+                if action and action[0] == "hang":  # read the request, never answer
+                    proxy._closed.wait()
+                    self._reset()
+                    return
                 if action and action[0] == "status":
                     payload = json.dumps({"detail": "injected"}).encode()
                     self.send_response(action[1])
@@ -204,6 +314,10 @@ class FaultProxy:
                 if reset_after:  # the server did the work, the client never hears about it
                     self._reset()
                     return
+                if action and action[0] == "forward_hang":  # the server did the work; no answer, ever
+                    proxy._closed.wait()
+                    self._reset()
+                    return
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -223,6 +337,7 @@ class FaultProxy:
         self.thread.start()
 
     def close(self) -> None:
+        self._closed.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         for c in self._upstream + self._accepted:
