@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 
 def _read(path: str) -> Optional[str]:
@@ -78,24 +78,33 @@ class SystemSampler:
         except (OSError, subprocess.TimeoutExpired):
             self._nvsmi = None
             return {}
-        out: Dict[str, float] = {}
         if p.returncode != 0:
             self._nvsmi = None
-            return out
-        for line in p.stdout.decode("ascii", "replace").splitlines():
-            f = [x.strip() for x in line.split(",")]
-            if len(f) < 4:
-                continue
-            try:
-                i, util, used, total = f[0], float(f[1]), float(f[2]), float(f[3])
-            except ValueError:
-                continue
+            return {}
+        return gpu_metrics(p.stdout.decode("ascii", "replace"))
+
+
+def _num(s: str) -> Optional[float]:
+    try:
+        return float(s)
+    except ValueError:  # "[N/A]", "[Not Supported]"
+        return None
+
+
+def gpu_metrics(csv: str) -> Dict[str, float]:
+    """Metrics from `nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total
+    --format=csv,noheader,nounits`: per GPU utilization %, memory used (MiB) and memory %.
+    A field the driver cannot read ("[N/A]") is skipped; the others of that GPU are kept."""
+    out: Dict[str, float] = {}
+    for line in csv.splitlines():
+        f = [x.strip() for x in line.split(",")]
+        if len(f) < 4 or not f[0].isdigit():
+            continue
+        i, util, used, total = f[0], _num(f[1]), _num(f[2]), _num(f[3])
+        if util is not None:
             out[f"system/gpu{i}/utilization_percent"] = util
+        if used is not None:
             out[f"system/gpu{i}/memory_used_mb"] = used
             if total:
                 out[f"system/gpu{i}/memory_percent"] = round(100.0 * used / total, 2)
-        return out
-
-
-def parse_nvidia_smi(text: str) -> List[List[str]]:  # kept small for the unit test
-    return [[x.strip() for x in line.split(",")] for line in text.splitlines() if line.strip()]
+    return out

@@ -9,13 +9,15 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from research_sdk import _encode as enc  # noqa: E402
 from research_sdk._errors import retry_after_seconds  # noqa: E402
 from research_sdk._git import strip_credentials  # noqa: E402
 from research_sdk._sender import OK, Backoff, Outbox, Outcome  # noqa: E402
 from research_sdk._spool import Spool  # noqa: E402
-from research_sdk._system import SystemSampler  # noqa: E402
+from research_sdk._system import SystemSampler, gpu_metrics  # noqa: E402
+from harness import temp_dir  # noqa: E402
 
 
 class Item:
@@ -222,7 +224,42 @@ class TestOutbox(unittest.TestCase):
         self.assertTrue(ev2.is_set())
 
 
+# `nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits`
+# on a 2×A100 box (one GPU idle; a driver that cannot read utilization prints "[N/A]").
+NVIDIA_SMI = "0, 87, 30512, 81920\n1, 0, 4, 81920\n2, [N/A], 1024, 16384\n"
+
+
 class TestSystem(unittest.TestCase):
+    def test_gpu_parser_on_nvidia_smi_output(self):
+        out = gpu_metrics(NVIDIA_SMI)
+        self.assertEqual(out["system/gpu0/utilization_percent"], 87.0)
+        self.assertEqual(out["system/gpu0/memory_used_mb"], 30512.0)
+        self.assertEqual(out["system/gpu0/memory_percent"], round(100 * 30512 / 81920, 2))
+        self.assertEqual(out["system/gpu1/utilization_percent"], 0.0)
+        self.assertEqual(out["system/gpu1/memory_percent"], round(100 * 4 / 81920, 2))
+        # an unreadable field is skipped, the readable ones of that GPU are kept
+        self.assertNotIn("system/gpu2/utilization_percent", out)
+        self.assertEqual(out["system/gpu2/memory_used_mb"], 1024.0)
+        self.assertEqual(gpu_metrics(""), {})
+        self.assertEqual(gpu_metrics("garbage\n"), {})
+
+    def test_sampler_runs_nvidia_smi_and_parses_it(self):
+        d = temp_dir(self)
+        fake = os.path.join(d, "nvidia-smi")
+        with open(os.path.join(d, "out.csv"), "w") as f:
+            f.write(NVIDIA_SMI)
+        with open(fake, "w") as f:
+            f.write(f"#!/bin/sh\nexec cat '{d}/out.csv'\n")
+        os.chmod(fake, 0o755)
+        old = os.environ.get("PATH", "")
+        os.environ["PATH"] = d + os.pathsep + old
+        try:
+            out = SystemSampler(gpu=True).sample()
+        finally:
+            os.environ["PATH"] = old
+        self.assertEqual(out["system/gpu0/utilization_percent"], 87.0)
+        self.assertEqual(out["system/gpu2/memory_used_mb"], 1024.0)
+
     def test_sample(self):
         s = SystemSampler(gpu=False)
         out = s.sample()
