@@ -10,7 +10,8 @@
     exp.log_artifacts(path="./checkpoints", pattern="*.pt")
     exp.finish(status="complete")                    # also runs at exit ("failed" on an exception)
 
-Unreachable server → batches go to ~/.assay/spool (ASSAY_SPOOL_DIR) and are replayed when it is back;
+Unreachable or hung server → batches go to $ASSAY_SPOOL_DIR/python (default ~/.assay/spool/python)
+and are replayed when it is back;
 leftovers of crashed runs: `python -m research_sdk sync`.
 """
 from ._errors import (APIError, AssayError, NotFoundError, NotSupportedError, ServerUnreachableError,

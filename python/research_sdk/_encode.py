@@ -7,8 +7,7 @@ import math
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-MAX_STEP = 2 ** 53 - 1
-MAX_NAME = 250
+from ._checks import check_step, check_timestamp_seconds
 _UTC = _dt.timezone.utc
 _frepr = float.__repr__
 _SPECIAL = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
@@ -33,26 +32,28 @@ def coerce_value(value: Any) -> float:
 
 
 def coerce_step(step: Any) -> int:
+    """An int 0 … 2^53 − 1 from an int, an integral float or a numpy/torch scalar; TypeError for
+    other types, ValueError out of range."""
     if isinstance(step, bool):
         raise TypeError("step must be an int, got bool")
     if isinstance(step, int):
-        return int(step)
+        return check_step(int(step))
     item = getattr(step, "item", None)
     if item is not None:
         step = item()
     if isinstance(step, float):
         if not step.is_integer():
             raise TypeError(f"step must be an integer, got {step!r}")
-        return int(step)
+        return check_step(int(step))
     try:
-        return int(step.__index__())
-    except Exception:
+        return check_step(int(step.__index__()))
+    except (TypeError, AttributeError):
         raise TypeError(f"step must be an int, got {type(step).__name__}") from None
 
 
 def coerce_timestamp(ts: Any) -> float:
     """Epoch seconds (float). Accepts epoch seconds, epoch ms (> 1e11), datetime (naive = UTC),
-    date and ISO-8601 strings."""
+    date and ISO-8601 strings. ValueError outside 1970-01-01 … 2106-02-07T06:28:15.999Z."""
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
         t = float(ts)
     elif isinstance(ts, _dt.datetime):
@@ -75,9 +76,7 @@ def coerce_timestamp(ts: Any) -> float:
         raise TypeError(f"timestamp must be epoch seconds, datetime or ISO string, got {type(ts).__name__}")
     if t > 1e11:  # looks like epoch milliseconds
         t /= 1000.0
-    if not (0 <= t < 253402300800):
-        raise ValueError(f"timestamp out of range: {ts!r}")
-    return t
+    return check_timestamp_seconds(t, ts)
 
 
 # -- wire values --------------------------------------------------------------------------------
@@ -144,14 +143,6 @@ def quote_name(name: str) -> str:
     return q
 
 
-def check_name(name: Any) -> Optional[str]:
-    if type(name) is not str:
-        return f"metric name must be a str, got {type(name).__name__}"
-    if not 0 < len(name) <= MAX_NAME:
-        return f"metric name must be 1-{MAX_NAME} characters, got {len(name)}"
-    return None
-
-
 # A "series" is (steps, values, timestamps_in_seconds) for one metric name.
 Series = Tuple[List[int], List[float], List[float]]
 
@@ -170,7 +161,7 @@ def encode_series_batch(batch_id: str, groups: Dict[str, Series], host: Optional
             vs = ",".join(map(encode_value, values))
         parts.append('{"metric_name":%s,"steps":[%s],"values":[%s],"timestamps":[%s]%s}' % (
             quote_name(name), ",".join(map(str, steps)), vs,
-            ",".join([str(int(t * 1000.0)) for t in stamps]), hostpart))
+            ",".join([str(round(t * 1000.0)) for t in stamps]), hostpart))
     return ('{"batch_id":"%s","series":[%s]}' % (batch_id, ",".join(parts))).encode()
 
 
@@ -182,7 +173,7 @@ def encode_points_batch(batch_id: str, groups: Dict[str, Series], host: Optional
         q = quote_name(name)
         for s, v, t in zip(steps, values, stamps):
             parts.append('{"metric_name":%s,"metric_value":%s,"step":%d,"timestamp":%d%s}' % (
-                q, encode_value(v), s, int(t * 1000.0), hostpart))
+                q, encode_value(v), s, round(t * 1000.0), hostpart))
     return ('{"batch_id":"%s","metrics":[%s]}' % (batch_id, ",".join(parts))).encode()
 
 

@@ -1,13 +1,15 @@
 """A small keep-alive HTTP/JSON client on top of http.client (one instance per thread)."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
 import socket
 import ssl
+import time
 import urllib.parse
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from ._errors import APIError, ServerUnreachableError, error_for, retry_after_seconds
 from ._version import __version__
@@ -69,6 +71,28 @@ class HttpClient:
         self.gzip_min_bytes = gzip_min_bytes
         self._conn: Optional[http.client.HTTPConnection] = None
         self._used = False
+        self._deadline: Optional[float] = None
+
+    @contextlib.contextmanager
+    def deadline(self, at: Optional[float]) -> Iterator["HttpClient"]:
+        """Within the block, no request waits past monotonic time `at`: each socket operation's
+        timeout is cut to the time left, and a request started after it fails at once (as a
+        timeout, i.e. "unreachable"). A hung server then costs the caller at most the budget."""
+        prev = self._deadline
+        if at is not None:
+            self._deadline = at if prev is None else min(prev, at)
+        try:
+            yield self
+        finally:
+            self._deadline = prev
+
+    def _timeout_now(self) -> float:
+        if self._deadline is None:
+            return self.timeout
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no time left for this call (offline grace / timeout)")
+        return min(self.timeout, left)
 
     # -- connection ---------------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
@@ -121,7 +145,11 @@ class HttpClient:
             h["Content-Length"] = "0"
         start_pos = body.tell() if hasattr(body, "seek") else None
         for attempt in (0, 1):
+            timeout = self._timeout_now()
             conn = self._connection()
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
             reused = self._used
             try:
                 conn.request(method, url, body=body, headers=h)

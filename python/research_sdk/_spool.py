@@ -1,6 +1,6 @@
 """On-disk spool: append-only, fsynced JSONL segments of batch bodies, one directory per run.
 
-Layout of a run directory (``<spool root>/<run>/``)::
+Layout of a run directory (``<spool root>/<run>/``, the root by default ``$ASSAY_SPOOL_DIR/python``)::
 
     meta.json                  the run: api_url, project/experiment names and ids, pending
                                features / code snapshot / status / artifacts (atomic rewrite)
@@ -35,11 +35,18 @@ _FIRST_SEQ = 10 ** 15
 _SEG_RE = re.compile(r"^seg-(\d{16})\.jsonl$")
 
 
-def default_root() -> str:
-    env = os.environ.get("ASSAY_SPOOL_DIR")
+def shared_root() -> str:
+    """`ASSAY_SPOOL_DIR`, default `~/.assay/spool`: shared by both SDKs, a directory each."""
+    env = (os.environ.get("ASSAY_SPOOL_DIR") or "").strip()
     if env:
         return os.path.abspath(os.path.expanduser(env))
     return os.path.join(os.path.expanduser("~"), ".assay", "spool")
+
+
+def default_root() -> str:
+    """This SDK's spool root, `<shared root>/python` (docs/sdk-delivery.md rule 5). Run
+    directories of older versions sit directly in the shared root; `sync` replays them too."""
+    return os.path.join(shared_root(), "python")
 
 
 def _fsync_dir(path: str) -> None:

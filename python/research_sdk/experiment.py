@@ -1,5 +1,7 @@
-"""`Experiment`: the seed's API. Logging calls append to an in-memory deque and return at once;
-background threads batch, send, retry and spool (see _sender.py)."""
+"""`Experiment`: the seed's API. Logging calls check the point, append it to an in-memory deque and
+return at once; background threads batch, send, retry and spool (see _sender.py). Delivery follows
+docs/sdk-delivery.md: a valid point is never lost, and flush_metrics() / finish() return True only
+when every point logged so far is acknowledged by the server."""
 from __future__ import annotations
 
 import atexit
@@ -11,16 +13,21 @@ import threading
 import time
 import warnings
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, Mapping, Optional, Sequence
 
-from . import _artifacts, _git
-from ._encode import (coerce_step, coerce_timestamp, coerce_value, decode_points, decode_stats,
-                      sanitize_json)
-from ._errors import is_route_missing, APIError, NotSupportedError, ServerUnreachableError
+from ._checks import check_metric_name, check_name, check_tags
+from ._control import ControlMixin
+from ._encode import coerce_step, coerce_timestamp, coerce_value, sanitize_json
+from ._errors import APIError, ServerUnreachableError
 from ._http import HttpClient, is_retryable_status, quote
-from ._run import Run, deep_merge
-from ._sender import Backoff, Batcher, Outbox, Transport, WireState
-from ._system import SystemSampler
+from ._limits import DESCRIPTION_MAX, NAME_MAX, STEP_MAX
+from ._monitor import Monitor
+from ._outbox import Marker, Outbox
+from ._reading import ReadMixin
+from ._run import Run
+from ._sender import Backoff, Batcher, Transport, log_once
+from ._deliver import WireState
+from ._sync import SYNC_COMMAND
 
 log = logging.getLogger("research_sdk")
 
@@ -65,8 +72,10 @@ def _finish_all(status: str) -> None:
             log.exception("research_sdk: finishing %s failed", exp)
 
 
-class Experiment:
-    """One run. ``Experiment(project, name)`` gets or creates both by name and marks it running.
+class Experiment(ControlMixin, ReadMixin):
+    """One run. ``Experiment(project, name)`` gets or creates both by name and marks it running;
+    ``Experiment(project, id=...)`` resumes an existing run by its id. Tags, features and the
+    description passed to an existing run are merged into it (tags added, features deep-merged).
 
     Keyword options (defaults suit a training job; env vars in brackets):
       mode: "online" | "offline" [ASSAY_MODE] — offline never contacts the server, it spools
@@ -76,16 +85,19 @@ class Experiment:
       batch_size (20000 points), flush_interval (1 s): a batch is sent when either is reached.
       max_buffered_points (2,000,000): past this the logging call waits for the batcher (it
         never drops). max_memory_bytes (64 MiB) of encoded batches, then they spill to the spool.
-      offline_grace (5 s) [ASSAY_OFFLINE_GRACE]: unreachable this long → spool; backoff_base,
-        backoff_cap (0.2 s, 10 s); request_timeout (30 s); spool_dir [ASSAY_SPOOL_DIR].
+      offline_grace (5 s) [ASSAY_OFFLINE_GRACE]: unreachable — or no answer — this long → spool;
+        no call waits longer for the server. backoff_base, backoff_cap (0.2 s, 10 s);
+        request_timeout (30 s, background requests); spool_dir (default $ASSAY_SPOOL_DIR/python,
+        ASSAY_SPOOL_DIR defaulting to ~/.assay/spool).
       max_in_flight (4): batches sent concurrently (only batches that cannot write the same
         metric+step, so "the later write wins" keeps its meaning); spool replay is sequential.
       resume (True): when the experiment already exists, auto steps continue after its last step.
     """
 
-    def __init__(self, project: str, name: str, team_id: Optional[str] = None,
+    def __init__(self, project: str, name: Optional[str] = None, team_id: Optional[str] = None,
                  api_url: Optional[str] = None, api_key: Optional[str] = None, *,
-                 features: Optional[Dict[str, Any]] = None, tags: Optional[Sequence[str]] = None,
+                 id: Optional[str] = None, features: Optional[Dict[str, Any]] = None,
+                 tags: Optional[Sequence[str]] = None, description: Optional[str] = None,
                  parent_id: Optional[str] = None, host: Optional[str] = None,
                  mode: Optional[str] = None, system_metrics: bool = True,
                  system_metrics_interval: float = 10.0, heartbeat_interval: Optional[float] = None,
@@ -96,10 +108,19 @@ class Experiment:
                  spool_dir: Optional[str] = None, gzip_min_bytes: int = 256 << 10,
                  max_in_flight: int = 4,
                  resume: bool = True, install_hooks: bool = True) -> None:
-        if not project or not name:
-            raise ValueError("project and name are required")
+        if name is None and id is None:
+            raise ValueError("pass the experiment's name (get-or-create) or id (resume)")
+        check_name(project, "project")
+        if name is not None:
+            check_name(name, "name")
+        if id is not None:
+            check_name(str(id), "id")
+        if features is not None and not isinstance(features, Mapping):
+            raise TypeError("features must be a dict")
+        if description is not None:
+            check_name(description, "description", DESCRIPTION_MAX, 0)
+        host = check_name(host if host is not None else socket.gethostname()[:NAME_MAX], "host", NAME_MAX, 0)
         self.project = str(project)
-        self.name = str(name)
         self.api_url = (api_url or os.environ.get("ASSAY_API_URL") or "http://localhost:8000").rstrip("/")
         self.api_key = api_key or os.environ.get("ASSAY_API_KEY")
         mode = (mode or os.environ.get("ASSAY_MODE") or "online").lower()
@@ -113,12 +134,12 @@ class Experiment:
         self._timeout = request_timeout
         self._gzip_min = gzip_min_bytes
         hb = heartbeat_interval if heartbeat_interval is not None else _env_float("ASSAY_HEARTBEAT_INTERVAL", 10.0)
-        self._hb_interval = hb
-        self._sys_interval = system_metrics_interval if system_metrics else 0.0
+        self.finish_message: Optional[str] = None  # why finish() returned False, and what to do
 
-        self._run = Run(self.project, self.name, self.api_url, team_id,
-                        host or socket.gethostname(), list(tags) if tags else None, parent_id,
-                        os.path.abspath(os.path.expanduser(spool_dir)) if spool_dir else None)
+        self._run = Run(self.project, name, self.api_url, team_id, host or None, check_tags(tags), parent_id,
+                        os.path.abspath(os.path.expanduser(spool_dir)) if spool_dir else None,
+                        resume_id=str(id) if id is not None else None,
+                        features=sanitize_json(dict(features)) if features else None, description=description)
         self._ctl = self._client()
         self._ctl_lock = threading.RLock()
 
@@ -128,17 +149,16 @@ class Experiment:
         self._next_step: Dict[str, int] = {}
         self._max_q = max_buffered_points
         self._finished = False
+        self._finish_ok = False
         self._finish_lock = threading.Lock()
 
         # register (or go offline)
         if not self._offline_forced:
             try:
-                self._register_now()
+                self._register_now(resume)
             except BaseException:
                 self._ctl.close()
                 raise
-        if features:
-            self.log_features(features)
 
         self._wire = WireState()
         self._outbox = Outbox(self._run.get_spool, max_memory_bytes, force_offline=self._offline_forced,
@@ -151,12 +171,15 @@ class Experiment:
         if not self._offline_forced:
             self._transport = Transport(self._outbox, self._wire, self._client, self._batch_path,
                                         self._grace, backoff_base, backoff_cap,
-                                        lambda: self._run.spool_dir or self._run.spool_root)
+                                        lambda: self._run.spool_dir or self._run.spool_root,
+                                        on_auth=self._on_auth)
             self._transport.start()
-        self._stop_monitor = threading.Event()
-        self._monitor: Optional[threading.Thread] = None
-        if (self._hb_interval and self._hb_interval > 0 and not self._offline_forced) or self._sys_interval > 0:
-            self._monitor = threading.Thread(target=self._monitor_loop, name="assay-monitor", daemon=True)
+        self._monitor: Optional[Monitor] = None
+        sys_interval = system_metrics_interval if system_metrics else 0.0
+        hb = 0.0 if self._offline_forced else hb
+        if (hb and hb > 0) or sys_interval > 0:
+            self._monitor = Monitor(self._client, self._heartbeat_path, self.log_metric, hb, sys_interval,
+                                    self._grace)
             self._monitor.start()
         if self._offline_forced:
             self._run.save(force=True)
@@ -167,6 +190,11 @@ class Experiment:
     # ------------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
         return f"<Experiment {self.project}/{self.name} id={self.id} mode={self.mode}>"
+
+    @property
+    def name(self) -> Optional[str]:
+        """The experiment's name (for a run resumed by id: known once the server answered)."""
+        return self._run.name
 
     @property
     def id(self) -> Optional[str]:
@@ -180,15 +208,23 @@ class Experiment:
     def spool_dir(self) -> Optional[str]:
         return self._run.spool_dir
 
+    @property
+    def dropped_points(self) -> Dict[str, Dict[str, Any]]:
+        """Points the server refused (422), per metric: {metric: {"count", "reason"}}. The SDK
+        checks points at the call, so this stays empty unless the server's rules differ."""
+        with self._outbox.lock:
+            return {k: dict(v) for k, v in self._outbox.stats.dropped_points.items()}
+
     def _client(self) -> HttpClient:
         return HttpClient(self.api_url, self.api_key, self._timeout, self._gzip_min)
 
-    def _register_now(self) -> None:
+    def _register_now(self, resume: bool) -> None:
+        """Get-or-create within the offline grace (a hung server included); else go offline."""
         deadline = _monotonic() + self._grace
         backoff = Backoff(self._backoff_base, self._backoff_cap)
         while True:
             try:
-                with self._ctl_lock:
+                with self._ctl_lock, self._ctl.deadline(deadline):
                     existed = self._run.register(self._ctl)
                 break
             except ServerUnreachableError as e:
@@ -204,19 +240,20 @@ class Experiment:
                 self._run.save(force=True)
                 return
             time.sleep(min(backoff.next(), max(0.0, deadline - _monotonic()) + 0.01))
-        if existed:
-            self._resume_steps()
+        if existed and resume:
+            self._resume_steps(deadline)
 
-    def _resume_steps(self) -> None:
+    def _resume_steps(self, deadline: float) -> None:
         try:
-            with self._ctl_lock:
+            with self._ctl_lock, self._ctl.deadline(max(deadline, _monotonic() + 0.5)):
                 doc = self._ctl.call("GET", f"/api/v1/metrics/summary/{quote(self._run.project_id)}/"
                                             f"{quote(self._run.experiment_id)}")
             for name, st in (doc or {}).get("metrics", {}).items():
                 if st.get("last_step") is not None:
                     self._next_step[name] = int(st["last_step"]) + 1
-        except Exception as e:  # resuming steps is a convenience, not a requirement
-            log.debug("research_sdk: could not read the summary to resume steps: %s", e)
+        except Exception as e:  # the run goes on; only automatic steps are affected
+            log.warning("research_sdk: could not read the last steps of the resumed run (%s); automatic "
+                        "steps start at 0 — pass step= explicitly to continue its series", e)
 
     def _batch_path(self, client: HttpClient) -> Optional[str]:
         """Used by the transport before each batch: registers the run first if needed."""
@@ -228,18 +265,33 @@ class Experiment:
             self._run.apply_pending(client)
         return self._run.batch_path
 
+    def _heartbeat_path(self) -> Optional[str]:
+        if not self._run.registered or self._outbox.auth_error is not None:
+            return None
+        return self._run.experiment_path + "/heartbeat"
+
+    def _spool_where(self) -> str:
+        return self._run.spool_dir or self._run.spool_root
+
     # -- the hot path -----------------------------------------------------------------------------------
     def log_metric(self, name: str, value: Any, step: Optional[int] = None, timestamp: Any = None) -> None:
-        """Record one point and return at once (about a microsecond; no I/O, no locks, no JSON).
+        """Record one point and return at once (no I/O, no locks, no JSON).
 
+        `name`: 1–250 Unicode code points, no NUL, no surrogates (checked once per name).
         `value`: float, int, bool or anything with `.item()` (numpy/torch scalars); NaN/±Inf are
-        fine. `step`: defaults to one more than the last step logged for this metric (0 first).
-        `timestamp`: epoch seconds, datetime (naive = UTC) or ISO string; default: now."""
+        fine. `step`: an int 0 … 2^53 − 1, default one more than the last step logged for this
+        metric (0 first). `timestamp`: epoch seconds or ms, datetime (naive = UTC) or ISO string,
+        1970 … 2106-02-07T06:28:15.999Z; default now. A bad point raises ValueError/TypeError here:
+        the server would refuse it."""
+        nxt = self._next_step.get(name)
+        if nxt is None:
+            check_metric_name(name)
+            nxt = 0
         if type(value) is not float:
             value = coerce_value(value)
         if step is None:
-            step = self._next_step.get(name, 0)
-        elif type(step) is not int:
+            step = nxt
+        if type(step) is not int or not 0 <= step <= STEP_MAX:
             step = coerce_step(step)
         self._next_step[name] = step + 1
         self._append((name, value, step, _time() if timestamp is None else coerce_timestamp(timestamp)))
@@ -248,10 +300,16 @@ class Experiment:
 
     buffer_metric = log_metric
 
-    def log_metrics(self, metrics: Dict[str, Any], step: Optional[int] = None, timestamp: Any = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None, timestamp: Any = None) -> None:
         """Several metrics at one step (each keeps its own auto step when `step` is None)."""
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"metrics must be a dict of name → value, got {type(metrics).__name__}")
         for k, v in metrics.items():
             self.log_metric(k, v, step, timestamp)
+
+    def log(self, metrics: Mapping[str, Any], step: Optional[int] = None, timestamp: Any = None) -> None:
+        """``exp.log({"loss": 0.1, "acc": 0.9}, step=3)`` (the W&B habit): log_metrics."""
+        self.log_metrics(metrics, step, timestamp)
 
     def _backpressure(self) -> None:
         self._batcher.wake.set()
@@ -260,141 +318,52 @@ class Experiment:
             time.sleep(0.001)
 
     def _append_after_finish(self, item: Any) -> None:
-        from ._sender import log_once
-
         log_once(logging.WARNING, ("after-finish", id(self)),
                  "research_sdk: %s is finished; metrics logged after finish() are ignored", self)
 
     def flush_metrics(self, timeout: Optional[float] = None) -> bool:
-        """Block until everything logged so far is acknowledged by the server (or, while it is
-        unreachable, safely in the spool). Returns False on timeout."""
+        """Block until everything logged so far is acknowledged by the server: True. False when
+        `timeout` passed first, the server is unreachable (or silent for the offline grace), or
+        the key was refused — what is not acknowledged is then in the spool, the run offline until
+        the server answers — and False when the server refused points (see dropped_points)."""
         if self._finished and not self._batcher.is_alive():
-            return True
-        ev = threading.Event()
-        self._q.append(ev)
+            return self._finish_ok
+        m = self._mark()
+        if not m.event.wait(timeout):
+            n = self._outbox.go_offline()
+            log.warning("research_sdk: flush_metrics: not acknowledged within %.1fs; %d batch(es) moved to "
+                        "the spool %s, replayed when the server answers", timeout, n, self._spool_where())
+            return False
+        return m.ok and not self._outbox.stats.points_dropped
+
+    def _mark(self) -> Marker:
+        """A marker behind everything logged so far (see Outbox.add_marker)."""
+        m = Marker()
+        self._q.append(m)
         self._batcher.wake.set()
-        return ev.wait(timeout)
-
-    # -- control operations -------------------------------------------------------------------------
-    def _control(self, fn: Callable[[HttpClient], Any]) -> tuple:
-        """Run fn now. (True, result) on success; (False, None) if the server is unreachable
-        (after retrying for the grace period); API errors other than 408/429/5xx raise."""
-        if self._offline_forced or not self._run.registered:
-            return False, None
-        deadline = _monotonic() + (0.0 if self._outbox_offline() else self._grace)
-        backoff = Backoff(self._backoff_base, self._backoff_cap)
-        while True:
-            try:
-                with self._ctl_lock:
-                    return True, fn(self._ctl)
-            except ServerUnreachableError:
-                pass
-            except APIError as e:
-                if not is_retryable_status(e.status):
-                    raise
-            if _monotonic() >= deadline:
-                return False, None
-            time.sleep(min(backoff.next(), max(0.01, deadline - _monotonic())))
-
-    def _outbox_offline(self) -> bool:
-        ob = getattr(self, "_outbox", None)
-        return bool(ob is not None and ob.offline)
-
-    def log_features(self, features: Dict[str, Any]) -> None:
-        """Merge a (nested) config into the experiment's features (deep merge, server side)."""
-        if not isinstance(features, dict):
-            raise TypeError("features must be a dict")
-        clean = sanitize_json(features)
-        ok, _ = self._control(lambda c: c.call("PATCH", self._run.experiment_path, {"features": clean}))
-        if not ok:
-            with self._run.lock:
-                deep_merge(self._run.pending_features, clean)
-                self._run.save(force=True)
-
-    def log_code_snapshot(self, kind: str = "git_diff", path: Optional[str] = None) -> Optional[Dict[str, Any]]:
-        """Record git commit, branch, remote URL, dirty flag, `git diff HEAD` and untracked files.
-        Outside a git repository (or without git) this warns and returns None."""
-        if kind not in ("git_diff", "git"):
-            raise ValueError(f"unsupported code snapshot kind {kind!r} (use 'git_diff')")
-        try:
-            snap = _git.snapshot(path)
-        except _git.NotAGitRepo as e:
-            warnings.warn(f"research_sdk: no code snapshot: {e}", RuntimeWarning, stacklevel=2)
-            return None
-        ok = False
-        try:
-            ok, _ = self._control(lambda c: c.call("PUT", self._run.experiment_path + "/code", snap))
-        except APIError as e:
-            if is_route_missing(e):
-                warnings.warn("research_sdk: the server does not support code snapshots yet "
-                              f"({e}); not recorded", RuntimeWarning, stacklevel=2)
-                return snap
-            raise
-        if not ok:
-            with self._run.lock:
-                self._run.pending_code = snap
-                self._run.save(force=True)
-        return snap
-
-    def log_artifacts(self, path: str = "./checkpoints", pattern: str = "*.pt") -> List[Dict[str, Any]]:
-        """Upload files under `path` matching `pattern` (streamed, with their sha256). Files the
-        experiment already has with the same path and content are skipped. Returns the artifacts
-        (server objects; for files queued while offline, {'path', 'sha256', 'size', 'pending': True})."""
-        files = list(_artifacts.find_files(path, pattern))
-        if not files:
-            log.info("research_sdk: no files matching %r under %s", pattern, path)
-            return []
-        existing: Dict[str, str] = {}
-        try:
-            ok, items = self._control(lambda c: _artifacts.list_artifacts(c, self._run.project_id,
-                                                                           self._run.experiment_id))
-        except NotSupportedError as e:
-            warnings.warn(f"research_sdk: artifacts not uploaded: {e}", RuntimeWarning, stacklevel=2)
-            return []
-        if ok:
-            existing = {a["path"]: a.get("sha256") for a in items}
-        out: List[Dict[str, Any]] = []
-        for local, rel in files:
-            sha, size = _artifacts.sha256_file(local)
-            if ok and existing.get(rel) == sha:
-                out.append({"path": rel, "sha256": sha, "size": size, "skipped": True})
-                continue
-            done = False
-            if ok:
-                try:
-                    with self._ctl_lock:
-                        out.append(_artifacts.upload(self._ctl, self._run.project_id, self._run.experiment_id,
-                                                     local, rel, sha, size, attempts=3,
-                                                     backoff=Backoff(self._backoff_base, self._backoff_cap)))
-                    done = True
-                except ServerUnreachableError:
-                    ok = False
-            if not done:
-                with self._run.lock:
-                    self._run.pending_artifacts.append({"local": os.path.abspath(local), "path": rel,
-                                                        "sha256": sha, "size": size})
-                    self._run.save(force=True)
-                out.append({"path": rel, "sha256": sha, "size": size, "pending": True})
-        return out
+        return m
 
     # -- finishing ---------------------------------------------------------------------------------------
     def finish(self, status: str = "complete", timeout: Optional[float] = None) -> bool:
         """Flush, wait until the server acknowledged every point, set the status and finish time.
-        If the server is unreachable the rest is kept in the spool for `python -m research_sdk
-        sync`. Returns True when everything reached the server."""
+        Returns True when everything reached the server. Otherwise (server unreachable or hung for
+        the offline grace, `timeout` passed, key refused) the rest is kept in the spool, the
+        status is recorded there too, and `exp.finish_message` (also logged) says how many points,
+        where, and the command that sends them; points the server refused make it False too."""
         if status not in ("complete", "failed", "crashed", "running"):
             raise ValueError(f"invalid status {status!r}")
         with self._finish_lock:
             if self._finished:
-                return True
+                return self._finish_ok
             self._finished = True
         _active.discard(self)
-        deadline = None if timeout is None else _monotonic() + timeout
+        start = _monotonic()
+        deadline = None if timeout is None else start + timeout
         left = lambda: None if deadline is None else max(0.0, deadline - _monotonic())  # noqa: E731
-        self._stop_monitor.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(2.0)
-        self.flush_metrics(left())
+        short = lambda s: s if deadline is None else min(s, left())  # noqa: E731
+        if self._monitor is not None:
+            self._monitor.stop(short(0.5))
+        self._mark().event.wait(left())
         self._append = self._append_after_finish  # later calls (other threads) are ignored, loudly
         self._batcher.stopping = True
         self._batcher.wake.set()
@@ -402,7 +371,10 @@ class Experiment:
         delivered = False
         if self._transport is not None:
             self._transport.poke()
-            delivered = self._outbox.wait_drained(left(), patience=max(self._grace, 1.0))
+            # Given a timeout, use all of it while the server may come back; without one, stop
+            # waiting once it has been unreachable (or silent) for the offline grace.
+            delivered = self._outbox.wait_drained(left(), patience=None if timeout is not None else self._grace,
+                                                  since=start)
         if not delivered:
             self._outbox.spill_all()  # whatever is still only in memory goes to disk
         with self._run.lock:
@@ -410,7 +382,8 @@ class Experiment:
         ok = False
         if delivered and self._run.registered:
             try:
-                ok, _ = self._control(lambda c: c.call("PATCH", self._run.experiment_path, {"status": status}))
+                ok, _ = self._control(lambda c: c.call("PATCH", self._run.experiment_path, {"status": status}),
+                                      deadline)
             except APIError as e:
                 log.error("research_sdk: could not set status %r: %s", status, e)
                 ok = True
@@ -419,109 +392,49 @@ class Experiment:
                 self._run.pending_status = status
         if self._transport is not None:
             self._transport.stop()
-            self._transport.join(2.0)
+            self._transport.join(short(2.0))
             if self._transport.is_alive():  # stuck in a request: make sure nothing is only in memory
                 self._outbox.spill_all()
         self._ctl.close()
+        dropped = self._outbox.stats.points_dropped
+        self._finish_ok = bool(delivered and ok and not dropped)
+        self._close_spool()
+        if dropped:
+            msg = (f"research_sdk: {self}: the server refused {dropped} point(s); they are dropped, per metric "
+                   f"with the reason in exp.dropped_points")
+            self.finish_message = msg if self.finish_message is None else f"{self.finish_message}\n{msg}"
+            log.warning("%s", msg)
+        return self._finish_ok
+
+    def _close_spool(self) -> None:
         spool = self._run.spool
         with self._outbox.lock:
-            if self._run.has_pending() or (spool is not None and not spool.empty):
-                self._run.save(force=True)
-                spool = self._run.spool
-                log.warning("research_sdk: %s: %d batch(es)%s kept in %s; upload them with "
-                            "`python -m research_sdk sync`", self, spool.pending,
-                            " and pending updates" if self._run.has_pending() else "", self._run.spool_dir)
-                spool.close()
-            elif spool is not None:
-                spool.remove_if_empty()
-                self._run._spool = None
-        return bool(delivered and ok)
+            if not (self._run.has_pending() or (spool is not None and not spool.empty)):
+                if spool is not None:
+                    spool.remove_if_empty()
+                    self._run._spool = None
+                return
+        points = self._outbox.points_on_disk()
+        with self._outbox.lock:
+            self._run.save(force=True)
+            where = self._run.spool_dir
+            what = f"{points} point(s)" + (" and pending updates" if self._run.has_pending() else "")
+            if self._outbox.auth_error is not None:
+                msg = (f"research_sdk: {self}: the server refused the API key ({self._outbox.auth_error}); "
+                       f"{what} not delivered are kept in {where}; send them with a valid key: "
+                       f"{SYNC_COMMAND} {where}")
+            else:
+                msg = (f"research_sdk: {self}: {what} not acknowledged by the server are kept in {where}; "
+                       f"send them with: {SYNC_COMMAND} {where}")
+            self.finish_message = msg
+            log.warning("%s", msg)
+            self._run.spool.close()
 
     def __enter__(self) -> "Experiment":
         return self
 
     def __exit__(self, etype, value, tb) -> None:
         self.finish("failed" if etype is not None else "complete")
-
-    # -- heartbeat + system metrics -------------------------------------------------------------------
-    def _monitor_loop(self) -> None:
-        sampler = SystemSampler() if self._sys_interval > 0 else None
-        client = None
-        next_hb = _monotonic()
-        next_sys = _monotonic() + (self._sys_interval if sampler else 0)
-        try:
-            while not self._stop_monitor.is_set():
-                now = _monotonic()
-                if self._hb_interval and not self._offline_forced and now >= next_hb:
-                    next_hb = now + self._hb_interval
-                    if self._run.registered:
-                        client = client or self._client()
-                        try:
-                            client.request("POST", self._run.experiment_path + "/heartbeat", b"{}",
-                                           {"Content-Type": "application/json"})
-                        except Exception as e:  # a missed heartbeat is not an error for the run
-                            log.debug("research_sdk: heartbeat failed: %s", e)
-                            client.close()
-                if sampler is not None and now >= next_sys:
-                    next_sys = now + self._sys_interval
-                    try:
-                        for k, v in sampler.sample().items():
-                            self.log_metric(k, v)
-                    except Exception as e:
-                        log.debug("research_sdk: system metrics failed: %s", e)
-                waits = [t for t in (next_hb if self._hb_interval and not self._offline_forced else None,
-                                     next_sys if sampler else None) if t is not None]
-                self._stop_monitor.wait(max(0.05, min(waits) - _monotonic()) if waits else 1.0)
-        finally:
-            if client is not None:
-                client.close()
-
-    # -- reading back -----------------------------------------------------------------------------------
-    def _require_registered(self) -> None:
-        if not self._run.registered:
-            raise ServerUnreachableError("the experiment is not registered with the server (offline)")
-
-    def get_metric(self, name: str, limit: int = 10_000, max_points: Optional[int] = None,
-                   step_min: Optional[int] = None, step_max: Optional[int] = None,
-                   flush: bool = True) -> Dict[str, Any]:
-        """The metric's time series: {experiment_id, metric_name, points: [{timestamp, step,
-        value}], count, downsampled}. Flushes first so your own recent points are included."""
-        if flush and not self._finished:
-            self.flush_metrics()
-        self._require_registered()
-        path = (f"/api/v1/metrics/timeseries/{quote(self._run.project_id)}/{quote(self._run.experiment_id)}/"
-                f"{quote(name)}")
-        with self._ctl_lock:
-            doc = self._ctl.call("GET", path, query={"limit": limit, "max_points": max_points,
-                                                     "step_min": step_min, "step_max": step_max})
-        decode_points(doc.get("points", []))
-        return doc
-
-    def summary(self, flush: bool = True) -> Dict[str, Dict[str, Any]]:
-        """{metric_name: {last, min, max, avg, count, first_step, last_step, last_timestamp}}."""
-        if flush and not self._finished:
-            self.flush_metrics()
-        self._require_registered()
-        with self._ctl_lock:
-            doc = self._ctl.call("GET", f"/api/v1/metrics/summary/{quote(self._run.project_id)}/"
-                                        f"{quote(self._run.experiment_id)}")
-        return {k: decode_stats(v) for k, v in (doc or {}).get("metrics", {}).items()}
-
-    def get_metric_df(self, name: str, **kw: Any):
-        from ._read import timeseries_to_pandas
-
-        return timeseries_to_pandas(self.get_metric(name, **kw))
-
-    def summary_df(self):
-        from ._read import summary_to_pandas
-
-        return summary_to_pandas(self.summary())
-
-    def info(self) -> Dict[str, Any]:
-        """The experiment object from the server (status, features, git, ...)."""
-        self._require_registered()
-        with self._ctl_lock:
-            return self._ctl.call("GET", self._run.experiment_path)
 
     def stats(self) -> Dict[str, int]:
         """Delivery counters: points acked / spooled / dropped, retries, duplicates."""

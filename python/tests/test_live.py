@@ -1,13 +1,12 @@
 """Integration tests against a live Assay server (started here on a free port, temp data dir)."""
 import contextlib
 import io
-import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import warnings
@@ -19,19 +18,23 @@ sys.path.insert(0, HERE)
 import research_sdk  # noqa: E402
 from research_sdk import (Experiment, HypothesisEvaluator, NotSupportedError, TeamMismatchError,  # noqa: E402
                           compare)
-from harness import REPO, FaultProxy, LiveServer, server_available  # noqa: E402
+from harness import REPO, FaultProxy, LiveServer, TempCwd, git_repo, server_available, temp_dir  # noqa: E402
 
 SERVER = None
 SPOOL = None
+CWD = None
+OLD_SPOOL_ENV = None
 SEED = os.path.join(os.path.dirname(REPO), "shared", "seed", "000_6a88948181a83891.txt")
 FAST = dict(system_metrics=False, offline_grace=2.0, backoff_base=0.05, backoff_cap=0.5)
 
 
 def setUpModule():
-    global SERVER, SPOOL
+    global SERVER, SPOOL, CWD, OLD_SPOOL_ENV
     if not server_available():
         raise unittest.SkipTest("packages/server/bin/assay.mjs or node not available")
+    CWD = TempCwd()
     SPOOL = tempfile.mkdtemp(prefix="assay-spool-")
+    OLD_SPOOL_ENV = os.environ.get("ASSAY_SPOOL_DIR")
     os.environ["ASSAY_SPOOL_DIR"] = SPOOL
     SERVER = LiveServer().start()
 
@@ -39,6 +42,12 @@ def setUpModule():
 def tearDownModule():
     if SERVER:
         SERVER.cleanup()
+    if OLD_SPOOL_ENV is None:
+        os.environ.pop("ASSAY_SPOOL_DIR", None)
+    else:
+        os.environ["ASSAY_SPOOL_DIR"] = OLD_SPOOL_ENV
+    shutil.rmtree(SPOOL, ignore_errors=True)
+    CWD.close()
 
 
 class Scalar:
@@ -83,7 +92,7 @@ class TestSeedExample(unittest.TestCase):
             code = f.read()
         # Only the connection literals are pointed at this test's server; nothing else changes.
         code = code.replace('"http://localhost:8000"', repr(SERVER.url)).replace('"your-api-key"', repr(SERVER.api_key))
-        work = tempfile.mkdtemp(prefix="assay-seed-")
+        work = temp_dir(self, "assay-seed-")
         os.makedirs(os.path.join(work, "checkpoints"))
         with open(os.path.join(work, "checkpoints", "model.pt"), "wb") as f:
             f.write(os.urandom(4096))
@@ -175,8 +184,9 @@ class TestLogging(unittest.TestCase):
         long = "m/" + "é" * 240
         e.log_metric("train/loss ü 🚀", 1.0)
         e.log_metric(long, 2.0)
-        e.log_metric("x" * 251, 3.0)  # too long: skipped with one error, the rest goes through
-        e.finish()
+        with self.assertRaises(ValueError):
+            e.log_metric("x" * 251, 3.0)  # too long: refused at the call, the rest goes through
+        self.assertTrue(e.finish())
         self.assertEqual(series(e, "train/loss ü 🚀")["count"], 1)
         self.assertEqual(series(e, long)["count"], 1)
 
@@ -289,18 +299,22 @@ class TestRetries(unittest.TestCase):
         proxy = FaultProxy(SERVER.url, rule)
         try:
             e = exp_("drop4xx", api_url=proxy.url)
-            with self.assertLogs("research_sdk", "ERROR") as logs:
+            with self.assertLogs("research_sdk", "WARNING") as logs:
                 e.log_metric("a", 1.0)
                 e.flush_metrics()
                 e.log_metric("a", 2.0)
                 e.flush_metrics()
-            e.finish()
+                e.log_metric("a", 3.0)
+                e.flush_metrics()
+            self.assertFalse(e.finish())  # a point was refused: not everything reached the server
         finally:
             proxy.close()
-        self.assertEqual(state["n"], 2)  # not retried
-        self.assertEqual(len(logs.records), 1)
-        self.assertEqual(series(e, "a")["count"], 1)
+        self.assertEqual(state["n"], 3)  # not retried
+        self.assertEqual(len([r for r in logs.output if "refused point(s) of metric" in r]), 1)  # once per metric
+        self.assertIn("metric 'a'", logs.output[0])
+        self.assertEqual(series(e, "a")["count"], 2)
         self.assertEqual(e.stats()["points_dropped"], 1)
+        self.assertEqual(e.dropped_points, {"a": {"count": 1, "reason": "HTTP 400: injected"}})
 
 
 class TestMetadata(unittest.TestCase):
@@ -324,21 +338,18 @@ class TestMetadata(unittest.TestCase):
         e.finish()
 
     def test_code_snapshot(self):
+        repo = git_repo(self)
         e = exp_("code")
-        snap = e.log_code_snapshot("git_diff")
-        git = e.info()["git"]
-        self.assertEqual(git["commit"], snap["commit"])
-        self.assertIn("dirty", git)
-        self.assertIsInstance(git["untracked"], list)
-        d = tempfile.mkdtemp()
-        cwd = os.getcwd()
-        try:
-            os.chdir(d)
-            with self.assertWarns(RuntimeWarning):
-                self.assertIsNone(e.log_code_snapshot("git_diff"))
-        finally:
-            os.chdir(cwd)
-        e.finish()
+        snap = e.log_code_snapshot("git_diff", path=repo)
+        stored = e.info()["git"]
+        self.assertEqual(stored["commit"], snap["commit"])
+        self.assertEqual(len(stored["commit"]), 40)
+        self.assertTrue(stored["dirty"])
+        self.assertIn("+lr = 3e-4", stored["diff"])
+        self.assertEqual(stored["untracked"], ["notes.txt"])
+        with self.assertWarns(RuntimeWarning):  # cwd is a temp dir outside any git work tree
+            self.assertIsNone(e.log_code_snapshot("git_diff"))
+        self.assertTrue(e.finish())
 
     def test_read_back_and_compare(self):
         a, b = exp_("cmp-a", project="cmp"), exp_("cmp-b", project="cmp")
@@ -362,19 +373,21 @@ class TestMetadata(unittest.TestCase):
             self.assertEqual(research_sdk.to_pandas(r).shape, (1, 2))
 
     def test_hypothesis_not_supported_is_clear(self):
+        # This server has no hypotheses routes: the one correct outcome is a clear NotSupportedError
+        # from both calls — never a made-up result. (When the server gains them, this test must be
+        # replaced by one against scipy values, DESIGN.md §8.)
         h = HypothesisEvaluator(project="live", hypothesis_id="h-lr-comparison", baseline_experiment="auto-step",
                                 target_metrics=["loss", "accuracy"], api_url=SERVER.url, api_key=SERVER.api_key)
-        try:
+        with self.assertRaises(NotSupportedError) as cm:
             h.evaluate()
-            res = h.get_result()
-        except NotSupportedError as e:
-            self.assertIn("hypotheses", str(e))
-            return
-        self.assertIn(res["status"], ("Supported", "Refuted", "Testing"))  # once the server has them
+        self.assertIn("does not support hypotheses", str(cm.exception))
+        self.assertIn("/hypotheses", str(cm.exception))
+        with self.assertRaises(NotSupportedError):
+            h.get_result()
 
     def test_artifacts(self):
         e = exp_("artifacts")
-        d = tempfile.mkdtemp()
+        d = temp_dir(self)
         ck = os.path.join(d, "checkpoints")
         os.makedirs(os.path.join(ck, "sub"))
         for rel in ("a.pt", "sub/b.pt", "c.txt"):

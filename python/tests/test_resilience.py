@@ -1,6 +1,7 @@
 """Server killed mid-run, server down for the whole run (spool → sync), crash detection.
 Each class owns its server: these tests stop and restart it."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +17,22 @@ sys.path.insert(0, HERE)
 
 from research_sdk import Experiment  # noqa: E402
 from research_sdk._sync import sync  # noqa: E402
-from harness import LiveServer, server_available  # noqa: E402
+from harness import LiveServer, TempCwd, server_available, temp_dir  # noqa: E402
 
 FAST = dict(system_metrics=False, backoff_base=0.05, backoff_cap=0.5)
+CWD = None
 
 
 def setUpModule():
+    global CWD
     if not server_available():
         raise unittest.SkipTest("packages/server/bin/assay.mjs or node not available")
+    CWD = TempCwd()
+
+
+def tearDownModule():
+    if CWD:
+        CWD.close()
 
 
 def counts(server, pid, eid, metric):
@@ -43,6 +52,7 @@ class TestServerRestartMidRun(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
+        shutil.rmtree(cls.spool, ignore_errors=True)
 
     def _run(self, name, down_for, grace):
         s = self.server
@@ -100,7 +110,7 @@ class TestOffline(unittest.TestCase):
 
     def test_down_for_whole_run_then_sync_exactly_once(self):
         s = self.server
-        spool = tempfile.mkdtemp(prefix="assay-spool-")
+        spool = temp_dir(self, "assay-spool-")
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             e = Experiment("offline", "down-all-run", api_url=s.url, api_key=s.api_key, offline_grace=0.5,
@@ -110,8 +120,12 @@ class TestOffline(unittest.TestCase):
         for i in range(n):
             e.log_metric("loss", 1.0 / (i + 1))
         e.log_features({"model": {"depth": 12}})
-        self.assertTrue(e.flush_metrics(timeout=10))  # spooled counts as safe
+        t0 = time.monotonic()
+        self.assertFalse(e.flush_metrics(timeout=10))  # spooled is safe, but not acknowledged
+        self.assertLess(time.monotonic() - t0, 2.0)
         self.assertFalse(e.finish())
+        self.assertIn(f"{n} point(s)", e.finish_message)
+        self.assertIn("python -m research_sdk sync", e.finish_message)
         dirs = os.listdir(spool)
         self.assertEqual(len(dirs), 1)
         s.start()
@@ -137,7 +151,7 @@ class TestOffline(unittest.TestCase):
 
     def test_offline_mode_and_replay_of_a_crashed_process(self):
         s = self.server
-        spool = tempfile.mkdtemp(prefix="assay-spool-")
+        spool = temp_dir(self, "assay-spool-")
         env = {**os.environ, "ASSAY_MODE": "offline", "ASSAY_SPOOL_DIR": spool, "ASSAY_API_URL": s.url,
                "ASSAY_API_KEY": s.api_key, "PYTHONPATH": os.path.dirname(HERE)}
         # 1) a clean offline run; 2) an offline run that dies by SIGKILL before finish()
@@ -150,7 +164,8 @@ class TestOffline(unittest.TestCase):
                 "e.finish()\n")
         for name in ("clean", "killed"):
             subprocess.run([sys.executable, "-c", code, name], env=env, timeout=60)
-        self.assertEqual(len(os.listdir(spool)), 2)
+        self.assertEqual(os.listdir(spool), ["python"])  # $ASSAY_SPOOL_DIR/python
+        self.assertEqual(len(os.listdir(os.path.join(spool, "python"))), 2)
         s.start()
         try:
             res = sync(spool, api_key=s.api_key)

@@ -1,23 +1,28 @@
-"""Pure unit tests: value coercion and wire encoding, spool, backoff, outbox ordering, git helpers."""
+"""Pure unit tests (no server): value coercion and wire encoding, spool, backoff, outbox ordering and
+flush markers, git helpers, system metrics (the nvidia-smi parser on real-looking output)."""
 import datetime as dt
 import json
 import math
 import os
 import sys
-import tempfile
 import threading
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 from research_sdk import _encode as enc  # noqa: E402
 from research_sdk._errors import retry_after_seconds  # noqa: E402
 from research_sdk._git import strip_credentials  # noqa: E402
-from research_sdk._sender import OK, Backoff, Outbox, Outcome  # noqa: E402
+from research_sdk._deliver import OK, Outcome  # noqa: E402
+from research_sdk._outbox import Marker, Outbox  # noqa: E402
+from research_sdk._sender import Backoff  # noqa: E402
 from research_sdk._spool import Spool  # noqa: E402
 from research_sdk._system import SystemSampler, gpu_metrics  # noqa: E402
-from harness import temp_dir  # noqa: E402
+from harness import module_in_temp_cwd, temp_dir  # noqa: E402
+
+setUpModule, tearDownModule = module_in_temp_cwd()
 
 
 class Item:
@@ -50,6 +55,21 @@ class TestEncoding(unittest.TestCase):
         self.assertEqual(t, dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc).timestamp())
         self.assertEqual(enc.coerce_timestamp("2024-01-02T03:04:05Z"), t)
         self.assertEqual(enc.coerce_timestamp(t * 1000), t)
+        last = dt.datetime(2106, 2, 7, 6, 28, 15, 999000, tzinfo=dt.timezone.utc)
+        for ok in (last, 4294967295999, "2106-02-07T06:28:15.999Z", 0):
+            self.assertLessEqual(round(enc.coerce_timestamp(ok) * 1000), 4294967295999, ok)
+        for bad in (last + dt.timedelta(milliseconds=1), 4294967296000, -1, "1969-12-31T23:59:59Z"):
+            with self.assertRaises(ValueError, msg=bad):
+                enc.coerce_timestamp(bad)
+        self.assertEqual(enc.coerce_step(2 ** 53 - 1), 2 ** 53 - 1)
+        for bad in (-1, 2 ** 53, Item(-3), float(2 ** 53)):
+            with self.assertRaises(ValueError, msg=bad):
+                enc.coerce_step(bad)
+
+    def test_last_storable_timestamp_is_encoded_exactly(self):
+        t = enc.coerce_timestamp(dt.datetime(2106, 2, 7, 6, 28, 15, 999000, tzinfo=dt.timezone.utc))
+        doc = json.loads(enc.encode_series_batch("b", {"m": ([0], [1.0], [t])}))
+        self.assertEqual(doc["series"][0]["timestamps"], [4294967295999])
 
     def test_non_finite_on_the_wire(self):
         groups = {"loss": ([0, 1, 2, 3], [0.5, math.nan, math.inf, -math.inf], [1.0, 1.0, 1.0, 1.0])}
@@ -113,7 +133,7 @@ class TestBackoff(unittest.TestCase):
 
 class TestSpool(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp()
+        self.dir = temp_dir(self)
 
     def test_append_prepend_replay_in_order(self):
         s = Spool(os.path.join(self.dir, "run"))
@@ -167,7 +187,7 @@ class TestSpool(unittest.TestCase):
 
 class TestOutbox(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp()
+        self.dir = temp_dir(self)
         self.spool = None
 
     def factory(self):
@@ -206,22 +226,51 @@ class TestOutbox(unittest.TestCase):
         ob.go_online()
         self.assertEqual(self.drain(ob), [0, 1, 2, 3, 4])
 
-    def test_flush_marker(self):
+    def test_flush_marker_tells_the_truth(self):
         ob = Outbox(self.factory)
         ob.put(b'{"n":0}', 1)
-        ev = threading.Event()
-        ob.add_marker(ev)
-        self.assertFalse(ev.is_set())
+        m = Marker()
+        ob.add_marker(m)
+        self.assertFalse(m.event.is_set())
         stop = threading.Event()
         b = ob.next_for_send(stop)
-        self.assertFalse(ev.is_set())
+        self.assertFalse(m.event.is_set())
         ob.done(b, Outcome(OK))
-        self.assertTrue(ev.is_set())
-        ev2 = threading.Event()
+        self.assertTrue(m.wait(0))  # acknowledged: True
+        m2 = Marker()
         ob.put(b'{"n":1}', 1)
-        ob.add_marker(ev2)
-        ob.go_offline()  # spooled counts as safe
-        self.assertTrue(ev2.is_set())
+        ob.add_marker(m2)
+        ob.go_offline()  # spooled: released at once, but not acknowledged
+        self.assertTrue(m2.event.is_set())
+        self.assertFalse(m2.wait(0))
+        self.assertEqual(ob.points_on_disk(), 1)
+        # back online: a marker behind the spooled batch waits for its replay
+        ob.go_online()
+        m3 = Marker()
+        ob.add_marker(m3)
+        self.assertFalse(m3.event.is_set())
+        b = ob.next_for_send(stop)
+        ob.done(b, Outcome(OK))
+        self.assertTrue(m3.wait(0))
+        self.assertEqual(ob.points_on_disk(), 0)
+
+    def test_stop_auth_spools_everything_and_stops_sending(self):
+        ob = Outbox(self.factory, window=2)
+        for i in range(3):
+            ob.put(b'{"n":%d}' % i, 10)
+        stop = threading.Event()
+        first = ob.next_for_send(stop)
+        first.sent_at = 1.0  # a request is out
+        self.assertTrue(ob.stalled(0.0))
+        self.assertEqual(ob.stop_auth("HTTP 401: revoked"), 3)
+        ob.put(b'{"n":3}', 10)  # logged after the refusal: straight to disk
+        self.assertEqual(ob.points_on_disk(), 40)
+        self.assertFalse(ob.wait_drained(timeout=1))
+        stop.set()
+        self.assertIsNone(ob.next_for_send(stop))  # nothing is sent with a refused key
+        ob.done(first, Outcome(OK))  # a late answer for a moved batch changes nothing
+        self.assertEqual(ob.points_on_disk(), 40)
+        self.assertEqual(self.spool.pending, 4)
 
 
 # `nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits`
