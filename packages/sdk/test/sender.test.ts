@@ -111,14 +111,14 @@ describe('Experiment against the real server, through a fault-injecting proxy', 
 
     // one point per batch, each step written twice in a row: the second write must land last
     const f = await mk({ batchSize: 1, maxInFlight: 4 });
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 20; i++) {
       f.logMetric('x', 1, { step: i });
       f.logMetric('x', 2, { step: i });
       f.logMetric('z', i);
     }
     await f.flushMetrics();
     const x = await f.getMetric('x');
-    expect(x.points.map((p) => p.step)).toEqual(range(40));
+    expect(x.points.map((p) => p.step)).toEqual(range(20));
     expect(x.points.filter((p) => p.value !== 2)).toEqual([]);
   });
 
@@ -192,6 +192,23 @@ describe('Experiment against the real server, through a fault-injecting proxy', 
     await expectExactlyOnce(client, e, { loss: 1000 });
     expect(await client.getExperiment('sender', name)).toMatchObject({ status: 'complete', tags: ['a'], features: { lr: 0.01, opt: { name: 'adam' } } });
     expect(listSegments(spoolDir)).toEqual([]);
+  });
+
+  it('Experiment.resume by id while the server is down: resumes that run (tags merged) once it answers', async () => {
+    const first = await mk({ tags: ['v1'] });
+    first.logMetric('loss', 0);
+    expect(await first.finish('complete')).toBe(true);
+    proxy.down = true;
+    const again = await Experiment.resume({ project: 'sender', id: first.id!, apiUrl: proxy.url, apiKey: srv.apiKey, spoolDir, systemMetrics: false, heartbeatIntervalMs: 0, offlineGraceMs: 300, logger: silentLogger, tags: ['v2'] });
+    exps.push(again);
+    expect(again.online).toBe(false);
+    again.logMetric('loss', 1, { step: 1 });
+    proxy.down = false;
+    expect(await again.finish('complete')).toBe(true);
+    expect(again.id).toBe(first.id);
+    expect(again.name).toBe(first.name);
+    expect(await client.getExperiment(first.projectId!, first.id!)).toMatchObject({ tags: ['v1', 'v2'], status: 'complete' });
+    await expectExactlyOnce(client, first, { loss: 2 });
   });
 
   it('bounds memory by spilling to the spool, never dropping', async () => {
