@@ -29,17 +29,18 @@ class ReadMixin:
 
     def get_metric(self, name: str, limit: Optional[int] = None, max_points: Optional[int] = None,
                    step_min: Optional[int] = None, step_max: Optional[int] = None,
-                   flush: bool = True) -> Dict[str, Any]:
+                   flush: bool = True, page_size: int = TIMESERIES_LIMIT_MAX) -> Dict[str, Any]:
         """The metric's series: {experiment_id, metric_name, points: [{timestamp, step, value}],
         count, downsampled, truncated, next_step_min}. Flushes first so your own recent points are
         included.
 
-        The whole series (within step_min…step_max) by default: pages of up to 100,000 points are
-        fetched with the server's `next_step_min` until the end. With `limit`, at most that many
+        The whole series (within step_min…step_max) by default: pages of `page_size` points (at
+        most 100,000) are fetched with the server's `next_step_min` until the end. With `limit`, at most that many
         points, and `truncated: True` (and `next_step_min` to continue from) when there are more.
         With `max_points`, a series longer than that is downsampled (`downsampled: True`)."""
         if limit is not None and limit < 1:
             raise ValueError("limit must be ≥ 1 (or None for the whole series)")
+        page_size = max(1, min(int(page_size), TIMESERIES_LIMIT_MAX))
         if flush and not self._finished:
             self.flush_metrics()
         self._require_registered()
@@ -49,7 +50,7 @@ class ReadMixin:
         first: Optional[Dict[str, Any]] = None
         cursor = step_min
         while True:
-            want = TIMESERIES_LIMIT_MAX if limit is None else max(1, min(TIMESERIES_LIMIT_MAX, limit - len(points)))
+            want = page_size if limit is None else max(1, min(page_size, limit - len(points)))
             doc = self._get(path, {"limit": want, "max_points": max_points, "step_min": cursor,
                                    "step_max": step_max})
             first = first or doc
