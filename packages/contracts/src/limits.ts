@@ -98,3 +98,18 @@ export function nameProblem(s: unknown, field: string, max: number, min = 1): st
   if (n < min || n > max) return `${field} must be ${min}–${max} characters (Unicode code points), got ${n}`;
   return undefined;
 }
+
+/** ISO-8601 date and time with a zone (Z or ±hh:mm), as the server parses it. */
+const ISO_TIMESTAMP_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * A wire timestamp — integer epoch milliseconds or an ISO-8601 string with a zone — as epoch
+ * milliseconds, or undefined when it is malformed or outside 1970-01-01 … LIMITS.timestampMaxMs.
+ */
+export function wireTimestampMs(t: unknown): number | undefined {
+  let ms: number;
+  if (typeof t === 'number') ms = Number.isInteger(t) ? t : NaN;
+  else if (typeof t === 'string' && ISO_TIMESTAMP_RE.test(t)) ms = Date.parse(t);
+  else return undefined;
+  return ms >= 0 && ms <= LIMITS.timestampMaxMs ? ms : undefined;
+}

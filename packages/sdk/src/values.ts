@@ -2,7 +2,7 @@
  * Wire encoding and the checks at the call: metric values, steps, timestamps and names, with the
  * server's rules (LIMITS and nameProblem from the contract; lengths in code points). Browser-safe.
  */
-import { LIMITS, nameProblem } from './limits.ts';
+import { LIMITS, nameProblem, wireTimestampMs } from './limits.ts';
 import type { MetricLogRequest, WireValue } from './wire.ts';
 
 export type { WireValue };
@@ -87,9 +87,6 @@ export function validateHost(host: unknown): string {
   return checkName(host, 'host', LIMITS.nameMax, 0);
 }
 
-/** The server's ISO-8601 form (packages/server/src/stores/clickhouse/encode.ts); zone required. */
-const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
-
 function checkMs(ms: number, shown: unknown): number {
   if (!(ms >= 0 && ms <= LIMITS.timestampMaxMs)) {
     throw new RangeError(`timestamp ${String(shown)} is outside 1970-01-01 … ${new Date(LIMITS.timestampMaxMs).toISOString()}`);
@@ -109,9 +106,12 @@ export function encodeTimestamp(ts: TimestampInput): number {
     return checkMs(Math.round(ts), ts);
   }
   if (typeof ts === 'string') {
-    const ms = ISO_RE.test(ts) ? Date.parse(ts) : NaN;
-    if (Number.isNaN(ms)) throw new RangeError(`invalid ISO-8601 timestamp ${JSON.stringify(ts)} (date and time with a zone, e.g. 2024-01-02T03:04:05Z)`);
-    return checkMs(ms, ts);
+    const ms = wireTimestampMs(ts);
+    if (ms === undefined) {
+      if (!Number.isNaN(Date.parse(ts))) checkMs(Date.parse(ts), ts); // well-formed but out of range: say so
+      throw new RangeError(`invalid ISO-8601 timestamp ${JSON.stringify(ts)} (date and time with a zone, e.g. 2024-01-02T03:04:05Z)`);
+    }
+    return ms;
   }
   throw new TypeError('timestamp must be a Date, epoch milliseconds or an ISO-8601 string');
 }
@@ -147,8 +147,7 @@ export function pointProblem(p: Record<string, unknown>): { field: string; msg: 
   }
   const t = p.timestamp;
   if (t !== undefined && t !== null) {
-    const ms = typeof t === 'number' ? (Number.isInteger(t) ? t : NaN) : typeof t === 'string' && ISO_RE.test(t) ? Date.parse(t) : NaN;
-    if (!(ms >= 0 && ms <= LIMITS.timestampMaxMs)) return { field: 'timestamp', msg: 'timestamp must be epoch ms or ISO-8601 between 1970-01-01 and 2106-02-07T06:28:15.999Z' };
+    if (wireTimestampMs(t) === undefined) return { field: 'timestamp', msg: 'timestamp must be epoch ms or ISO-8601 between 1970-01-01 and 2106-02-07T06:28:15.999Z' };
   }
   return undefined;
 }

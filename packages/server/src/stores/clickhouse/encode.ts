@@ -7,7 +7,7 @@
  * client can't tell which validator spoke.
  */
 import os from 'node:os';
-import { LIMITS, MAX_TIMESTAMP_MS, nameProblem } from '@assay/contracts';
+import { LIMITS, nameProblem, wireTimestampMs } from '@assay/contracts';
 import { ByteWriter, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
@@ -54,7 +54,6 @@ if (os.endianness() !== 'LE') throw new Error('the Native encoder assumes a litt
 
 const MAX_STEP = LIMITS.stepMax;
 const MAX_ISSUES = 100;
-const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TWO_32 = 2 ** 32;
 
 /** A wire value as a double, or undefined if it is not one. */
@@ -67,13 +66,7 @@ function toDouble(v: unknown): number | undefined {
 }
 
 function timestampMs(t: unknown, now: number): number | undefined {
-  if (t === undefined || t === null) return now;
-  if (typeof t === 'number') return Number.isInteger(t) && t >= 0 && t <= MAX_TIMESTAMP_MS ? t : undefined;
-  if (typeof t === 'string' && ISO_RE.test(t)) {
-    const ms = Date.parse(t);
-    return Number.isNaN(ms) || ms < 0 || ms > MAX_TIMESTAMP_MS ? undefined : ms;
-  }
-  return undefined;
+  return t === undefined || t === null ? now : wireTimestampMs(t);
 }
 
 /** A growable column of 64-bit values, kept as uint32 pairs (little-endian halves). */
