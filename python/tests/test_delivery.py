@@ -30,7 +30,7 @@ EMOJI = "\U0001F680"
 def setUpModule():
     global SERVER, CWD
     if not server_available():
-        raise unittest.SkipTest("packages/server/bin/assay.mjs or node not available")
+        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
     CWD = TempCwd()
     SERVER = LiveServer().start()
 

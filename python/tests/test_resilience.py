@@ -26,7 +26,7 @@ CWD = None
 def setUpModule():
     global CWD
     if not server_available():
-        raise unittest.SkipTest("packages/server/bin/assay.mjs or node not available")
+        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
     CWD = TempCwd()
 
 
