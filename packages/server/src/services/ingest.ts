@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
-import { batchSizeProblem, countPoints, encodeBatch } from '../stores/clickhouse/encode.ts';
+import { batchSizeProblem, countPoints, encodeBatch, type EncodedRows } from '../stores/clickhouse/encode.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import type { ClickHouseStore } from '../stores/clickhouse/query.ts';
 import { MetricWriter, type WriteRequest } from '../stores/clickhouse/writer.ts';
@@ -24,26 +24,11 @@ import { resolveIngestTarget } from './resolve.ts';
  * from ClickHouse whether their rows landed and does step 7 with the same code the writer uses.
  */
 
-/** What book-keeping needs of a written batch: from the encoder on the live path, from ClickHouse when settling. */
-interface WrittenBatch {
-  tenant: Tenant;
-  projectId: string;
-  experimentId: string;
-  batchId?: string;
-  points: number;
-  versionBase: number;
-  perMetric: Map<string, { points: number; lastTsMs: number }>;
-}
-
-const written = (r: WriteRequest): WrittenBatch => ({
-  tenant: r.tenant,
-  projectId: r.projectId,
-  experimentId: r.experimentId,
-  batchId: r.batchId,
-  points: r.rows.count,
-  versionBase: r.rows.versionBase,
-  perMetric: r.rows.perMetric,
-});
+/**
+ * What book-keeping needs of a written batch: the writer's request itself on the live path; when
+ * settling, the same fields with counts read back from ClickHouse (no encoded blocks).
+ */
+type WrittenBatch = Omit<WriteRequest, 'rows'> & { rows: Pick<EncodedRows, 'count' | 'versionBase' | 'perMetric'> };
 
 interface IngestStores {
   pg: PostgresStore;
@@ -57,8 +42,8 @@ export function openMetricWriter(stores: IngestStores, config: Config, log: (err
     stores.ch,
     { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS, concurrency: config.ASSAY_WRITER_CONCURRENCY },
     {
-      beforeInsert: (batch) => recordPending(stores.pg, batch.map(written)),
-      afterInsert: (flushed, remaining) => recordWritten(stores, flushed.map(written), remaining),
+      beforeInsert: (batch) => recordPending(stores.pg, batch),
+      afterInsert: (flushed, remaining) => recordWritten(stores, flushed, remaining),
     },
     log,
   );
@@ -76,7 +61,7 @@ function byTeam(batches: WrittenBatch[]): { tenant: Tenant; batches: WrittenBatc
 }
 
 const batchIds = (batches: WrittenBatch[]): logs.BatchWrite[] =>
-  batches.flatMap((b) => (b.batchId ? [{ experimentId: b.experimentId, batchId: b.batchId, points: b.points, versionBase: b.versionBase }] : []));
+  batches.flatMap((b) => (b.batchId ? [{ experimentId: b.experimentId, batchId: b.batchId, points: b.rows.count, versionBase: b.rows.versionBase }] : []));
 
 /** Step 5: batch ids about to be inserted, with their versions — lets a later retry tell whether they landed. */
 async function recordPending(pg: PostgresStore, batches: WrittenBatch[]): Promise<void> {
@@ -92,7 +77,7 @@ async function recordWritten(stores: IngestStores, batches: WrittenBatch[], rema
     stores.writeLogs.add(
       t.tenant,
       t.batches.flatMap((b) =>
-        [...b.perMetric].map(([metricName, m]): logs.MetricWrite => ({ projectId: b.projectId, experimentId: b.experimentId, metricName, points: m.points, lastLoggedAt: new Date(m.lastTsMs) })),
+        [...b.rows.perMetric].map(([metricName, m]): logs.MetricWrite => ({ projectId: b.projectId, experimentId: b.experimentId, metricName, points: m.points, lastLoggedAt: new Date(m.lastTsMs) })),
       ),
     );
   }
@@ -148,13 +133,8 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
   }
 }
 
-export interface PendingBatch {
-  projectId: string;
-  experimentId: string;
-  batchId: string;
-  points: number;
-  versionBase: number;
-}
+/** A batch id recorded pending (its version range) and the project its experiment is in. */
+type PendingBatch = logs.BatchWrite & { projectId: string };
 
 /**
  * Settles a batch left pending by a server that stopped mid-write. If all its rows are in
@@ -163,7 +143,7 @@ export interface PendingBatch {
  * because the stop may have cut the insert between `metrics` and its views. Returns whether the
  * batch had landed.
  */
-export async function settlePendingBatch(ctx: AppContext, tenant: Tenant, b: PendingBatch): Promise<boolean> {
+async function settlePendingBatch(ctx: AppContext, tenant: Tenant, b: PendingBatch): Promise<boolean> {
   const lo = b.versionBase;
   const hi = b.versionBase + b.points;
   const landed = lo > 0 && (await q.countVersions(ctx.ch, tenant, b.projectId, b.experimentId, lo, hi)) === b.points;
@@ -172,7 +152,8 @@ export async function settlePendingBatch(ctx: AppContext, tenant: Tenant, b: Pen
     for (const [name, n, lastMs] of await q.versionMetrics(ctx.ch, tenant, b.projectId, b.experimentId, lo, hi)) {
       perMetric.set(name, { points: Number(n), lastTsMs: Number(lastMs) });
     }
-    await recordWritten(ctx, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, batchId: b.batchId, points: b.points, versionBase: b.versionBase, perMetric }], new Map());
+    const rows = { count: b.points, versionBase: b.versionBase, perMetric };
+    await recordWritten(ctx, [{ tenant, projectId: b.projectId, experimentId: b.experimentId, batchId: b.batchId, rows }], new Map());
   } else {
     await logs.deletePendingBatch(ctx.pg.db, tenant, b.experimentId, b.batchId);
   }
