@@ -218,8 +218,8 @@ export async function rebuildAggregates(ch: ClickHouseStore, tenant: Tenant, pro
   for (const sql of SQL_REBUILD_AGGREGATES) await ch.tenantCommand(tenant, 'metrics.rebuild', sql, { project_id: projectId, experiment_id: experimentId });
 }
 
-/** Lightweight deletes, synchronous so a read right after sees no points. */
-export const SQL_DELETE_EXPERIMENT_POINTS: readonly string[] = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup'].map(
+/** Lightweight deletes from `metrics` and every aggregate, synchronous so a read right after sees no points. */
+export const SQL_DELETE_EXPERIMENT_POINTS: readonly string[] = ['metrics', ...AGGREGATES.map((a) => a.target)].map(
   (table) =>
     `DELETE FROM ${table} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2`,
 );
