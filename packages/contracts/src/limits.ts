@@ -59,24 +59,30 @@ export function hasLoneSurrogate(s: string): boolean {
   return false;
 }
 
+/** Why PostgreSQL cannot store this text (NUL, or an unpaired surrogate: not Unicode), or undefined. */
+function storableTextProblem(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'must not contain NUL (\\u0000)';
+  if (hasLoneSurrogate(s)) return 'must be valid Unicode (no unpaired surrogates)';
+  return undefined;
+}
+
 /**
  * Where in a JSON value there is text PostgreSQL's jsonb cannot store — NUL or an unpaired
  * surrogate, in a key or a string — as the path to it and the reason; undefined when there is none.
  * Iterative, so a deeply nested body cannot overflow the stack.
  */
 export function jsonTextProblem(value: unknown): { path: (string | number)[]; message: string } | undefined {
-  const bad = (s: string) => (s.includes('\u0000') ? 'must not contain NUL (\\u0000)' : hasLoneSurrogate(s) ? 'must be valid Unicode (no unpaired surrogates)' : undefined);
   const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
   while (stack.length) {
     const { v, path } = stack.pop()!;
     if (typeof v === 'string') {
-      const why = bad(v);
+      const why = storableTextProblem(v);
       if (why) return { path, message: `text ${why}` };
     } else if (Array.isArray(v)) {
       v.forEach((x, i) => stack.push({ v: x, path: [...path, i] }));
     } else if (typeof v === 'object' && v !== null) {
       for (const [k, x] of Object.entries(v)) {
-        const why = bad(k);
+        const why = storableTextProblem(k);
         if (why) return { path, message: `key ${JSON.stringify(k)} ${why}` };
         stack.push({ v: x, path: [...path, k] });
       }
@@ -92,8 +98,8 @@ export function jsonTextProblem(value: unknown): { path: (string | number)[]; me
  */
 export function nameProblem(s: unknown, field: string, max: number, min = 1): string | undefined {
   if (typeof s !== 'string') return `${field} must be a string`;
-  if (s.includes('\u0000')) return `${field} must not contain NUL (\\u0000)`;
-  if (hasLoneSurrogate(s)) return `${field} must be valid Unicode (no unpaired surrogates)`;
+  const text = storableTextProblem(s);
+  if (text) return `${field} ${text}`;
   const n = codePointLength(s);
   if (n < min || n > max) return `${field} must be ${min}–${max} characters (Unicode code points), got ${n}`;
   return undefined;
