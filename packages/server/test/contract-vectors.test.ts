@@ -1,22 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { POINT_VECTORS, type PointVector } from '@assay/contracts/vectors';
-import { seedRun, startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { seedRun, useTestServer } from './helpers.ts';
 
 /**
  * The server accepts and refuses exactly what the shared contract vectors say (the same vectors
  * run through both SDKs' own checks), in the row form and the columnar form of a batch; a refused
  * point is a 422 naming the field, and nothing of its batch is written.
  */
-let srv: TestServer;
-let team: TestTeam;
+const t = useTestServer('vectors');
 let run: { projectId: string; experimentId: string };
 
 beforeAll(async () => {
-  srv = await startTestServer();
-  team = await srv.newTeam('vectors');
-  run = await seedRun(team.api, 'vectors', 'run');
+  run = await seedRun(t.team.api, 'vectors', 'run');
 });
-afterAll(() => srv?.close());
 
 const base = { metric_name: 'base', metric_value: 1, step: 7 };
 
@@ -45,16 +41,16 @@ describe.each([
   ['columnar form', seriesBody, (v: PointVector) => columnLoc[v.field]],
 ] as const)('contract vectors, %s', (_form, body, loc) => {
   it.each(POINT_VECTORS.map((v) => [`${v.field}: ${v.why} → ${v.accept ? 'accepted' : 'refused'}`, v] as const))('%s', async (_name, vec) => {
-    const experiment = (await team.api.post(`/projects/${run.projectId}/experiments`, { name: `v-${Math.random().toString(36).slice(2)}` })).body.id;
+    const experiment = (await t.team.api.post(`/projects/${run.projectId}/experiments`, { name: `v-${Math.random().toString(36).slice(2)}` })).body.id;
     // JSON text, so lone surrogates travel as \ud800 escapes exactly as a client would send them
-    const r = await team.api.post(`/metrics/batch/${run.projectId}/${experiment}`, JSON.stringify(body(vec)), { 'content-type': 'application/json' });
-    const names = await team.api.get(`/metrics/names/${run.projectId}/${experiment}`);
+    const r = await t.team.api.post(`/metrics/batch/${run.projectId}/${experiment}`, JSON.stringify(body(vec)), { 'content-type': 'application/json' });
+    const names = await t.team.api.get(`/metrics/names/${run.projectId}/${experiment}`);
     if (vec.accept) {
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       expect(r.body.count).toBe(1);
       const name = vec.field === 'metric_name' ? (vec.value as string) : base.metric_name;
       expect(names.body.items.map((i: { metric_name: string }) => i.metric_name)).toEqual([name]);
-      const ts = await team.api.get(`/metrics/timeseries/${run.projectId}/${experiment}/${encodeURIComponent(name)}`);
+      const ts = await t.team.api.get(`/metrics/timeseries/${run.projectId}/${experiment}/${encodeURIComponent(name)}`);
       expect(ts.body.points).toHaveLength(1);
       const [pt] = ts.body.points;
       if (vec.field === 'step') expect(pt.step).toBe(vec.value);
