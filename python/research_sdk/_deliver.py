@@ -119,27 +119,9 @@ def _names_no_point(detail: Any) -> bool:
 
 
 def _rows(body: bytes) -> Tuple[Dict[str, Any], List[Dict[str, Any]], List[Tuple[int, int]]]:
-    """(document, rows in row form, per series entry its [start, end) range in rows). Rows of the
-    columnar `series` come first, then the `metrics` rows (as series_body_to_points_body does)."""
+    """(document, rows in row form, per series entry its [start, end) range in rows)."""
     doc = json.loads(body)
-    rows: List[Dict[str, Any]] = []
-    ranges: List[Tuple[int, int]] = []
-    for s in doc.get("series") or ():
-        start = len(rows)
-        steps = s.get("steps") or []
-        values = s.get("values") or []
-        stamps = s.get("timestamps") or []
-        for j in range(max(len(steps), len(values))):
-            row: Dict[str, Any] = {"metric_name": s.get("metric_name"),
-                                   "metric_value": values[j] if j < len(values) else None,
-                                   "step": steps[j] if j < len(steps) else None}
-            if j < len(stamps) and stamps[j] is not None:
-                row["timestamp"] = stamps[j]
-            if s.get("host"):
-                row["host"] = s["host"]
-            rows.append(row)
-        ranges.append((start, len(rows)))
-    rows.extend(doc.get("metrics") or ())
+    rows, ranges = enc.body_rows(doc)
     return doc, rows, ranges
 
 

@@ -177,22 +177,36 @@ def encode_points_batch(batch_id: str, groups: Dict[str, Series], host: Optional
     return ('{"batch_id":"%s","metrics":[%s]}' % (batch_id, ",".join(parts))).encode()
 
 
+def body_rows(doc: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Tuple[int, int]]]:
+    """A batch document's points in row form — the columnar `series` entries first, a row per
+    point, then the `metrics` rows — and per series entry its [start, end) range in the rows."""
+    rows: List[Dict[str, Any]] = []
+    ranges: List[Tuple[int, int]] = []
+    for s in doc.get("series") or ():
+        start = len(rows)
+        steps = s.get("steps") or []
+        values = s.get("values") or []
+        stamps = s.get("timestamps") or []
+        for j in range(max(len(steps), len(values))):
+            row: Dict[str, Any] = {"metric_name": s.get("metric_name"),
+                                   "metric_value": values[j] if j < len(values) else None,
+                                   "step": steps[j] if j < len(steps) else None}
+            if j < len(stamps) and stamps[j] is not None:
+                row["timestamp"] = stamps[j]
+            if s.get("host"):
+                row["host"] = s["host"]
+            rows.append(row)
+        ranges.append((start, len(rows)))
+    rows.extend(doc.get("metrics") or ())
+    return rows, ranges
+
+
 def series_body_to_points_body(body: bytes) -> bytes:
     """Convert a columnar body to the row form (fallback for servers without `series`)."""
     doc = json.loads(body)
     if "series" not in doc:
         return body
-    rows = []
-    for s in doc["series"]:
-        stamps = s.get("timestamps") or [None] * len(s["steps"])
-        for step, value, ts in zip(s["steps"], s["values"], stamps):
-            row = {"metric_name": s["metric_name"], "metric_value": value, "step": step}
-            if ts is not None:
-                row["timestamp"] = ts
-            if s.get("host"):
-                row["host"] = s["host"]
-            rows.append(row)
-    out = {"batch_id": doc.get("batch_id"), "metrics": rows + doc.get("metrics", [])}
+    out = {"batch_id": doc.get("batch_id"), "metrics": body_rows(doc)[0]}
     return json.dumps(out, separators=(",", ":")).encode()
 
 
@@ -203,8 +217,8 @@ def body_point_count(body: bytes) -> int:
 
 def split_body(body: bytes) -> List[bytes]:
     """Split a batch body in two halves with fresh batch ids (used after HTTP 413)."""
-    doc = json.loads(series_body_to_points_body(body))
-    rows = doc["metrics"]
+    doc = json.loads(body)
+    rows = body_rows(doc)[0]
     if len(rows) < 2:
         return [body]
     mid = len(rows) // 2
