@@ -5,7 +5,7 @@ import datetime as _dt
 import json
 import math
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._checks import check_step, check_timestamp_seconds
 _UTC = _dt.timezone.utc
@@ -225,14 +225,6 @@ def split_body(body: bytes) -> List[bytes]:
     base = doc.get("batch_id") or new_batch_id()
     return [json.dumps({"batch_id": f"{base[:100]}-{i}", "metrics": part}, separators=(",", ":")).encode()
             for i, part in enumerate((rows[:mid], rows[mid:]))]
-
-
-def drop_points(body: bytes, indexes: Iterable[int]) -> Tuple[bytes, int]:
-    """Remove rows (by index in the row form) that the server rejected with 422."""
-    doc = json.loads(series_body_to_points_body(body))
-    bad = set(indexes)
-    rows = [r for i, r in enumerate(doc["metrics"]) if i not in bad]
-    return json.dumps({"batch_id": doc.get("batch_id"), "metrics": rows}, separators=(",", ":")).encode(), len(rows)
 
 
 def decode_points(points: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:

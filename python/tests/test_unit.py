@@ -101,8 +101,6 @@ class TestEncoding(unittest.TestCase):
         self.assertEqual(sum(enc.body_point_count(h) for h in halves), 3)
         ids = {json.loads(h)["batch_id"] for h in halves}
         self.assertEqual(len(ids), 2)
-        kept, n = enc.drop_points(body, [1])
-        self.assertEqual(n, 2)
 
     def test_sanitize(self):
         self.assertEqual(enc.sanitize_json({"a": math.nan, "b": (1, Item(2.5)), 3: {"c"}}),
