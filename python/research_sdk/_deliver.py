@@ -4,7 +4,7 @@ shared by the live sender, the spool replay and `python -m research_sdk sync`.
 * 2xx → OK (a re-sent batch_id answers `duplicate: true`: stored once).
 * connection errors, timeouts, 408, 429, 5xx → RETRY (same body, same batch_id).
 * 401/403 → AUTH: the key was revoked or lacks the role; the caller stops sending and spools.
-* 413 → REPLACE by two halves under derived ids (`<id>.0`, `<id>.1`).
+* 413 → REPLACE by two halves under derived ids (`<id>-0`, `<id>-1`).
 * 422 → REPLACE by the rest under a derived id (`<id>-r<n>`), without exactly the points the
   issues' `loc` names (and any the SDK's own rules refuse), or DROP when nothing is left or the
   issues name no point. Derived ids are deterministic, so a replayed split is still stored once.

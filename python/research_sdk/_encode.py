@@ -216,7 +216,8 @@ def body_point_count(body: bytes) -> int:
 
 
 def split_body(body: bytes) -> List[bytes]:
-    """Split a batch body in two halves with fresh batch ids (used after HTTP 413)."""
+    """Split a batch body in two halves with batch ids derived from its own (`<id>-0`, `<id>-1`,
+    so a replayed copy splits the same way), used after HTTP 413."""
     doc = json.loads(body)
     rows = body_rows(doc)[0]
     if len(rows) < 2:
