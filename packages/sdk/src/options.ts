@@ -102,7 +102,7 @@ export interface ResolvedOptions extends ExperimentOptions {
   create: CreateFields;
 }
 
-export function envStr(name: string): string | undefined {
+function envStr(name: string): string | undefined {
   const v = process.env[name];
   return v && v.trim() ? v.trim() : undefined;
 }

@@ -2,7 +2,6 @@
  * `syncSpool` / `npx assay-sdk sync [dir]`: upload what runs left in the spool — segments of runs
  * that could not reach the server, whose key was revoked, or that crashed. Node only.
  */
-import fs from 'node:fs';
 import { HttpClient, seg } from './http.ts';
 import { AssayConfigError } from './errors.ts';
 import { classifyError, retryDelay, sleep, type BackoffOptions } from './backoff.ts';
@@ -198,9 +197,4 @@ async function syncSegment(
   removeSegment(file);
   res.synced++;
   return 'ok';
-}
-
-/** Is there anything in `dir` that syncSpool would send? */
-export function pendingSegments(dir: string = defaultSpoolDir()): string[] {
-  return listSegments(dir).filter((f) => !isLocked(f) && fs.existsSync(f));
 }

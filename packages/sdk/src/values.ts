@@ -15,7 +15,6 @@ export type MetricValueInput = number | boolean | bigint | { item(): unknown } |
 export type TimestampInput = Date | number | string;
 
 export const MAX_STEP = LIMITS.stepMax; // 2^53 − 1
-export const MAX_METRIC_NAME_LENGTH = LIMITS.metricNameMax;
 
 /** One point as sent to `POST /metrics/batch` (the SDK always sends epoch-ms timestamps). */
 export type WirePoint = Omit<MetricLogRequest, 'timestamp' | 'host'> & { timestamp?: number | string; host?: string };
