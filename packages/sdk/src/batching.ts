@@ -58,6 +58,8 @@ export class BatchQueue {
   constructor(
     private readonly runId: string,
     private readonly maxBatchSize: number,
+    /** Told whenever a batch leaves the queue (what `flush` waits for). */
+    private readonly onSettle: () => void = () => {},
   ) {}
 
   /** Append a point; returns how many are buffered (not yet cut). */
@@ -116,6 +118,7 @@ export class BatchQueue {
     const i = this.batches.indexOf(b);
     if (i >= 0) this.batches.splice(i, 1);
     this.queuedPoints -= b.metrics.length;
+    this.onSettle();
   }
 
   /**

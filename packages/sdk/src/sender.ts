@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { HttpClient } from './http.ts';
 import { AssayApiError } from './errors.ts';
-import { classifyError, retryDelay, sleep, Sleeper, type BackoffOptions } from './backoff.ts';
+import { classifyError, retryDelay, Sleeper, type BackoffOptions } from './backoff.ts';
 import type { Logger } from './logger.ts';
 import { DeliveryTally, isAuthError, postBatch, type DroppedPoint, type ReplayContext } from './delivery.ts';
 import { replaySpool, type ReplayPort } from './replay.ts';
@@ -66,6 +66,8 @@ export class MetricSender {
   private closed = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly sleeper = new Sleeper();
+  /** Woken when a batch leaves memory, the replay loop ends or sending stops: what flush/drain wait on. */
+  private readonly changed = new Sleeper();
   private reported = new Set<string>();
   private readonly abort = new AbortController();
   private readonly o: Required<Omit<SenderOptions, 'onResolved' | 'http' | 'spoolDir'>> & Pick<SenderOptions, 'onResolved' | 'http' | 'spoolDir'>;
@@ -90,7 +92,7 @@ export class MetricSender {
       requestTimeoutMs: 30_000,
       ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<SenderOptions>),
     } as MetricSender['o'];
-    this.q = new BatchQueue(randomBytes(6).toString('hex'), this.o.maxBatchSize);
+    this.q = new BatchQueue(randomBytes(6).toString('hex'), this.o.maxBatchSize, () => this.changed.wake());
     this.tally = new DeliveryTally((m) => this.o.logger.warn(m));
     if ((this.o.startSpooling || this.o.offline) && this.o.spoolDir) {
       this.mode = 'spool';
@@ -180,11 +182,12 @@ export class MetricSender {
     try {
       while (this.q.pendingUpTo(target)) {
         const now = Date.now();
-        if (now >= deadline || now - this.progressAt >= this.o.spoolAfterMs) {
+        const graceEnd = this.progressAt + this.o.spoolAfterMs;
+        if (now >= deadline || now >= graceEnd) {
           this.goOffline(now >= deadline ? 'flushMetrics timed out' : `no answer for ${this.o.spoolAfterMs} ms`);
           break;
         }
-        await sleep(Math.min(25, Math.max(1, deadline - now)));
+        await this.changed.sleep(Math.min(deadline, graceEnd, now + 1000) - now);
       }
     } finally {
       clearInterval(keep);
@@ -229,11 +232,12 @@ export class MetricSender {
           woken = now;
           this.sleeper.wake(); // someone is waiting: retry at least every second, not at the backoff's pace
         }
-        if (now >= deadline || now - this.progressAt >= patienceMs) {
+        const giveUpAt = Math.min(deadline, this.progressAt + patienceMs);
+        if (now >= giveUpAt) {
           this.goOffline('finish gave up waiting'); // keep it on disk (no-op without a spool)
           return false;
         }
-        await sleep(Math.min(20, Math.max(1, deadline - now)));
+        await this.changed.sleep(Math.max(1, Math.min(giveUpAt, woken + 1000) - now));
       }
     } finally {
       clearInterval(keep);
@@ -263,6 +267,7 @@ export class MetricSender {
     this.timer = null;
     this.abort.abort();
     this.sleeper.wake();
+    this.changed.wake();
     if (this.segment) {
       this.segment.close();
       this.segment = null;
@@ -423,6 +428,7 @@ export class MetricSender {
       .finally(() => {
         this.replaying = false;
         if (this.mode === 'direct' && !this.q.empty) this.pump();
+        this.changed.wake();
       });
   }
 
