@@ -470,8 +470,8 @@ export class Experiment {
   _onExit(code: number): void {
     if (this.finished) return;
     try {
-      const n = this.sender.spillSync();
-      if (this.opts.autoFinish !== false) this.sender.spoolRecord({ type: 'status', status: code === 0 ? 'complete' : 'failed' });
+      // no replay is started: the process is exiting, it could not run
+      const n = this.sender.spillSync(this.opts.autoFinish !== false ? { type: 'status', status: code === 0 ? 'complete' : 'failed' } : undefined);
       const file = this.sender.spoolFile;
       this.sender.close();
       if (file && (n > 0 || code !== 0)) {

@@ -245,15 +245,16 @@ export class MetricSender {
   }
 
   /**
-   * Synchronously move everything unsent to the spool (used from process 'exit' and on overflow).
-   * Returns the number of points written.
+   * Synchronously move everything unsent to the spool, then `last` if given (used from process
+   * 'exit' with the final status, and on overflow). Starts no replay. Returns the number of points written.
    */
-  spillSync(): number {
+  spillSync(last?: SpoolRecord): number {
     if (!this.o.spoolDir) return 0;
     const before = this.spooled;
     this.mode = 'spool';
     this.q.cut(true);
     this.spoolQueue();
+    if (last) this.ensureSegment().append([last]);
     return this.spooled - before;
   }
 
