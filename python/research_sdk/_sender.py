@@ -202,7 +202,9 @@ class Transport(threading.Thread):
             self._hung_logged = False
             return
         n = self.outbox.go_offline()
-        if not self._hung_logged:
+        # only a spooled batch stalled (a slow replay probe): it is on disk already, no news —
+        # warn when batches move, not once per probe
+        if not self._hung_logged and n:
             self._hung_logged = True
             log.warning("research_sdk: no answer from the server for %.1fs; spooling metrics to %s "
                         "(%d batch(es) moved) and replaying them when it answers", self.offline_grace,
