@@ -19,6 +19,9 @@ _NON_FINITE = ("NaN", "Infinity", "-Infinity")
 # ISO-8601 date-time with a mandatory offset (what the server's schema accepts).
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})$")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+# The storable time range, as the messages say it (from TIMESTAMP_MAX_MS).
+_TS_RANGE = "1970-01-01 … " + (_EPOCH + _dt.timedelta(milliseconds=TIMESTAMP_MAX_MS)).isoformat(
+    timespec="milliseconds").replace("+00:00", "Z")
 
 
 def name_problem(s: Any, field: str, max_len: int, min_len: int = 1) -> Optional[str]:
@@ -75,7 +78,7 @@ def timestamp_ms(seconds: float) -> int:
 
 def check_timestamp_seconds(t: float, original: Any = None) -> float:
     if t != t or not 0 <= timestamp_ms(t) <= TIMESTAMP_MAX_MS:
-        raise ValueError(f"timestamp must be 1970-01-01 … 2106-02-07T06:28:15.999Z "
+        raise ValueError(f"timestamp must be {_TS_RANGE} "
                          f"(epoch ms 0 … {TIMESTAMP_MAX_MS}), got {original if original is not None else t!r}")
     return t
 
@@ -121,7 +124,7 @@ def point_problem(row: Dict[str, Any]) -> Optional[Tuple[str, str]]:
     if ts is not None:
         ms = ts if _int_like(ts) else iso_to_ms(ts) if isinstance(ts, str) else None
         if ms is None or not 0 <= ms <= TIMESTAMP_MAX_MS:
-            return "timestamp", "timestamp must be epoch ms or ISO-8601, 1970-01-01 … 2106-02-07T06:28:15.999Z"
+            return "timestamp", f"timestamp must be epoch ms or ISO-8601, {_TS_RANGE}"
     host = row.get("host")
     if host is not None:
         p = name_problem(host, "host", NAME_MAX, 0)

@@ -86,9 +86,12 @@ export function validateHost(host: unknown): string {
   return checkName(host, 'host', LIMITS.nameMax, 0);
 }
 
+/** The latest storable time, as the messages say it (LIMITS.timestampMaxMs). */
+const TIMESTAMP_MAX_ISO = new Date(LIMITS.timestampMaxMs).toISOString();
+
 function checkMs(ms: number, shown: unknown): number {
   if (!(ms >= 0 && ms <= LIMITS.timestampMaxMs)) {
-    throw new RangeError(`timestamp ${String(shown)} is outside 1970-01-01 … ${new Date(LIMITS.timestampMaxMs).toISOString()}`);
+    throw new RangeError(`timestamp ${String(shown)} is outside 1970-01-01 … ${TIMESTAMP_MAX_ISO}`);
   }
   return ms;
 }
@@ -146,7 +149,7 @@ export function pointProblem(p: Record<string, unknown>): { field: string; msg: 
   }
   const t = p.timestamp;
   if (t !== undefined && t !== null) {
-    if (wireTimestampMs(t) === undefined) return { field: 'timestamp', msg: 'timestamp must be epoch ms or ISO-8601 between 1970-01-01 and 2106-02-07T06:28:15.999Z' };
+    if (wireTimestampMs(t) === undefined) return { field: 'timestamp', msg: `timestamp must be epoch ms or ISO-8601 between 1970-01-01 and ${TIMESTAMP_MAX_ISO}` };
   }
   return undefined;
 }
