@@ -151,12 +151,11 @@ def _refused_indexes(detail: Any, n_rows: int, ranges: List[Tuple[int, int]]) ->
     return out
 
 
-def derived_id(batch_id: Optional[str], suffix: str) -> str:
+def derived_id(batch_id: Optional[str]) -> str:
+    """The id of what is left of a batch after a 422: `<id>-r1`, then `<id>-r2`, … (deterministic)."""
     base = batch_id or enc.new_batch_id()
     m = re.search(r"-r(\d+)$", base)
-    if suffix == "r" and m:
-        return f"{base[:m.start()]}-r{int(m.group(1)) + 1}"
-    return f"{base}-r1" if suffix == "r" else f"{base}{suffix}"
+    return f"{base[:m.start()]}-r{int(m.group(1)) + 1}" if m else f"{base}-r1"
 
 
 def refused_422(body: bytes, detail: Any) -> Outcome:
@@ -180,7 +179,7 @@ def refused_422(body: bytes, detail: Any) -> Outcome:
         keep = []
     if not keep:
         return Outcome(DROP, reason=whole, dropped=dropped, status=422)
-    new = json.dumps({"batch_id": derived_id(doc.get("batch_id"), "r"), "metrics": keep},
+    new = json.dumps({"batch_id": derived_id(doc.get("batch_id")), "metrics": keep},
                      separators=(",", ":")).encode()
     return Outcome(REPLACE, bodies=[new], reason=f"{len(dropped)} refused point(s) removed",
                    dropped=dropped, status=422)
