@@ -38,14 +38,16 @@ describe('back-pressure', () => {
     expect(ts.body.count).toBe(20_000);
   });
 
-  it('a failed metric write answers 503 with Retry-After, and a retry of the batch writes it once; a stopping writer answers 503', async () => {
+  // Breaks chDB's insert staging directory; against a ClickHouse server (CLICKHOUSE_URL) there is
+  // none, so the case is reported as skipped there rather than passing without checking anything.
+  it.skipIf(process.env.CLICKHOUSE_URL !== undefined)('a failed metric write answers 503 with Retry-After, and a retry of the batch writes it once; a stopping writer answers 503', async () => {
     const { projectId, experimentId } = await seedRun(team.api, 'bp', 'fail');
     const url = `/metrics/batch/${projectId}/${experimentId}`;
     const body = { batch_id: 'f-1', metrics: [{ metric_name: 'x', metric_value: 1, step: 0 }] };
     // chDB inserts go through a staging file; a missing staging directory makes the insert fail
     const ch = srv.ctx.ch as { ingestDir: string | undefined };
     const dir = ch.ingestDir;
-    if (dir === undefined) return; // a ClickHouse server: no staging file to break
+    expect(dir).toBeDefined();
     ch.ingestDir = `${dir}/missing`;
     const failed = await team.api.post(url, body);
     ch.ingestDir = dir;
