@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -92,6 +93,8 @@ export const projectMetrics = pgTable(
     direction: varchar('direction', { length: 10 }).$type<'minimize' | 'maximize'>(),
     aggregation: varchar('aggregation', { length: 20 }).$type<'last' | 'best' | 'average'>(),
     sourceType: varchar('source_type', { length: 50 }).$type<'scalar' | 'derived'>(),
+    /** For source_type 'derived': the expression as the user wrote it (parsed and checked on write). */
+    expression: text('expression'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -118,6 +121,8 @@ export const experiments = pgTable(
     startedAt: ts('started_at').notNull().defaultNow(),
     finishedAt: ts('finished_at'),
     heartbeatAt: ts('heartbeat_at'),
+    /** Soft delete (MLflow's lifecycle "deleted"): hidden from lists and reads, restorable. */
+    deletedAt: ts('deleted_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -138,7 +143,54 @@ export const experimentReferences = pgTable(
     kind: varchar('kind', { length: 32 }).notNull().default('derived_from'),
     createdAt: createdAt(),
   },
-  (t) => [primaryKey({ columns: [t.experimentId, t.parentId] })],
+  (t) => [primaryKey({ columns: [t.experimentId, t.parentId, t.kind] }), index('experiment_references_parent_idx').on(t.parentId)],
+);
+
+export const HYPOTHESIS_STATUSES = ['Testing', 'Supported', 'Refuted'] as const;
+export type HypothesisStatus = (typeof HYPOTHESIS_STATUSES)[number];
+
+/**
+ * A claim judged by evidence (DESIGN §8). The baseline and candidates are kept as the caller wrote
+ * them (names or ids): no experiment needs to exist until the hypothesis is evaluated.
+ */
+export const hypotheses = pgTable(
+  'hypotheses',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+    key: varchar('key', { length: 255 }).notNull(),
+    statement: text('statement'),
+    baselineExperiment: varchar('baseline_experiment', { length: 255 }).notNull(),
+    targetMetrics: jsonb('target_metrics').$type<string[]>().notNull(),
+    candidateExperiments: jsonb('candidate_experiments').$type<string[] | null>(),
+    candidateFilter: jsonb('candidate_filter').$type<Record<string, unknown[]> | null>(),
+    confidenceThreshold: doublePrecision('confidence_threshold').notNull().default(0.95),
+    minEffect: doublePrecision('min_effect').notNull().default(0),
+    status: varchar('status', { length: 16 }).$type<HypothesisStatus>().notNull().default('Testing'),
+    evidenceScore: doublePrecision('evidence_score'),
+    confidence: doublePrecision('confidence'),
+    lastEvaluatedAt: ts('last_evaluated_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('hypotheses_project_key_uq').on(t.projectId, t.key), index('hypotheses_team_project_idx').on(t.teamId, t.projectId)],
+);
+
+/** Every evaluation of a hypothesis, whole (the API's evaluation document), newest read first. */
+export const hypothesisEvaluations = pgTable(
+  'hypothesis_evaluations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    hypothesisId: uuid('hypothesis_id').notNull().references(() => hypotheses.id, { onDelete: 'cascade' }),
+    status: varchar('status', { length: 16 }).$type<HypothesisStatus>().notNull(),
+    evidenceScore: doublePrecision('evidence_score').notNull(),
+    confidence: doublePrecision('confidence').notNull(),
+    result: jsonb('result').$type<Record<string, unknown>>().notNull(),
+    evaluatedAt: ts('evaluated_at').notNull().defaultNow(),
+  },
+  (t) => [index('hypothesis_evaluations_hyp_idx').on(t.hypothesisId, t.evaluatedAt)],
 );
 
 /** The seed's table: per experiment and metric, how many points and when the last arrived. */
@@ -226,6 +278,8 @@ export const schema = {
   projectMetrics,
   experiments,
   experimentReferences,
+  hypotheses,
+  hypothesisEvaluations,
   metricWriteLogs,
   clickhouseSyncState,
   metricBatches,
