@@ -191,3 +191,37 @@ FROM metrics
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
   AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
 GROUP BY metric_name;
+
+-- steps.ts:SQL_RUN_AGGREGATES
+SELECT experiment_id,
+  argMax(v, step) AS last_v,
+  minIfOrNull(v, NOT isNaN(v)) AS min_v,
+  maxIfOrNull(v, NOT isNaN(v)) AS max_v,
+  avgIfOrNull(v, NOT isNaN(v) AND 10 * (hi - step) <= hi - lo) AS tail_avg
+FROM (
+  SELECT experiment_id, step, v, max(step) OVER w AS hi, min(step) OVER w AS lo
+  FROM (
+SELECT experiment_id, step, max(toUnixTimestamp64Milli(timestamp)) AS ts, avg(metric_value) AS v
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+  AND metric_name = {metric_name:String}
+GROUP BY experiment_id, step
+SETTINGS do_not_merge_across_partitions_select_final = 1
+  )
+  WINDOW w AS (PARTITION BY experiment_id)
+)
+GROUP BY experiment_id;
+
+-- steps.ts:SQL_SCALAR_STEPS
+SELECT experiment_id, step, max(toUnixTimestamp64Milli(timestamp)) AS ts, avg(metric_value) AS v
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+  AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+  AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+  AND metric_name = {metric_name:String}
+GROUP BY experiment_id, step
+SETTINGS do_not_merge_across_partitions_select_final = 1;
