@@ -17,9 +17,9 @@ def compare(project: str, experiments: Union[str, Iterable[str]], metric_names: 
             api_url: Optional[str] = None, api_key: Optional[str] = None) -> Dict[str, Any]:
     """Compare experiments (UUIDs or names) of a project (UUID or name).
 
-    Returns {"project_id", "experiments": {experiment_id: {metric: {last, min, max, avg, count,
-    ...}}}} with NaN/±Inf as floats, plus "names": {experiment_id: name as you passed it} when
-    you passed names."""
+    Returns {"project_id", "experiments": {identifier: {metric: {last, min, max, avg, count,
+    ...}}}} with NaN/±Inf as floats, keyed by each experiment exactly as you passed it (a name
+    stays a name, a UUID a UUID)."""
     exps = [experiments] if isinstance(experiments, str) else list(experiments)
     query: List[tuple] = [("project_id", project)] + [("experiment_ids", e) for e in exps]
     if metric_names is not None:
@@ -66,9 +66,8 @@ def summary_to_pandas(summary: Dict[str, Dict[str, Any]]):
 def compare_to_pandas(result: Dict[str, Any], value: str = "last"):
     """DataFrame metric × experiment of one statistic (default: last)."""
     pd = _pd()
-    names = result.get("names") or {}
-    data = {names.get(eid, eid): {m: st.get(value) for m, st in ms.items()}
-            for eid, ms in result.get("experiments", {}).items()}
+    data = {ref: {m: st.get(value) for m, st in ms.items()}
+            for ref, ms in result.get("experiments", {}).items()}
     df = pd.DataFrame(data)
     df.index.name = "metric"
     return df

@@ -350,8 +350,9 @@ class TestMetadata(unittest.TestCase):
         a.finish()
         b.finish()
         r = compare("cmp", ["cmp-a", "cmp-b"], ["loss"], api_url=SERVER.url, api_key=SERVER.api_key)
-        self.assertEqual(set(r["experiments"]), {a.id, b.id})
-        self.assertAlmostEqual(r["experiments"][b.id]["loss"]["last"], 1.0 - 9 * 0.08)
+        # keyed by the identifiers as passed: names stay names
+        self.assertEqual(list(r["experiments"]), ["cmp-a", "cmp-b"])
+        self.assertAlmostEqual(r["experiments"]["cmp-b"]["loss"]["last"], 1.0 - 9 * 0.08)
         self.assertEqual(a.summary()["loss"]["count"], 10)
         self.assertEqual(len(a.get_metric("loss")["points"]), 10)
         try:

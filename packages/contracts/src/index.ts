@@ -125,11 +125,23 @@ export const CompareQuery = z.object({
   project_id: z.string().min(1),
   experiment_ids: listParam.pipe(z.array(z.string().min(1)).min(1).max(1000)),
   metric_names: listParam.pipe(z.array(MetricName).max(1000)).optional(),
+  include: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).filter(Boolean))
+    .pipe(z.array(z.enum(['features', 'best'])))
+    .optional()
+    .describe('`features`: add the feature diff of the runs; `best`: add each metric\'s best value by its direction (comma-separated or repeated)'),
 });
 
 export const CompareResponse = z.object({
   project_id: z.string().uuid(),
-  experiments: z.record(z.string(), z.record(z.string(), MetricStats)),
+  experiments: z
+    .record(z.string(), z.record(z.string(), MetricStats.extend({ best: MetricValue.nullable().optional(), direction: z.enum(['minimize', 'maximize']).optional() })))
+    .describe('Keyed by the experiment identifiers exactly as sent (names stay names, UUIDs stay UUIDs)'),
+  features: z
+    .array(z.object({ key: z.string(), change: z.enum(['added', 'removed', 'changed', 'same']), values: z.record(z.string(), z.unknown()) }))
+    .optional()
+    .describe('With include=features: keys whose values differ between the runs, relative to the first (see GET …/feature-diff)'),
 });
 
 export const MetricNamesResponse = z.object({
@@ -182,7 +194,7 @@ export const ExperimentCreate = z.object({
   description: Description.nullish().describe('Notes, 0–10,000 code points'),
   features: StoredJson(JsonObject).optional().describe('With if_exists=return on an existing run: deep-merged into the stored features'),
   tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
-  parent_id: z.string().uuid().nullish(),
+  parent_id: Name('parent_id').nullish().describe('The run this one derives from (UUID or name, same project); recorded as its first derived_from reference'),
   host: HostName.nullish(),
 });
 export const ExperimentPatch = z.object({

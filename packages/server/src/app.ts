@@ -10,6 +10,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
+import { lineageRoutes } from './routes/lineage.ts';
 import { metricRoutes } from './routes/metrics.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { teamRoutes } from './routes/team.ts';
@@ -70,6 +71,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       const a = api as unknown as Api;
       projectRoutes(a, deps);
       experimentRoutes(a, deps);
+      lineageRoutes(a, deps);
       artifactRoutes(a, deps);
       metricRoutes(a, deps);
       teamRoutes(a, deps);

@@ -40,6 +40,10 @@ const EXPECT: Record<string, Expectation> = {
   'POST /api/v1/members': 'own-data',
   'DELETE /api/v1/members/:user_id': 'not-found',
   'POST /api/v1/admin/teams': 'not-a-tenant-route',
+  'POST /api/v1/projects/:project_id/experiments/:experiment_id/references': 'not-found',
+  'DELETE /api/v1/projects/:project_id/experiments/:experiment_id/references/:to_experiment': 'not-found',
+  'GET /api/v1/projects/:project_id/experiments/:experiment_id/lineage': 'not-found',
+  'GET /api/v1/projects/:project_id/feature-diff': 'not-found',
 };
 
 let srv: TestServer;
@@ -75,6 +79,7 @@ beforeAll(async () => {
     key_id: key.body.id,
     user_id: a.userId,
     artifact_id: art.body.id,
+    to_experiment: run.experimentId,
   };
 });
 afterAll(() => srv?.close());
@@ -89,6 +94,8 @@ function fill(url: string): string {
 /** Bodies/queries that would succeed for team A, so a 404 can only come from the tenant check. */
 function requestFor(method: string, url: string): { url: string; body?: unknown; headers?: Record<string, string> } {
   const u = fill(url);
+  if (url.endsWith('/feature-diff')) return { url: `${u}?experiment_ids=${ids.experiment_id}` };
+  if (url.endsWith('/references') && method === 'POST') return { url: u, body: { to_experiment: ids.experiment_id, kind: 'compares_to' } };
   if (url.endsWith('/metrics/compare')) return { url: `${u}?project_id=${ids.project_id}&experiment_ids=${ids.experiment_id}` };
   if (url.endsWith('/artifacts') && method === 'PUT') return { url: `${u}?path=evil.pt`, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
   if (url.includes('/metrics/log/')) return { url: u, body: { metric_name: 'loss', metric_value: 99, step: 0 } };

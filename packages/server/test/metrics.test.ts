@@ -309,19 +309,24 @@ describe('metric ingest and reads', () => {
     expect((await team.api.get(`/metrics/summary/${projectId}/y`)).body.metrics.loss.count).toBe(4);
   });
 
-  it('compare accepts names, rejects unknown experiments with 404', async () => {
+  it('compare keys its answer by the identifiers as sent (names stay names), rejects unknown experiments with 404', async () => {
     const a = await seedRun(team.api, 'p-cmp', 'a');
     const b = await seedRun(team.api, 'p-cmp', 'b');
     await team.api.post(`/metrics/batch/${a.projectId}/${a.experimentId}`, { metrics: series(5, 'loss', (i) => 5 - i) });
     await team.api.post(`/metrics/batch/${b.projectId}/${b.experimentId}`, { metrics: [...series(5, 'loss', (i) => 10 - i), ...series(5, 'acc')] });
     const r = await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=b');
     expect(r.status).toBe(200);
-    expect(r.body.experiments[a.experimentId].loss.last).toBe(1);
-    expect(r.body.experiments[b.experimentId].loss.last).toBe(6);
-    expect(Object.keys(r.body.experiments[b.experimentId]).sort()).toEqual(['acc', 'loss']);
+    expect(Object.keys(r.body.experiments)).toEqual(['a', 'b']);
+    expect(r.body.experiments.a.loss.last).toBe(1);
+    expect(r.body.experiments.b.loss.last).toBe(6);
+    expect(Object.keys(r.body.experiments.b).sort()).toEqual(['acc', 'loss']);
+    // the same run asked for by name and by UUID: both keys, same numbers
+    const mixed = await team.api.post(`/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=${a.experimentId}`);
+    expect(Object.keys(mixed.body.experiments)).toEqual(['a', a.experimentId]);
+    expect(mixed.body.experiments[a.experimentId]).toEqual(mixed.body.experiments.a);
     const only = await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=b&metric_names=acc');
-    expect(only.body.experiments[a.experimentId]).toEqual({});
-    expect(Object.keys(only.body.experiments[b.experimentId])).toEqual(['acc']);
+    expect(only.body.experiments.a).toEqual({});
+    expect(Object.keys(only.body.experiments.b)).toEqual(['acc']);
     expect((await team.api.post('/metrics/compare?project_id=p-cmp&experiment_ids=a&experiment_ids=zzz')).status).toBe(404);
   });
 });

@@ -89,11 +89,13 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
     schema: {
       tags,
       summary: 'Compare experiments',
-      description: 'Query-string lists as in the seed: `?project_id=…&experiment_ids=a&experiment_ids=b&metric_names=loss`. Ids or names.',
+      description:
+        'Query-string lists as in the seed: `?project_id=…&experiment_ids=a&experiment_ids=b&metric_names=loss`. Ids or names; the answer is keyed ' +
+        'by each identifier exactly as sent. `include=features,best` adds the feature diff and each metric\'s best value by its direction.',
       querystring: CompareQuery,
       response: { 200: CompareResponse, ...errors() },
     },
-  }, (req) => svc.compare(ctx, req.tenant, req.query.project_id, req.query.experiment_ids, req.query.metric_names));
+  }, (req) => svc.compare(ctx, req.tenant, req.query.project_id, req.query.experiment_ids, req.query.metric_names, req.query.include));
 
   app.get('/metrics/names/:project_id/:experiment_id', {
     schema: { tags, summary: "An experiment's metrics (from metric_write_logs)", params: ExperimentParams, response: { 200: MetricNamesResponse, ...errors() } },

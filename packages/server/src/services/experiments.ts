@@ -31,17 +31,20 @@ export async function createExperiment(
 ) {
   requireRole(tenant, 'researcher');
   const project = await resolveProject(ctx, tenant, projectIdOrName);
+  let parentId: string | null = null;
   if (body.parent_id) {
-    // The parent must be ours and in this project: a DAG edge may not point across tenants.
+    // The parent must be ours and in this project: a DAG edge may not point across tenants. It may
+    // be named, like every other experiment reference; the row stores its id.
     const parent = await repo.findExperiment(ctx.pg.db, tenant, project.id, body.parent_id);
     if (!parent) throw notFound('Parent experiment');
+    parentId = parent.id;
   }
   const created = await repo.insertExperiment(ctx.pg.db, tenant, project.id, {
     name: body.name,
     description: body.description,
     features: body.features,
     tags: body.tags,
-    parentId: body.parent_id,
+    parentId,
     host: body.host,
   });
   if (created) return { status: 201 as const, experiment: experimentDto(created) };

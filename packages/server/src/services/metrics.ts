@@ -1,14 +1,15 @@
 import type { AppContext } from '../context.ts';
-import { notFound } from '../errors.ts';
 import { ROLLUP_STEPS } from '../stores/clickhouse/ddl.ts';
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
-import * as expRepo from '../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { deleteMetricsOf } from './cascade.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
+import { diffFeatures, resolveRefs } from './feature-diff.ts';
+import { metricConfigs } from './metric-config.ts';
 import { resolveExperiment, resolveProject } from './resolve.ts';
+import { aggregateRuns } from './run-aggregates.ts';
 
 /* Metric reads and the metrics delete; writing points is services/ingest.ts. */
 
@@ -113,17 +114,43 @@ export async function summary(ctx: AppContext, tenant: Tenant, projectIdOrName: 
   return { experiment_id: experiment.id, metrics };
 }
 
-export async function compare(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdsOrNames: string[], metricNames: string[] = []) {
+/**
+ * Stats per run and metric, keyed by the identifiers exactly as the caller sent them (the design's
+ * pandas example indexes the answer with the names it asked for). `best` adds each metric's best
+ * value by its project direction, from the deduplicated points; `features` adds the feature diff.
+ */
+export async function compare(
+  ctx: AppContext,
+  tenant: Tenant,
+  projectIdOrName: string,
+  experimentIdsOrNames: string[],
+  metricNames: string[] = [],
+  include: ('features' | 'best')[] = [],
+) {
   const project = await resolveProject(ctx, tenant, projectIdOrName);
-  const found = await expRepo.findExperiments(ctx.pg.db, tenant, project.id, experimentIdsOrNames);
-  for (const ref of experimentIdsOrNames) {
-    if (!found.some((e) => e.id === ref || e.name === ref)) throw notFound(`Experiment "${ref}"`);
+  const runs = await resolveRefs(ctx, tenant, project.id, [...new Set(experimentIdsOrNames)]);
+  const ids = [...new Set(runs.map((r) => r.experiment.id))];
+  const byId = new Map<string, Record<string, ReturnType<typeof statsDto>>>(ids.map((id) => [id, {}]));
+  const rows = await q.compare(ctx.ch, tenant, project.id, ids, metricNames);
+  for (const [experimentId, ...r] of rows) byId.get(experimentId)![r[0]] = statsDto(r as q.SummaryRow);
+  const withBest = new Map<string, Record<string, ReturnType<typeof statsDto> & { best?: ReturnType<typeof toWire> | null; direction?: 'minimize' | 'maximize' }>>(byId);
+  if (include.includes('best')) {
+    const names = [...new Set([...byId.values()].flatMap((m) => Object.keys(m)))];
+    const configs = await metricConfigs(ctx, tenant, project.id, names);
+    for (const name of names) {
+      const config = configs.get(name)!;
+      const best = await aggregateRuns(ctx, tenant, project.id, ids, { ...config, aggregation: 'best' });
+      for (const id of ids) {
+        const stats = withBest.get(id)![name];
+        if (stats) Object.assign(stats, { best: best.get(id) == null ? null : toWire(best.get(id)!), direction: config.direction });
+      }
+    }
   }
-  const experiments: Record<string, Record<string, ReturnType<typeof statsDto>>> = {};
-  for (const e of found) experiments[e.id] = {};
-  const rows = await q.compare(ctx.ch, tenant, project.id, found.map((e) => e.id), metricNames);
-  for (const [experimentId, ...r] of rows) experiments[experimentId][r[0]] = statsDto(r as q.SummaryRow);
-  return { project_id: project.id, experiments };
+  const experiments = Object.fromEntries(runs.map((r) => [r.ref, withBest.get(r.experiment.id)!]));
+  const features = include.includes('features')
+    ? { features: diffFeatures(runs.map((r) => ({ ref: r.ref, features: r.experiment.features })), false) }
+    : {};
+  return { project_id: project.id, experiments, ...features };
 }
 
 /**
