@@ -12,6 +12,7 @@ import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
 import { lineageRoutes } from './routes/lineage.ts';
 import { metricRoutes } from './routes/metrics.ts';
+import { projectMetricRoutes } from './routes/project-metrics.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { teamRoutes } from './routes/team.ts';
 import type { Api, RouteDeps } from './routes/types.ts';
@@ -70,6 +71,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       registerAuth(api, auth);
       const a = api as unknown as Api;
       projectRoutes(a, deps);
+      projectMetricRoutes(a, deps);
       experimentRoutes(a, deps);
       lineageRoutes(a, deps);
       artifactRoutes(a, deps);

@@ -44,6 +44,9 @@ const EXPECT: Record<string, Expectation> = {
   'DELETE /api/v1/projects/:project_id/experiments/:experiment_id/references/:to_experiment': 'not-found',
   'GET /api/v1/projects/:project_id/experiments/:experiment_id/lineage': 'not-found',
   'GET /api/v1/projects/:project_id/feature-diff': 'not-found',
+  'GET /api/v1/projects/:project_id/metrics': 'not-found',
+  'PUT /api/v1/projects/:project_id/metrics/:metric_name': 'not-found',
+  'DELETE /api/v1/projects/:project_id/metrics/:metric_name': 'not-found',
 };
 
 let srv: TestServer;
@@ -61,6 +64,8 @@ beforeAll(async () => {
     metrics: Array.from({ length: 20 }, (_, i) => ({ metric_name: 'loss', metric_value: i, step: i })),
   });
   expect(logged.status).toBe(200);
+  const configured = await a.api.put(`/projects/${run.projectId}/metrics/loss`, { direction: 'maximize', description: 'secret-config' });
+  expect(configured.status).toBe(200);
   const key = await a.api.post('/api-keys', { name: 'a-second-key' });
   expect(key.status).toBe(201);
   const art = await a.api.call('PUT', `/projects/${run.projectId}/experiments/${run.experimentId}/artifacts?path=model.pt`, Buffer.from('weights'), {
@@ -95,6 +100,7 @@ function fill(url: string): string {
 function requestFor(method: string, url: string): { url: string; body?: unknown; headers?: Record<string, string> } {
   const u = fill(url);
   if (url.endsWith('/feature-diff')) return { url: `${u}?experiment_ids=${ids.experiment_id}` };
+  if (url.endsWith('/metrics/:metric_name') && method === 'PUT') return { url: u, body: { direction: 'minimize', description: 'by-b' } };
   if (url.endsWith('/references') && method === 'POST') return { url: u, body: { to_experiment: ids.experiment_id, kind: 'compares_to' } };
   if (url.endsWith('/metrics/compare')) return { url: `${u}?project_id=${ids.project_id}&experiment_ids=${ids.experiment_id}` };
   if (url.endsWith('/artifacts') && method === 'PUT') return { url: `${u}?path=evil.pt`, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
@@ -154,6 +160,8 @@ describe('tenant isolation', () => {
     expect(members.body.items.map((m: any) => m.user_id)).toEqual([a.userId]);
     const exps = await a.api.get(`/projects/${ids.project_id}/experiments`);
     expect(exps.body.items.map((x: any) => x.name)).toEqual(['secret-run']);
+    const pm = await a.api.get(`/projects/${ids.project_id}/metrics`);
+    expect(pm.body.items).toEqual([expect.objectContaining({ name: 'loss', direction: 'maximize', description: 'secret-config', configured: true })]);
     const arts = await a.api.get(`/projects/${ids.project_id}/experiments/${ids.experiment_id}/artifacts`);
     expect(arts.body.items.map((x: any) => [x.id, x.path, x.size])).toEqual([[ids.artifact_id, 'model.pt', 7]]);
   });

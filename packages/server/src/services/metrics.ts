@@ -5,6 +5,7 @@ import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { requireRole } from './auth.ts';
 import { deleteMetricsOf } from './cascade.ts';
+import { derivedConfigs, derivedStats, derivedTimeseries } from './derived-series.ts';
 import { chToNumber, chToWire, toWire } from './metric-values.ts';
 import { diffFeatures, resolveRefs } from './feature-diff.ts';
 import { metricConfigs } from './metric-config.ts';
@@ -30,6 +31,8 @@ export async function timeseries(
   o: { limit: number; max_points?: number; step_min?: number; step_max?: number; host?: string },
 ) {
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const [derived] = await derivedConfigs(ctx, tenant, project.id, [metricName]);
+  if (derived) return derivedTimeseries(ctx, tenant, project.id, experiment.id, derived, o);
   const scope: q.SeriesScope = { projectId: project.id, experimentId: experiment.id, metricName, stepMin: o.step_min, stepMax: o.step_max, host: o.host };
   const base = { experiment_id: experiment.id, metric_name: metricName };
   if (o.max_points !== undefined) {
@@ -111,6 +114,7 @@ export async function summary(ctx: AppContext, tenant: Tenant, projectIdOrName: 
   const rows = await q.summary(ctx.ch, tenant, project.id, experiment.id);
   const metrics: Record<string, ReturnType<typeof statsDto>> = {};
   for (const r of rows) metrics[r[0]] = statsDto(r);
+  for (const [, r] of await derivedStats(ctx, tenant, project.id, [experiment.id])) metrics[r[0]] = statsDto(r);
   return { experiment_id: experiment.id, metrics };
 }
 
@@ -133,6 +137,7 @@ export async function compare(
   const byId = new Map<string, Record<string, ReturnType<typeof statsDto>>>(ids.map((id) => [id, {}]));
   const rows = await q.compare(ctx.ch, tenant, project.id, ids, metricNames);
   for (const [experimentId, ...r] of rows) byId.get(experimentId)![r[0]] = statsDto(r as q.SummaryRow);
+  for (const [experimentId, r] of await derivedStats(ctx, tenant, project.id, ids, metricNames)) byId.get(experimentId)![r[0]] = statsDto(r);
   const withBest = new Map<string, Record<string, ReturnType<typeof statsDto> & { best?: ReturnType<typeof toWire> | null; direction?: 'minimize' | 'maximize' }>>(byId);
   if (include.includes('best')) {
     const names = [...new Set([...byId.values()].flatMap((m) => Object.keys(m)))];

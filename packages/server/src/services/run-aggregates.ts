@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.ts';
-import { runAggregates, scalarSteps, type StepSource } from '../stores/clickhouse/queries/steps.ts';
+import { runAggregates } from '../stores/clickhouse/queries/steps.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
+import { stepSourceOf } from './derived-series.ts';
 import type { MetricConfig } from './metric-config.ts';
 import { chToNumber } from './metric-values.ts';
 
@@ -11,13 +12,13 @@ import { chToNumber } from './metric-values.ts';
  * - `best`: the minimum (direction minimize) or maximum (maximize), NaN skipped, ±Inf count;
  * - `average`: the mean over the steps s >= last − (last − first)/10, NaN skipped, ±Inf count.
  * A run with points but only NaN in the window → NaN; a run without points → null.
- * One ClickHouse query for all experiments.
+ * Derived metrics aggregate their per-step derived values the same way. One ClickHouse query for
+ * all experiments.
  */
 export async function aggregateRuns(ctx: AppContext, tenant: Tenant, projectId: string, experimentIds: string[], config: MetricConfig): Promise<Map<string, number | null>> {
   const out = new Map<string, number | null>(experimentIds.map((id) => [id, null]));
   if (experimentIds.length === 0) return out;
-  const source = await stepSourceOf(ctx, tenant, projectId, config);
-  const rows = await runAggregates(ctx.ch, tenant, { projectId, experimentIds: [...new Set(experimentIds)] }, source);
+  const rows = await runAggregates(ctx.ch, tenant, { projectId, experimentIds: [...new Set(experimentIds)] }, stepSourceOf(config));
   for (const [id, last, min, max, tailAvg] of rows) {
     const pick = config.aggregation === 'last' ? last : config.aggregation === 'average' ? tailAvg : config.direction === 'minimize' ? min : max;
     out.set(id, pick === null ? NaN : chToNumber(pick));
@@ -25,7 +26,3 @@ export async function aggregateRuns(ctx: AppContext, tenant: Tenant, projectId: 
   return out;
 }
 
-/** Where a metric's per-step values come from: its points, or (derived) its expression. */
-async function stepSourceOf(_ctx: AppContext, _tenant: Tenant, _projectId: string, config: MetricConfig): Promise<StepSource> {
-  return scalarSteps(config.name);
-}

@@ -192,6 +192,12 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment
   AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
 GROUP BY metric_name;
 
+-- project-metrics.ts:SQL_PROJECT_METRIC_NAMES
+SELECT DISTINCT metric_name
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+ORDER BY metric_name;
+
 -- steps.ts:SQL_RUN_AGGREGATES
 SELECT experiment_id,
   argMax(v, step) AS last_v,
