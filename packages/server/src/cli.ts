@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { serve } from './serve.ts';
-import { readServerFile, waitForServer } from './server-file.ts';
+import { busyMessage, lockDataDir, waitForServer } from './server-file.ts';
 import { createTeam } from './services/teams.ts';
 import { openStores, closeStores } from './stores.ts';
 import { openPostgres } from './stores/postgres/db.ts';
@@ -31,11 +31,12 @@ program
   .option(...dataDirOption)
   .action(async (opts) => {
     const c = config(opts);
-    const running = readServerFile(c.dataDir);
-    if (running && (c.postgres.kind === 'pglite' || c.clickhouse.kind === 'chdb')) {
-      console.log(`a server (pid ${running.pid}) holds ${c.dataDir}; it migrated both stores when it started`);
+    const holder = c.postgres.kind === 'pglite' || c.clickhouse.kind === 'chdb' ? await lockDataDir(c.dataDir, 'migrate') : undefined;
+    if (holder?.command === 'serve') {
+      console.log(`a server (pid ${holder.pid}) holds ${c.dataDir}; it migrated both stores when it started`);
       return;
     }
+    if (holder) throw new Error(busyMessage(c.dataDir, holder));
     const ctx = await openStores(c, (e, m) => console.error(m, e));
     await closeStores(ctx);
     console.log('migrations applied');
@@ -50,7 +51,7 @@ team
   .option(...dataDirOption)
   .action(async (name: string, opts: { email?: string; dataDir?: string }) => {
     const c = config(opts);
-    const running = c.postgres.kind === 'pglite' ? await waitForServer(c.dataDir) : undefined;
+    const running = c.postgres.kind === 'pglite' ? await waitForServer(c.dataDir, 'team create') : undefined;
     let created: unknown;
     if (running) {
       const res = await fetch(`${running.url}/api/v1/admin/teams`, {

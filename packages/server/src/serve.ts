@@ -5,19 +5,19 @@ import { describeStores, type Config } from './config.ts';
 import { startCrashSweeper } from './services/crash-sweeper.ts';
 import { recoverPendingBatches } from './services/ingest.ts';
 import { closeStores, openStores } from './stores.ts';
-import { readServerFile, removeServerFile, writeServerFile } from './server-file.ts';
+import { busyMessage, lockDataDir, removeServerFile, writeServerFile } from './server-file.ts';
 
 /** `assay serve`: open stores, listen, and shut down cleanly on SIGTERM/SIGINT. */
 export async function serve(config: Config): Promise<void> {
   const t0 = performance.now();
   const embedded = config.postgres.kind === 'pglite' || config.clickhouse.kind === 'chdb';
-  const running = embedded ? readServerFile(config.dataDir) : undefined;
-  if (running) {
-    throw new Error(`another Assay server (pid ${running.pid}, ${running.url || "starting"}) already uses the data dir ${config.dataDir}; stop it or pass another --data-dir`);
-  }
+  // The embedded stores belong to one process: hold the data dir's kernel lock (server-file.ts)
+  // before opening them. A server killed just before is waited for, briefly.
+  const holder = embedded ? await lockDataDir(config.dataDir, 'serve') : undefined;
+  if (holder) throw new Error(busyMessage(config.dataDir, holder));
   const log = (err: unknown, msg: string) => console.error(`${new Date().toISOString()} ${msg}:`, err);
-  // Claim the data dir before opening the stores, so a CLI started meanwhile waits for us
-  // instead of opening PGlite a second time.
+  // Written at once (URL empty: starting), so a CLI started meanwhile waits for us instead of
+  // trusting a file a killed server left behind.
   const adminToken = randomBytes(32).toString('base64url');
   if (embedded) writeServerFile(config.dataDir, { pid: process.pid, url: '', admin_token: adminToken });
   let app: FastifyInstance;
