@@ -10,6 +10,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
+import { hypothesisRoutes } from './routes/hypotheses.ts';
 import { lineageRoutes } from './routes/lineage.ts';
 import { metricRoutes } from './routes/metrics.ts';
 import { projectMetricRoutes } from './routes/project-metrics.ts';
@@ -73,6 +74,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       projectRoutes(a, deps);
       projectMetricRoutes(a, deps);
       experimentRoutes(a, deps);
+      hypothesisRoutes(a, deps);
       lineageRoutes(a, deps);
       artifactRoutes(a, deps);
       metricRoutes(a, deps);

@@ -44,6 +44,14 @@ const EXPECT: Record<string, Expectation> = {
   'DELETE /api/v1/projects/:project_id/experiments/:experiment_id/references/:to_experiment': 'not-found',
   'GET /api/v1/projects/:project_id/experiments/:experiment_id/lineage': 'not-found',
   'GET /api/v1/projects/:project_id/feature-diff': 'not-found',
+  'GET /api/v1/projects/:project_id/hypotheses': 'not-found',
+  'POST /api/v1/projects/:project_id/hypotheses': 'not-found',
+  'GET /api/v1/projects/:project_id/hypotheses/:hypothesis_id': 'not-found',
+  'PATCH /api/v1/projects/:project_id/hypotheses/:hypothesis_id': 'not-found',
+  'DELETE /api/v1/projects/:project_id/hypotheses/:hypothesis_id': 'not-found',
+  'POST /api/v1/projects/:project_id/hypotheses/:hypothesis_id/evaluate': 'not-found',
+  'GET /api/v1/projects/:project_id/hypotheses/:hypothesis_id/evaluations': 'not-found',
+  'GET /api/v1/projects/:project_id/hypotheses/:hypothesis_id/evidence': 'not-found',
   'GET /api/v1/projects/:project_id/metrics': 'not-found',
   'PUT /api/v1/projects/:project_id/metrics/:metric_name': 'not-found',
   'DELETE /api/v1/projects/:project_id/metrics/:metric_name': 'not-found',
@@ -64,6 +72,9 @@ beforeAll(async () => {
     metrics: Array.from({ length: 20 }, (_, i) => ({ metric_name: 'loss', metric_value: i, step: i })),
   });
   expect(logged.status).toBe(200);
+  const hyp = await a.api.post(`/projects/${run.projectId}/hypotheses`, { key: 'secret-hypothesis', baseline_experiment: 'secret-run', target_metrics: ['loss'] });
+  expect(hyp.status).toBe(201);
+  expect((await a.api.post(`/projects/${run.projectId}/hypotheses/${hyp.body.id}/evaluate`)).status).toBe(200);
   const configured = await a.api.put(`/projects/${run.projectId}/metrics/loss`, { direction: 'maximize', description: 'secret-config' });
   expect(configured.status).toBe(200);
   const key = await a.api.post('/api-keys', { name: 'a-second-key' });
@@ -84,6 +95,7 @@ beforeAll(async () => {
     key_id: key.body.id,
     user_id: a.userId,
     artifact_id: art.body.id,
+    hypothesis_id: hyp.body.id,
     to_experiment: run.experimentId,
   };
 });
@@ -99,6 +111,8 @@ function fill(url: string): string {
 /** Bodies/queries that would succeed for team A, so a 404 can only come from the tenant check. */
 function requestFor(method: string, url: string): { url: string; body?: unknown; headers?: Record<string, string> } {
   const u = fill(url);
+  if (url.endsWith('/hypotheses') && method === 'POST') return { url: u, body: { key: 'secret-hypothesis', baseline_experiment: 'secret-run', target_metrics: ['loss'] } };
+  if (url.endsWith('/:hypothesis_id') && method === 'PATCH') return { url: u, body: { statement: 'by-b' } };
   if (url.endsWith('/feature-diff')) return { url: `${u}?experiment_ids=${ids.experiment_id}` };
   if (url.endsWith('/metrics/:metric_name') && method === 'PUT') return { url: u, body: { direction: 'minimize', description: 'by-b' } };
   if (url.endsWith('/references') && method === 'POST') return { url: u, body: { to_experiment: ids.experiment_id, kind: 'compares_to' } };
@@ -162,6 +176,9 @@ describe('tenant isolation', () => {
     expect(exps.body.items.map((x: any) => x.name)).toEqual(['secret-run']);
     const pm = await a.api.get(`/projects/${ids.project_id}/metrics`);
     expect(pm.body.items).toEqual([expect.objectContaining({ name: 'loss', direction: 'maximize', description: 'secret-config', configured: true })]);
+    const hyp = await a.api.get(`/projects/${ids.project_id}/hypotheses/${ids.hypothesis_id}`);
+    expect([hyp.body.key, hyp.body.statement, hyp.body.status]).toEqual(['secret-hypothesis', null, 'Testing']);
+    expect((await a.api.get(`/projects/${ids.project_id}/hypotheses/${ids.hypothesis_id}/evaluations`)).body.items).toHaveLength(1);
     const arts = await a.api.get(`/projects/${ids.project_id}/experiments/${ids.experiment_id}/artifacts`);
     expect(arts.body.items.map((x: any) => [x.id, x.path, x.size])).toEqual([[ids.artifact_id, 'model.pt', 7]]);
   });

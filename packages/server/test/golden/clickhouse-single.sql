@@ -337,3 +337,18 @@ SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
   argMaxState((last_step, last_ts, last_value), last_step) AS last_point
 FROM default.metrics_rollup_input
 GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- migration 5: evidence rows per evaluation;
+
+ALTER TABLE default.evidence_metrics
+  ADD COLUMN IF NOT EXISTS evaluation_id UUID,
+  ADD COLUMN IF NOT EXISTS candidate_arm String,
+  ADD COLUMN IF NOT EXISTS method LowCardinality(String),
+  ADD COLUMN IF NOT EXISTS verdict LowCardinality(String),
+  ADD COLUMN IF NOT EXISTS n_baseline UInt32,
+  ADD COLUMN IF NOT EXISTS n_candidate UInt32,
+  ADD COLUMN IF NOT EXISTS relative_delta Nullable(Float64),
+  ADD COLUMN IF NOT EXISTS t_statistic Nullable(Float64),
+  ADD COLUMN IF NOT EXISTS df Nullable(Float64),
+  ADD COLUMN IF NOT EXISTS p_value Nullable(Float64),
+  MODIFY ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name, evaluation_id);

@@ -267,7 +267,36 @@ export function renderMigrations(o: DdlOptions): Migration[] {
       ],
     },
     { version: 4, name: 'native ingest with pre-aggregated partials', statements: partialIngestStatements(o) },
+    { version: 5, name: 'evidence rows per evaluation', statements: evidenceStatements(o) },
   ];
+}
+
+/**
+ * Migration 5: an evaluation appends its own evidence rows (one per target metric × candidate run)
+ * with the test behind them. evaluation_id joins the sorting key, so ReplacingMergeTree keeps every
+ * evaluation's rows instead of collapsing them to the newest (the history the hypotheses API shows).
+ */
+const EVIDENCE_COLUMNS = [
+  'evaluation_id UUID',
+  'candidate_arm String',
+  'method LowCardinality(String)',
+  'verdict LowCardinality(String)',
+  'n_baseline UInt32',
+  'n_candidate UInt32',
+  'relative_delta Nullable(Float64)',
+  't_statistic Nullable(Float64)',
+  'df Nullable(Float64)',
+  'p_value Nullable(Float64)',
+];
+
+function evidenceStatements(o: DdlOptions): string[] {
+  const add = EVIDENCE_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(',\n  ');
+  const local = o.cluster ? 'evidence_metrics_local' : 'evidence_metrics';
+  const out = [
+    `ALTER TABLE ${q(o, local)}${onCluster(o)}\n  ${add},\n  MODIFY ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name, evaluation_id)`,
+  ];
+  if (o.cluster) out.push(`ALTER TABLE ${q(o, 'evidence_metrics')}${onCluster(o)}\n  ${add}`);
+  return out;
 }
 
 /**
