@@ -229,6 +229,7 @@ export const Experiment = z.object({
   started_at: z.string(),
   finished_at: z.string().nullable(),
   heartbeat_at: z.string().nullable(),
+  deleted_at: z.string().nullable().describe('Set when the run was soft-deleted (MLflow delete_run); null otherwise'),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -237,6 +238,7 @@ export const ExperimentListQuery = Pagination.extend({
   name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name'),
   status: ExperimentStatus.optional(),
   tag: Name('tag').optional(),
+  include_deleted: z.stringbool().default(false).describe('Also list soft-deleted runs (deleted through the MLflow API, restorable there)'),
 });
 export const ProjectListQuery = Pagination.extend({ name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name') });
 

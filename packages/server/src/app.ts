@@ -13,6 +13,7 @@ import { healthRoutes } from './routes/health.ts';
 import { hypothesisRoutes } from './routes/hypotheses.ts';
 import { lineageRoutes } from './routes/lineage.ts';
 import { metricRoutes } from './routes/metrics.ts';
+import { mlflowRoutes } from './routes/mlflow/index.ts';
 import { projectMetricRoutes } from './routes/project-metrics.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { teamRoutes } from './routes/team.ts';
@@ -83,6 +84,8 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     },
     { prefix: '/api/v1' },
   );
+  // MLflow's REST API at MLflow's paths (not under /api/v1), errors in MLflow's shape: docs/mlflow.md
+  await mlflowRoutes(app as Api, deps);
   await app.ready();
   return { app, routes: routes.filter((r) => r.url.startsWith('/api/')), adminToken };
 }

@@ -40,6 +40,44 @@ const EXPECT: Record<string, Expectation> = {
   'POST /api/v1/members': 'own-data',
   'DELETE /api/v1/members/:user_id': 'not-found',
   'POST /api/v1/admin/teams': 'not-a-tenant-route',
+  // MLflow's REST API (routes/mlflow): run ids in bodies and query strings, MLflow's 404 RESOURCE_DOES_NOT_EXIST
+  'POST /api/2.0/mlflow/experiments/create': 'own-data',
+  'GET /api/2.0/mlflow/experiments/search': 'own-data',
+  'POST /api/2.0/mlflow/experiments/search': 'own-data',
+  'GET /api/2.0/mlflow/experiments/get': 'not-found',
+  'GET /api/2.0/mlflow/experiments/get-by-name': 'own-data',
+  'POST /api/2.0/mlflow/experiments/update': 'not-found',
+  'POST /api/2.0/mlflow/experiments/set-experiment-tag': 'not-found',
+  'POST /api/2.0/mlflow/experiments/delete': 'not-found',
+  'POST /api/2.0/mlflow/experiments/restore': 'not-found',
+  'POST /api/2.0/mlflow/runs/create': 'not-found',
+  'POST /api/2.0/mlflow/runs/update': 'not-found',
+  'GET /api/2.0/mlflow/runs/get': 'not-found',
+  'POST /api/2.0/mlflow/runs/delete': 'not-found',
+  'POST /api/2.0/mlflow/runs/restore': 'not-found',
+  'POST /api/2.0/mlflow/runs/log-metric': 'not-found',
+  'POST /api/2.0/mlflow/runs/log-parameter': 'not-found',
+  'POST /api/2.0/mlflow/runs/set-tag': 'not-found',
+  'POST /api/2.0/mlflow/runs/delete-tag': 'not-found',
+  'POST /api/2.0/mlflow/runs/log-batch': 'not-found',
+  'POST /api/2.0/mlflow/runs/log-inputs': 'not-found',
+  'POST /api/2.0/mlflow/runs/outputs': 'not-found',
+  'GET /api/2.0/mlflow/runs/search': 'not-found',
+  'POST /api/2.0/mlflow/runs/search': 'not-found',
+  'GET /api/2.0/mlflow/metrics/get-history': 'not-found',
+  'GET /api/2.0/mlflow/metrics/get-history-bulk-interval': 'not-found',
+  'GET /api/2.0/mlflow/artifacts/list': 'not-found',
+  'POST /api/2.0/mlflow/logged-models': 'not-found',
+  'GET /api/2.0/mlflow/logged-models/:model_id': 'not-found',
+  'PATCH /api/2.0/mlflow/logged-models/:model_id': 'not-found',
+  'POST /api/2.0/mlflow/logged-models/:model_id/params': 'not-found',
+  'PATCH /api/2.0/mlflow/logged-models/:model_id/tags': 'not-found',
+  'DELETE /api/2.0/mlflow/logged-models/:model_id/tags/:tag_key': 'not-found',
+  'POST /api/2.0/mlflow/logged-models/search': 'not-found',
+  'PUT /api/2.0/mlflow-artifacts/artifacts/*': 'not-found',
+  'GET /api/2.0/mlflow-artifacts/artifacts/*': 'not-found',
+  'GET /api/2.0/mlflow-artifacts/artifacts': 'not-found',
+  'GET /api/3.0/mlflow/server-info': 'own-data',
   'POST /api/v1/projects/:project_id/experiments/:experiment_id/references': 'not-found',
   'DELETE /api/v1/projects/:project_id/experiments/:experiment_id/references/:to_experiment': 'not-found',
   'GET /api/v1/projects/:project_id/experiments/:experiment_id/lineage': 'not-found',
@@ -85,6 +123,14 @@ beforeAll(async () => {
   // every seeded object must exist, or a 404 below would prove nothing
   expect(art.status).toBeLessThan(300);
   expect(art.body.id).toMatch(/^[0-9a-f-]{36}$/);
+  // a logged model of A's run, through the MLflow API (its id embeds the run id)
+  const model = await a.api.post('/api/2.0/mlflow/logged-models', {
+    experiment_id: run.projectId.replace(/-/g, ''),
+    source_run_id: run.experimentId.replace(/-/g, ''),
+    name: 'secret-model',
+    tags: [{ key: 'stage', value: 'prod' }],
+  });
+  expect(model.status).toBe(200);
   const revoked = await a.api.post('/api-keys', { name: 'revoked-key' });
   expect((await a.api.call('DELETE', `/api-keys/${revoked.body.id}`)).status).toBeLessThan(300);
   revokedKey = revoked.body.api_key;
@@ -95,6 +141,8 @@ beforeAll(async () => {
     key_id: key.body.id,
     user_id: a.userId,
     artifact_id: art.body.id,
+    model_id: model.body.model.info.model_id,
+    tag_key: 'stage',
     hypothesis_id: hyp.body.id,
     to_experiment: run.experimentId,
   };
@@ -108,9 +156,36 @@ function fill(url: string): string {
   });
 }
 
+/** MLflow routes name A's objects by MLflow ids (UUIDs without dashes) in the body or the query string. */
+function mlflowRequest(method: string, url: string, u: string): { url: string; body?: unknown; headers?: Record<string, string> } | undefined {
+  if (!url.includes('/mlflow')) return undefined;
+  const exp = ids.project_id.replace(/-/g, '');
+  const run = ids.experiment_id.replace(/-/g, '');
+  if (url.includes('/mlflow-artifacts/')) {
+    const file = u.replace('*', `${exp}/${run}/artifacts/model.pt`);
+    if (method === 'PUT') return { url: file, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
+    return { url: url.endsWith('/artifacts') ? `${u}?path=${exp}/${run}/artifacts` : file };
+  }
+  if (method === 'GET' || method === 'DELETE') {
+    const q = new URLSearchParams({ experiment_id: exp, experiment_ids: exp, run_id: run, run_ids: run, metric_key: 'loss', experiment_name: 'secret-project' });
+    return { url: `${u}?${q}` };
+  }
+  const status = url.includes('/logged-models/') ? 'LOGGED_MODEL_READY' : 'FINISHED';
+  return {
+    url: u,
+    body: {
+      experiment_id: exp, experiment_ids: [exp], run_id: run, source_run_id: run, name: 'intruder', new_name: 'renamed-by-b', key: 'stage', value: 'v', status,
+      metrics: [{ key: 'loss', value: 1, timestamp: 0, step: 0 }], params: [{ key: 'p', value: '1' }], tags: url.endsWith('/experiments/create') ? [] : [{ key: 'stage', value: 'b' }],
+      models: [{ model_id: ids.model_id, step: 0 }], datasets: [],
+    },
+  };
+}
+
 /** Bodies/queries that would succeed for team A, so a 404 can only come from the tenant check. */
 function requestFor(method: string, url: string): { url: string; body?: unknown; headers?: Record<string, string> } {
   const u = fill(url);
+  const mlflow = mlflowRequest(method, url, u);
+  if (mlflow) return mlflow;
   if (url.endsWith('/hypotheses') && method === 'POST') return { url: u, body: { key: 'secret-hypothesis', baseline_experiment: 'secret-run', target_metrics: ['loss'] } };
   if (url.endsWith('/:hypothesis_id') && method === 'PATCH') return { url: u, body: { statement: 'by-b' } };
   if (url.endsWith('/feature-diff')) return { url: `${u}?experiment_ids=${ids.experiment_id}` };
@@ -151,7 +226,8 @@ describe('tenant isolation', () => {
         expect(r.status, key).toBe(401);
       }
       // nothing of A's leaks into any answer
-      for (const secret of [ids.project_id, ids.experiment_id, a.teamId, a.userId, ids.key_id, 'secret-run']) {
+      const hexIds = [ids.project_id, ids.experiment_id].map((id) => id.replace(/-/g, ''));
+      for (const secret of [ids.project_id, ids.experiment_id, ...hexIds, a.teamId, a.userId, ids.key_id, 'secret-run']) {
         expect(text.includes(secret), `${key} leaked ${secret}`).toBe(false);
       }
     }

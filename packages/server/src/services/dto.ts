@@ -30,6 +30,7 @@ export const experimentDto = (e: ExperimentRow) => ({
   started_at: e.startedAt.toISOString(),
   finished_at: iso(e.finishedAt),
   heartbeat_at: iso(e.heartbeatAt),
+  deleted_at: iso(e.deletedAt),
   created_at: e.createdAt.toISOString(),
   updated_at: e.updatedAt.toISOString(),
 });

@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ilike, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
 import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
@@ -27,9 +27,11 @@ export async function listExperiments(
   db: Db,
   tenant: Tenant,
   projectId: string,
-  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string },
+  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string; include_deleted?: boolean },
 ) {
   const where: SQL[] = [scope(tenant, projectId)!];
+  // soft-deleted runs (MLflow delete_run) are hidden unless asked for
+  if (!q.include_deleted) where.push(isNull(experiments.deletedAt));
   if (q.name) where.push(ilike(experiments.name, likeLiteral(q.name)));
   if (q.status) where.push(eq(experiments.status, q.status));
   if (q.tag) where.push(sql`${experiments.tags} @> ${JSON.stringify([q.tag])}::jsonb`);
@@ -47,7 +49,7 @@ export async function insertExperiment(
   db: Db,
   tenant: Tenant,
   projectId: string,
-  v: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null },
+  v: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null; startedAt?: Date },
 ) {
   return db.transaction(async (tx) => {
     const [e] = await tx
@@ -67,7 +69,7 @@ export async function updateExperiment(
   tenant: Tenant,
   projectId: string,
   id: string,
-  v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt'>> & {
+  v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt' | 'deletedAt'>> & {
     mergeFeatures?: Record<string, unknown>;
     /** Appended to the stored tags, skipping those already there. */
     addTags?: string[];
@@ -148,4 +150,32 @@ export async function markStaleRunsCrashed(
       ),
     )
     .returning({ id: experiments.id, teamId: experiments.teamId });
+}
+
+/** A run by id alone, in any project of the tenant's team (MLflow addresses runs by run_id only). */
+export async function findExperimentInTeam(db: Db, tenant: Tenant, id: string): Promise<ExperimentRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [e] = await db.select().from(experiments).where(and(eq(experiments.teamId, tenant.teamId), eq(experiments.id, id)));
+  return e;
+}
+
+/** Every run of these projects, oldest first, by lifecycle (MLflow search_runs filters them in memory). */
+export async function listProjectsExperiments(db: Db, tenant: Tenant, projectIds: string[], lifecycle: 'active' | 'deleted' | 'all'): Promise<ExperimentRow[]> {
+  if (!projectIds.length) return [];
+  const life = lifecycle === 'active' ? isNull(experiments.deletedAt) : lifecycle === 'deleted' ? isNotNull(experiments.deletedAt) : undefined;
+  return db
+    .select()
+    .from(experiments)
+    .where(and(eq(experiments.teamId, tenant.teamId), inArray(experiments.projectId, projectIds), life))
+    .orderBy(experiments.createdAt, experiments.id);
+}
+
+/** Removes one key of a nested features object in place (MLflow delete_tag); false when the run is not ours. */
+export async function removeFeatureKey(db: Db, tenant: Tenant, projectId: string, id: string, path: string[]): Promise<boolean> {
+  const r = await db
+    .update(experiments)
+    .set({ features: sql`${experiments.features} #- ARRAY[${sql.join(path.map((k) => sql`${k}`), sql`, `)}]::text[]`, updatedAt: new Date() })
+    .where(and(scope(tenant, projectId), eq(experiments.id, id)))
+    .returning({ id: experiments.id });
+  return r.length > 0;
 }

@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import * as artifacts from '../../services/artifacts.ts';
+import { missing } from '../../services/mlflow/errors.ts';
+import { runOfModel } from '../../services/mlflow/models.ts';
+import { hex } from '../../services/mlflow/model.ts';
+import { findRun } from '../../services/mlflow/runs.ts';
+import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
+import type { Tenant } from '../../stores/postgres/tenant.ts';
+import { contentDisposition } from '../artifacts.ts';
+import type { Api, RouteDeps } from '../types.ts';
+import { input, schema } from './common.ts';
+
+/** Logged-model files are artifacts of the model's source run under this prefix. */
+export const MODEL_PREFIX = '.mlflow/models';
+
+/**
+ * `<experiment>/<run>/artifacts/<path>` → the run and the Assay artifact path;
+ * `<experiment>/models/<model_id>/artifacts/<path>` → the model's run and `.mlflow/models/<model_id>/<path>`.
+ */
+async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ run: ExperimentRow; rel: string }> {
+  const parts = full.replace(/^\/+/, '').split('/');
+  const [expHex, second, third, fourth, ...rest] = parts;
+  let run: ExperimentRow;
+  let rel: string;
+  if (second === 'models' && third && fourth === 'artifacts') {
+    run = await runOfModel(ctx, tenant, third);
+    rel = [MODEL_PREFIX, third, ...rest].join('/');
+  } else if (second && third === 'artifacts') {
+    run = await findRun(ctx, tenant, second);
+    rel = [fourth, ...rest].filter((s) => s !== undefined).join('/');
+  } else {
+    throw missing(`Artifact path '${full}' is not <experiment_id>/<run_id>/artifacts/… or <experiment_id>/models/<model_id>/artifacts/…`);
+  }
+  if (hex(run.projectId) !== expHex) throw missing('Artifact path not found: no such run or model in your team');
+  return { run, rel: rel.replace(/\/+$/, '') };
+}
+
+/** One directory level, as MLflow lists it: base names, directories flagged, sizes of files. */
+export async function listRunArtifacts(ctx: AppContext, tenant: Tenant, run: ExperimentRow, dir: string) {
+  const all = (await artifacts.listArtifacts(ctx, tenant, run.projectId, run.id)).items;
+  const prefix = dir ? `${dir.replace(/\/+$/, '')}/` : '';
+  const entries = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
+  for (const a of all) {
+    if (!a.path.startsWith(prefix)) continue;
+    const rest = a.path.slice(prefix.length);
+    const slash = rest.indexOf('/');
+    const name = slash < 0 ? rest : rest.slice(0, slash);
+    if (!prefix && name === '.mlflow') continue; // logged-model files are listed under their model
+    if (slash < 0) entries.set(name, { path: name, is_dir: false, file_size: a.size });
+    else if (!entries.has(name)) entries.set(name, { path: name, is_dir: true });
+  }
+  return { root_uri: '', files: [...entries.values()].sort((x, y) => x.path.localeCompare(y.path)) };
+}
+
+/** MLflow's artifact proxy (`mlflow-artifacts:` URIs): uploads, downloads and listings go to Assay's artifact store. */
+export function mlflowArtifactRoutes(app: Api, { ctx }: RouteDeps): void {
+  app.register(async (scoped: Api) => {
+    // raw bodies streamed to the blob store, as Assay's own artifact upload does
+    scoped.removeAllContentTypeParsers();
+    scoped.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+
+    scoped.put('/artifacts/*', schema('MLflow artifact proxy: upload one file (raw body)'), async (req) => {
+      const { run, rel } = await locate(ctx, req.tenant, (req.params as Record<string, string>)['*']);
+      const encoded = String(req.headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity';
+      const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+      await artifacts.uploadArtifact(ctx, req.tenant, run.projectId, run.id, {
+        path: rel,
+        body: req.body as Readable | undefined,
+        contentLength: encoded || !Number.isSafeInteger(declared) ? undefined : declared,
+        contentType: req.headers['content-type'],
+      });
+      return {};
+    });
+
+    scoped.get('/artifacts/*', schema('MLflow artifact proxy: download one file'), async (req, typedReply) => {
+      const reply = typedReply as unknown as FastifyReply;
+      const { run, rel } = await locate(ctx, req.tenant, (req.params as Record<string, string>)['*']);
+      const found = (await artifacts.listArtifacts(ctx, req.tenant, run.projectId, run.id)).items.find((a) => a.path === rel);
+      if (!found) throw missing(`Artifact '${rel}' not found in run ${hex(run.id)}`);
+      const { artifact: a, open } = await artifacts.getArtifactContent(ctx, req.tenant, run.projectId, run.id, found.id);
+      reply.headers({ 'content-type': a.contentType, 'content-disposition': contentDisposition(a.path), 'x-content-type-options': 'nosniff', 'content-length': String(a.size) });
+      return reply.send(a.size === 0 ? '' : await open());
+    });
+
+    scoped.get('/artifacts', schema('MLflow artifact proxy: list one directory (`?path=<experiment>/<run>/artifacts/<dir>`)'), async (req) => {
+      const path = String(input(req).path ?? '');
+      const { run, rel } = await locate(ctx, req.tenant, path);
+      return listRunArtifacts(ctx, req.tenant, run, rel);
+    });
+  });
+}

@@ -1,0 +1,47 @@
+import type { FastifyRequest } from 'fastify';
+import { invalid } from '../../services/mlflow/errors.ts';
+
+/** MLflow sends GET parameters in the query string and everything else as a JSON body. */
+export function input(req: FastifyRequest): Record<string, unknown> {
+  const src = req.method === 'GET' || req.method === 'DELETE' ? req.query : req.body;
+  return src && typeof src === 'object' && !Array.isArray(src) ? (src as Record<string, unknown>) : {};
+}
+
+export const schema = (summary: string, description?: string) => ({ schema: { tags: ['mlflow'], summary, ...(description ? { description } : {}) } });
+
+export function optString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${field}': expected a string`);
+  return v;
+}
+
+/** A repeated field: an array in JSON, one or many `k=v` in a query string. */
+export function list(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v)) return v;
+  if (typeof v === 'string') return [v];
+  throw invalid(`Invalid value for parameter '${field}': expected a list`);
+}
+
+export function maxResults(v: unknown, dflt: number, max: number, field = 'max_results'): number {
+  if (v === undefined || v === null || v === '') return dflt;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${field}': expected a positive integer`);
+  if (n > max) throw invalid(`Invalid value ${n} for parameter '${field}' supplied. It must be at most ${max}`);
+  return n;
+}
+
+/** ViewType: ACTIVE_ONLY (1) | DELETED_ONLY (2) | ALL (3). */
+export function viewType(v: unknown): 'active' | 'deleted' | 'all' {
+  if (v === undefined || v === null || v === '' || v === 1 || v === 'ACTIVE_ONLY' || v === '1') return 'active';
+  if (v === 2 || v === 'DELETED_ONLY' || v === '2') return 'deleted';
+  if (v === 3 || v === 'ALL' || v === '3') return 'all';
+  throw invalid(`Invalid view type ${JSON.stringify(v)}: expected ACTIVE_ONLY, DELETED_ONLY or ALL`);
+}
+
+export function pairs(v: unknown, field: string): [unknown, unknown][] {
+  return list(v, field).map((x) => {
+    const o = (x ?? {}) as { key?: unknown; value?: unknown };
+    return [o.key, o.value];
+  });
+}

@@ -1,0 +1,165 @@
+import { invalid } from '../../services/mlflow/errors.ts';
+import { projectByExperimentId } from '../../services/mlflow/experiments.ts';
+import { hex } from '../../services/mlflow/model.ts';
+import * as runs from '../../services/mlflow/runs.ts';
+import { decodeToken, encodeToken, metricHistory, sampledHistory, searchRuns } from '../../services/mlflow/search.ts';
+import { updateRunMeta } from '../../services/mlflow/meta.ts';
+import type { Api, RouteDeps } from '../types.ts';
+import { listRunArtifacts } from './artifacts.ts';
+import { input, list, maxResults, optString, pairs, schema, viewType } from './common.ts';
+import { runInfoJson, runJson } from './dto.ts';
+
+/** MLflow runs = Assay experiments, addressed by run_id (the experiment UUID without dashes). */
+export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
+  const find = (req: { tenant: Parameters<typeof runs.findRun>[1] }, b: Record<string, unknown>) => runs.findRun(ctx, req.tenant, b.run_id || b.run_uuid);
+
+  app.post('/runs/create', schema('MLflow CreateRun → a new Assay experiment in the project', 'The run name becomes the experiment name (a short suffix if the project already has one by that name; the exact name stays in the mlflow.runName tag).'), async (req) => {
+    const b = input(req);
+    const project = await projectByExperimentId(ctx, req.tenant, b.experiment_id ?? '0', true);
+    const e = await runs.createRun(ctx, req.tenant, project, {
+      runName: optString(b.run_name, 'run_name'),
+      startTime: b.start_time === undefined || b.start_time === null ? undefined : runs.int64(b.start_time, 'start_time'),
+      userId: optString(b.user_id, 'user_id'),
+      tags: pairs(b.tags, 'tags').map(([k, v]) => [k as string, v as string]),
+    });
+    return { run: runJson(e) };
+  });
+
+  app.post('/runs/update', schema('MLflow UpdateRun (status, end_time, run_name)'), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    const u = await runs.updateRun(ctx, req.tenant, e, {
+      status: b.status,
+      endTime: b.end_time === undefined || b.end_time === null ? undefined : runs.int64(b.end_time, 'end_time'),
+      runName: optString(b.run_name, 'run_name'),
+    });
+    return { run_info: runInfoJson(u) };
+  });
+
+  app.get('/runs/get', schema('MLflow GetRun (info, params, tags, latest metrics)'), async (req) => {
+    const e = await find(req, input(req));
+    const m = await runs.latestMetrics(ctx, req.tenant, [e]);
+    return { run: runJson(e, m.get(e.id)) };
+  });
+
+  app.post('/runs/delete', schema('MLflow DeleteRun: soft delete (experiments.deleted_at), restorable'), async (req) => {
+    await runs.setDeleted(ctx, req.tenant, await find(req, input(req)), true);
+    return {};
+  });
+  app.post('/runs/restore', schema('MLflow RestoreRun'), async (req) => {
+    await runs.setDeleted(ctx, req.tenant, await find(req, input(req)), false);
+    return {};
+  });
+
+  app.post('/runs/log-metric', schema('MLflow LogMetric → one metric point (same ingest path as /api/v1/metrics/batch)'), async (req) => {
+    const b = input(req);
+    await runs.logMetrics(ctx, req.tenant, await find(req, b), [b]);
+    return {};
+  });
+
+  app.post('/runs/log-parameter', schema('MLflow LogParam → a feature (flat key); a logged param cannot change'), async (req) => {
+    const b = input(req);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [[b.key, b.value]], []);
+    return {};
+  });
+
+  app.post('/runs/set-tag', schema('MLflow SetTag (key/value tags live under the reserved feature key "mlflow")'), async (req) => {
+    const b = input(req);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [], [[b.key, b.value]]);
+    return {};
+  });
+
+  app.post('/runs/delete-tag', schema('MLflow DeleteTag'), async (req) => {
+    const b = input(req);
+    await runs.deleteTag(ctx, req.tenant, await find(req, b), b.key);
+    return {};
+  });
+
+  app.post('/runs/log-batch', schema('MLflow LogBatch: params and tags, then metrics', `Up to 1,000,000 metrics per call (MLflow: 1,000); params and tags as log-parameter / set-tag. Params and tags are checked before anything is written.`), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    const params = pairs(b.params, 'params');
+    const tags = pairs(b.tags, 'tags');
+    if (params.length || tags.length) await runs.logParamsAndTags(ctx, req.tenant, e, params, tags);
+    await runs.logMetrics(ctx, req.tenant, e, list(b.metrics, 'metrics'));
+    return {};
+  });
+
+  app.post('/runs/log-inputs', schema('MLflow LogInputs: dataset inputs kept as given (features["mlflow"].inputs), shown back by GetRun'), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    const datasets = list(b.datasets, 'datasets');
+    if (datasets.length) {
+      await updateRunMeta(ctx, req.tenant, e, (m) => {
+        const known = new Set((m.inputs ?? []).map((x) => JSON.stringify(x)));
+        return { inputs: [...(m.inputs ?? []), ...datasets.filter((d) => !known.has(JSON.stringify(d)))] };
+      });
+    }
+    return {};
+  });
+
+  app.post('/runs/outputs', schema('MLflow LogOutputs: logged models as outputs of the run'), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    const models = list(b.models, 'models').map((x) => {
+      const o = (x ?? {}) as { model_id?: unknown; step?: unknown };
+      if (typeof o.model_id !== 'string' || !o.model_id) throw invalid("Missing value for required parameter 'model_id'");
+      return { model_id: o.model_id, step: runs.int64(o.step, 'step', 0) };
+    });
+    if (models.length) await updateRunMeta(ctx, req.tenant, e, (m) => ({ outputs: [...(m.outputs ?? []).filter((x) => !models.some((n) => n.model_id === x.model_id)), ...models] }));
+    return {};
+  });
+
+  for (const method of ['GET', 'POST'] as const) {
+    app.route({ method, url: '/runs/search', ...schema('MLflow SearchRuns (filter, order_by, max_results, page_token, run_view_type)', 'Evaluated over the runs of the named experiments; see docs/mlflow.md for the supported filter syntax.'), handler: async (req) => {
+      const b = input(req);
+      const ids = list(b.experiment_ids, 'experiment_ids');
+      const projects = await Promise.all(ids.map((id) => projectByExperimentId(ctx, req.tenant, id)));
+      const max = maxResults(b.max_results, 1000, 50_000);
+      const offset = decodeToken(b.page_token);
+      const r = await searchRuns(ctx, req.tenant, [...new Set(projects.map((p) => p.id))], {
+        filter: optString(b.filter, 'filter'),
+        orderBy: list(b.order_by, 'order_by').map(String),
+        maxResults: max,
+        offset,
+        lifecycle: viewType(b.run_view_type),
+      });
+      return { runs: r.runs.map((e) => runJson(e, r.metrics.get(e.id))), ...(r.more ? { next_page_token: encodeToken(offset + max) } : {}) };
+    } });
+  }
+
+  app.get('/metrics/get-history', schema('MLflow GetMetricHistory (every point; pages with max_results/page_token)'), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'");
+    const max = b.max_results === undefined ? undefined : maxResults(b.max_results, 25_000, 1_000_000);
+    const token = b.page_token ? decodeToken(b.page_token) : undefined;
+    const r = await metricHistory(ctx, req.tenant, e, b.metric_key, { maxResults: max, stepMin: token });
+    return { metrics: r.points, ...(r.nextStepMin !== null ? { next_page_token: encodeToken(r.nextStepMin) } : {}) };
+  });
+
+  app.get('/metrics/get-history-bulk-interval', schema('MLflow GetMetricHistoryBulkInterval (sampled histories of up to 100 runs; extremes kept)'), async (req) => {
+    const b = input(req);
+    const ids = list(b.run_ids, 'run_ids');
+    if (!ids.length) throw invalid("Missing value for required parameter 'run_ids'");
+    if (ids.length > 100) throw invalid(`GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received ${ids.length} run_ids.`);
+    if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'");
+    const max = maxResults(b.max_results, 320, 1000);
+    const startStep = b.start_step === undefined ? undefined : runs.int64(b.start_step, 'start_step');
+    const endStep = b.end_step === undefined ? undefined : runs.int64(b.end_step, 'end_step');
+    if ((startStep === undefined) !== (endStep === undefined)) throw invalid('If either start step or end step are specified, both must be specified.');
+    if (startStep !== undefined && endStep !== undefined && startStep > endStep) throw invalid('end_step must be greater than start_step.');
+    const out: unknown[] = [];
+    for (const id of ids) {
+      const e = await runs.findRun(ctx, req.tenant, id);
+      for (const p of await sampledHistory(ctx, req.tenant, e, b.metric_key, { maxResults: max, startStep: startStep === undefined ? undefined : Math.max(0, startStep), endStep })) out.push({ ...p, run_id: hex(e.id) });
+    }
+    return { metrics: out };
+  });
+
+  app.get('/artifacts/list', schema('MLflow ListArtifacts (runs whose artifact_uri is served by this proxy)'), async (req) => {
+    const b = input(req);
+    const e = await find(req, b);
+    return listRunArtifacts(ctx, req.tenant, e, optString(b.path, 'path') ?? '');
+  });
+}

@@ -1,0 +1,257 @@
+import { jsonTextProblem } from '@assay/contracts';
+import type { AppContext } from '../../context.ts';
+import * as q from '../../stores/clickhouse/queries/metrics.ts';
+import { isUniqueViolation } from '../../stores/postgres/errors.ts';
+import * as repo from '../../stores/postgres/repos/experiments.ts';
+import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
+import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
+import type { Tenant } from '../../stores/postgres/tenant.ts';
+import { requireRole } from '../auth.ts';
+import { logBatch } from '../ingest.ts';
+import { chToNumber } from '../metric-values.ts';
+import { forgetIngestTargets } from '../resolve.ts';
+import { invalid, missing } from './errors.ts';
+import { assayStatus, hex, metaOf, paramsOf, randomRunName, RESERVED_KEY, uuidOf, type MlflowMeta } from './model.ts';
+
+/* Run operations addressed by MLflow's run_id alone, over the same repositories and ingest path as Assay's API. */
+
+/** MLflow's own limits on keys and values, kept because its clients validate against them too. */
+export const KEY_MAX = 250;
+export const PARAM_VALUE_MAX = 6000;
+export const TAG_VALUE_MAX = 8000;
+const TERMINAL = new Set(['complete', 'failed', 'crashed']);
+
+export async function findRun(ctx: AppContext, tenant: Tenant, runId: unknown): Promise<ExperimentRow> {
+  if (typeof runId !== 'string' || !runId) throw invalid('Missing value for required parameter \'run_id\'');
+  const id = uuidOf(runId);
+  const e = id ? await repo.findExperimentInTeam(ctx.pg.db, tenant, id) : undefined;
+  if (!e) throw missing('Run not found: no run with this run_id in your team');
+  return e;
+}
+
+function requireActive(e: ExperimentRow): void {
+  if (e.deletedAt) throw invalid(`The run ${hex(e.id)} must be in the 'active' state. Current state is deleted.`);
+}
+
+function checkKey(kind: string, key: unknown): string {
+  if (typeof key !== 'string' || !key) throw invalid(`Missing value for required parameter '${kind} key'`);
+  if ([...key].length > KEY_MAX) throw invalid(`${kind} key '${key.slice(0, 40)}…' had length ${[...key].length}, which exceeded length limit of ${KEY_MAX}`);
+  const p = jsonTextProblem(key);
+  if (p) throw invalid(`${kind} key: ${p.message}`);
+  return key;
+}
+function checkValue(kind: string, key: string, value: unknown, max: number): string {
+  if (value === undefined || value === null) throw invalid(`Missing value for required parameter '${kind} value' of '${key}'`);
+  const v = typeof value === 'string' ? value : String(value);
+  if ([...v].length > max) throw invalid(`${kind} value '${v.slice(0, 40)}…' had length ${[...v].length}, which exceeded length limit of ${max}`);
+  const p = jsonTextProblem(v);
+  if (p) throw invalid(`${kind} value of '${key}': ${p.message}`);
+  return v;
+}
+
+/**
+ * Inserts the run; MLflow run names need not be unique but Assay experiment names are (per
+ * project), so a taken name gets a short suffix — the MLflow name stays exact in the mlflow.runName tag.
+ */
+async function insertUnique(ctx: AppContext, tenant: Tenant, projectId: string, wanted: string, v: Omit<Parameters<typeof repo.insertExperiment>[3], 'name'>) {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const name = attempt === 0 ? wanted : `${wanted.slice(0, 240)}-${Math.random().toString(16).slice(2, 8)}`;
+    const e = await repo.insertExperiment(ctx.pg.db, tenant, projectId, { ...v, name });
+    if (e) return e;
+  }
+  throw invalid(`Could not find a free experiment name for run '${wanted}'`);
+}
+
+export async function createRun(
+  ctx: AppContext,
+  tenant: Tenant,
+  project: ProjectRow,
+  b: { runName?: string; startTime?: number; userId?: string; tags: [string, string][] },
+): Promise<ExperimentRow> {
+  requireRole(tenant, 'researcher');
+  const tags: Record<string, string> = {};
+  for (const [k, v] of b.tags) tags[checkKey('Tag', k)] = checkValue('Tag', k, v, TAG_VALUE_MAX);
+  const name = b.runName || tags['mlflow.runName'] || randomRunName();
+  if ([...name].length > 255) throw invalid(`Run name '${name.slice(0, 40)}…' is longer than 255 characters`);
+  tags['mlflow.runName'] = name;
+  if (b.userId && !tags['mlflow.user']) tags['mlflow.user'] = b.userId;
+  const meta: MlflowMeta = { tags };
+  return insertUnique(ctx, tenant, project.id, name, {
+    features: { [RESERVED_KEY]: meta },
+    description: tags['mlflow.note.content'] ?? null,
+    startedAt: b.startTime ? new Date(b.startTime) : undefined,
+  });
+}
+
+/** Renames the Assay experiment with the run (a suffix if the name is taken in the project). */
+async function rename(ctx: AppContext, tenant: Tenant, e: ExperimentRow, name: string): Promise<void> {
+  if (name === e.name) return;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const n = attempt === 0 ? name : `${name.slice(0, 240)}-${Math.random().toString(16).slice(2, 8)}`;
+    try {
+      await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { name: n });
+      forgetIngestTargets(ctx);
+      return;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+  }
+}
+
+export async function updateRun(ctx: AppContext, tenant: Tenant, e: ExperimentRow, b: { status?: unknown; endTime?: number; runName?: string }): Promise<ExperimentRow> {
+  requireRole(tenant, 'researcher');
+  const patch: Parameters<typeof repo.updateExperiment>[4] = {};
+  if (b.status !== undefined && b.status !== null && b.status !== '') {
+    const st = assayStatus(b.status);
+    patch.status = st;
+    patch.finishedAt = TERMINAL.has(st) ? new Date(b.endTime ?? Date.now()) : null;
+    if (st === 'running') patch.heartbeatAt = new Date();
+  } else if (b.endTime) patch.finishedAt = new Date(b.endTime);
+  if (b.runName) {
+    if ([...b.runName].length > 255) throw invalid('Run name is longer than 255 characters');
+    patch.mergeFeatures = { [RESERVED_KEY]: { tags: { 'mlflow.runName': b.runName } } };
+    await rename(ctx, tenant, e, b.runName);
+  }
+  const u = await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, patch);
+  if (!u) throw missing(`Run with id=${hex(e.id)} not found`);
+  return u;
+}
+
+export async function setDeleted(ctx: AppContext, tenant: Tenant, e: ExperimentRow, deleted: boolean): Promise<void> {
+  requireRole(tenant, 'researcher');
+  await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { deletedAt: deleted ? (e.deletedAt ?? new Date()) : null });
+}
+
+/**
+ * Params and tags in one statement. A param, once logged, keeps its value: logging another value
+ * for it is MLflow's INVALID_PARAMETER_VALUE (the same value again is a no-op), checked before
+ * anything is written.
+ */
+export async function logParamsAndTags(ctx: AppContext, tenant: Tenant, e: ExperimentRow, params: [unknown, unknown][], tags: [unknown, unknown][]): Promise<void> {
+  requireRole(tenant, 'researcher');
+  requireActive(e);
+  const existing = paramsOf(e.features);
+  const newParams: Record<string, string> = {};
+  for (const [rk, rv] of params) {
+    const k = checkKey('Param', rk);
+    const v = checkValue('Param', k, rv, PARAM_VALUE_MAX);
+    if (k === RESERVED_KEY) throw invalid(`Param key '${RESERVED_KEY}' is reserved by Assay for MLflow metadata`);
+    const old = existing.get(k) ?? newParams[k];
+    if (old !== undefined && old !== v) {
+      throw invalid(`Changing param values is not allowed. Param with key='${k}' was already logged with value='${old}' for run ID='${hex(e.id)}'. Attempted logging new value '${v}'.`);
+    }
+    const stored = e.features?.[k];
+    if (stored !== undefined && stored !== null && typeof stored === 'object') throw invalid(`Param key '${k}' names a nested Assay feature; log its leaves (e.g. '${k}.<field>') instead`);
+    newParams[k] = v;
+  }
+  const newTags: Record<string, string> = {};
+  for (const [rk, rv] of tags) {
+    const k = checkKey('Tag', rk);
+    newTags[k] = checkValue('Tag', k, rv, TAG_VALUE_MAX);
+  }
+  const fresh = Object.fromEntries(Object.entries(newParams).filter(([k]) => !existing.has(k)));
+  const merge: Record<string, unknown> = { ...fresh };
+  if (Object.keys(newTags).length) merge[RESERVED_KEY] = { tags: newTags };
+  if (!Object.keys(merge).length) return;
+  const patch: Parameters<typeof repo.updateExperiment>[4] = { mergeFeatures: merge, heartbeatAt: new Date() };
+  if (newTags['mlflow.note.content'] !== undefined) patch.description = newTags['mlflow.note.content'];
+  const u = await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, patch);
+  if (!u) throw missing(`Run with id=${hex(e.id)} not found`);
+  if (newTags['mlflow.runName']) await rename(ctx, tenant, u, newTags['mlflow.runName']);
+}
+
+export async function deleteTag(ctx: AppContext, tenant: Tenant, e: ExperimentRow, key: unknown): Promise<void> {
+  requireRole(tenant, 'researcher');
+  requireActive(e);
+  const k = checkKey('Tag', key);
+  const stored = metaOf(e).tags ?? {};
+  if (k in stored) {
+    await repo.removeFeatureKey(ctx.pg.db, tenant, e.projectId, e.id, [RESERVED_KEY, 'tags', k]);
+    if (k === 'mlflow.note.content') await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { description: null });
+  } else if (e.tags.includes(k)) {
+    await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { tags: e.tags.filter((t) => t !== k) });
+  } else {
+    throw missing(`No tag with name: ${k} in run with id ${hex(e.id)}`);
+  }
+}
+
+/** Integer milliseconds/steps may come as JSON numbers or (proto int64) strings. */
+export function int64(v: unknown, field: string, dflt?: number): number {
+  if (v === undefined || v === null || v === '') {
+    if (dflt === undefined) throw invalid(`Missing value for required parameter '${field}'`);
+    return dflt;
+  }
+  const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${field}' supplied: expected an integer`);
+  return n;
+}
+
+function metricValue(v: unknown, key: string): number | string {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') {
+    if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;
+    if (v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  }
+  throw invalid(`Got invalid value ${JSON.stringify(v)} for metric '${key}' (timestamp=…). Please specify value as a valid double (64-bit floating point)`);
+}
+
+/** Metric points through the same ingest path as Assay's `POST /metrics/batch` (acknowledged once durable). */
+export async function logMetrics(ctx: AppContext, tenant: Tenant, e: ExperimentRow, metrics: unknown[]): Promise<void> {
+  requireRole(tenant, 'researcher');
+  requireActive(e);
+  if (!metrics.length) return;
+  const now = Date.now();
+  const points = metrics.map((m) => {
+    const o = (m ?? {}) as Record<string, unknown>;
+    const key = checkKey('Metric', o.key);
+    const step = int64(o.step, 'step', 0);
+    if (step < 0) throw invalid(`Metric '${key}' has step ${step}: Assay stores steps ≥ 0`);
+    const ts = int64(o.timestamp, 'timestamp', now);
+    if (ts < 0) throw invalid(`Metric '${key}' has timestamp ${ts}: Assay stores timestamps from 1970 on`);
+    return { metric_name: key, metric_value: metricValue(o.value, key), step, timestamp: ts };
+  });
+  await logBatch(ctx, tenant, e.projectId, e.id, { metrics: points });
+  // MLflow clients send no heartbeat: a run that logs is alive (the crash sweeper must not end it)
+  if (!e.heartbeatAt || now - e.heartbeatAt.getTime() > 30_000 || e.status === 'crashed') {
+    await repo.touchHeartbeat(ctx.pg.db, tenant, e.projectId, e.id, new Date());
+  }
+}
+
+export interface LatestMetric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+/** The latest value (highest step) of every metric of these runs, from the ClickHouse summary. */
+export async function latestMetrics(ctx: AppContext, tenant: Tenant, runs: ExperimentRow[], metricNames: string[] = []): Promise<Map<string, LatestMetric[]>> {
+  const out = new Map<string, LatestMetric[]>();
+  const byProject = new Map<string, string[]>();
+  for (const r of runs) {
+    out.set(r.id, []);
+    const l = byProject.get(r.projectId) ?? [];
+    l.push(r.id);
+    byProject.set(r.projectId, l);
+  }
+  const CHUNK = 5000;
+  for (const [projectId, ids] of byProject) {
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const rows = await q.compare(ctx.ch, tenant, projectId, ids.slice(i, i + CHUNK), metricNames);
+      for (const [experimentId, name, , , , , , last, , lastStep, lastTs] of rows) {
+        out.get(experimentId)?.push({ key: name, value: chToNumber(last), timestamp: Number(lastTs), step: Number(lastStep) });
+      }
+    }
+  }
+  return out;
+}
+
+export async function removeModelTag(ctx: AppContext, tenant: Tenant, e: ExperimentRow, modelId: string, key: string): Promise<void> {
+  requireRole(tenant, 'researcher');
+  await repo.removeFeatureKey(ctx.pg.db, tenant, e.projectId, e.id, [RESERVED_KEY, 'models', modelId, 'tags', key]);
+}
+
+/** Active runs of these projects (logged-model search reads their models). */
+export async function listProjectsExperiments(ctx: AppContext, tenant: Tenant, projectIds: string[]): Promise<ExperimentRow[]> {
+  return repo.listProjectsExperiments(ctx.pg.db, tenant, projectIds, 'active');
+}
