@@ -19,10 +19,10 @@ from ._errors import (APIError, AssayError, NotFoundError, NotSupportedError, Se
 from ._read import compare, compare_to_pandas, summary_to_pandas, timeseries_to_pandas, to_pandas
 from ._version import __version__
 from .experiment import Experiment
-from .hypothesis import HypothesisEvaluator
+from .hypothesis import HypothesisEvaluator, evaluation_frame
 
 __all__ = [
     "Experiment", "HypothesisEvaluator", "compare", "to_pandas", "timeseries_to_pandas",
-    "summary_to_pandas", "compare_to_pandas", "AssayError", "APIError", "NotFoundError",
+    "summary_to_pandas", "compare_to_pandas", "evaluation_frame", "AssayError", "APIError", "NotFoundError",
     "NotSupportedError", "ServerUnreachableError", "SpoolLockedError", "TeamMismatchError", "__version__",
 ]

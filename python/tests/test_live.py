@@ -364,12 +364,14 @@ class TestMetadata(unittest.TestCase):
             self.assertEqual(research_sdk.to_pandas(a.get_metric("loss")).shape[0], 10)
             self.assertEqual(research_sdk.to_pandas(r).shape, (1, 2))
 
-    def test_hypothesis_not_supported_is_clear(self):
-        # This server has no hypotheses routes: the one correct outcome is a clear NotSupportedError
-        # from both calls — never a made-up result. (When the server gains them, this test must be
-        # replaced by one against scipy values, DESIGN.md §8.)
+    def test_hypothesis_on_a_server_without_the_routes_is_clear(self):
+        # An older server (here: a proxy answering 501 on the hypotheses paths) gives a clear
+        # NotSupportedError from both calls — never a made-up result. tests/test_hypotheses.py
+        # covers the real routes.
+        proxy = FaultProxy(SERVER.url, rule=lambda m, p: ("status", 501) if "/hypotheses" in p else None)
+        self.addCleanup(proxy.close)
         h = HypothesisEvaluator(project="live", hypothesis_id="h-lr-comparison", baseline_experiment="auto-step",
-                                target_metrics=["loss", "accuracy"], api_url=SERVER.url, api_key=SERVER.api_key)
+                                target_metrics=["loss", "accuracy"], api_url=proxy.url, api_key=SERVER.api_key)
         with self.assertRaises(NotSupportedError) as cm:
             h.evaluate()
         self.assertIn("does not support hypotheses", str(cm.exception))
