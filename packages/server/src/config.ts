@@ -45,6 +45,11 @@ export const envSchema = z.object({
   ASSAY_QUERY_MAX_MEMORY_BYTES: z.coerce.number().int().positive().default(2 * 1024 * 1024 * 1024),
   /** An experiment whose heartbeats stop for this long is marked crashed. */
   ASSAY_HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
+  /**
+   * Embedded stores fsync every commit (PGlite) and every inserted part (chDB), so an acknowledged
+   * write survives an OS crash or power loss; `off` keeps only kill -9 safety (README "Durability").
+   */
+  ASSAY_FSYNC: z.enum(['on', 'off']).default('on'),
   /** Largest accepted artifact upload (bytes). Uploads stream to disk, so this bounds disk, not memory; bigger gets 413. */
   ASSAY_ARTIFACT_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024 * 1024),
 });
@@ -53,8 +58,8 @@ export type Env = z.infer<typeof envSchema>;
 
 export interface Config extends Env {
   dataDir: string;
-  postgres: { kind: 'pglite'; path: string } | { kind: 'postgres'; url: string };
-  clickhouse: { kind: 'chdb'; path: string } | { kind: 'http'; url: string };
+  postgres: { kind: 'pglite'; path: string; fsync: boolean } | { kind: 'postgres'; url: string };
+  clickhouse: { kind: 'chdb'; path: string; fsync: boolean } | { kind: 'http'; url: string };
   artifactDir: string;
 }
 
@@ -74,8 +79,8 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | number 
   return {
     ...e,
     dataDir,
-    postgres: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', path: path.join(dataDir, 'postgres') },
-    clickhouse: e.CLICKHOUSE_URL ? { kind: 'http', url: e.CLICKHOUSE_URL } : { kind: 'chdb', path: path.join(dataDir, 'clickhouse') },
+    postgres: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', path: path.join(dataDir, 'postgres'), fsync: e.ASSAY_FSYNC === 'on' },
+    clickhouse: e.CLICKHOUSE_URL ? { kind: 'http', url: e.CLICKHOUSE_URL } : { kind: 'chdb', path: path.join(dataDir, 'clickhouse'), fsync: e.ASSAY_FSYNC === 'on' },
     artifactDir: path.resolve(e.ARTIFACT_DIR ?? path.join(dataDir, 'artifacts')),
   };
 }
