@@ -5,7 +5,7 @@ export { syncSpool, type SyncSpoolOptions, type SyncSpoolResult } from './sync.t
 export { defaultSpoolDir, defaultSpoolRoot, findForeignSpools, type ForeignSpool } from './spool-dirs.ts';
 export { HttpClient, type HttpClientOptions } from './http.ts';
 export { AssayError, AssayApiError, AssayNetworkError, AssayConfigError } from './errors.ts';
-export { HypothesisEvaluator, type HypothesisEvaluatorOptions } from './hypothesis.ts';
+export { HypothesisEvaluator, type HypothesisEvaluatorOptions, type HypothesisResult } from './hypothesis.ts';
 export { encodeValue, decodeValue, type MetricValueInput, type TimestampInput, type WirePoint } from './values.ts';
 export { backoffDelay, parseRetryAfter, isRetryableStatus } from './backoff.ts';
 export { consoleLogger, silentLogger, type Logger } from './logger.ts';

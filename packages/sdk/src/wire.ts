@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import type * as C from '@assay/contracts';
+import type * as H from '@assay/contracts/hypotheses';
 
 export type ExperimentStatus = z.infer<typeof C.ExperimentStatus>;
 export type Role = z.infer<typeof C.Role>;
@@ -37,3 +38,14 @@ export type CompareResponse = z.infer<typeof C.CompareResponse>;
 export type MetricNamesResponse = z.infer<typeof C.MetricNamesResponse>;
 /** `{detail}` of every error answer; for 422 a list of `{loc, msg, type}`. */
 export type ErrorResponse = z.infer<typeof C.ErrorResponse>;
+
+// ---- hypotheses (packages/contracts/src/hypotheses.ts) ----
+export type HypothesisStatus = z.infer<typeof H.HypothesisStatus>;
+export type Hypothesis = z.infer<typeof H.Hypothesis>;
+/** `GET …/hypotheses/{h}`: the hypothesis with its newest evaluation (null before the first). */
+export type HypothesisDetail = z.infer<typeof H.HypothesisDetail>;
+export type HypothesisCreate = z.input<typeof H.HypothesisCreate>;
+/** One evaluation: status, evidence score, confidence, message, arms and per metric × arm evidence. */
+export type HypothesisEvaluation = z.infer<typeof H.Evaluation>;
+export type ArmEvidence = z.infer<typeof H.ArmEvidence>;
+export type MetricEvidence = z.infer<typeof H.MetricEvidence>;
