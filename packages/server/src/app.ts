@@ -6,6 +6,7 @@ import { registerAuth } from './plugins/auth.ts';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { registerRequestDecompression } from './plugins/gzip.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
+import { registerSecurity } from './plugins/security.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { experimentRoutes } from './routes/experiments.ts';
@@ -61,6 +62,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(2)}`);
   });
   registerErrorHandling(app);
+  await registerSecurity(app, ctx.config);
   await registerOpenApi(app);
   const auth = new Authenticator(ctx);
   const deps: RouteDeps = { ctx, auth };

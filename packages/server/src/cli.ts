@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { serve } from './serve.ts';
 import { busyMessage, lockDataDir, waitForServer } from './server-file.ts';
 import { createTeam } from './services/teams.ts';
-import { openStores, closeStores } from './stores.ts';
+import { openStores, closeStores, privateDataDir } from './stores.ts';
 import { openPostgres } from './stores/postgres/db.ts';
 
 const program = new Command();
@@ -63,6 +63,7 @@ team
       if (!res.ok) throw new Error(`server refused: ${res.status} ${JSON.stringify(body.detail)}`);
       created = body;
     } else {
+      privateDataDir(c);
       const pg = await openPostgres(c.postgres);
       try {
         await pg.migrate();

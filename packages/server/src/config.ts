@@ -17,7 +17,18 @@ const optionalUrl = (protocols: string[]) =>
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
-  HOST: z.string().default('0.0.0.0'),
+  /** Loopback by default (this machine only); `0.0.0.0` serves other machines. */
+  HOST: z.string().default('localhost'),
+  /** Extra Host names to answer to (comma-separated). Bound to loopback, only loopback names pass otherwise (DNS rebinding). */
+  ASSAY_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean)),
+  /** Origins allowed to call the API from a browser (comma-separated, e.g. https://lab.example.com); none by default. */
+  ASSAY_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean)),
   ASSAY_DATA_DIR: z.string().min(1).default('./.assay'),
   DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
   CLICKHOUSE_URL: optionalUrl(['http://', 'https://']),

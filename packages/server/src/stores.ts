@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openMetricWriter } from './services/ingest.ts';
@@ -10,7 +11,17 @@ import { WriteLogMirror } from './stores/postgres/write-log-mirror.ts';
 type Log = (err: unknown, msg: string) => void;
 
 /** Opens (and migrates) both stores and starts the writer; closes them in order. Nothing else. */
+/**
+ * The data dir is the user's alone (0700), also when it existed before: PGlite's emulated file
+ * system creates its files 0666 whatever the umask, so the directory is what keeps them private.
+ */
+export function privateDataDir(config: Config): void {
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(config.dataDir, 0o700);
+}
+
 export async function openStores(config: Config, log: Log): Promise<AppContext> {
+  privateDataDir(config);
   const pg = await openPostgres(config.postgres);
   let ch: ClickHouseStore | undefined;
   try {
