@@ -1,0 +1,9 @@
+/** kill -9 at random moments, ≥ 20 times, while the SDK and a raw client write: see crash-scenario.ts. */
+import { describe, it } from 'vitest';
+import { runCrashScenario } from './crash-scenario.ts';
+
+describe('crash safety', () => {
+  it('every acknowledged point stored exactly once across 20 kill -9 + restarts; no batch half-written', async () => {
+    console.log(await runCrashScenario({ kills: 20, stepsPerTick: 10 }));
+  }, 900_000);
+});
