@@ -1,5 +1,5 @@
 /**
- * Assay benchmark harness: `node --import tsx bench/run.ts <all|ingest|query|storage|sdk> [--opt=value…]`.
+ * Assay benchmark harness: `node --import tsx bench/run.ts <all|ingest|query|storage|sdk|hypotheses> [--opt=value…]`.
  * Starts its own server on a fresh temp data dir, drives the public HTTP API, runs the MLflow
  * peer (bench/peers) side by side, prints one line per figure and writes bench/results/<ts>.json.
  * Options: see bench/README.md or `--help`.
@@ -17,11 +17,12 @@ import { ingestPart, probeColumnar } from './parts/ingest.ts';
 import { historySmall, queryPart } from './parts/query.ts';
 import { storagePart } from './parts/storage.ts';
 import { sdkPart } from './parts/sdk.ts';
+import { hypothesesPart } from './parts/hypotheses.ts';
 import { load } from './lib/ingest.ts';
 import { metricNames } from './lib/data.ts';
 import { newExperiment } from './lib/context.ts';
 
-const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk'];
+const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk', 'hypotheses'];
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -43,7 +44,7 @@ async function main(): Promise<number> {
   let failure: unknown;
   try {
     const coldMs = await coldStart(dataDir);
-    if (part !== 'sdk') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
+    if (part !== 'sdk' && part !== 'hypotheses') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
     const base = await startServer(params, dataDir, coldMs, peer);
     const project = await base.api.json<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name: 'bench' });
     ctx = { ...base, projectId: project.id, format: 'row', columnar: false };
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
       await restartWithData(ctx);
     }
     if (has('sdk')) await sdkPart(ctx);
+    if (part === 'hypotheses') await hypothesesPart(ctx);
   } catch (e) {
     failure = e;
     console.error(`bench failed: ${(e as Error).stack ?? e}`);

@@ -23,6 +23,11 @@ export interface Params {
   peer: boolean; // run the MLflow peer when installed
   peerIngestSeconds: number; // MLflow ingest is time-boxed (its rate is the figure)
   peerSeriesPoints: number; // points of the MLflow copy of the big series (0 = same as seriesPoints)
+  hypRuns: number; // hypotheses: runs in the project …
+  hypMetrics: number; // … target metrics per run …
+  hypSteps: number; // … points per metric of each run
+  hypSeeds: number; // replicates per arm (runs hypSeeds apart share features but the seed)
+  hypReps: number; // timed evaluations (after one warmup)
   keep: boolean; // keep the temp data dir
 }
 
@@ -47,6 +52,11 @@ const DEFAULTS: Params = {
   peer: true,
   peerIngestSeconds: 20,
   peerSeriesPoints: 0,
+  hypRuns: 100,
+  hypMetrics: 10,
+  hypSteps: 1_000,
+  hypSeeds: 5,
+  hypReps: 10,
   keep: false,
 };
 

@@ -71,6 +71,14 @@ describe('hypothesis evaluation', () => {
     expect(r.body.evidence_score).toBeGreaterThan(0.9);
     expect(r.body.message).toMatch(/^Supported: arm "learning_rate=0.0001" \(3 run\(s\)\) vs baseline base_s0: loss -18.75% \(confidence 0.9968\)/);
 
+    // The README's worked example is this data with loss as the only target: its numbers exactly.
+    await hypothesis(api, p, { key: 'h-readme', target_metrics: ['loss'] });
+    const readme = (await evaluate(api, p, 'h-readme')).body;
+    expect(readme).toMatchObject({ status: 'Supported', support_threshold: 0.95, refute_threshold: 0.95 });
+    expect(readme.evidence_score.toFixed(4)).toBe('0.9432');
+    expect(readme.confidence.toFixed(7)).toBe('0.9967712');
+    expect([readme.metrics[0].t.toFixed(5), readme.metrics[0].df.toFixed(5), readme.metrics[0].p_value.toFixed(7)]).toEqual(['-6.97137', '2.94118', '0.0032288']);
+
     const h = await api.get(`/projects/${p}/hypotheses/h`);
     expect(h.body).toMatchObject({ status: 'Supported', evidence_score: r.body.evidence_score, confidence: r.body.confidence, last_evaluated_at: r.body.evaluated_at });
     expect(h.body.latest_evaluation).toEqual(r.body);
