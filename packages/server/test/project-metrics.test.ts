@@ -82,6 +82,10 @@ describe('project metrics', () => {
     expect(flip.body.detail).toBe('"val/loss" is used by derived metric "gap"; a derived metric cannot read another derived metric');
     // turning a derived metric back to scalar clears its expression
     expect((await put('gap', { source_type: 'scalar' })).body).toMatchObject({ source_type: 'scalar', expression: null });
+    // two derived metrics naming each other, sent at once: the per-project lock lets exactly one in
+    const [x, y] = await Promise.all([put('cx', { source_type: 'derived', expression: 'cy + 1' }), put('cy', { source_type: 'derived', expression: 'cx + 1' })]);
+    expect([x.status, y.status].sort()).toEqual([200, 422]);
+    expect((await put('cy', { source_type: 'derived', expression: 'cx + 1' })).status).toBe(x.status === 200 ? 422 : 200);
     expect((await t.team.api.put('/projects/nope/metrics/m', { direction: 'minimize' })).status).toBe(404);
     expect((await t.team.api.get('/projects/nope/metrics')).status).toBe(404);
 

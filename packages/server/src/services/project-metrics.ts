@@ -41,24 +41,25 @@ export async function listProjectMetrics(ctx: AppContext, tenant: Tenant, projec
 export async function putProjectMetric(ctx: AppContext, tenant: Tenant, projectIdOrName: string, name: string, body: Put) {
   requireRole(tenant, 'researcher');
   const project = await resolveProject(ctx, tenant, projectIdOrName);
-  const rows = await repo.listProjectMetrics(ctx.pg.db, tenant, project.id);
-  const old = rows.find((r) => r.name === name);
-  const cur = old ? configOf(old) : defaultConfig(name);
-  const sourceType = body.source_type ?? cur.source_type;
-  let expression = body.expression !== undefined ? body.expression : body.source_type === 'scalar' ? null : cur.expression;
-  if (sourceType === 'scalar' && expression !== null) throw invalid('an expression needs source_type "derived"');
-  if (sourceType === 'derived') {
-    if (expression === null || expression === undefined) throw invalid('source_type "derived" needs an expression');
-    expression = checkExpression(expression, name, rows);
-    const users = rows.filter((r) => r.sourceType === 'derived' && r.name !== name && r.expression && refsOf(r.expression).includes(name)).map((r) => r.name);
-    if (users.length) throw new HttpError(409, `"${name}" is used by derived metric${users.length > 1 ? 's' : ''} ${users.map((u) => `"${u}"`).join(', ')}; a derived metric cannot read another derived metric`);
-  }
-  const row = await repo.upsertProjectMetric(ctx.pg.db, tenant, project.id, name, {
-    direction: body.direction ?? old?.direction ?? null,
-    aggregation: body.aggregation ?? old?.aggregation ?? null,
-    sourceType,
-    expression: expression ?? null,
-    description: body.description !== undefined ? body.description : (old?.description ?? null),
+  const row = await repo.upsertProjectMetricChecked(ctx.pg.db, tenant, project.id, name, (rows) => {
+    const old = rows.find((r) => r.name === name);
+    const cur = old ? configOf(old) : defaultConfig(name);
+    const sourceType = body.source_type ?? cur.source_type;
+    let expression = body.expression !== undefined ? body.expression : body.source_type === 'scalar' ? null : cur.expression;
+    if (sourceType === 'scalar' && expression !== null) throw invalid('an expression needs source_type "derived"');
+    if (sourceType === 'derived') {
+      if (expression === null || expression === undefined) throw invalid('source_type "derived" needs an expression');
+      expression = checkExpression(expression, name, rows);
+      const users = rows.filter((r) => r.sourceType === 'derived' && r.name !== name && r.expression && refsOf(r.expression).includes(name)).map((r) => r.name);
+      if (users.length) throw new HttpError(409, `"${name}" is used by derived metric${users.length > 1 ? 's' : ''} ${users.map((u) => `"${u}"`).join(', ')}; a derived metric cannot read another derived metric`);
+    }
+    return {
+      direction: body.direction ?? old?.direction ?? null,
+      aggregation: body.aggregation ?? old?.aggregation ?? null,
+      sourceType,
+      expression: expression ?? null,
+      description: body.description !== undefined ? body.description : (old?.description ?? null),
+    };
   });
   return configOf(row);
 }

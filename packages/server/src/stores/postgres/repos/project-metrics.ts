@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { projectMetrics } from '../schema.ts';
 import type { Tenant } from '../tenant.ts';
@@ -30,4 +30,23 @@ export async function deleteProjectMetric(db: Db, tenant: Tenant, projectId: str
     .where(and(eq(projectMetrics.teamId, tenant.teamId), eq(projectMetrics.projectId, projectId), eq(projectMetrics.name, name)))
     .returning({ id: projectMetrics.id });
   return r.length > 0;
+}
+
+/**
+ * Read the project's configured metrics, let `decide` check them and build the new row (it throws
+ * to refuse), and write it — under a per-project advisory lock, so two concurrent PUTs cannot each
+ * pass a check that only holds for one of them (e.g. two derived metrics naming each other).
+ */
+export async function upsertProjectMetricChecked(
+  db: Db,
+  tenant: Tenant,
+  projectId: string,
+  name: string,
+  decide: (rows: ProjectMetricRow[]) => ProjectMetricValues,
+): Promise<ProjectMetricRow> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`project_metrics:${projectId}`}, 0))`);
+    const rows = await listProjectMetrics(tx, tenant, projectId);
+    return upsertProjectMetric(tx, tenant, projectId, name, decide(rows));
+  });
 }
