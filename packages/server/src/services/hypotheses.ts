@@ -189,8 +189,9 @@ export async function evaluateHypothesis(ctx: AppContext, tenant: Tenant, projec
   const { baseline: baseRuns, arms } = buildArms(baseline, runs, candidates);
   const configs = await metricConfigs(ctx, tenant, project.id, h.targetMetrics);
   const ids = [...new Set([...baseRuns, ...arms.flatMap((a) => a.runs)].map((r) => r.id))];
-  const perMetric = new Map<string, Map<string, number | null>>();
-  for (const name of h.targetMetrics) perMetric.set(name, await aggregateRuns(ctx, tenant, project.id, ids, configs.get(name)!));
+  // One query per metric; concurrent, so a ClickHouse server can spread them over its cores.
+  const aggregates = await Promise.all(h.targetMetrics.map((name) => aggregateRuns(ctx, tenant, project.id, ids, configs.get(name)!)));
+  const perMetric = new Map(h.targetMetrics.map((name, i) => [name, aggregates[i]]));
 
   const th = thresholds(h.confidenceThreshold, h.minEffect, arms.length, h.targetMetrics.length);
   const baseNames = baseRuns.map((r) => r.name);
