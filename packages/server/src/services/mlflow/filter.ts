@@ -148,6 +148,7 @@ export function parseFilter(filter: string | undefined | null, defaultEntity: En
       i++;
     } else throw bad(`Invalid filter: expected a comparator after '${id.key}' at ${peek()?.at ?? filter.length}`);
 
+    if (id.entity === 'metric' && !['=', '!=', '>', '>=', '<', '<='].includes(op)) throw bad(`Invalid comparator '${op}' for a metric`);
     let value: Clause['value'] = null;
     if (op === 'IN' || op === 'NOT IN') {
       if (peek()?.t !== 'lp') throw bad(`Invalid filter: expected '(' after ${op}`);
@@ -174,7 +175,6 @@ export function parseFilter(filter: string | undefined | null, defaultEntity: En
         value = t.v;
       }
     }
-    if (id.entity === 'metric' && !['=', '!=', '>', '>=', '<', '<='].includes(op)) throw bad(`Invalid comparator '${op}' for a metric`);
     out.push({ entity: id.entity, key: id.key, op, value });
     if (i < toks.length) {
       if (!word('AND')) throw bad(`Invalid filter: expected AND at ${peek().at} (only AND joins clauses)`);
