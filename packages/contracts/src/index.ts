@@ -196,6 +196,7 @@ export const ExperimentCreate = z.object({
   tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
   parent_id: Name('parent_id').nullish().describe('The run this one derives from (UUID or name, same project); recorded as its first derived_from reference'),
   host: HostName.nullish(),
+  started_at: Timestamp.nullish().describe('When the run started (an importer keeps the source run\'s time); default = now. Used only when the run is created'),
 });
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
@@ -204,6 +205,8 @@ export const ExperimentPatch = z.object({
   tags: Tags.optional().describe('Replaces the stored tags'),
   name: Name('name').optional(),
   host: HostName.nullish(),
+  started_at: Timestamp.optional().describe('Sets the start time (importers keep the source run\'s time)'),
+  finished_at: Timestamp.nullish().describe('Sets the end time as given (null clears it) instead of the server time a terminal `status` would record'),
 });
 export const CodeSnapshot = StoredJson(z.object({
   commit: z.string().max(100).nullish(),

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { registerImportCommands } from './importers/index.ts';
 import { serve } from './serve.ts';
 import { busyMessage, lockDataDir, waitForServer } from './server-file.ts';
 import { createTeam } from './services/teams.ts';
@@ -74,6 +75,8 @@ team
     }
     process.stdout.write(JSON.stringify(created) + '\n');
   });
+
+registerImportCommands(program);
 
 try {
   await program.parseAsync(process.argv);

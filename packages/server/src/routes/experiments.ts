@@ -43,7 +43,7 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
     schema: {
       tags,
       summary: 'Update status, description, features (deep-merged), tags (replaced) or name',
-      description: 'A terminal status (complete, failed, crashed) sets `finished_at`.',
+      description: 'A terminal status (complete, failed, crashed) sets `finished_at` to now unless `finished_at` is given; `started_at`/`finished_at` set the times as given (what `assay import` uses to keep a source run\'s times).',
       params: ExperimentParams,
       body: ExperimentPatch,
       response: { 200: Experiment, ...errors(403, 409) },

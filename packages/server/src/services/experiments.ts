@@ -26,7 +26,7 @@ export async function createExperiment(
   ctx: AppContext,
   tenant: Tenant,
   projectIdOrName: string,
-  body: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parent_id?: string | null; host?: string | null },
+  body: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parent_id?: string | null; host?: string | null; started_at?: string | number | null },
   ifExists: 'error' | 'return',
 ) {
   requireRole(tenant, 'researcher');
@@ -46,6 +46,7 @@ export async function createExperiment(
     tags: body.tags,
     parentId,
     host: body.host,
+    startedAt: body.started_at != null ? new Date(body.started_at) : undefined,
   });
   if (created) return { status: 201 as const, experiment: experimentDto(created) };
   const existing = await repo.findExperiment(ctx.pg.db, tenant, project.id, body.name);
@@ -81,7 +82,17 @@ export async function updateExperiment(
   tenant: Tenant,
   projectIdOrName: string,
   experimentIdOrName: string,
-  body: { status?: ExperimentStatus; description?: string | null; features?: Record<string, unknown>; tags?: string[]; name?: string; host?: string | null; git?: Record<string, unknown> },
+  body: {
+    status?: ExperimentStatus;
+    description?: string | null;
+    features?: Record<string, unknown>;
+    tags?: string[];
+    name?: string;
+    host?: string | null;
+    git?: Record<string, unknown>;
+    started_at?: string | number;
+    finished_at?: string | number | null;
+  },
 ) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
@@ -97,6 +108,9 @@ export async function updateExperiment(
     patch.finishedAt = TERMINAL.includes(body.status) ? new Date() : null;
     if (body.status === 'running') patch.heartbeatAt = new Date();
   }
+  // Explicit times (an importer restoring a source run) win over the server time a status change records.
+  if (body.started_at !== undefined) patch.startedAt = new Date(body.started_at);
+  if (body.finished_at !== undefined) patch.finishedAt = body.finished_at === null ? null : new Date(body.finished_at);
   try {
     const u = await repo.updateExperiment(ctx.pg.db, tenant, project.id, experiment.id, patch);
     if (!u) throw notFound('Experiment');

@@ -69,7 +69,7 @@ export async function updateExperiment(
   tenant: Tenant,
   projectId: string,
   id: string,
-  v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'finishedAt' | 'heartbeatAt' | 'deletedAt'>> & {
+  v: Partial<Pick<ExperimentRow, 'name' | 'description' | 'status' | 'tags' | 'host' | 'git' | 'startedAt' | 'finishedAt' | 'heartbeatAt' | 'deletedAt'>> & {
     mergeFeatures?: Record<string, unknown>;
     /** Appended to the stored tags, skipping those already there. */
     addTags?: string[];

@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { LIMITS, nameProblem } from '@assay/contracts';
+
+/*
+ * The one write path of every importer: the public HTTP API of a running Assay server. Projects
+ * and experiments are get-or-create (`if_exists=return`), metric points go as columnar batches
+ * whose batch_id is derived from (source run, chunk number, chunk content): a second import sends
+ * the same ids and the server answers "duplicate" without writing, and an interrupted import just
+ * runs again. Nothing here needs the server's data dir, so it works against a remote server and
+ * while the local one is serving.
+ */
+
+export type Status = 'running' | 'complete' | 'failed' | 'crashed';
+export type Value = number | 'NaN' | 'Infinity' | '-Infinity';
+
+export interface RunSpec {
+  project: string;
+  /** Experiment name; importers make it unique and deterministic per project. */
+  name: string;
+  /** Stable identity of the source run (e.g. `mlflow:<run_id>`): batch ids derive from it. */
+  sourceKey: string;
+  description?: string | null;
+  features?: Record<string, unknown>;
+  tags?: string[];
+  status?: Status;
+  startedAt?: number;
+  /** End time; undefined keeps what a terminal status records. */
+  finishedAt?: number | null;
+}
+
+export interface Counts {
+  projects: number;
+  experiments: number;
+  experimentsExisting: number;
+  params: number;
+  points: number;
+  pointsExisting: number;
+  artifacts: number;
+  artifactsExisting: number;
+  warnings: number;
+  skipped: number;
+}
+
+export interface SinkOptions {
+  url: string;
+  apiKey: string;
+  /** Points per batch request (default 100k). */
+  batchPoints?: number;
+  /** Batch requests in flight at once (default 4): parsing the source overlaps the server's writes. */
+  concurrency?: number;
+  onPoints?: (n: number) => void;
+  onWarning?: (msg: string) => void;
+}
+
+export class ImportHttpError extends Error {
+  constructor(readonly status: number, readonly detail: unknown, what: string) {
+    super(`${what}: HTTP ${status} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
+  }
+}
+
+const RETRYABLE = new Set([429, 502, 503, 504]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Sink {
+  readonly counts: Counts = { projects: 0, experiments: 0, experimentsExisting: 0, params: 0, points: 0, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, skipped: 0 };
+  readonly warnings: string[] = [];
+  readonly batchPoints: number;
+  private readonly base: string;
+  private readonly projects = new Map<string, Promise<string>>();
+  private readonly slots: number;
+  private inflight = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly o: SinkOptions) {
+    this.base = o.url.replace(/\/+$/, '');
+    this.batchPoints = Math.min(o.batchPoints ?? 100_000, LIMITS.batchPointsMax);
+    this.slots = Math.max(1, o.concurrency ?? 4);
+  }
+
+  warn(msg: string): void {
+    this.counts.warnings++;
+    this.warnings.push(msg);
+    this.o.onWarning?.(msg);
+  }
+
+  /** A JSON request with retries on 429/5xx-unavailable and network errors (the server may be restarting). */
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, raw?: Buffer): Promise<{ status: number; body: T }> {
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(this.base + path, {
+          method,
+          headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+          body: raw ? new Uint8Array(raw) : body !== undefined ? JSON.stringify(body) : undefined,
+        });
+      } catch (e) {
+        if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}`);
+        await sleep(Math.min(200 * 2 ** attempt, 5000));
+        continue;
+      }
+      if (RETRYABLE.has(res.status) && attempt < 8) {
+        await res.arrayBuffer();
+        const after = Number(res.headers.get('retry-after'));
+        await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(200 * 2 ** attempt, 5000));
+        continue;
+      }
+      const text = await res.text();
+      const parsed = text ? JSON.parse(text) : undefined;
+      if (!res.ok) throw new ImportHttpError(res.status, (parsed as { detail?: unknown })?.detail ?? text, `${method} ${path}`);
+      return { status: res.status, body: parsed as T };
+    }
+  }
+
+  /** Project id by name, created on first use. */
+  project(name: string): Promise<string> {
+    let p = this.projects.get(name);
+    if (!p) {
+      p = this.request<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name }).then((r) => {
+        if (r.status === 201) this.counts.projects++;
+        return r.body.id;
+      });
+      this.projects.set(name, p);
+    }
+    return p;
+  }
+
+  /** Get-or-create the experiment (features and tags merged into an existing one); points then go through the writer. */
+  async run(spec: RunSpec): Promise<RunWriter> {
+    const projectId = await this.project(spec.project);
+    const body: Record<string, unknown> = { name: spec.name, features: spec.features ?? {}, tags: spec.tags ?? [] };
+    if (spec.description != null) body.description = spec.description;
+    if (spec.startedAt != null) body.started_at = spec.startedAt;
+    const r = await this.request<{ id: string }>('POST', `/api/v1/projects/${projectId}/experiments?if_exists=return`, body);
+    if (r.status === 201) this.counts.experiments++;
+    else this.counts.experimentsExisting++;
+    return new RunWriter(this, spec, projectId, r.body.id);
+  }
+
+  async acquire(): Promise<void> {
+    if (this.inflight < this.slots) {
+      this.inflight++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.inflight--;
+  }
+  pointsSent(n: number, duplicate: boolean): void {
+    if (duplicate) this.counts.pointsExisting += n;
+    else this.counts.points += n;
+    this.o.onPoints?.(n);
+  }
+}
+
+interface Column {
+  steps: number[];
+  values: Value[];
+  timestamps: number[] | null;
+}
+
+/** Buffers one experiment's points and sends them as columnar batches with deterministic batch ids. */
+export class RunWriter {
+  private cols = new Map<string, Column>();
+  private buffered = 0;
+  private chunk = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
+  private readonly badNames = new Set<string>();
+  private skipped = 0;
+
+  constructor(private readonly sink: Sink, readonly spec: RunSpec, readonly projectId: string, readonly experimentId: string) {}
+
+  /** One point; `ts` in epoch ms (omitted: the server's time). Steps must be integers ≥ 0. */
+  add(metric: string, step: number, value: Value, ts?: number): void {
+    let c = this.cols.get(metric);
+    if (!c) {
+      if (this.badNames.has(metric)) return;
+      const problem = nameProblem(metric, 'metric_name', LIMITS.metricNameMax);
+      if (problem) {
+        this.badNames.add(metric);
+        this.sink.warn(`${this.spec.name}: metric ${JSON.stringify(metric.slice(0, 60))} skipped: ${problem}`);
+        return;
+      }
+      c = { steps: [], values: [], timestamps: ts === undefined ? null : [] };
+      this.cols.set(metric, c);
+    }
+    if (!Number.isSafeInteger(step) || step < 0 || (ts !== undefined && !(ts >= 0 && ts <= LIMITS.timestampMaxMs))) {
+      this.skipped++;
+      return;
+    }
+    if ((ts === undefined) !== (c.timestamps === null)) {
+      // a series either has timestamps or not; mixing would make the arrays disagree
+      this.skipped++;
+      return;
+    }
+    c.steps.push(step);
+    c.values.push(value);
+    c.timestamps?.push(Math.round(ts!));
+    if (++this.buffered >= this.sink.batchPoints) this.send();
+  }
+
+  /** Sends the buffered chunk without waiting for the answer (at most `concurrency` in flight). */
+  private send(): void {
+    if (!this.buffered) return;
+    const series = [...this.cols].map(([metric_name, c]) => ({ metric_name, steps: c.steps, values: c.values, timestamps: c.timestamps }));
+    const n = this.buffered;
+    this.cols = new Map();
+    this.buffered = 0;
+    // the id covers the chunk's shape too: a source that changed between runs sends new ids
+    const h = createHash('sha256').update(`${this.spec.sourceKey}\0${this.chunk++}\0${n}`);
+    for (const s of series) h.update(`\0${s.metric_name}\0${s.steps.length}\0${s.steps[0]}\0${s.steps[s.steps.length - 1]}`);
+    const batch_id = `import-${h.digest('hex').slice(0, 48)}`;
+    const p = (async () => {
+      await this.sink.acquire();
+      try {
+        const r = await this.sink.request<{ duplicate: boolean; count: number }>('POST', `/api/v1/metrics/batch/${this.projectId}/${this.experimentId}`, { batch_id, series });
+        this.sink.pointsSent(n, r.body.duplicate);
+      } finally {
+        this.sink.release();
+      }
+    })().catch((e) => {
+      this.failure ??= e;
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Backpressure for a fast source: waits while this run has more than `max` batches queued. */
+  async drain(max = 4): Promise<void> {
+    while (this.pending.size > max) await Promise.race(this.pending);
+    if (this.failure) throw this.failure;
+  }
+
+  async artifact(path: string, file: string, existing: Map<string, string>): Promise<void> {
+    await this.artifactBytes(path, await fs.promises.readFile(file), existing);
+  }
+
+  /** Uploads unless the experiment already holds these bytes at this path. */
+  async artifactBytes(path: string, data: Buffer, existing: Map<string, string>): Promise<void> {
+    const sha = createHash('sha256').update(data).digest('hex');
+    if (existing.get(path) === sha) {
+      this.sink.counts.artifactsExisting++;
+      return;
+    }
+    const q = new URLSearchParams({ path });
+    const r = await this.sink.request('PUT', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}/artifacts?${q}`, undefined, {
+      'content-type': 'application/octet-stream',
+      'x-content-sha256': sha,
+    }, data);
+    if (r.status === 201) this.sink.counts.artifacts++;
+    else this.sink.counts.artifactsExisting++;
+  }
+
+  /** Path → sha256 of the artifacts the experiment already has (skip re-uploads). */
+  async existingArtifacts(): Promise<Map<string, string>> {
+    const r = await this.sink.request<{ items: { path: string; sha256: string }[] }>('GET', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}/artifacts`);
+    return new Map(r.body.items.map((a) => [a.path, a.sha256]));
+  }
+
+  /** Sends what is buffered, waits for every batch, then restores the source's status and times. */
+  async finish(late: Pick<RunSpec, 'features' | 'status' | 'startedAt' | 'finishedAt'> = {}): Promise<void> {
+    Object.assign(this.spec, late);
+    this.send();
+    while (this.pending.size) await Promise.all([...this.pending]);
+    if (this.failure) throw this.failure;
+    if (this.skipped) this.sink.warn(`${this.spec.name}: ${this.skipped} points skipped (negative or fractional step, or timestamp outside 1970–2106)`);
+    // get-or-create marked an existing run running again; the source's status and times come back here
+    const patch: Record<string, unknown> = { status: this.spec.status ?? 'complete' };
+    if (this.spec.startedAt != null) patch.started_at = this.spec.startedAt;
+    if (this.spec.finishedAt !== undefined && patch.status !== 'running') patch.finished_at = this.spec.finishedAt;
+    if (late.features && Object.keys(late.features).length) patch.features = late.features;
+    await this.sink.request('PATCH', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}`, patch);
+  }
+}
+
+/** A value read from text: numbers, and the spellings of NaN/±Inf that Python and C libraries write. */
+export function parseValue(s: string): Value | undefined {
+  const n = Number(s);
+  if (Number.isFinite(n) && s.trim() !== '') return n;
+  switch (s.trim().toLowerCase()) {
+    case 'nan': case '-nan': return 'NaN';
+    case 'inf': case 'infinity': case '+inf': case '+infinity': return 'Infinity';
+    case '-inf': case '-infinity': return '-Infinity';
+  }
+  return undefined;
+}
+
+/** A float as the wire value (NaN/±Inf as their strings). */
+export function wireValue(n: number): Value {
+  if (Number.isFinite(n)) return n;
+  return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+}
+
+/** Deterministic unique experiment names: a name several source runs share gets `-<first 8 of the source id>`. */
+export function uniqueNames<T>(items: T[], name: (t: T) => string, id: (t: T) => string): Map<T, string> {
+  const seen = new Map<string, number>();
+  for (const t of items) seen.set(name(t), (seen.get(name(t)) ?? 0) + 1);
+  return new Map(items.map((t) => [t, (seen.get(name(t)) ?? 0) > 1 ? `${name(t).slice(0, 240)}-${id(t).slice(0, 8)}` : name(t)]));
+}
+
+/** Runs `fn` over the items, `jobs` at a time: small runs are bound by request latency, not by the server's throughput. */
+export async function eachConcurrently<T>(items: T[], jobs: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+}

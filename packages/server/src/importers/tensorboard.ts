@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Progress } from './progress.ts';
+import { eachConcurrently, uniqueNames, wireValue, type RunWriter, type Sink, type Status } from './sink.ts';
+import { EventType, HParamsType, jsonOf, tensorScalar, type Event, type HParamsData, type SummaryValue } from './tb-proto.ts';
+import { readRecords } from './tfrecord.ts';
+
+/*
+ * A TensorBoard logdir: every events.out.tfevents.* below it; the files of one directory are one
+ * run (TensorBoard's own notion), imported as one experiment named by the directory's path relative
+ * to the logdir. Scalars come from `simple_value` (TF1, tensorboardX, PyTorch) and from one-element
+ * numeric tensors (TF2 `tf.summary.scalar`, plugin "scalars"); hparams from the hparams plugin's
+ * session_start_info become features, session_end_info's status the experiment's status.
+ */
+
+const HPARAMS_STATUS: Record<number, Status> = { 1: 'complete', 2: 'failed', 3: 'running' };
+const NOT_SCALARS = new Set(['histograms', 'images', 'audio', 'text', 'pr_curves', 'hparams', 'mesh', 'graph_keras_model', 'custom_scalars']);
+
+export interface TbRun {
+  dir: string;
+  rel: string;
+  files: { file: string; size: number }[];
+}
+
+export function scanLogdir(logdir: string): TbRun[] {
+  if (!fs.existsSync(logdir) || !fs.statSync(logdir).isDirectory()) throw new Error(`${logdir} is not a directory`);
+  const byDir = new Map<string, TbRun>();
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.includes('tfevents')) {
+        let r = byDir.get(dir);
+        if (!r) byDir.set(dir, (r = { dir, rel: path.relative(logdir, dir).split(path.sep).join('/') || '.', files: [] }));
+        r.files.push({ file: p, size: fs.statSync(p).size });
+      }
+    }
+  };
+  walk(logdir);
+  return [...byDir.values()];
+}
+
+/** Reads one run's files into the writer; returns what the experiment record needs. */
+export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Progress): Promise<{ features: Record<string, unknown>; status?: Status; first?: number; last?: number }> {
+  const plugins = new Map<string, string>(); // TF2 writes a tag's metadata with its first value only
+  const features: Record<string, unknown> = {};
+  let status: Status | undefined;
+  let first: number | undefined;
+  let last: number | undefined;
+  const onValue = (v: SummaryValue, step: number, ts: number) => {
+    const tag = v.tag ?? '';
+    const plugin = v.metadata?.plugin_data?.plugin_name;
+    if (plugin !== undefined && !plugins.has(tag)) plugins.set(tag, plugin);
+    if (plugin === 'hparams') {
+      const content = v.metadata?.plugin_data?.content;
+      if (!content?.length) return;
+      const h = HParamsType.decode(content) as unknown as HParamsData;
+      for (const [k, x] of Object.entries(h.session_start_info?.hparams ?? {})) features[k] = jsonOf(x);
+      if (h.session_end_info) status = HPARAMS_STATUS[h.session_end_info.status ?? 0] ?? 'complete';
+      return;
+    }
+    if (Object.hasOwn(v, 'simple_value')) {
+      w.add(tag, step, wireValue(v.simple_value!), ts);
+      return;
+    }
+    if (v.tensor && !NOT_SCALARS.has(plugins.get(tag) ?? '')) {
+      const x = tensorScalar(v.tensor);
+      if (x !== undefined) w.add(tag, step, wireValue(x), ts);
+    }
+  };
+  for (const { file, size } of run.files) {
+    const rel = path.relative(path.dirname(run.dir), file);
+    let undecodable = 0;
+    let n = 0;
+    for (const [data, offset] of readRecords(file, (i) => sink.warn(`${file}: offset ${i.offset}: ${i.problem}`))) {
+      let e: Event;
+      try {
+        e = EventType.decode(data) as unknown as Event;
+      } catch (err) {
+        if (!undecodable++) sink.warn(`${file}: offset ${offset}: not an Event protobuf (${(err as Error).message}); record skipped`);
+        continue;
+      }
+      const ts = (e.wall_time ?? 0) * 1000;
+      const values = e.summary?.value;
+      if (!values) continue; // file_version and graph events: their time is when the writer opened, not training time
+      if (ts > 0) {
+        if (first === undefined || ts < first) first = ts;
+        if (last === undefined || ts > last) last = ts;
+      }
+      for (const v of values) onValue(v, Number(e.step ?? 0), ts);
+      if (++n % 50_000 === 0) await w.drain(); // a fast reader must not queue the whole file in memory
+    }
+    if (undecodable > 1) sink.warn(`${rel}: ${undecodable} records were not Event protobufs`);
+    progress.advance(size);
+  }
+  return { features, status, first, last };
+}
+
+export async function importTensorboard(logdir: string, sink: Sink, progress: Progress, o: { project?: string; jobs?: number }): Promise<void> {
+  const runs = scanLogdir(logdir);
+  if (!runs.length) throw new Error(`no events.out.tfevents.* file under ${logdir}`);
+  const project = o.project ?? path.basename(path.resolve(logdir));
+  const names = uniqueNames(runs, (r) => (r.rel === '.' ? path.basename(path.resolve(logdir)) : r.rel).slice(0, 255), (r) => r.rel);
+  progress.start(runs.reduce((s, r) => s + r.files.reduce((t, f) => t + f.size, 0), 0), 'bytes');
+  await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
+    const w = await sink.run({ project, name: names.get(run)!, sourceKey: `tensorboard:${run.rel}` });
+    const r = await readRun(w, run, sink, progress);
+    sink.counts.params += Object.keys(r.features).length;
+    await w.finish({
+      features: r.features,
+      status: r.status ?? 'complete',
+      startedAt: r.first !== undefined ? Math.floor(r.first) : undefined,
+      finishedAt: r.status === 'running' || r.last === undefined ? undefined : Math.floor(r.last),
+    });
+  });
+  progress.stop();
+}

@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import { crc32c } from '@node-rs/crc32';
+
+/*
+ * TFRecord framing, as TensorFlow writes every events.out.tfevents.* file:
+ *   uint64 length (LE) | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
+ * CRC32C comes from @node-rs/crc32 (SSE4.2/ARM CRC instructions through napi, prebuilt per platform):
+ * the checksum runs over every byte of every file, and a table loop in JS would cost more than the
+ * protobuf decoding.
+ */
+
+const MASK_DELTA = 0xa282ead8;
+
+export function maskedCrc32c(b: Uint8Array): number {
+  const c = crc32c(b) >>> 0;
+  return ((((c >>> 15) | (c << 17)) >>> 0) + MASK_DELTA) >>> 0;
+}
+
+/** One framed record (the writer side: tests and the benchmark's fixture generator). */
+export function frameRecord(data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(16 + data.length);
+  out.writeBigUInt64LE(BigInt(data.length), 0);
+  out.writeUInt32LE(maskedCrc32c(out.subarray(0, 8)), 8);
+  out.set(data, 12);
+  out.writeUInt32LE(maskedCrc32c(data), 12 + data.length);
+  return out;
+}
+
+export interface RecordIssue {
+  /** Byte offset of the record's header in the file. */
+  offset: number;
+  problem: string;
+}
+
+/** A record too large to be an event: a corrupted length that happened to pass no check yet. */
+const MAX_RECORD = 1 << 30;
+const CHUNK = 16 << 20;
+
+/**
+ * Yields every intact record of the file (data and header offset), reading it in chunks. A record whose data
+ * CRC fails is reported and skipped (its length was verified, so the next record is still found);
+ * a bad length CRC or a truncated record ends the file — past that point nothing can be trusted
+ * to be a record boundary. Returns the bytes consumed.
+ */
+export function* readRecords(file: string, onIssue: (i: RecordIssue) => void): Generator<[data: Buffer, offset: number], number> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    let buf = Buffer.alloc(0);
+    let bufStart = 0; // file offset of buf[0]
+    let pos = 0; // file offset of the next record
+    const ensure = (end: number): boolean => {
+      if (end <= bufStart + buf.length) return true;
+      if (end > size) return false;
+      const keep = buf.subarray(pos - bufStart);
+      const want = Math.max(end - pos, Math.min(CHUNK, size - pos));
+      const next = Buffer.allocUnsafe(want);
+      keep.copy(next, 0);
+      let filled = keep.length;
+      while (filled < want) {
+        const n = fs.readSync(fd, next, filled, want - filled, pos + filled);
+        if (n <= 0) break;
+        filled += n;
+      }
+      buf = next.subarray(0, filled);
+      bufStart = pos;
+      return end <= bufStart + buf.length;
+    };
+    while (pos < size) {
+      if (!ensure(pos + 12)) {
+        onIssue({ offset: pos, problem: `truncated record header (${size - pos} bytes left of 12)` });
+        return pos;
+      }
+      const h = pos - bufStart;
+      const lenBytes = buf.subarray(h, h + 8);
+      if (maskedCrc32c(lenBytes) !== buf.readUInt32LE(h + 8)) {
+        onIssue({ offset: pos, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' });
+        return pos;
+      }
+      const len = Number(buf.readBigUInt64LE(h));
+      if (len > MAX_RECORD) {
+        onIssue({ offset: pos, problem: `record length ${len} is implausible; rest of file skipped` });
+        return pos;
+      }
+      if (!ensure(pos + 16 + len)) {
+        onIssue({ offset: pos, problem: `truncated record (${len + 16} bytes announced, ${size - pos} left)` });
+        return pos;
+      }
+      const d = pos - bufStart + 12;
+      const data = buf.subarray(d, d + len);
+      if (maskedCrc32c(data) !== buf.readUInt32LE(d + len)) onIssue({ offset: pos, problem: 'data CRC mismatch; record skipped' });
+      else yield [data, pos];
+      pos += 16 + len;
+    }
+    return pos;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { Progress } from './progress.ts';
+import { eachConcurrently, uniqueNames, type Sink } from './sink.ts';
+import { readTable } from './table.ts';
+
+/*
+ * W&B history in files. A run is any directory under the export dir holding `wandb-history.jsonl`
+ * (what `wandb` wrote into `wandb/run-*\/files/` locally, and what the export snippet in the README
+ * writes from the public API's `run.scan_history()`), with optional `config.yaml` (→ features, the
+ * `value` of each entry) and `wandb-metadata.json` (`startedAt`). The experiment is named by the
+ * directory's path relative to the export dir, a trailing `files` dropped. The binary
+ * `run-*.wandb` transaction log of offline runs is not read (see README).
+ */
+
+export interface WandbRun {
+  dir: string;
+  name: string;
+  history: string;
+}
+
+export function scanExport(root: string): WandbRun[] {
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root} is not a directory`);
+  const out: WandbRun[] = [];
+  const walk = (dir: string) => {
+    const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const history = entries.find((e) => e.isFile() && e.name === 'wandb-history.jsonl');
+    if (history) {
+      let rel = path.relative(root, dir).split(path.sep).join('/');
+      rel = rel.replace(/(^|\/)files$/, '') || path.basename(path.resolve(root));
+      out.push({ dir, name: rel, history: path.join(dir, history.name) });
+    }
+    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+  };
+  walk(root);
+  return out;
+}
+
+/** config.yaml → features: W&B stores `key: {desc, value}`; its own `_wandb` and `wandb_version` entries are dropped. */
+export function configFeatures(file: string): Record<string, unknown> {
+  if (!fs.existsSync(file)) return {};
+  const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc ?? {})) {
+    if (k.startsWith('_') || k === 'wandb_version') continue;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && 'value' in v ? (v as { value: unknown }).value : v;
+  }
+  return out;
+}
+
+function startedAt(dir: string): number | undefined {
+  const f = path.join(dir, 'wandb-metadata.json');
+  if (!fs.existsSync(f)) return undefined;
+  try {
+    const t = Date.parse(String((JSON.parse(fs.readFileSync(f, 'utf8')) as { startedAt?: string }).startedAt ?? ''));
+    return Number.isNaN(t) ? undefined : t;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function importWandb(root: string, sink: Sink, progress: Progress, o: { project?: string; jobs?: number }): Promise<void> {
+  const runs = scanExport(root);
+  if (!runs.length) throw new Error(`no wandb-history.jsonl under ${root}`);
+  const project = o.project ?? path.basename(path.resolve(root));
+  const names = uniqueNames(runs, (r) => r.name.slice(0, 255), (r) => r.dir);
+  progress.start(runs.reduce((s, r) => s + fs.statSync(r.history).size, 0), 'bytes');
+  await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
+    const features = configFeatures(path.join(run.dir, 'config.yaml'));
+    sink.counts.params += Object.keys(features).length;
+    const w = await sink.run({ project, name: names.get(run)!, sourceKey: `wandb:${run.name}`, features });
+    const r = await readTable(w, run.history, 'jsonl', sink, progress);
+    await w.finish({ status: 'complete', startedAt: startedAt(run.dir) ?? r?.first, finishedAt: r?.last });
+  });
+  progress.stop();
+}
