@@ -1,5 +1,6 @@
 import { flattenFeatures, jsonEqual } from './feature-diff.ts';
 import { mean, welchTTest } from './stats.ts';
+import { RESERVED_KEY } from './mlflow/model.ts';
 
 /**
  * Hypothesis evaluation, the pure part (DESIGN §8; README "Hypotheses and evidence" spells out
@@ -27,10 +28,14 @@ export function isSeedKey(key: string): boolean {
   return last === 'seed' || last.endsWith('_seed');
 }
 
-/** Flattened features without the seed-like keys. */
+/**
+ * Flattened features without the seed-like keys, and without the MLflow metadata key (run name,
+ * system tags, logged models: different for every run, so replicates would never share an arm).
+ */
 export function armFeatures(features: unknown): Map<string, unknown> {
   const out = new Map<string, unknown>();
-  for (const [k, v] of flattenFeatures(features)) if (!isSeedKey(k)) out.set(k, v);
+  const mlflow = `${RESERVED_KEY}.`;
+  for (const [k, v] of flattenFeatures(features)) if (!isSeedKey(k) && k !== RESERVED_KEY && !k.startsWith(mlflow)) out.set(k, v);
   return out;
 }
 
