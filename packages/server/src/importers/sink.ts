@@ -51,6 +51,8 @@ export interface SinkOptions {
   concurrency?: number;
   onPoints?: (n: number) => void;
   onWarning?: (msg: string) => void;
+  /** Read and count the source, send nothing (`--dry-run`; the benchmark's parse-only figure). */
+  dryRun?: boolean;
 }
 
 export class ImportHttpError extends Error {
@@ -112,8 +114,13 @@ export class Sink {
     }
   }
 
+  get dryRun(): boolean {
+    return Boolean(this.o.dryRun);
+  }
+
   /** Project id by name, created on first use. */
   project(name: string): Promise<string> {
+    if (this.dryRun) return Promise.resolve(name);
     let p = this.projects.get(name);
     if (!p) {
       p = this.request<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name }).then((r) => {
@@ -128,6 +135,10 @@ export class Sink {
   /** Get-or-create the experiment (features and tags merged into an existing one); points then go through the writer. */
   async run(spec: RunSpec): Promise<RunWriter> {
     const projectId = await this.project(spec.project);
+    if (this.dryRun) {
+      this.counts.experiments++;
+      return new RunWriter(this, spec, projectId, spec.name);
+    }
     const body: Record<string, unknown> = { name: spec.name, features: spec.features ?? {}, tags: spec.tags ?? [] };
     if (spec.description != null) body.description = spec.description;
     if (spec.startedAt != null) body.started_at = spec.startedAt;
@@ -214,6 +225,10 @@ export class RunWriter {
     const h = createHash('sha256').update(`${this.spec.sourceKey}\0${this.chunk++}\0${n}`);
     for (const s of series) h.update(`\0${s.metric_name}\0${s.steps.length}\0${s.steps[0]}\0${s.steps[s.steps.length - 1]}`);
     const batch_id = `import-${h.digest('hex').slice(0, 48)}`;
+    if (this.sink.dryRun) {
+      this.sink.pointsSent(n, false);
+      return;
+    }
     const p = (async () => {
       await this.sink.acquire();
       try {
@@ -242,6 +257,10 @@ export class RunWriter {
   /** Uploads unless the experiment already holds these bytes at this path. */
   async artifactBytes(path: string, data: Buffer, existing: Map<string, string>): Promise<void> {
     const sha = createHash('sha256').update(data).digest('hex');
+    if (this.sink.dryRun) {
+      this.sink.counts.artifacts++;
+      return;
+    }
     if (existing.get(path) === sha) {
       this.sink.counts.artifactsExisting++;
       return;
@@ -257,6 +276,7 @@ export class RunWriter {
 
   /** Path → sha256 of the artifacts the experiment already has (skip re-uploads). */
   async existingArtifacts(): Promise<Map<string, string>> {
+    if (this.sink.dryRun) return new Map();
     const r = await this.sink.request<{ items: { path: string; sha256: string }[] }>('GET', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}/artifacts`);
     return new Map(r.body.items.map((a) => [a.path, a.sha256]));
   }
@@ -268,6 +288,7 @@ export class RunWriter {
     while (this.pending.size) await Promise.all([...this.pending]);
     if (this.failure) throw this.failure;
     if (this.skipped) this.sink.warn(`${this.spec.name}: ${this.skipped} points skipped (negative or fractional step, or timestamp outside 1970–2106)`);
+    if (this.sink.dryRun) return;
     // get-or-create marked an existing run running again; the source's status and times come back here
     const patch: Record<string, unknown> = { status: this.spec.status ?? 'complete' };
     if (this.spec.startedAt != null) patch.started_at = this.spec.startedAt;

@@ -53,7 +53,9 @@ function startedAt(dir: string): number | undefined {
   const f = path.join(dir, 'wandb-metadata.json');
   if (!fs.existsSync(f)) return undefined;
   try {
-    const t = Date.parse(String((JSON.parse(fs.readFileSync(f, 'utf8')) as { startedAt?: string }).startedAt ?? ''));
+    const raw = String((JSON.parse(fs.readFileSync(f, 'utf8')) as { startedAt?: string }).startedAt ?? '');
+    // W&B writes UTC without a zone suffix; Date.parse would read it as local time
+    const t = Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(raw) ? raw : `${raw}Z`);
     return Number.isNaN(t) ? undefined : t;
   } catch {
     return undefined;
