@@ -1,3 +1,4 @@
+import { LIMITS } from '@assay/contracts';
 import { invalid } from '../../services/mlflow/errors.ts';
 import { projectByExperimentId } from '../../services/mlflow/experiments.ts';
 import { hex } from '../../services/mlflow/model.ts';
@@ -53,7 +54,8 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
 
   app.post('/runs/log-metric', schema('MLflow LogMetric → one metric point (same ingest path as /api/v1/metrics/batch)'), async (req) => {
     const b = input(req);
-    await runs.logMetrics(ctx, req.tenant, await find(req, b), [b]);
+    const e = await find(req, b);
+    await runs.logMetrics(ctx, req.tenant, e, runs.toPoints([b]));
     return {};
   });
 
@@ -80,8 +82,10 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const e = await find(req, b);
     const params = pairs(b.params, 'params');
     const tags = pairs(b.tags, 'tags');
+    const points = runs.toPoints(list(b.metrics, 'metrics')); // checked before the params and tags are written
+    if (points.length > LIMITS.batchPointsMax) throw invalid(`A batch holds at most ${LIMITS.batchPointsMax} metrics (MLflow: 1000); got ${points.length}`);
     if (params.length || tags.length) await runs.logParamsAndTags(ctx, req.tenant, e, params, tags);
-    await runs.logMetrics(ctx, req.tenant, e, list(b.metrics, 'metrics'));
+    await runs.logMetrics(ctx, req.tenant, e, points);
     return {};
   });
 

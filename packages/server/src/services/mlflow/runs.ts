@@ -1,4 +1,4 @@
-import { jsonTextProblem } from '@assay/contracts';
+import { jsonTextProblem, LIMITS } from '@assay/contracts';
 import type { AppContext } from '../../context.ts';
 import * as q from '../../stores/clickhouse/queries/metrics.ts';
 import { isUniqueViolation } from '../../stores/postgres/errors.ts';
@@ -195,25 +195,37 @@ function metricValue(v: unknown, key: string): number | string {
   throw invalid(`Got invalid value ${JSON.stringify(v)} for metric '${key}' (timestamp=…). Please specify value as a valid double (64-bit floating point)`);
 }
 
-/** Metric points through the same ingest path as Assay's `POST /metrics/batch` (acknowledged once durable). */
-export async function logMetrics(ctx: AppContext, tenant: Tenant, e: ExperimentRow, metrics: unknown[]): Promise<void> {
-  requireRole(tenant, 'researcher');
-  requireActive(e);
-  if (!metrics.length) return;
+export interface MetricPoint {
+  metric_name: string;
+  metric_value: number | string;
+  step: number;
+  timestamp: number;
+}
+
+/** MLflow metrics → Assay metric points, all checked before anything is written (a bad one refuses the whole call). */
+export function toPoints(metrics: unknown[]): MetricPoint[] {
   const now = Date.now();
-  const points = metrics.map((m) => {
+  return metrics.map((m) => {
     const o = (m ?? {}) as Record<string, unknown>;
     const key = checkKey('Metric', o.key);
     const step = int64(o.step, 'step', 0);
-    if (step < 0) throw invalid(`Metric '${key}' has step ${step}: Assay stores steps ≥ 0`);
+    if (step < 0) throw invalid(`Metric '${key}' has step ${step}: Assay stores steps >= 0`);
     const ts = int64(o.timestamp, 'timestamp', now);
-    if (ts < 0) throw invalid(`Metric '${key}' has timestamp ${ts}: Assay stores timestamps from 1970 on`);
+    if (ts < 0 || ts > LIMITS.timestampMaxMs) throw invalid(`Metric '${key}' has timestamp ${ts}: Assay stores epoch milliseconds from 0 to ${LIMITS.timestampMaxMs}`);
     return { metric_name: key, metric_value: metricValue(o.value, key), step, timestamp: ts };
   });
+}
+
+/** Metric points through the same ingest path as Assay's `POST /metrics/batch` (acknowledged once durable). */
+export async function logMetrics(ctx: AppContext, tenant: Tenant, e: ExperimentRow, points: MetricPoint[]): Promise<void> {
+  requireRole(tenant, 'researcher');
+  requireActive(e);
+  if (!points.length) return;
   await logBatch(ctx, tenant, e.projectId, e.id, { metrics: points });
   // MLflow clients send no heartbeat: a run that logs is alive (the crash sweeper must not end it)
+  const now = Date.now();
   if (!e.heartbeatAt || now - e.heartbeatAt.getTime() > 30_000 || e.status === 'crashed') {
-    await repo.touchHeartbeat(ctx.pg.db, tenant, e.projectId, e.id, new Date());
+    await repo.touchHeartbeat(ctx.pg.db, tenant, e.projectId, e.id, new Date(now));
   }
 }
 
