@@ -6,6 +6,7 @@ import { registerAuth } from './plugins/auth.ts';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { registerRequestDecompression } from './plugins/gzip.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
+import { registerRateLimit } from './plugins/rate-limit.ts';
 import { registerSecurity } from './plugins/security.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
@@ -63,6 +64,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
   });
   registerErrorHandling(app);
   await registerSecurity(app, ctx.config);
+  await registerRateLimit(app, ctx.config);
   await registerOpenApi(app);
   const auth = new Authenticator(ctx);
   const deps: RouteDeps = { ctx, auth };

@@ -61,6 +61,15 @@ export const envSchema = z.object({
    * write survives an OS crash or power loss; `off` keeps only kill -9 safety (README "Durability").
    */
   ASSAY_FSYNC: z.enum(['on', 'off']).default('on'),
+  /**
+   * Requests per minute per API key (429 + Retry-After beyond it; 0 = no limit). Far above what
+   * SDKs send (batches, not a request per point; they honour Retry-After): it stops runaway loops.
+   */
+  ASSAY_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(30_000),
+  /** Requests per minute per client IP on routes without an API key (the admin token route). */
+  ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Share the rate-limit counters between replicas through this Redis (redis://…); in memory when unset. */
+  REDIS_URL: optionalUrl(['redis://', 'rediss://']),
   /** Largest accepted artifact upload (bytes). Uploads stream to disk, so this bounds disk, not memory; bigger gets 413. */
   ASSAY_ARTIFACT_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024 * 1024),
 });

@@ -21,3 +21,10 @@ export class StoreUnavailableError extends RetryLaterError {}
 
 /** The process is stopping and takes no new writes. */
 export class ShuttingDownError extends RetryLaterError {}
+
+/**
+ * A read hit the per-query limits (ASSAY_QUERY_MAX_SECONDS / ASSAY_QUERY_MAX_MEMORY_BYTES): the
+ * server stopped it to stay up for everyone else. 503, not 500: nothing is broken, the question was
+ * too big for now (a time limit may pass when the server is less busy; a narrower range always helps).
+ */
+export class QueryLimitError extends RetryLaterError {}

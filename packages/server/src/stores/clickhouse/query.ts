@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
+import { QueryLimitError } from '../errors.ts';
 import { TENANT_TABLES } from './ddl.ts';
 
 export interface Tenant {
@@ -18,6 +19,27 @@ export interface QueryLimits {
 
 const TENANT_TABLE_RE = new RegExp(`\\b(?:FROM|JOIN|INTO|TABLE)\\s+(?:\\w+\\.)?(${TENANT_TABLES.join('|')})\\b`, 'i');
 const TEAM_PREDICATE_RE = /\bteam_id\s*=\s*\{team_id:UUID\}/;
+
+/** ClickHouse error codes of a query stopped by its limits (TIMEOUT_EXCEEDED, TOO_SLOW, MEMORY_LIMIT_EXCEEDED, …). */
+const LIMIT_CODES = new Set(['159', '160', '241', '158', '307', '396']);
+
+/** A query stopped by its limits becomes a QueryLimitError (503 + Retry-After), not a 500. */
+function limitError(err: unknown, limits: QueryLimits): never {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && LIMIT_CODES.has(code)) {
+    const which = code === '241' ? `memory limit (${limits.maxMemoryBytes} bytes)` : `time limit (${limits.maxExecutionSeconds} s)`;
+    throw new QueryLimitError(`Query stopped by the server's per-query ${which}: narrow it (a step range, max_points, fewer runs or metrics) or retry later`, 5);
+  }
+  throw err;
+}
+
+/**
+ * chDB applies `clickhouse_settings` as `SET` on its one session, so a read's limits would stay in
+ * force for every later statement — the writer's inserts and the readiness ping included. Statements
+ * that are not tenant reads reset them there (a ClickHouse server scopes settings to the request).
+ */
+const UNBOUNDED = { max_execution_time: 0, max_memory_usage: '0' } as const;
+const unbounded = (kind: 'chdb' | 'http') => (kind === 'chdb' ? (UNBOUNDED as never) : undefined);
 
 export class TenantPredicateMissing extends Error {
   constructor(table: string) {
@@ -63,49 +85,59 @@ export class ClickHouseStore {
   /** Rows as arrays (JSONCompactEachRow): the cheapest shape for large results. */
   async rows<T extends unknown[] = unknown[]>(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<T[]> {
     ClickHouseStore.assertTenantSafe(sql);
-    const rs = await this.client.query({
-      query: sql,
-      format: 'JSONCompactEachRow',
-      query_params: { ...params, team_id: tenant.teamId },
-      clickhouse_settings: this.settings(tag) as never,
-    });
-    return (await rs.json()) as T[];
+    try {
+      const rs = await this.client.query({
+        query: sql,
+        format: 'JSONCompactEachRow',
+        query_params: { ...params, team_id: tenant.teamId },
+        clickhouse_settings: this.settings(tag) as never,
+      });
+      return (await rs.json()) as T[];
+    } catch (err) {
+      return limitError(err, this.limits);
+    }
   }
 
   /** Rows as objects (JSONEachRow). */
   async objects<T extends Record<string, unknown>>(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<T[]> {
     ClickHouseStore.assertTenantSafe(sql);
-    const rs = await this.client.query({
-      query: sql,
-      format: 'JSONEachRow',
-      query_params: { ...params, team_id: tenant.teamId },
-      clickhouse_settings: this.settings(tag) as never,
-    });
-    return (await rs.json()) as T[];
+    try {
+      const rs = await this.client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        query_params: { ...params, team_id: tenant.teamId },
+        clickhouse_settings: this.settings(tag) as never,
+      });
+      return (await rs.json()) as T[];
+    } catch (err) {
+      return limitError(err, this.limits);
+    }
   }
 
   /** A tenant-scoped statement without a result (e.g. lightweight DELETE). */
   async tenantCommand(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<void> {
     ClickHouseStore.assertTenantSafe(sql);
-    await this.client.command({
-      query: sql,
-      query_params: { ...params, team_id: tenant.teamId },
-      clickhouse_settings: this.settings(tag) as never,
-    });
+    await this.client
+      .command({ query: sql, query_params: { ...params, team_id: tenant.teamId }, clickhouse_settings: this.settings(tag) as never })
+      .catch((err: unknown) => limitError(err, this.limits));
   }
 
   /** Schema statements and bookkeeping outside any tenant (migrations). */
   async adminCommand(sql: string, params: QueryParams = {}): Promise<void> {
-    await this.client.command({ query: sql, query_params: params });
+    await this.client.command({ query: sql, query_params: params, clickhouse_settings: unbounded(this.kind) });
   }
 
   async adminRows<T extends unknown[]>(sql: string, params: QueryParams = {}): Promise<T[]> {
     ClickHouseStore.assertTenantSafe(sql);
-    const rs = await this.client.query({ query: sql, format: 'JSONCompactEachRow', query_params: params });
+    const rs = await this.client.query({ query: sql, format: 'JSONCompactEachRow', query_params: params, clickhouse_settings: unbounded(this.kind) });
     return (await rs.json()) as T[];
   }
 
   async ping(): Promise<void> {
+    if (this.kind === 'chdb') {
+      await this.client.command({ query: 'SELECT 1', clickhouse_settings: unbounded(this.kind) });
+      return;
+    }
     const r = await this.client.ping();
     if (!r.success) throw r.error;
   }
@@ -132,7 +164,7 @@ export async function insertNative(ch: ClickHouseStore, table: InsertTable, bloc
     const file = path.join(ch.ingestDir, `${process.pid}-${++tmpSeq}.native`);
     await fs.promises.writeFile(file, blocks); // block by block: no concatenated copy
     try {
-      await ch.client.command({ query: `INSERT INTO ${table} SELECT * FROM file({file:String}, 'Native')`, query_params: { file } });
+      await ch.client.command({ query: `INSERT INTO ${table} SELECT * FROM file({file:String}, 'Native')`, query_params: { file }, clickhouse_settings: unbounded(ch.kind) });
     } finally {
       await fs.promises.rm(file, { force: true });
     }
