@@ -28,6 +28,9 @@ export interface Params {
   hypSteps: number; // … points per metric of each run
   hypSeeds: number; // replicates per arm (runs hypSeeds apart share features but the seed)
   hypReps: number; // timed evaluations (after one warmup)
+  importPoints: number; // import: points in each generated source (MLflow file store, tfevents logdir) …
+  importRuns: number; // … in this many runs …
+  importMetrics: number; // … of this many metrics each
   keep: boolean; // keep the temp data dir
 }
 
@@ -57,6 +60,9 @@ const DEFAULTS: Params = {
   hypSteps: 1_000,
   hypSeeds: 5,
   hypReps: 10,
+  importPoints: 10_000_000,
+  importRuns: 10,
+  importMetrics: 10,
   keep: false,
 };
 
