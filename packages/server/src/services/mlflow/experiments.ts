@@ -36,7 +36,8 @@ export async function projectByName(ctx: AppContext, tenant: Tenant, name: unkno
 }
 
 export async function createExperimentProject(ctx: AppContext, tenant: Tenant, name: unknown, description?: string, getOrCreate = false): Promise<ProjectRow> {
-  if (typeof name !== 'string' || !name) throw invalid("Missing value for required parameter 'name'");
+  if (name === undefined || name === null || name === '') throw invalid("Missing value for required parameter 'name'");
+  if (typeof name !== 'string') throw invalid(`Invalid value ${JSON.stringify(name)} for parameter 'name' supplied`);
   const problem = nameProblem(name, 'name', 255);
   if (problem) throw invalid(problem);
   try {

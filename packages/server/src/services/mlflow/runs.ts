@@ -22,10 +22,11 @@ export const TAG_VALUE_MAX = 8000;
 const TERMINAL = new Set(['complete', 'failed', 'crashed']);
 
 export async function findRun(ctx: AppContext, tenant: Tenant, runId: unknown): Promise<ExperimentRow> {
-  if (typeof runId !== 'string' || !runId) throw invalid('Missing value for required parameter \'run_id\'');
+  if (runId === undefined || runId === null || runId === '') throw invalid("Missing value for required parameter 'run_id'");
+  if (typeof runId !== 'string') throw invalid(`Invalid value ${JSON.stringify(runId)} for parameter 'run_id' supplied`);
   const id = uuidOf(runId);
   const e = id ? await repo.findExperimentInTeam(ctx.pg.db, tenant, id) : undefined;
-  if (!e) throw missing('Run not found: no run with this run_id in your team');
+  if (!e) throw missing('Run with this run_id not found in your team');
   return e;
 }
 
@@ -34,7 +35,8 @@ function requireActive(e: ExperimentRow): void {
 }
 
 function checkKey(kind: string, key: unknown): string {
-  if (typeof key !== 'string' || !key) throw invalid(`Missing value for required parameter '${kind} key'`);
+  if (key === undefined || key === null || key === '') throw invalid("Missing value for required parameter 'key'");
+  if (typeof key !== 'string') throw invalid(`Invalid value ${JSON.stringify(key)} for parameter 'key' supplied`);
   if ([...key].length > KEY_MAX) throw invalid(`${kind} key '${key.slice(0, 40)}…' had length ${[...key].length}, which exceeded length limit of ${KEY_MAX}`);
   const p = jsonTextProblem(key);
   if (p) throw invalid(`${kind} key: ${p.message}`);
