@@ -103,3 +103,28 @@ describe('MLflow runs are Assay experiments', () => {
     expect((await api.get('/api/3.0/mlflow/server-info')).body).toMatchObject({ multipart_uploads_enabled: false, workspaces_enabled: false });
   });
 });
+
+describe('bad input on every MLflow route', () => {
+  it('is a 4xx in MLflow\'s shape, never a 500', async () => {
+    const { runId, experimentId } = await setup('garbage');
+    const bodies: unknown[] = [
+      {}, [], 'null', { run_id: 5 }, { run_id: [runId] }, { run_id: runId, key: { a: 1 }, value: [1] }, { experiment_id: 7 }, { experiment_ids: 'x' },
+      { experiment_ids: [experimentId], filter: 42, order_by: [{ x: 1 }], max_results: -1, page_token: '%%%' }, { run_id: runId, metrics: 'x' },
+      { run_id: runId, metrics: [null, 1, 'a'] }, { run_id: runId, tags: [1, null], params: 'p' }, { run_id: runId, status: 'EXPLODED', end_time: 'soon' },
+      { run_id: runId, models: [{}], datasets: 3 }, { run_ids: [runId], metric_key: 'x', start_step: 5, end_step: 1 }, { experiment_id: experimentId, source_run_id: 'zz' },
+    ];
+    const mlflowRoutes = t.srv.routes.filter((r) => r.url.includes('/mlflow'));
+    expect(mlflowRoutes.length).toBe(37);
+    for (const r of mlflowRoutes) {
+      const url = r.url.replace(':model_id', 'm-nope').replace(':tag_key', 'k').replace('*', `${experimentId}/${runId}/artifacts/x`);
+      for (const b of bodies) {
+        const res = r.method === 'GET' || r.method === 'DELETE'
+          ? await t.srv.app.inject({ method: r.method as 'GET', url: `${url}?${new URLSearchParams(Object.entries(typeof b === 'object' && b && !Array.isArray(b) ? b : {}).map(([k, v]) => [k, String(v)]))}`, headers: { authorization: `Bearer ${t.team.apiKey}` } })
+          : await t.srv.app.inject({ method: r.method as 'POST', url, payload: typeof b === 'string' ? b : JSON.stringify(b), headers: { authorization: `Bearer ${t.team.apiKey}`, 'content-type': 'application/json' } });
+        // 501 NOT_IMPLEMENTED is the deliberate answer of delete/restore_experiment
+        expect(res.statusCode === 501 ? 400 : res.statusCode, `${r.method} ${url} ${JSON.stringify(b)} → ${res.body}`).toBeLessThan(500);
+        if (res.statusCode >= 400) expect(Object.keys(res.json()).sort(), `${r.method} ${url}`).toEqual(['error_code', 'message']);
+      }
+    }
+  });
+});
