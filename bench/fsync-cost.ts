@@ -1,5 +1,8 @@
 /**
- * What ASSAY_FSYNC=on costs on the ingest path: `node --import tsx bench/fsync-cost.ts [rounds]`.
+ * What ASSAY_FSYNC=on costs on the ingest path: `node --import tsx bench/fsync-cost.ts [rounds]`,
+ * and per store in one process: `node --import tsx bench/fsync-cost.ts micro [rounds]` (a PGlite
+ * commit with and without fsync; a chDB insert into a MergeTree table with and without
+ * fsync_after_insert/fsync_part_directory, the two tables side by side in one session).
  * Servers with fsync on and off alternate (fresh data dir each), so machine noise hits both.
  * Every batch carries a batch_id, as the SDKs send it: a Postgres row before the ClickHouse insert
  * and a commit after it, on top of the inserted parts.
@@ -13,7 +16,8 @@ import { Api } from './lib/http.ts';
 import { createTeam, Server } from './lib/server.ts';
 import { fmt, median, nowMs, quantile } from './lib/stats.ts';
 
-const rounds = Number(process.argv[2] ?? 3);
+const micro = process.argv[2] === 'micro';
+const rounds = Number(process.argv[micro ? 3 : 2] ?? 3);
 let seq = 0;
 
 function batch(step0: number, n: number) {
@@ -55,6 +59,45 @@ async function once(mode: 'on' | 'off') {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function microRounds() {
+  const { openPostgres } = await import('../packages/server/src/stores/postgres/db.ts');
+  const { Session } = await import('chdb');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-fsync-micro-'));
+  const ch = new Session(path.join(root, 'ch'));
+  const fsyncSettings = (v: number) => `SETTINGS fsync_after_insert = ${v}, fsync_part_directory = ${v}`;
+  for (const v of [0, 1]) ch.query(`CREATE TABLE t${v} (a UInt64, b Float64) ENGINE = MergeTree ORDER BY a ${fsyncSettings(v)}`);
+  const pgMs: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  const chMs: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const mode of r % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+        const pg = await openPostgres({ kind: 'pglite', path: path.join(root, `pg-${mode}`), fsync: mode === 'on' });
+        const c = (pg.db as unknown as { $client: { query(sql: string, p?: unknown[]): Promise<unknown>; exec(sql: string): Promise<unknown> } }).$client;
+        await c.exec('create table if not exists t (id serial primary key, v text)');
+        let t0 = nowMs();
+        for (let i = 0; i < 300; i++) await c.query('insert into t (v) values ($1)', [`row ${i}`]);
+        pgMs[mode].push((nowMs() - t0) / 300);
+        await pg.close();
+        t0 = nowMs();
+        for (let i = 0; i < 50; i++) ch.query(`INSERT INTO t${mode === 'on' ? 1 : 0} SELECT number + ${r * 1e6 + i * 1000}, rand() FROM numbers(1000)`);
+        chMs[mode].push((nowMs() - t0) / 50);
+        console.log(`round ${r + 1} fsync=${mode}: PGlite commit ${fmt(pgMs[mode].at(-1)!)} ms, chDB insert of 1000 rows ${fmt(chMs[mode].at(-1)!)} ms`);
+      }
+    }
+    for (const mode of ['off', 'on'] as const) {
+      console.log(`fsync=${mode} median of ${rounds}: PGlite commit ${fmt(median(pgMs[mode]))} ms, chDB insert ${fmt(median(chMs[mode]))} ms`);
+    }
+  } finally {
+    ch.cleanup?.();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (micro) {
+  await microRounds();
+  process.exit(0);
 }
 
 const res: Record<'on' | 'off', { p50: number; p99: number; pps: number }[]> = { on: [], off: [] };

@@ -42,8 +42,11 @@ function rng(seed: number) {
 }
 
 export async function runCrashScenario(o: CrashScenario): Promise<string> {
+  const t0 = Date.now();
+  const progress = (what: string) => process.stderr.write(`crash scenario +${((Date.now() - t0) / 1000).toFixed(0)} s: ${what}\n`);
   const seed = o.seed ?? Number(process.env.ASSAY_CRASH_SEED ?? Date.now() % 1e9);
   const random = rng(seed);
+  progress(`seed ${seed} (ASSAY_CRASH_SEED), ${o.kills} kills`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-crash-'));
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-crash-spool-'));
   const port = await freePort();
@@ -92,6 +95,7 @@ export async function runCrashScenario(o: CrashScenario): Promise<string> {
     const acked = new Set<number>();
     const abandoned = new Set<number>();
     const retry: number[] = [];
+    const statuses = new Map<string, number>();
     const sendRaw = async (b: number): Promise<boolean> => {
       const metrics = Array.from({ length: RAW_POINTS }, (_, i) => ({ metric_name: 'raw', step: b * RAW_POINTS + i, metric_value: (b * RAW_POINTS + i) * 3 }));
       try {
@@ -101,9 +105,13 @@ export async function runCrashScenario(o: CrashScenario): Promise<string> {
           body: JSON.stringify({ batch_id: `raw-${b}`, metrics }),
           signal: AbortSignal.timeout(15_000),
         });
-        await r.arrayBuffer();
+        const text = await r.text();
+        const what = r.status === 200 ? '200' : `${r.status} ${text.slice(0, 120)}`;
+        statuses.set(what, (statuses.get(what) ?? 0) + 1);
         return r.status === 200;
-      } catch {
+      } catch (e) {
+        const what = (e as Error).name === 'TimeoutError' ? 'timeout' : 'no connection';
+        statuses.set(what, (statuses.get(what) ?? 0) + 1);
         return false;
       }
     };
@@ -111,10 +119,11 @@ export async function runCrashScenario(o: CrashScenario): Promise<string> {
     const rawWriter = (async () => {
       while (!stop) {
         const b = retry.length && random() < 0.5 ? retry.shift()! : nextRaw++;
-        if (await sendRaw(b)) acked.add(b);
+        const ok = await sendRaw(b);
+        if (ok) acked.add(b);
         else if (b % 2 === 0) retry.push(b);
         else abandoned.add(b);
-        await sleep(20);
+        await sleep(ok ? 20 : 500); // a client backs off while the server is down
       }
     })();
 
@@ -129,17 +138,30 @@ export async function runCrashScenario(o: CrashScenario): Promise<string> {
       }
       s.crash();
       s = start(); // at once, same port and data dir
+      progress(`kill ${k + 1}/${o.kills}`);
     }
     await s.ready();
+    progress('last restart ready');
     stop = true;
     await Promise.all([trainer, rawWriter]);
-    while (retry.length) {
-      const b = retry.shift()!;
-      if (await sendRaw(b)) acked.add(b);
-      else retry.push(b);
-    }
+    progress(`${retry.length} raw batches to re-send`);
+    const drain = async () => {
+      for (let attempts = 0; retry.length && attempts < 20; ) {
+        const b = retry.shift()!;
+        if (await sendRaw(b)) acked.add(b);
+        else {
+          retry.push(b);
+          attempts++;
+          await sleep(500);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, drain));
+    expect(retry, `raw batches never acknowledged; answers: ${JSON.stringify([...statuses])}`).toEqual([]);
+    progress('raw batches drained');
 
     expect(await exp.finish('complete', { timeoutMs: 180_000 })).toBe(true);
+    progress('SDK finished');
     const st = exp.stats();
     expect(st).toMatchObject({ logged: 2 * steps, acked: 2 * steps, dropped: 0 });
     expect(listSegments(spoolDir)).toEqual([]);
@@ -169,7 +191,7 @@ export async function runCrashScenario(o: CrashScenario): Promise<string> {
     return (
       `seed ${seed}: ${o.kills} kills (${duringStartup} while starting); SDK ${steps} steps × 2 metrics acked, ` +
       `${st.retries} retries, ${st.spooled} points spooled, ${st.duplicateBatches} duplicate batches; raw ${acked.size} batches acked, ` +
-      `${abandoned.size} abandoned (${landedAbandoned} of them landed whole)`
+      `${abandoned.size} abandoned (${landedAbandoned} of them landed whole); raw answers ${JSON.stringify([...statuses])}; ${((Date.now() - t0) / 1000).toFixed(0)} s`
     );
   } finally {
     for (const s of servers) s.crash();

@@ -78,6 +78,19 @@ export async function commitBlob(root: string, teamId: string, blob: ReceivedBlo
   await mkdir(path.dirname(dest), { recursive: true });
   // Atomic on one file system; two concurrent identical uploads both rename the same bytes.
   await rename(blob.tmp, dest);
+  // The bytes were flushed before the rename; the new names must be too, or an OS crash right
+  // after the upload was acknowledged can leave the artifact's row pointing at no file.
+  await fsyncDir(path.dirname(dest));
+  await fsyncDir(path.dirname(path.dirname(dest)));
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await fs.promises.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
 }
 
 export async function discardBlob(blob: ReceivedBlob): Promise<void> {
