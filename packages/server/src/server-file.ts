@@ -45,6 +45,8 @@ export interface LockHolder {
 /** How long a start waits for the previous holder: a killed process releases its lock only once the kernel has torn it down (unmapping chDB's ~500 MB takes a moment). */
 export const LOCK_WAIT_MS = 10_000;
 
+const CLI_WAIT_MS = 180_000;
+
 const fileOf = (dataDir: string) => path.join(dataDir, 'server.json');
 const lockOf = (dataDir: string) => path.join(dataDir, 'assay.lock');
 
@@ -86,10 +88,12 @@ export async function lockDataDir(dataDir: string, command: string, waitMs = LOC
   let told = false;
   while (!tryLock(dataDir, command)) {
     const holder = readLockHolder(dataDir);
-    if (Date.now() - start >= waitMs) return holder ?? {};
+    // A CLI command (team create, migrate) holds the dir for seconds, not for good: outwait it.
+    const limit = holder?.command && holder.command !== 'serve' ? Math.max(waitMs, CLI_WAIT_MS) : waitMs;
+    if (Date.now() - start >= limit) return holder ?? {};
     // A killed holder is usually gone within a few hundred ms: say nothing unless it lasts.
     if (!told && Date.now() - start > 1000) {
-      console.error(`the data dir ${dataDir} is held by pid ${holder?.pid ?? '?'} (assay ${holder?.command ?? '?'}); waiting up to ${waitMs / 1000} s for it to exit…`);
+      console.error(`the data dir ${dataDir} is held by pid ${holder?.pid ?? '?'} (assay ${holder?.command ?? '?'}); waiting up to ${limit / 1000} s for it to exit…`);
       told = true;
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -3,11 +3,12 @@
  * so neither a killed server still being torn down nor a stale file naming our own pid (pid 1
  * again in a container) keeps a new server from starting — and a live one still refuses a second.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, ChildServer, createTeam, freePort } from './child-server.ts';
+import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
 
 const RESTARTS = 20;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-restart-'));
@@ -78,6 +79,27 @@ describe('restart after kill -9', () => {
     expect(await storedSteps(s)).toEqual(steps(RESTARTS + 1));
     console.log(`restart after kill -9: ready in ${timings.map((t) => (t / 1000).toFixed(1)).join(' ')} s`);
   }, 600_000);
+
+  it('a killed server left a zombie (nobody reaps it, as under an init that does not) does not block a restart', async () => {
+    s.crash();
+    await s.exited;
+    // sh starts the server in the background and becomes `sleep`, which never waits for children.
+    const script = `"${process.execPath}" "${BIN}" serve --port ${port} --data-dir "${dataDir}" >/dev/null 2>&1 & echo $!; exec sleep 600`;
+    const parent = spawn('sh', ['-c', script], { env: childEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (d) => res(String(d)))));
+      for (let up = false; !up; await new Promise((r) => setTimeout(r, 100))) {
+        up = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+      }
+      process.kill(pid, 'SIGKILL');
+      s = start(); // at once
+      await s.ready();
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) Z /); // still a zombie, as the old pid check saw it
+      expect(await storedSteps(s)).toEqual(steps(RESTARTS + 1));
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  }, 300_000);
 
   it('a stale server.json and lock file naming the new process’s own pid do not block it', async () => {
     s.crash();
