@@ -13,6 +13,7 @@ TIMESERIES_LIMIT_MAX = 100000
 TIMESERIES_LIMIT_DEFAULT = 10000
 TAGS_MAX = 1000
 DESCRIPTION_MAX = 10000
+JSON_DEPTH_MAX = 32
 
 LIMITS = {
     "metricNameMax": METRIC_NAME_MAX,
@@ -26,4 +27,5 @@ LIMITS = {
     "timeseriesLimitDefault": TIMESERIES_LIMIT_DEFAULT,
     "tagsMax": TAGS_MAX,
     "descriptionMax": DESCRIPTION_MAX,
+    "jsonDepthMax": JSON_DEPTH_MAX,
 }

@@ -122,8 +122,8 @@ export const SummaryResponse = z.object({
 const listParam = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 export const CompareQuery = z.object({
-  project_id: z.string().min(1),
-  experiment_ids: listParam.pipe(z.array(z.string().min(1)).min(1).max(1000)),
+  project_id: Name('project_id'),
+  experiment_ids: listParam.pipe(z.array(Name('experiment_ids')).min(1).max(1000)),
   metric_names: listParam.pipe(z.array(MetricName).max(1000)).optional(),
   include: z
     .union([z.string(), z.array(z.string())])

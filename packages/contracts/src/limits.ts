@@ -28,6 +28,8 @@ export const LIMITS = {
   tagsMax: 1000,
   /** Project and experiment descriptions (notes): 0–10,000 code points. */
   descriptionMax: 10_000,
+  /** Nesting levels of a stored JSON object (features, code snapshot): the object itself is level 1. */
+  jsonDepthMax: 32,
 } as const;
 
 export type Limits = typeof LIMITS;
@@ -68,8 +70,9 @@ function storableTextProblem(s: string): string | undefined {
 
 /**
  * Where in a JSON value there is text PostgreSQL's jsonb cannot store — NUL or an unpaired
- * surrogate, in a key or a string — as the path to it and the reason; undefined when there is none.
- * Iterative, so a deeply nested body cannot overflow the stack.
+ * surrogate, in a key or a string — or nesting deeper than LIMITS.jsonDepthMax, as the path to it
+ * and the reason; undefined when there is none. Iterative, so a deeply nested body cannot overflow
+ * the stack (PostgreSQL's jsonb input, recursive, would fail past its stack depth limit).
  */
 export function jsonTextProblem(value: unknown): { path: (string | number)[]; message: string } | undefined {
   const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
@@ -78,6 +81,8 @@ export function jsonTextProblem(value: unknown): { path: (string | number)[]; me
     if (typeof v === 'string') {
       const why = storableTextProblem(v);
       if (why) return { path, message: `text ${why}` };
+    } else if (typeof v === 'object' && v !== null && path.length >= LIMITS.jsonDepthMax) {
+      return { path, message: `nested deeper than ${LIMITS.jsonDepthMax} levels` };
     } else if (Array.isArray(v)) {
       v.forEach((x, i) => stack.push({ v: x, path: [...path, i] }));
     } else if (typeof v === 'object' && v !== null) {
