@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +170,38 @@ describe('tensorboard', () => {
       `${t.bad_file}: offset ${t.truncated_offset}: truncated record (46 bytes announced, 20 left)`,
     ]);
     expect((await series(team, 'tb-bad', 'runC', 'val/loss')).map((p) => p.step)).toEqual([0, 1, 3, 4, 5, 6]);
+  });
+});
+
+describe('resume', () => {
+  it('an import cut off after some batches continues: those batches are answered as duplicates, no point is written twice', async () => {
+    const team = await srv.newTeam('imp-resume');
+    fs.writeFileSync(path.join(tmp, 'cut.csv'), 'step,loss\n' + Array.from({ length: 250 }, (_, s) => `${s},${s / 4}`).join('\n') + '\n');
+    // a proxy that lets two batches through and then fails like a dying connection would
+    let batches = 0;
+    const proxy = http.createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks);
+      if (req.url!.startsWith('/api/v1/metrics/batch/') && ++batches > 2) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"detail":"cut off"}');
+        return;
+      }
+      const { host: _h, connection: _c, 'content-length': _l, ...headers } = req.headers as Record<string, string>;
+      const r = await fetch(url + req.url, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined });
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await r.arrayBuffer()));
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const via = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const o = { project: 'r', experiment: 'e', batchPoints: 100, concurrency: 1 };
+    await expect(runImport('csv', path.join(tmp, 'cut.csv'), { url: via, apiKey: team.apiKey, ...o })).rejects.toThrow('cut off');
+    proxy.close();
+    expect(await metricNames(team, 'r', 'e')).toEqual({ loss: 200 });
+    const resumed = await imp(team, 'csv', path.join(tmp, 'cut.csv'), o);
+    expect([resumed.counts.points, resumed.counts.pointsExisting, resumed.counts.experiments, resumed.counts.experimentsExisting]).toEqual([50, 200, 0, 1]);
+    expect((await series(team, 'r', 'e', 'loss')).map((p) => [p.step, p.value])).toEqual(Array.from({ length: 250 }, (_, s) => [s, s / 4]));
+    expect(await metricNames(team, 'r', 'e')).toEqual({ loss: 250 }); // points written, counted by the server: none twice
   });
 });
 

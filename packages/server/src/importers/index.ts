@@ -76,6 +76,14 @@ const SOURCES: [ImportKind, string, string][] = [
   ['jsonl', '<file>', 'a JSON-lines table, wide or long as for csv, detected from the first record'],
 ];
 
+const PROJECT_HELP: Record<ImportKind, string> = {
+  mlflow: 'put every run into this project (default: one project per MLflow experiment, by its name)',
+  tensorboard: 'target project (default: the logdir\'s directory name)',
+  wandb: 'target project (default: the export dir\'s directory name)',
+  csv: 'target project (required)',
+  jsonl: 'target project (required)',
+};
+
 /** `assay import <kind> …`: writes through a running server's HTTP API; re-running it changes nothing. */
 export function registerImportCommands(program: Command): void {
   const imp = program
@@ -88,7 +96,7 @@ export function registerImportCommands(program: Command): void {
       .description(help)
       .option('--url <url>', 'Assay server URL (ASSAY_API_URL, default http://127.0.0.1:8000)')
       .option('--api-key <key>', 'an API key of the target team (ASSAY_API_KEY)')
-      .option('--project <name>', kind === 'csv' || kind === 'jsonl' ? 'target project (required)' : 'put every experiment into this project (default: the source\'s own grouping)')
+      .option('--project <name>', PROJECT_HELP[kind])
       .option('--batch-points <n>', 'points per batch request (default 100000)', (v) => Number(v))
       .option('--jobs <n>', 'source runs imported at once (default 4)', (v) => Number(v))
       .option('--dry-run', 'read and count the source, write nothing')
