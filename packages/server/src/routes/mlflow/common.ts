@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { invalid } from '../../services/mlflow/errors.ts';
 
 /** MLflow sends GET parameters in the query string and everything else as a JSON body. */
@@ -7,7 +8,17 @@ export function input(req: FastifyRequest): Record<string, unknown> {
   return src && typeof src === 'object' && !Array.isArray(src) ? (src as Record<string, unknown>) : {};
 }
 
-export const schema = (summary: string, description?: string) => ({ schema: { tags: ['mlflow'], summary, ...(description ? { description } : {}) } });
+const MlflowErrorBody = z.object({ error_code: z.string(), message: z.string() });
+/**
+ * What an MLflow route can answer, for /openapi.json (schemathesis checks every status against it):
+ * any 200 body (MLflow's shapes are not modelled here), and MLflow's error shape for the statuses its
+ * codes map to, plus 413/415 (body too big / not JSON), 429 (rate limit), 501 (not implemented), 503.
+ */
+const responses = {
+  200: z.unknown(),
+  ...Object.fromEntries([400, 401, 403, 404, 413, 415, 429, 501, 503].map((c) => [c, MlflowErrorBody])),
+};
+export const schema = (summary: string, description?: string) => ({ schema: { tags: ['mlflow'], summary, ...(description ? { description } : {}), response: responses } });
 
 export function optString(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null) return undefined;
