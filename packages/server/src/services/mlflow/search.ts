@@ -52,6 +52,12 @@ export async function searchRuns(
   const clauses = parseFilter(o.filter);
   const order = parseOrderBy(o.orderBy);
   if ([...clauses, ...order].some((c) => c.entity === 'dataset')) throw invalid('Searching runs by datasets is not supported by Assay');
+  if (!clauses.length && !order.length) {
+    // nothing to evaluate: the page comes straight from PostgreSQL in MLflow's default order
+    const page = await repo.listProjectsExperiments(ctx.pg.db, tenant, projectIds, o.lifecycle, { limit: o.maxResults + 1, offset: o.offset });
+    const runs = page.slice(0, o.maxResults);
+    return { runs, metrics: await latestMetrics(ctx, tenant, runs), more: page.length > o.maxResults };
+  }
   const rows = await repo.listProjectsExperiments(ctx.pg.db, tenant, projectIds, o.lifecycle);
   const metricKeys = [...new Set([...clauses, ...order].filter((c) => c.entity === 'metric').map((c) => c.key))];
   let metrics = metricKeys.length ? await latestMetrics(ctx, tenant, rows, metricKeys) : undefined;

@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
 import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
@@ -159,15 +159,29 @@ export async function findExperimentInTeam(db: Db, tenant: Tenant, id: string): 
   return e;
 }
 
-/** Every run of these projects, oldest first, by lifecycle (MLflow search_runs filters them in memory). */
-export async function listProjectsExperiments(db: Db, tenant: Tenant, projectIds: string[], lifecycle: 'active' | 'deleted' | 'all'): Promise<ExperimentRow[]> {
+/**
+ * Runs of these projects by lifecycle (MLflow search_runs filters them in memory). With `page`, only
+ * that slice in MLflow's default order (newest start first, then id) — the unfiltered search. The
+ * code snapshot (`git`, up to megabytes of diff) is not read: no search needs it.
+ */
+export async function listProjectsExperiments(
+  db: Db,
+  tenant: Tenant,
+  projectIds: string[],
+  lifecycle: 'active' | 'deleted' | 'all',
+  page?: { limit: number; offset: number },
+): Promise<ExperimentRow[]> {
   if (!projectIds.length) return [];
   const life = lifecycle === 'active' ? isNull(experiments.deletedAt) : lifecycle === 'deleted' ? isNotNull(experiments.deletedAt) : undefined;
-  return db
-    .select()
+  const { git: _git, ...cols } = getTableColumns(experiments);
+  const q = db
+    .select(cols)
     .from(experiments)
     .where(and(eq(experiments.teamId, tenant.teamId), inArray(experiments.projectId, projectIds), life))
-    .orderBy(experiments.createdAt, experiments.id);
+    .orderBy(desc(experiments.startedAt), experiments.id)
+    .$dynamic();
+  const rows = page ? await q.limit(page.limit).offset(page.offset) : await q;
+  return rows.map((r) => ({ ...r, git: null }));
 }
 
 /** Removes one key of a nested features object in place (MLflow delete_tag); false when the run is not ours. */
