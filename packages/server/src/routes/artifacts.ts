@@ -30,6 +30,9 @@ export function artifactRoutes(app: Api, { ctx }: RouteDeps): void {
         params: ExperimentParams,
         querystring: ArtifactUploadQuery,
         headers: z.looseObject({ 'x-content-sha256': Sha256Hex.optional() }),
+        // declared so /openapi.json shows (and fuzzers send) a raw-bytes body; the stream itself is not validated
+        consumes: ['application/octet-stream'],
+        body: z.any().meta({ type: 'string', format: 'binary' }),
         response: { 201: Artifact, 200: Artifact, ...errors(403, 413) },
       },
     }, async (req, reply) => {
@@ -55,7 +58,11 @@ export function artifactRoutes(app: Api, { ctx }: RouteDeps): void {
         summary: 'Download an artifact',
         description: 'Streams the bytes as an attachment, with `Content-Length`, `ETag` (the sha256) and `X-Content-SHA256`. Supports a single `Range: bytes=…`.',
         params: ExperimentParams.extend({ artifact_id: z.string().min(1).max(255).describe('Artifact UUID') }),
-        response: errors(410, 416),
+        response: {
+          200: z.any().meta({ type: 'string', format: 'binary' }).describe('The artifact bytes'),
+          206: z.any().meta({ type: 'string', format: 'binary' }).describe('The requested byte range'),
+          ...errors(410, 416),
+        },
       },
     }, async (req, typedReply) => {
       const reply = typedReply as unknown as FastifyReply; // bytes, not a JSON schema

@@ -14,11 +14,11 @@ const MlflowErrorBody = z.object({ error_code: z.string(), message: z.string() }
  * any 200 body (MLflow's shapes are not modelled here), and MLflow's error shape for the statuses its
  * codes map to, plus 413/415 (body too big / not JSON), 429 (rate limit), 501 (not implemented), 503.
  */
-const responses = {
+export const mlflowResponses = {
   200: z.unknown(),
   ...Object.fromEntries([400, 401, 403, 404, 413, 415, 429, 501, 503].map((c) => [c, MlflowErrorBody])),
 };
-export const schema = (summary: string, description?: string) => ({ schema: { tags: ['mlflow'], summary, ...(description ? { description } : {}), response: responses } });
+export const schema = (summary: string, description?: string) => ({ schema: { tags: ['mlflow'], summary, ...(description ? { description } : {}), response: mlflowResponses } });
 
 export function optString(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null) return undefined;

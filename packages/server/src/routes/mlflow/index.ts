@@ -3,6 +3,7 @@ import { registerAuth } from '../../plugins/auth.ts';
 import { registerRequestDecompression } from '../../plugins/gzip.ts';
 import type { Api, RouteDeps } from '../types.ts';
 import { mlflowArtifactRoutes } from './artifacts.ts';
+import { mlflowResponses } from './common.ts';
 import { registerMlflowErrors } from './errors.ts';
 import { mlflowExperimentRoutes } from './experiments.ts';
 import { mlflowModelRoutes } from './models.ts';
@@ -42,7 +43,7 @@ export async function mlflowRoutes(app: Api, deps: RouteDeps): Promise<void> {
   await app.register(scoped((api) => mlflowArtifactRoutes(api, deps)), { prefix: '/api/2.0/mlflow-artifacts' });
   await app.register(scoped((api) => {
     api.get('/server-info', {
-      schema: { tags: ['mlflow'], summary: 'MLflow 3 capability probe', description: 'What the MLflow client asks before artifact uploads: no multipart or presigned transfers, no workspaces.' },
+      schema: { tags: ['mlflow'], summary: 'MLflow 3 capability probe', description: 'What the MLflow client asks before artifact uploads: no multipart or presigned transfers, no workspaces.', response: mlflowResponses },
     }, async () => ({ store_type: 'SqlStore', workspaces_enabled: false, multipart_uploads_enabled: false, multipart_downloads_enabled: false, trace_archival_enabled: false }));
   }), { prefix: '/api/3.0/mlflow' });
 }
