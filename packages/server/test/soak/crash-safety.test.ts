@@ -4,6 +4,6 @@ import { runCrashScenario } from '../crash-scenario.ts';
 
 describe('crash safety (soak)', () => {
   it('every acknowledged point stored exactly once across 100 kill -9 + restarts; no batch half-written', async () => {
-    console.log(await runCrashScenario({ kills: Number(process.env.ASSAY_SOAK_KILLS ?? 100), stepsPerTick: 50 }));
+    console.log(await runCrashScenario({ kills: Number(process.env.ASSAY_SOAK_KILLS ?? 100), stepsPerTick: 5 }));
   }, 3 * 3600_000);
 });
