@@ -131,7 +131,7 @@ describe('file permissions', () => {
         srv.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
       });
       const call = (method: string, p: string, body?: unknown, type = 'application/json') =>
-        fetch(`${url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: type === 'application/json' ? JSON.stringify(body) : (body as Buffer) });
+        fetch(`${url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: type === 'application/json' ? JSON.stringify(body) : new Uint8Array(body as Buffer) });
       expect((await call('POST', '/projects', { name: 'p' })).status).toBe(201);
       expect((await call('POST', '/projects/p/experiments', { name: 'e' })).status).toBe(201);
       expect((await call('POST', '/metrics/batch/p/e', { metrics: [{ metric_name: 'loss', metric_value: 1, step: 0 }] })).status).toBe(200);
