@@ -72,7 +72,8 @@ export class Server {
     const t0 = nowMs();
     const proc = spawn(process.execPath, [ASSAY_BIN, 'serve', '--port', String(port), '--data-dir', dataDir], {
       cwd: path.resolve(path.dirname(ASSAY_BIN), '../../..'),
-      env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
+      // throughput runs drive one key far past any SDK: the per-key rate limit would measure itself
+      env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ASSAY_RATE_LIMIT_PER_MINUTE: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new Server(proc, port, dataDir);

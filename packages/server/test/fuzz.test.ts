@@ -5,7 +5,7 @@ import { runFuzz } from './fuzz-run.ts';
 describe('schemathesis', () => {
   it('no 5xx, no undeclared status, no response outside its schema, on every operation', async () => {
     // bounded for npm test: a few examples per operation and a time budget; soak/fuzz.test.ts runs many more
-    const r = await runFuzz({ maxExamples: Number(process.env.ASSAY_FUZZ_EXAMPLES ?? 5), maxSeconds: Number(process.env.ASSAY_FUZZ_SECONDS ?? 100) });
+    const r = await runFuzz({ maxExamples: Number(process.env.ASSAY_FUZZ_EXAMPLES ?? 5), maxSeconds: Number(process.env.ASSAY_FUZZ_SECONDS ?? 80) });
     console.log(`schemathesis: ${r.operations} operations, ${r.generated} test cases, ${r.failures} failures`);
     expect(r.exitCode, r.output.slice(-20_000)).toBe(0);
     expect(r.operations).toBe(r.expectedOperations);
