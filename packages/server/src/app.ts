@@ -5,7 +5,6 @@ import type { AppContext } from './context.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { registerRequestDecompression } from './plugins/gzip.ts';
-import { registerJsonBody } from './plugins/json-body.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { registerRateLimit } from './plugins/rate-limit.ts';
 import { registerSecurity } from './plugins/security.ts';
@@ -64,7 +63,6 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(2)}`);
   });
   registerErrorHandling(app);
-  registerJsonBody(app);
   await registerSecurity(app, ctx.config);
   await registerRateLimit(app, ctx.config);
   await registerOpenApi(app);
