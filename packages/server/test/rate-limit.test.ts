@@ -14,7 +14,9 @@ let srv: TestServer;
 let team: TestTeam;
 
 beforeAll(async () => {
-  srv = await startTestServer({ ASSAY_RATE_LIMIT_PER_MINUTE: String(PER_KEY), ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: String(PER_IP) });
+  // REDIS_URL is cleared: this server's budget is in memory even when CI exports REDIS_URL for the
+  // shared-store case below (a shared Redis counter would carry other servers' requests).
+  srv = await startTestServer({ ASSAY_RATE_LIMIT_PER_MINUTE: String(PER_KEY), ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: String(PER_IP), REDIS_URL: '' });
   team = await srv.newTeam('rl');
 });
 afterAll(() => srv?.close());
