@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jsonTextProblem, LIMITS, nameProblem } from './limits.ts';
+import { jsonTextProblem, LIMITS, nameProblem, wireTimestampMs } from './limits.ts';
 
 export * from './limits.ts';
 
@@ -37,6 +37,9 @@ export const HostName = Name('host', LIMITS.nameMax, 0);
 export const Step = z.number().int().min(0).max(MAX_STEP);
 export const Timestamp = z
   .union([z.string().datetime({ offset: true }), z.number().int().min(0).max(MAX_TIMESTAMP_MS)])
+  // The ISO pattern admits times no date can hold (a leap second "23:59:60", years before 1970):
+  // the value must be an instant in the storable range, as the batch encoder requires.
+  .refine((t) => wireTimestampMs(t) !== undefined, { message: 'must be a date-time from 1970-01-01 to 2106-02-07T06:28:15.999Z (ISO-8601 or epoch ms)' })
   .describe('ISO-8601 date-time or epoch milliseconds, 1970-01-01 … 2106-02-07T06:28:15.999Z; default = server time');
 
 export const MetricLogRequest = z.object({

@@ -86,6 +86,19 @@ describe('experiments', () => {
     expect((await team.api.get(`${base}/r2`)).status).toBe(404);
   });
 
+  it('start/end times: an ISO time no date can hold (leap second, before 1970) is a 422, not a 500 (found by schemathesis)', async () => {
+    await team.api.post('/projects', { name: 'times' });
+    expect((await team.api.post('/projects/times/experiments', { name: 't', started_at: '2026-01-02T03:04:05Z' })).body.started_at).toBe('2026-01-02T03:04:05.000Z');
+    for (const bad of ['2026-01-01T23:59:60Z', '1969-12-31T23:59:59Z', '2106-02-07T06:28:16Z', -1]) {
+      const p = await team.api.patch('/projects/times/experiments/t', { started_at: bad, finished_at: bad });
+      expect(p.status, String(bad)).toBe(422);
+      expect(JSON.stringify(p.body.detail), String(bad)).toContain('started_at');
+      expect((await team.api.post('/projects/times/experiments', { name: `t${String(bad)}`, started_at: bad })).status, String(bad)).toBe(422);
+    }
+    const ok = await team.api.patch('/projects/times/experiments/t', { finished_at: 1_800_000_000_000 });
+    expect([ok.status, ok.body.finished_at, ok.body.started_at]).toEqual([200, '2027-01-15T08:00:00.000Z', '2026-01-02T03:04:05.000Z']);
+  });
+
   it('description (notes): set on create, changed and cleared by PATCH, limited to 10,000 code points', async () => {
     const { projectId } = await seedRun(team.api, 'desc-proj', 'base');
     const base = `/projects/${projectId}/experiments`;
