@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LIMITS } from './limits.ts';
-import { MetricName, Name } from './index.ts';
+import { MetricName, Name, StoredJson } from './index.ts';
 
 /** Hypotheses judged by evidence (issue 9, DESIGN §8): schemas shared by the server, the SDKs and the UI. */
 
@@ -8,9 +8,11 @@ export const HypothesisStatus = z.enum(['Testing', 'Supported', 'Refuted']);
 
 const ExperimentRef = Name('experiment').describe('Experiment UUID or name');
 
-export const CandidateFilter = z
+// Stored as jsonb: StoredJson refuses NUL and unpaired surrogates anywhere inside the values
+// (PostgreSQL cannot store them; schemathesis found the 500).
+export const CandidateFilter = StoredJson(z
   .record(Name('feature key'), z.array(z.unknown()).min(1).max(1000))
-  .refine((f) => Object.keys(f).length <= 100, { message: 'at most 100 feature keys' })
+  .refine((f) => Object.keys(f).length <= 100, { message: 'at most 100 feature keys' }))
   .describe('Flattened dotted feature key → accepted values; a run is a candidate when every key holds one of its values (JSON equality)');
 
 const ConfidenceThreshold = z.number().min(0.5).max(0.999999);

@@ -184,7 +184,7 @@ export const Project = z.object({
 
 export const ExperimentStatus = z.enum(['running', 'complete', 'failed', 'crashed']);
 /** A JSON object stored as jsonb: any shape, but no NUL or unpaired surrogate in its keys or strings. */
-const StoredJson = <T extends z.ZodType>(schema: T) =>
+export const StoredJson = <T extends z.ZodType>(schema: T) =>
   schema.superRefine((v, ctx) => {
     const problem = jsonTextProblem(v);
     if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });

@@ -98,6 +98,20 @@ describe('hypothesis evaluation', () => {
     expect(ev.body.items).toHaveLength(6);
   });
 
+  it('a candidate_filter holding NUL or an unpaired surrogate anywhere is a 422, never a 500, and nothing is stored (found by schemathesis)', async () => {
+    await t.team.api.post('/projects', { name: 'h-nul' });
+    for (const filter of [{ lr: ['a\u0000b'] }, { lr: [{ nested: ['\ud800'] }] }, { lr: [{ ['k\u0000']: 1 }] }]) {
+      const r = await t.team.api.post('/projects/h-nul/hypotheses', { key: 'h', baseline_experiment: 'b', target_metrics: ['loss'], candidate_filter: filter });
+      expect(r.status, JSON.stringify(filter)).toBe(422);
+      expect(JSON.stringify(r.body.detail)).toContain('candidate_filter');
+    }
+    expect((await t.team.api.get('/projects/h-nul/hypotheses')).body.items).toEqual([]);
+    expect((await t.team.api.post('/projects/h-nul/hypotheses', { key: 'h', baseline_experiment: 'b', target_metrics: ['loss'] })).status).toBe(201);
+    const p = await t.team.api.patch('/projects/h-nul/hypotheses/h', { candidate_filter: { lr: ['\u0000'] } });
+    expect(p.status).toBe(422);
+    expect((await t.team.api.get('/projects/h-nul/hypotheses/h')).body.candidate_filter).toBeNull();
+  });
+
   it('clearly worse → Refuted with a negative score', async () => {
     const { api } = t.team;
     const p = await project(api, 'h-worse');
