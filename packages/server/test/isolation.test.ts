@@ -28,6 +28,7 @@ const EXPECT: Record<string, Expectation> = {
   'POST /api/v1/metrics/log/:project_id/:experiment_id': 'not-found',
   'POST /api/v1/metrics/batch/:project_id/:experiment_id': 'not-found',
   'GET /api/v1/metrics/timeseries/:project_id/:experiment_id/:metric_name': 'not-found',
+  'GET /api/v1/metrics/secure/timeseries/:project_id/:experiment_id/:metric_name': 'not-found',
   'GET /api/v1/metrics/summary/:project_id/:experiment_id': 'not-found',
   'POST /api/v1/metrics/compare': 'not-found',
   'GET /api/v1/metrics/names/:project_id/:experiment_id': 'not-found',
@@ -244,6 +245,9 @@ describe('tenant isolation', () => {
     const ts = await a.api.get(`/metrics/timeseries/${ids.project_id}/${ids.experiment_id}/loss`);
     expect(ts.body.count).toBe(20);
     expect(ts.body.points[0].value).toBe(0);
+    // the design document's "secure" path is the same handler: the same answer, byte for byte
+    const secure = await a.api.get(`/metrics/secure/timeseries/${ids.project_id}/${ids.experiment_id}/loss`);
+    expect([secure.status, secure.body]).toEqual([200, ts.body]);
     const keys = await a.api.get('/api-keys');
     expect(keys.body.items.find((k: any) => k.id === ids.key_id).revoked_at).toBeNull();
     const members = await a.api.get('/members');

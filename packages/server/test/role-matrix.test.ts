@@ -49,6 +49,7 @@ const MIN_ROLE: Record<string, Role | 'admin-token'> = {
   'POST /api/v1/metrics/log/:project_id/:experiment_id': 'researcher',
   'POST /api/v1/metrics/batch/:project_id/:experiment_id': 'researcher',
   'GET /api/v1/metrics/timeseries/:project_id/:experiment_id/:metric_name': 'viewer',
+  'GET /api/v1/metrics/secure/timeseries/:project_id/:experiment_id/:metric_name': 'viewer',
   'GET /api/v1/metrics/summary/:project_id/:experiment_id': 'viewer',
   'POST /api/v1/metrics/compare': 'viewer',
   'GET /api/v1/metrics/names/:project_id/:experiment_id': 'viewer',

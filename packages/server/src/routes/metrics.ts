@@ -59,21 +59,29 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
     return logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
   });
 
-  app.get('/metrics/timeseries/:project_id/:experiment_id/:metric_name', {
-    schema: {
-      tags,
-      summary: 'History of one metric',
-      description:
-        'Points ordered by step, then host (`limit` ≤ 100000). When more points exist than `limit`, the answer says `truncated: true` and ' +
-        '`next_step_min`: the same call with `step_min=next_step_min` continues with no gap and no duplicate. A page is cut only between ' +
-        'steps, so with several hosts per step it may hold fewer than `limit` points; a single step with more than `limit` points (one per host) ' +
-        'is returned whole. With `max_points`, longer series are downsampled in ClickHouse to min/max per step bucket, ' +
-        'always keeping the first and last step and the global extremes (`downsampled: true`, never truncated). Zoom with `step_min`/`step_max`.',
-      params: ExperimentParams.extend({ metric_name: MetricName }),
-      querystring: TimeseriesQuery,
-      response: { 200: TimeseriesResponse, ...errors() },
-    },
-  }, (req) => svc.timeseries(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.params.metric_name, req.query));
+  // The design document defines this history twice: the plain route and a "secure" one with an
+  // explicit access check. Every Assay route checks access (404 outside the key's team), so the
+  // second path is registered with the same options and the same handler: no copy to drift.
+  for (const [url, summary] of [
+    ['/metrics/timeseries/:project_id/:experiment_id/:metric_name', 'History of one metric'],
+    ['/metrics/secure/timeseries/:project_id/:experiment_id/:metric_name', 'History of one metric (the design document\'s "secure" path: same handler and answer as /metrics/timeseries)'],
+  ] as const) {
+    app.get(url, {
+      schema: {
+        tags,
+        summary,
+        description:
+          'Points ordered by step, then host (`limit` ≤ 100000). When more points exist than `limit`, the answer says `truncated: true` and ' +
+          '`next_step_min`: the same call with `step_min=next_step_min` continues with no gap and no duplicate. A page is cut only between ' +
+          'steps, so with several hosts per step it may hold fewer than `limit` points; a single step with more than `limit` points (one per host) ' +
+          'is returned whole. With `max_points`, longer series are downsampled in ClickHouse to min/max per step bucket, ' +
+          'always keeping the first and last step and the global extremes (`downsampled: true`, never truncated). Zoom with `step_min`/`step_max`.',
+        params: ExperimentParams.extend({ metric_name: MetricName }),
+        querystring: TimeseriesQuery,
+        response: { 200: TimeseriesResponse, ...errors() },
+      },
+    }, (req) => svc.timeseries(ctx, req.tenant, req.params.project_id, req.params.experiment_id, req.params.metric_name, req.query));
+  }
 
   app.get('/metrics/summary/:project_id/:experiment_id', {
     schema: {
