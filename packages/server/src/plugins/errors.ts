@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpError } from '../errors.ts';
 import { RetryLaterError, WriterOverloadedError } from '../stores/errors.ts';
+import type { NotFoundFallback } from './web-ui.ts';
 
 const CONTEXT_LOC: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
@@ -76,5 +77,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send({ detail: 'Internal Server Error' });
   });
-  app.setNotFoundHandler((_request, reply) => reply.status(404).send({ detail: 'Not Found' }));
+}
+
+/** Unknown paths: the web UI's pages when it claims them, otherwise FastAPI's JSON 404. */
+export function registerNotFound(app: FastifyInstance, webUi?: NotFoundFallback): void {
+  app.setNotFoundHandler((request, reply) => webUi?.(request, reply) ?? reply.status(404).send({ detail: 'Not Found' }));
 }

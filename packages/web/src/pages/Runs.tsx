@@ -1,0 +1,4 @@
+// Placeholder: the real page is being built.
+export default function RunsPage() {
+  return <h1>Runs</h1>;
+}
