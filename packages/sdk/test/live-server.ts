@@ -37,11 +37,18 @@ export interface Team {
   name: string;
 }
 
-export function createTeam(dataDir: string, name: string, env: NodeJS.ProcessEnv = process.env): Promise<Team> {
+/** `assay team create`; with `admin` the admin user gets that email and password (web UI sign-in). */
+export function createTeam(
+  dataDir: string,
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+  admin?: { email: string; password: string },
+): Promise<Team> {
+  const adminArgs = admin ? ['--email', admin.email, '--password', admin.password] : [];
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [ASSAY_BIN, 'team', 'create', name, '--data-dir', dataDir],
+      [ASSAY_BIN, 'team', 'create', name, '--data-dir', dataDir, ...adminArgs],
       { cwd: SERVER_CWD, env, timeout: 180_000, maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`assay team create failed: ${err.message}\n${String(stderr).slice(-2000)}`));
@@ -60,6 +67,8 @@ export interface LiveServerOptions {
   /** Extra environment for the server process. */
   env?: Record<string, string>;
   team?: string;
+  /** The team admin's web sign-in (email + password); without it the admin has no password. */
+  admin?: { email: string; password: string };
   /** Reuse a data dir (default: a fresh temp dir, removed by `cleanup()`). */
   dataDir?: string;
   port?: number;
@@ -95,7 +104,7 @@ export class LiveServer {
     // TSX_DISABLE_CACHE: the server runs through tsx, whose transform cache would be left in TMPDIR
     const env = { ...inherited, LOG_LEVEL: 'warn', TSX_DISABLE_CACHE: '1', ...opts.env };
     try {
-      const team = await createTeam(dataDir, opts.team ?? 'team-123', env);
+      const team = await createTeam(dataDir, opts.team ?? 'team-123', env, opts.admin);
       const s = new LiveServer(dataDir, opts.port ?? (await freePort()), team, env, ownsDir);
       if (!opts.noStart) await s.start();
       return s;
