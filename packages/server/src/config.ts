@@ -15,6 +15,9 @@ const optionalUrl = (protocols: string[]) =>
       message: `must start with ${protocols.join(' or ')}`,
     });
 
+const lower = (v: unknown) => (typeof v === 'string' ? v.trim().toLowerCase() : v);
+const LOG_LEVEL_ALIASES: Record<string, string> = { warning: 'warn', critical: 'fatal' };
+
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
   /** Loopback by default (this machine only); `0.0.0.0` serves other machines. */
@@ -32,6 +35,17 @@ export const envSchema = z.object({
   ASSAY_DATA_DIR: z.string().min(1).default('./.assay'),
   DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
   CLICKHOUSE_URL: optionalUrl(['http://', 'https://']),
+  /**
+   * The design document's form of a ClickHouse server: host and port instead of CLICKHOUSE_URL
+   * (setting both is an error). Assay speaks HTTP; CLICKHOUSE_PORT=9000 (9440) is the native
+   * protocol's port and is mapped to 8123 (8443) with a notice at start — CLICKHOUSE_HTTP_PORT
+   * names the HTTP port explicitly when the server uses another one.
+   */
+  CLICKHOUSE_HOST: z.string().trim().optional().transform((v) => (v === '' ? undefined : v)),
+  CLICKHOUSE_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  CLICKHOUSE_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** With CLICKHOUSE_HOST: https instead of http. */
+  CLICKHOUSE_SECURE: z.preprocess(lower, z.enum(['true', 'false', '1', '0'])).default('false').transform((v) => v === 'true' || v === '1'),
   CLICKHOUSE_USER: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('default'),
@@ -40,7 +54,17 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .optional(),
   ARTIFACT_DIR: z.string().optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Case-insensitive (the design document writes INFO); Python's WARNING and CRITICAL are accepted too. */
+  LOG_LEVEL: z
+    .preprocess((v) => LOG_LEVEL_ALIASES[lower(v) as string] ?? lower(v), z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .default('info'),
+  /**
+   * `production` (case-insensitive): JSON log lines only, no store error text in responses, one
+   * warning at start per insecure setting (`insecureSettings`); the session cookie is Secure.
+   */
+  ENVIRONMENT: z.preprocess(lower, z.enum(['development', 'production'])).default('development'),
+  /** API worker processes (node:cluster). Only with both stores on servers; embedded stores belong to one process. */
+  WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** Largest accepted request body (bytes). Bigger bodies get 413. */
   ASSAY_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   /** Group-commit writer: flush when this many points are buffered … */
@@ -81,6 +105,8 @@ export interface Config extends Env {
   postgres: { kind: 'pglite'; path: string; fsync: boolean } | { kind: 'postgres'; url: string };
   clickhouse: { kind: 'chdb'; path: string; fsync: boolean } | { kind: 'http'; url: string };
   artifactDir: string;
+  /** Said once at start: how a setting was interpreted (e.g. the native port mapped to HTTP). */
+  notices: string[];
 }
 
 export class ConfigError extends Error {}
@@ -96,13 +122,86 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | number 
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.ASSAY_DATA_DIR);
+  const notices: string[] = [];
+  const clickhouseUrl = clickhouseServerUrl(e, notices);
   return {
     ...e,
     dataDir,
     postgres: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', path: path.join(dataDir, 'postgres'), fsync: e.ASSAY_FSYNC === 'on' },
-    clickhouse: e.CLICKHOUSE_URL ? { kind: 'http', url: e.CLICKHOUSE_URL } : { kind: 'chdb', path: path.join(dataDir, 'clickhouse'), fsync: e.ASSAY_FSYNC === 'on' },
+    clickhouse: clickhouseUrl ? { kind: 'http', url: clickhouseUrl } : { kind: 'chdb', path: path.join(dataDir, 'clickhouse'), fsync: e.ASSAY_FSYNC === 'on' },
     artifactDir: path.resolve(e.ARTIFACT_DIR ?? path.join(dataDir, 'artifacts')),
+    notices,
   };
+}
+
+/** ClickHouse's native-protocol ports and the HTTP ports the same server listens on by default. */
+const NATIVE_TO_HTTP: Record<number, number> = { 9000: 8123, 9440: 8443 };
+
+/**
+ * CLICKHOUSE_URL, or the URL built from CLICKHOUSE_HOST/PORT. @clickhouse/client speaks HTTP only;
+ * the native protocol would need a second driver for no gain (our inserts are already Native
+ * blocks over HTTP), so the native default port is mapped to the HTTP default and said so.
+ */
+function clickhouseServerUrl(e: Env, notices: string[]): string | undefined {
+  if (!e.CLICKHOUSE_HOST) {
+    const stray = (['CLICKHOUSE_PORT', 'CLICKHOUSE_HTTP_PORT'] as const).find((k) => e[k] !== undefined);
+    if (stray) throw new ConfigError(`invalid configuration: ${stray}: needs CLICKHOUSE_HOST`);
+    return e.CLICKHOUSE_URL;
+  }
+  if (e.CLICKHOUSE_URL) throw new ConfigError('invalid configuration: CLICKHOUSE_HOST: set CLICKHOUSE_URL or CLICKHOUSE_HOST, not both');
+  const host = e.CLICKHOUSE_HOST;
+  if (/[/@?#\s]/.test(host)) throw new ConfigError('invalid configuration: CLICKHOUSE_HOST: a host name or address, without scheme, path or credentials');
+  let port = e.CLICKHOUSE_HTTP_PORT ?? e.CLICKHOUSE_PORT ?? (e.CLICKHOUSE_SECURE ? 8443 : 8123);
+  if (e.CLICKHOUSE_HTTP_PORT === undefined && e.CLICKHOUSE_PORT !== undefined && NATIVE_TO_HTTP[e.CLICKHOUSE_PORT]) {
+    port = NATIVE_TO_HTTP[e.CLICKHOUSE_PORT];
+    notices.push(
+      `CLICKHOUSE_PORT=${e.CLICKHOUSE_PORT} is ClickHouse's native-protocol port; Assay talks HTTP, so it uses port ${port} on ${host}. ` +
+        'Set CLICKHOUSE_HTTP_PORT if your server serves HTTP on another port.',
+    );
+  }
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${e.CLICKHOUSE_SECURE ? 'https' : 'http'}://${bracketed}:${port}`;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d+){3}|::1|\[::1\])$/i;
+
+/**
+ * What ENVIRONMENT=production warns about at start, one line per setting: each is fine on a
+ * laptop and a hole on a shared network. Returned, not logged, so tests can read it.
+ */
+export function insecureSettings(c: Config): string[] {
+  const out: string[] = [];
+  if (c.clickhouse.kind === 'http') {
+    const u = new URL(c.clickhouse.url);
+    if (!c.CLICKHOUSE_PASSWORD) out.push(`CLICKHOUSE_PASSWORD is empty: the ClickHouse user "${c.CLICKHOUSE_USER}" has no password`);
+    if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname)) {
+      out.push(`ClickHouse at ${u.host} is reached over plain http: its password crosses the network unencrypted (use https:// or CLICKHOUSE_SECURE=true)`);
+    }
+  }
+  if (c.postgres.kind === 'postgres' && !new URL(c.postgres.url).password) out.push('DATABASE_URL has no password');
+  if (!LOOPBACK.test(c.HOST) && c.ASSAY_ALLOWED_HOSTS.length === 0) {
+    out.push(`HOST=${c.HOST} serves other machines and ASSAY_ALLOWED_HOSTS is empty: any Host header is answered (DNS rebinding); list the names clients use`);
+  }
+  if (c.ASSAY_CORS_ORIGINS.includes('*')) out.push('ASSAY_CORS_ORIGINS contains "*": list the origins that may call the API instead');
+  if (c.ASSAY_RATE_LIMIT_PER_MINUTE === 0) out.push('ASSAY_RATE_LIMIT_PER_MINUTE=0: no per-key rate limit');
+  if (c.WORKERS > 1 && !c.REDIS_URL) {
+    out.push(`WORKERS=${c.WORKERS} without REDIS_URL: each worker counts rate limits on its own, so a key gets ${c.WORKERS}× ASSAY_RATE_LIMIT_PER_MINUTE`);
+  }
+  return out;
+}
+
+/** Why WORKERS>1 cannot apply, or undefined when it can: the embedded stores are files one process owns. */
+export function workersRefusal(c: Config): string | undefined {
+  if (c.WORKERS <= 1) return undefined;
+  const embedded = [
+    c.postgres.kind === 'pglite' ? 'PGlite (no DATABASE_URL)' : '',
+    c.clickhouse.kind === 'chdb' ? 'chDB (no CLICKHOUSE_URL or CLICKHOUSE_HOST)' : '',
+  ].filter(Boolean);
+  if (!embedded.length) return undefined;
+  return (
+    `WORKERS=${c.WORKERS} ignored: the embedded ${embedded.join(' and ')} belong to one process (the data dir lock), so Assay serves from one process. ` +
+    'Set DATABASE_URL and CLICKHOUSE_URL (or CLICKHOUSE_HOST) to run several API workers.'
+  );
 }
 
 /** Where a store lives, for the startup banner — never prints credentials. */

@@ -1,21 +1,68 @@
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
-import { describeStores, type Config } from './config.ts';
+import { describeStores, insecureSettings, workersRefusal, type Config } from './config.ts';
 import { startCrashSweeper } from './services/crash-sweeper.ts';
 import { recoverPendingBatches } from './services/ingest.ts';
 import { closeStores, openStores } from './stores.ts';
 import { busyMessage, lockDataDir, removeServerFile, writeServerFile } from './server-file.ts';
 
-/** `assay serve`: open stores, listen, and shut down cleanly on SIGTERM/SIGINT. */
+type Level = 'info' | 'warn' | 'error';
+const PINO_LEVEL: Record<Level, number> = { info: 30, warn: 40, error: 50 };
+
+/**
+ * The lines `serve` itself prints (banner, notices, warnings). ENVIRONMENT=production: one JSON
+ * object per line in pino's shape, like Fastify's own logs, so a log shipper reads one format;
+ * otherwise plain text for a person at a terminal.
+ */
+export interface StartupLog {
+  (level: Level, msg: string, err?: unknown): void;
+}
+
+export function startupLog(config: Config): StartupLog {
+  if (config.ENVIRONMENT !== 'production') {
+    return (level, msg, err) => {
+      if (err !== undefined) console.error(`${new Date().toISOString()} ${msg}:`, err);
+      else if (level === 'info') console.log(msg);
+      else console.error(`${level}: ${msg}`);
+    };
+  }
+  const threshold = config.LOG_LEVEL === 'silent' ? Infinity : ({ fatal: 60, error: 50, warn: 40 } as Record<string, number>)[config.LOG_LEVEL] ?? 30;
+  const hostname = os.hostname();
+  return (level, msg, err) => {
+    if (PINO_LEVEL[level] < threshold) return;
+    const e = err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : err;
+    process.stdout.write(JSON.stringify({ level: PINO_LEVEL[level], time: Date.now(), pid: process.pid, hostname, msg, ...(e === undefined ? {} : { err: e }) }) + '\n');
+  };
+}
+
+/**
+ * `assay serve`. WORKERS>1 with both stores on servers: a primary process migrates, settles
+ * cut-off batches and runs the one crash sweeper, and node:cluster workers serve the API on the
+ * shared port. Otherwise (the default, and always with embedded stores) one process does it all.
+ */
 export async function serve(config: Config): Promise<void> {
+  const say = startupLog(config);
+  if (cluster.isWorker) return serveWorker(config, say);
+  for (const notice of config.notices) say('info', notice);
+  if (config.ENVIRONMENT === 'production') for (const w of insecureSettings(config)) say('warn', `insecure setting: ${w}`);
+  const refusal = workersRefusal(config);
+  if (refusal) say('warn', refusal);
+  if (config.WORKERS > 1 && !refusal) return servePrimary(config, say);
+  return serveOne(config, say);
+}
+
+/** One process: the data-dir lock (embedded stores), stores, recovery, API and crash sweeper. */
+async function serveOne(config: Config, say: StartupLog): Promise<void> {
   const t0 = performance.now();
   const embedded = config.postgres.kind === 'pglite' || config.clickhouse.kind === 'chdb';
   // The embedded stores belong to one process: hold the data dir's kernel lock (server-file.ts)
   // before opening them. A server killed just before is waited for, briefly.
   const holder = embedded ? await lockDataDir(config.dataDir, 'serve') : undefined;
   if (holder) throw new Error(busyMessage(config.dataDir, holder));
-  const log = (err: unknown, msg: string) => console.error(`${new Date().toISOString()} ${msg}:`, err);
+  const log = (err: unknown, msg: string) => say('error', msg, err);
   // Written at once (URL empty: starting), so a CLI started meanwhile waits for us instead of
   // trusting a file a killed server left behind.
   const adminToken = randomBytes(32).toString('base64url');
@@ -36,7 +83,7 @@ export async function serve(config: Config): Promise<void> {
     // restart 2 minutes later (crash-safety.test.ts).
     const recovered = await recoverPendingBatches(ctx, { minAgeMs: config.postgres.kind === 'pglite' ? 0 : undefined });
     if (recovered.landed + recovered.dropped > 0) {
-      console.log(`recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
+      say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
     ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent', adminToken }));
     await app.listen({ port: config.PORT, host: config.HOST });
@@ -50,15 +97,15 @@ export async function serve(config: Config): Promise<void> {
   const url = `http://localhost:${port}`;
   writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });
   const stores = describeStores(config);
-  console.log(`Assay listening on ${url}  (API ${url}/api/v1, docs ${url}/docs) — started in ${Math.round(performance.now() - t0)} ms`);
-  console.log(`  metadata: ${stores.postgres}`);
-  console.log(`  metrics:  ${stores.clickhouse}`);
+  say('info', `Assay listening on ${url}  (API ${url}/api/v1, docs ${url}/docs) — started in ${Math.round(performance.now() - t0)} ms`);
+  say('info', `  metadata: ${stores.postgres}`);
+  say('info', `  metrics:  ${stores.clickhouse}`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: closing — no new requests, flushing buffered metrics`);
+    say('info', `${signal}: closing — no new requests, flushing buffered metrics`);
     try {
       await sweeper.stop();
       // Stops accepting and waits for in-flight requests (their writes are acked by the writer).
@@ -69,13 +116,115 @@ export async function serve(config: Config): Promise<void> {
       await app.close().finally(() => clearInterval(idle));
       await closeStores(ctx); // flushes the writer, then closes ClickHouse and Postgres
       removeServerFile(config.dataDir);
-      console.log('stopped cleanly');
+      say('info', 'stopped cleanly');
       process.exit(0);
     } catch (e) {
-      console.error('shutdown failed:', e);
+      say('error', 'shutdown failed', e);
       process.exit(1);
     }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * The primary of WORKERS>1 (both stores are servers: no data-dir lock, no server.json). It does
+ * once what must happen once — migrations, settling batches a previous stop cut off, the crash
+ * sweeper (one sweeper for the deployment's processes here; replicas on other machines each run
+ * one too, which is safe: a sweep is one idempotent UPDATE) — then forks the workers and replaces
+ * any that dies. It serves no requests itself.
+ */
+async function servePrimary(config: Config, say: StartupLog): Promise<void> {
+  const t0 = performance.now();
+  const ctx = await openStores(config, (err, msg) => say('error', msg, err));
+  let sweeper: ReturnType<typeof startCrashSweeper>;
+  try {
+    const recovered = await recoverPendingBatches(ctx, {});
+    if (recovered.landed + recovered.dropped > 0) {
+      say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
+    }
+    sweeper = startCrashSweeper(ctx, {
+      warn: (_obj, msg) => say('warn', msg),
+      error: (obj, msg) => say('error', msg, (obj as { err?: unknown }).err),
+    });
+  } catch (e) {
+    await closeStores(ctx);
+    throw e;
+  }
+  let stopping = false;
+  const listening = new Set<number>();
+  let announced = false;
+  const fork = () => cluster.fork();
+  cluster.on('message', (worker, msg: { listening?: number }) => {
+    if (typeof msg?.listening !== 'number') return;
+    listening.add(worker.process.pid ?? 0);
+    if (announced || listening.size < config.WORKERS) return;
+    announced = true;
+    const url = `http://localhost:${msg.listening}`;
+    const stores = describeStores(config);
+    say('info', `Assay listening on ${url}  (API ${url}/api/v1, docs ${url}/docs) — ${config.WORKERS} workers (pids ${[...listening].join(', ')}), started in ${Math.round(performance.now() - t0)} ms`);
+    say('info', `  metadata: ${stores.postgres}`);
+    say('info', `  metrics:  ${stores.clickhouse}`);
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    listening.delete(worker.process.pid ?? 0);
+    if (stopping) return;
+    say('error', `worker pid ${worker.process.pid} exited (${signal ?? code}); starting another in 1 s`);
+    setTimeout(() => !stopping && fork(), 1000).unref();
+  });
+  for (let i = 0; i < config.WORKERS; i++) fork();
+
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say('info', `${signal}: stopping ${Object.keys(cluster.workers ?? {}).length} workers — each finishes its requests and flushes its metrics`);
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+      if (w.isDead()) return resolve();
+      w.once('exit', () => resolve());
+      w.process.kill('SIGTERM');
+    })));
+    try {
+      await sweeper.stop();
+      await closeStores(ctx);
+      say('info', 'stopped cleanly');
+      process.exit(0);
+    } catch (e) {
+      say('error', 'shutdown failed', e);
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** A worker of WORKERS>1: stores (already migrated by the primary), the API on the shared port; no sweeper, no recovery. */
+async function serveWorker(config: Config, say: StartupLog): Promise<void> {
+  const ctx = await openStores(config, (err, msg) => say('error', msg, err));
+  let app: FastifyInstance;
+  try {
+    ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent' }));
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (e) {
+    await closeStores(ctx);
+    throw e;
+  }
+  process.send?.({ listening: (app.server.address() as { port: number }).port });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+      await app.close().finally(() => clearInterval(idle));
+      await closeStores(ctx);
+      process.exit(0);
+    } catch (e) {
+      say('error', 'worker shutdown failed', e);
+      process.exit(1);
+    }
+  };
+  // Ctrl-C reaches the whole process group; the primary also sends SIGTERM. Either way, once.
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
 }

@@ -15,8 +15,16 @@ export function healthRoutes(app: Api, { ctx }: RouteDeps): void {
       security: [],
       response: { 200: z.object({ status: z.string(), postgres: z.string(), clickhouse: z.string() }), 503: z.object({ status: z.string(), postgres: z.string(), clickhouse: z.string() }) },
     },
-  }, async (_req, reply) => {
-    const check = (p: Promise<void>) => p.then(() => 'ok', (e: Error) => `error: ${e.message}`);
+  }, async (req, reply) => {
+    // A store's error text names hosts, users and databases: useful on a laptop, a map for anyone
+    // probing a production server (this route is public). There it goes to the log only.
+    const production = ctx.config.ENVIRONMENT === 'production';
+    const check = (p: Promise<void>) =>
+      p.then(() => 'ok', (e: Error) => {
+        if (!production) return `error: ${e.message}`;
+        req.log.error({ err: e }, 'readiness check failed');
+        return 'error';
+      });
     const [postgres, clickhouse] = await Promise.all([check(ctx.pg.ping()), check(ctx.ch.ping())]);
     const ok = postgres === 'ok' && clickhouse === 'ok';
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', postgres, clickhouse });
