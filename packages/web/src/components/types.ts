@@ -1,0 +1,12 @@
+/** Shapes of the API answers the pages read (docs/api.md). */
+export interface Project {
+  id: string;
+  team_id: string;
+  name: string;
+  description: string | null;
+  retention_days: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export type Role = 'admin' | 'researcher' | 'viewer';
