@@ -1,13 +1,12 @@
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
-import { api } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { download } from '../components/format.ts';
 import { useProject } from '../components/Layout.tsx';
 import { Empty, ErrorState, Loading } from '../components/states.tsx';
 import { ColumnChooser } from './runs/ColumnChooser.tsx';
 import { Grid } from './runs/Grid.tsx';
+import { POLL_MS, useRunsTable } from './runs/useRunsTable.ts';
 import {
   allColumns,
   defaultColumnIds,
@@ -22,7 +21,6 @@ import {
   type RunsTable,
 } from './runs/model.ts';
 
-const POLL_MS = 2000;
 const STATUSES = ['running', 'complete', 'failed', 'crashed'];
 const PINNED: Record<string, Column> = {
   status: { id: 'status', kind: 'status', label: 'Status', width: 0 },
@@ -48,15 +46,7 @@ export default function RunsPage() {
   const project = useProject(projectId);
   const includeDeleted = params.get('deleted') === '1';
 
-  // Polls the whole table every 2 s; the previous answer stays on screen while the next one loads
-  // and structural sharing keeps unchanged runs identical, so nothing flickers or resets.
-  const table = useQuery({
-    queryKey: ['runs-table', projectId, includeDeleted],
-    queryFn: ({ signal }) =>
-      api<RunsTable>(`/projects/${encodeURIComponent(projectId)}/runs-table`, { query: { include_deleted: includeDeleted || undefined }, signal }),
-    refetchInterval: (q) => (q.state.error ? false : POLL_MS),
-    placeholderData: keepPreviousData,
-  });
+  const table = useRunsTable(projectId, includeDeleted);
 
   const update = useCallback(
     (fn: (p: URLSearchParams) => void) =>
