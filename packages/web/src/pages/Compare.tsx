@@ -1,4 +1,204 @@
-// Placeholder: the real page is being built.
+import { useQueries, useQuery } from '@tanstack/react-query';
+import { useMemo } from 'react';
+import { Link, useParams, useSearchParams } from 'react-router';
+import { api } from '../api.ts';
+import { PALETTE } from '../charts/build.ts';
+import { Chart, type ChartGroup, type ChartRun } from '../charts/Chart.tsx';
+import { InView } from '../charts/InView.tsx';
+import { useLivePolling } from '../charts/live.ts';
+import { ChartToolbar, useChartSettings } from '../charts/settings.tsx';
+import { SeriesStore } from '../charts/store.ts';
+import { seriesKey } from '../charts/types.ts';
+import { Empty, ErrorState, Loading } from '../components/states.tsx';
+import { FeatureDiff } from './compare/FeatureDiff.tsx';
+import { MetricTable, type CompareStats, type RunRef } from './compare/MetricTable.tsx';
+import { flatten, valueText } from './run/Features.tsx';
+import { StatusBadge } from './run/Header.tsx';
+import { groupByPrefix } from './run/MetricCharts.tsx';
+import type { Experiment } from './run/types.ts';
+import '../charts/charts.css';
+import './run/run.css';
+import './compare/compare.css';
+
+const TABS = [
+  ['charts', 'Charts'],
+  ['metrics', 'Metrics'],
+  ['features', 'Feature diff'],
+] as const;
+
+/** More runs than this on one chart stop being readable; the URL is cut here. */
+const MAX_RUNS = 50;
+
 export default function ComparePage() {
-  return <h1>Compare</h1>;
+  const { projectId = '' } = useParams();
+  const [params, setParams] = useSearchParams();
+  const [settings, update] = useChartSettings();
+  const ids = useMemo(() => [...new Set((params.get('runs') ?? '').split(',').map((s) => s.trim()).filter(Boolean))].slice(0, MAX_RUNS), [params]);
+  const baseline = ids.includes(params.get('baseline') ?? '') ? params.get('baseline')! : ids[0];
+  const groupKey = params.get('group') || null;
+  const tab = TABS.find(([t]) => t === params.get('tab'))?.[0] ?? 'charts';
+  const p = encodeURIComponent(projectId);
+  const setParam = (k: string, v: string | null) =>
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        if (v === null) next.delete(k);
+        else next.set(k, v);
+        return next;
+      },
+      { replace: true },
+    );
+
+  const exps = useQueries({
+    queries: ids.map((id) => ({
+      queryKey: ['experiment', projectId, id],
+      queryFn: ({ signal }: { signal: AbortSignal }) => api<Experiment>(`/projects/${p}/experiments/${encodeURIComponent(id)}`, { signal }),
+      refetchInterval: (q: { state: { data?: Experiment } }) => (q.state.data?.status === 'running' ? 5000 : false),
+    })),
+  });
+  const anyRunning = exps.some((q) => q.data?.status === 'running');
+  const compare = useQuery({
+    queryKey: ['compare', projectId, ids],
+    queryFn: ({ signal }) =>
+      api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids, include: 'best' }, signal }),
+    enabled: ids.length > 0,
+    refetchInterval: anyRunning ? 5000 : false,
+  });
+  const store = useMemo(() => new SeriesStore(projectId), [projectId]);
+  useLivePolling(store, anyRunning);
+
+  const runs: (RunRef & { startMs?: number; exp?: Experiment })[] = ids.map((id, i) => {
+    const e = exps[i]?.data;
+    return { id, name: e?.name ?? id.slice(0, 8), color: PALETTE[i % PALETTE.length], startMs: e ? Date.parse(e.started_at ?? e.created_at) : undefined, exp: e };
+  });
+  const runsSig = runs.map((r) => `${r.id}:${r.name}:${r.startMs}`).join(',');
+  const metrics = useMemo(() => {
+    const s = new Set<string>();
+    for (const m of Object.values(compare.data?.experiments ?? {})) for (const k of Object.keys(m)) s.add(k);
+    return [...s].sort((a, b) => a.localeCompare(b));
+  }, [compare.data]);
+  const featureKeys = useMemo(() => {
+    const s = new Set<string>();
+    for (const q of exps) for (const [k] of flatten(q.data?.features ?? {})) s.add(k);
+    return [...s].sort();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [exps.map((q) => q.dataUpdatedAt).join()]);
+  const groups = useMemo<ChartGroup[] | null>(() => {
+    if (!groupKey) return null;
+    const by = new Map<string, string[]>();
+    runs.forEach((r) => {
+      const v = r.exp ? flatten(r.exp.features ?? {}).find(([k]) => k === groupKey)?.[1] : undefined;
+      const label = v === undefined ? '(missing)' : valueText(v);
+      (by.get(label) ?? by.set(label, []).get(label)!).push(r.id);
+    });
+    return [...by.entries()].map(([value, rs], i) => ({ label: `${groupKey}=${value} (n=${rs.length})`, color: PALETTE[i % PALETTE.length], keys: rs }));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [groupKey, runsSig, exps.map((q) => q.dataUpdatedAt).join()]);
+  const chartRuns = useMemo(() => {
+    const m = new Map<string, { runs: ChartRun[]; groups: ChartGroup[] | null }>();
+    for (const metric of metrics)
+      m.set(metric, {
+        runs: runs.map((r) => ({ key: seriesKey(r.id, metric), label: r.name, color: r.color, startMs: r.startMs })),
+        groups: groups?.map((g) => ({ ...g, keys: g.keys.map((id) => seriesKey(id, metric)) })) ?? null,
+      });
+    return m;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [metrics, runsSig, groups]);
+
+  if (ids.length === 0)
+    return (
+      <Empty>
+        No runs selected. Pick runs in the <Link to={`/p/${p}`}>runs table</Link> and press Compare.
+      </Empty>
+    );
+  const failed = exps.findIndex((q) => q.isError);
+  if (failed >= 0) return <ErrorState error={exps[failed].error} retry={() => void exps[failed].refetch()} />;
+  if (exps.some((q) => q.isPending)) return <Loading what="Loading runs" />;
+
+  const remove = (id: string) => setParam('runs', ids.filter((x) => x !== id).join(',') || null);
+  return (
+    <div className="compare-page" data-testid="compare-page">
+      <nav className="crumbs">
+        <Link to="/">Projects</Link> / <Link to={`/p/${p}`}>runs</Link> / <span>compare</span>
+      </nav>
+      <h1 className="run-title" style={{ fontSize: 20, margin: 0 }}>
+        Compare {ids.length} run{ids.length === 1 ? '' : 's'}
+      </h1>
+      <div className="compare-runs">
+        {runs.map((r) => (
+          <span className="run-chip" key={r.id} data-testid="compare-run">
+            <i className="swatch" style={{ background: r.color }} />
+            <Link to={`/p/${p}/runs/${encodeURIComponent(r.id)}`}>{r.name}</Link>
+            {r.exp && <StatusBadge status={r.exp.status} />}
+            <button type="button" onClick={() => remove(r.id)} aria-label={`Remove ${r.name} from the comparison`} title="Remove">
+              ×
+            </button>
+          </span>
+        ))}
+      </div>
+      <div className="compare-controls">
+        <label>
+          Baseline{' '}
+          <select value={baseline} onChange={(e) => setParam('baseline', e.target.value)} data-testid="baseline">
+            {runs.map((r) => (
+              <option key={r.id} value={r.id}>
+                {r.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Group by{' '}
+          <select value={groupKey ?? ''} onChange={(e) => setParam('group', e.target.value || null)} data-testid="group-by">
+            <option value="">— each run —</option>
+            {featureKeys.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <div className="tabs" role="tablist">
+        {TABS.map(([t, label]) => (
+          <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'tab active' : 'tab'} onClick={() => setParam('tab', t === 'charts' ? null : t)}>
+            {label}
+          </button>
+        ))}
+      </div>
+      {tab === 'features' && <FeatureDiff projectId={projectId} runs={runs} baseline={baseline} />}
+      {tab !== 'features' &&
+        (compare.isPending ? (
+          <Loading what="Loading metrics" />
+        ) : compare.isError ? (
+          <ErrorState error={compare.error} retry={() => void compare.refetch()} />
+        ) : tab === 'metrics' ? (
+          <MetricTable runs={runs} baseline={baseline} stats={compare.data.experiments} metrics={metrics} />
+        ) : metrics.length === 0 ? (
+          <Empty>None of these runs has logged a metric yet.</Empty>
+        ) : (
+          <>
+            <div className="charts-bar">
+              <ChartToolbar settings={settings} update={update} />
+            </div>
+            {groups && <p className="group-legend">Mean ± standard deviation across the runs of each group, on aligned steps (x axis: step).</p>}
+            {groupByPrefix(metrics).map((s) => (
+              <details key={s.title} className="chart-section" open>
+                <summary>
+                  {s.title}
+                  <span className="count">{s.names.length}</span>
+                </summary>
+                <div className="chart-grid">
+                  {s.names.map((m) => (
+                    <InView key={m}>
+                      {() => <Chart metric={m} runs={chartRuns.get(m)!.runs} groups={chartRuns.get(m)!.groups} store={store} settings={settings} onZoom={(zoom) => update({ zoom })} />}
+                    </InView>
+                  ))}
+                </div>
+              </details>
+            ))}
+          </>
+        ))}
+    </div>
+  );
 }
