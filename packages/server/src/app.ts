@@ -20,6 +20,7 @@ import { mlflowRoutes } from './routes/mlflow/index.ts';
 import { projectMetricRoutes } from './routes/project-metrics.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { teamRoutes } from './routes/team.ts';
+import { uiDataRoutes } from './routes/ui-data.ts';
 import type { Api, RouteDeps } from './routes/types.ts';
 import { Authenticator } from './services/auth.ts';
 
@@ -85,6 +86,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       lineageRoutes(a, deps);
       artifactRoutes(a, deps);
       metricRoutes(a, deps);
+      uiDataRoutes(a, deps);
       teamRoutes(a, deps);
       adminRoutes(a, deps, adminToken);
     },

@@ -31,6 +31,8 @@ const EXPECT: Record<string, Expectation> = {
   'GET /api/v1/metrics/secure/timeseries/:project_id/:experiment_id/:metric_name': 'not-found',
   'GET /api/v1/metrics/summary/:project_id/:experiment_id': 'not-found',
   'POST /api/v1/metrics/compare': 'not-found',
+  'POST /api/v1/metrics/series': 'not-found',
+  'GET /api/v1/projects/:project_id/runs-table': 'not-found',
   'GET /api/v1/metrics/names/:project_id/:experiment_id': 'not-found',
   'DELETE /api/v1/metrics/:project_id/:experiment_id': 'not-found',
   'GET /api/v1/me': 'own-data',
@@ -193,6 +195,7 @@ function requestFor(method: string, url: string): { url: string; body?: unknown;
   if (url.endsWith('/metrics/:metric_name') && method === 'PUT') return { url: u, body: { direction: 'minimize', description: 'by-b' } };
   if (url.endsWith('/references') && method === 'POST') return { url: u, body: { to_experiment: ids.experiment_id, kind: 'compares_to' } };
   if (url.endsWith('/metrics/compare')) return { url: `${u}?project_id=${ids.project_id}&experiment_ids=${ids.experiment_id}` };
+  if (url.endsWith('/metrics/series')) return { url: u, body: { project_id: ids.project_id, series: [{ experiment_id: ids.experiment_id, metric_name: 'loss' }] } };
   if (url.endsWith('/artifacts') && method === 'PUT') return { url: `${u}?path=evil.pt`, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
   if (url.includes('/metrics/log/')) return { url: u, body: { metric_name: 'loss', metric_value: 99, step: 0 } };
   if (url.includes('/metrics/batch/')) return { url: u, body: { metrics: [{ metric_name: 'loss', metric_value: 99, step: 0 }] } };

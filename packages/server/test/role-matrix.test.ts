@@ -52,6 +52,8 @@ const MIN_ROLE: Record<string, Role | 'admin-token'> = {
   'GET /api/v1/metrics/secure/timeseries/:project_id/:experiment_id/:metric_name': 'viewer',
   'GET /api/v1/metrics/summary/:project_id/:experiment_id': 'viewer',
   'POST /api/v1/metrics/compare': 'viewer',
+  'POST /api/v1/metrics/series': 'viewer',
+  'GET /api/v1/projects/:project_id/runs-table': 'viewer',
   'GET /api/v1/metrics/names/:project_id/:experiment_id': 'viewer',
   'DELETE /api/v1/metrics/:project_id/:experiment_id': 'researcher',
   'GET /api/v1/me': 'viewer',
@@ -116,6 +118,7 @@ function request(method: string, url: string, ids: Record<string, string>): { ur
   const u = url.replace(/:(\w+)/g, (_, n: string) => encodeURIComponent(ids[n])).replace(/^\/api\/v1/, '');
   const n = randomUUID().slice(0, 8);
   if (url.endsWith('/metrics/compare')) return { url: `${u}?project_id=${encodeURIComponent(ids.project_id)}&experiment_ids=${encodeURIComponent(ids.experiment_id)}` };
+  if (url.endsWith('/metrics/series')) return { url: u, body: { project_id: ids.project_id, series: [{ experiment_id: ids.experiment_id, metric_name: 'loss' }] } };
   if (url.endsWith('/feature-diff')) return { url: `${u}?experiment_ids=${encodeURIComponent(ids.experiment_id)}` };
   if (url.endsWith('/artifacts') && method === 'PUT') return { url: `${u}?path=m-${n}.bin`, body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } };
   if (url.endsWith('/hypotheses') && method === 'POST') return { url: u, body: { key: `h-${n}`, baseline_experiment: ids.experiment_id, target_metrics: ['loss'] } };

@@ -94,7 +94,7 @@ async function downsample(ctx: AppContext, tenant: Tenant, scope: q.SeriesScope,
   return [...byStep.values()].sort((a, b) => Number(a[0]) - Number(b[0])).map(pointDto);
 }
 
-function statsDto(r: q.SummaryRow) {
+export function statsDto(r: q.SummaryRow) {
   const [, min, max, sum, valueCount, pointCount, last, firstStep, lastStep, lastTs] = r;
   const finite = Number(valueCount) > 0;
   return {

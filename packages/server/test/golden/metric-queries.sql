@@ -259,3 +259,66 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
   AND metric_name = {metric_name:String}
 GROUP BY experiment_id, step
 SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- ui-data.ts:SQL_RUNS_TABLE_METRICS
+SELECT s.*, x.min_v, x.max_v, x.hosts
+FROM (
+  SELECT experiment_id, metric_name,
+  min(min_value) AS min_v,
+  max(max_value) AS max_v,
+  sum(sum_value) AS sum_v,
+  sum(value_count) AS value_n,
+  sum(point_count) AS point_n,
+  argMaxMerge(last_value) AS last_v,
+  min(first_step) AS first_step,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
+  FROM metrics_summary
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
+  GROUP BY experiment_id, metric_name
+) AS s
+LEFT JOIN (
+  SELECT experiment_id, metric_name,
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    uniqExact(host) AS hosts
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
+  GROUP BY experiment_id, metric_name
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+) AS x USING (experiment_id, metric_name)
+ORDER BY experiment_id, metric_name
+SETTINGS join_use_nulls = 1;
+
+-- ui-data.ts:SQL_SERIES_MULTI
+WITH ext AS (
+  SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
+    n <= {buckets:UInt32} AS raw,
+    if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+  GROUP BY experiment_id, metric_name
+  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
+  intDiv(step - lo, width) AS bucket,
+  if(raw, host, '') AS bucket_host,
+  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+  argMax(metric_value, (step, host)) AS last_v,
+  max(step) AS last_step,
+  argMax(toUnixTimestamp64Milli(timestamp), (step, host)) AS last_ts,
+  count() AS points
+FROM metrics FINAL
+INNER JOIN ext USING (experiment_id, metric_name)
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+GROUP BY experiment_id, metric_name, bucket, bucket_host
+ORDER BY experiment_id, metric_name, bucket, bucket_host
+SETTINGS do_not_merge_across_partitions_select_final = 1;

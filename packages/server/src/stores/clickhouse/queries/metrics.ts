@@ -129,7 +129,7 @@ export async function rollupBuckets(ch: ClickHouseStore, tenant: Tenant, s: Seri
   });
 }
 
-const SUMMARY_SELECT = `metric_name,
+export const SUMMARY_SELECT = `metric_name,
   min(min_value) AS min_v,
   max(max_value) AS max_v,
   sum(sum_value) AS sum_v,

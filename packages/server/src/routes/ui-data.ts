@@ -1,0 +1,40 @@
+import { RunsTableQuery, RunsTableResponse, SeriesRequest, SeriesResponse } from '@assay/contracts/ui-data';
+import { runsTable } from '../services/runs-table.ts';
+import { seriesBatch } from '../services/series.ts';
+import { errors, ProjectParams, type Api, type RouteDeps } from './types.ts';
+
+/** The bulk reads the web UI is built on: a project's runs table, and many chart series at once. */
+export function uiDataRoutes(app: Api, { ctx }: RouteDeps): void {
+  app.get('/projects/:project_id/runs-table', {
+    schema: {
+      tags: ['experiments'],
+      summary: "A project's runs with their metric summaries, in one request (the UI's runs table)",
+      description:
+        'Up to 10,000 runs, newest first (`truncated: true` when there are more), each with its row, lineage parents (`parent_ids`, every reference kind), ' +
+        'nested features and per metric `last`/`min`/`max`/`count`/`last_step` (exactly as GET /metrics/summary) and `best` by the metric\'s project direction ' +
+        '(exactly as compare\'s include=best). `metrics` lists every metric with its direction and aggregation. ' +
+        '`since` (ISO time) narrows to runs changed, heartbeating or written to after it — for live polling; deletions are seen by a full reload.',
+      params: ProjectParams,
+      querystring: RunsTableQuery,
+      response: { 200: RunsTableResponse, ...errors() },
+    },
+  }, (req) => runsTable(ctx, req.tenant, req.params.project_id, req.query));
+
+  app.post('/metrics/series', {
+    schema: {
+      tags: ['metrics'],
+      summary: 'Many metric series at full fidelity in one request (charts)',
+      description:
+        'Up to 500 (experiment, metric) series of one project, answered in request order from one ClickHouse query. Per series, the deduplicated points ' +
+        '(a re-logged step keeps its later value) in [`step_min`, `step_max`] (and of `host`, if given): when at most `buckets` of them, `mode: "raw"` with every ' +
+        'point (`steps`/`values`/`timestamps`; without `host`, a step logged by several hosts appears once per host); otherwise `mode: "buckets"`: equal-width ' +
+        'step buckets over the series\' steps in the window, ceil((last_step − first_step + 1) / buckets) steps wide, each with `min`/`max` ignoring NaN ' +
+        '(null when all NaN), `last` (the value at its highest step), `last_step`, `last_timestamp` and `count`; empty buckets are left out. ' +
+        'A spike anywhere is the `max` of its bucket. For live updates poll with `step_min` = the last step seen + 1. ' +
+        'Any run not in the project (or of another team): 404 for the whole request; a metric the run never logged: `total_points: 0`, empty data. ' +
+        'Derived metrics are not computed here (use the timeseries read).',
+      body: SeriesRequest,
+      response: { 200: SeriesResponse, ...errors() },
+    },
+  }, (req) => seriesBatch(ctx, req.tenant, req.body));
+}

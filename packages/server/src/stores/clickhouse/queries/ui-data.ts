@@ -1,0 +1,121 @@
+import type { ClickHouseStore, Tenant } from '../query.ts';
+import { SUMMARY_SELECT, type RawValue, type SummaryRow } from './metrics.ts';
+
+/**
+ * The web UI's two bulk reads (services/runs-table.ts, services/series.ts): one statement each for
+ * any number of runs or series. Values travel as typed parameters only; the (experiment, metric)
+ * pairs of a series request as two parallel arrays zipped inside the query.
+ */
+
+/**
+ * Per run and metric of a project: the summary-table columns of SQL_COMPARE (the rule of
+ * GET /metrics/summary), joined with the extremes of the deduplicated points (FINAL: a re-logged
+ * step counts with its later value; NaN skipped) and how many hosts logged them. With one host the
+ * extremes are the per-step extremes run-aggregates' `best` takes; the caller asks run-aggregates
+ * itself for the rare series with several hosts (whose per-step value is the mean over hosts).
+ */
+export const SQL_RUNS_TABLE_METRICS = `SELECT s.*, x.min_v, x.max_v, x.hosts
+FROM (
+  SELECT experiment_id, ${SUMMARY_SELECT}
+  FROM metrics_summary
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
+  GROUP BY experiment_id, metric_name
+) AS s
+LEFT JOIN (
+  SELECT experiment_id, metric_name,
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    uniqExact(host) AS hosts
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
+  GROUP BY experiment_id, metric_name
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+) AS x USING (experiment_id, metric_name)
+ORDER BY experiment_id, metric_name
+SETTINGS join_use_nulls = 1`;
+
+export type RunsTableMetricRow = [experimentId: string, ...summary: SummaryRow, pointMin: RawValue | null, pointMax: RawValue | null, hosts: number | null];
+
+export async function runsTableMetrics(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<RunsTableMetricRow[]> {
+  if (experimentIds.length === 0) return [];
+  return ch.rows<RunsTableMetricRow>(tenant, 'ui.runs_table_metrics', SQL_RUNS_TABLE_METRICS, { project_id: projectId, experiment_ids: experimentIds });
+}
+
+const SERIES_SCOPE = `team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})`;
+
+/**
+ * Many series at full fidelity in one statement. `ext` is each requested series' deduplicated
+ * point count and step extent in the window; a series with at most {buckets} points is returned
+ * raw (one row per point: bucket = its step, grouped by host too), a longer one in equal-width step
+ * buckets of ceil((hi - lo + 1) / buckets) steps from its first step in the window. Per bucket:
+ * min/max ignoring NaN (NULL when all NaN), the value and time at the highest step, the count.
+ * FINAL collapses re-logged steps (the later write wins), as the timeseries reads do.
+ */
+export const SQL_SERIES_MULTI = `WITH ext AS (
+  SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
+    n <= {buckets:UInt32} AS raw,
+    if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width
+  FROM metrics FINAL
+  WHERE ${SERIES_SCOPE}
+  GROUP BY experiment_id, metric_name
+  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
+  intDiv(step - lo, width) AS bucket,
+  if(raw, host, '') AS bucket_host,
+  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+  argMax(metric_value, (step, host)) AS last_v,
+  max(step) AS last_step,
+  argMax(toUnixTimestamp64Milli(timestamp), (step, host)) AS last_ts,
+  count() AS points
+FROM metrics FINAL
+INNER JOIN ext USING (experiment_id, metric_name)
+WHERE ${SERIES_SCOPE}
+GROUP BY experiment_id, metric_name, bucket, bucket_host
+ORDER BY experiment_id, metric_name, bucket, bucket_host
+SETTINGS do_not_merge_across_partitions_select_final = 1`;
+
+export type SeriesMultiRow = [
+  experimentId: string,
+  metricName: string,
+  n: number,
+  lo: number,
+  hi: number,
+  width: number,
+  raw: number,
+  bucket: number,
+  host: string,
+  min: RawValue | null,
+  max: RawValue | null,
+  last: RawValue,
+  lastStep: number,
+  lastTsMs: number,
+  points: number,
+];
+
+export interface SeriesMultiScope {
+  projectId: string;
+  pairs: { experimentId: string; metricName: string }[];
+  buckets: number;
+  stepMin?: number;
+  stepMax?: number;
+  host?: string;
+}
+
+export async function seriesMulti(ch: ClickHouseStore, tenant: Tenant, s: SeriesMultiScope): Promise<SeriesMultiRow[]> {
+  if (s.pairs.length === 0) return [];
+  return ch.rows<SeriesMultiRow>(tenant, 'ui.series_multi', SQL_SERIES_MULTI, {
+    project_id: s.projectId,
+    experiment_ids: s.pairs.map((p) => p.experimentId),
+    metric_names: s.pairs.map((p) => p.metricName),
+    buckets: s.buckets,
+    step_min: s.stepMin ?? 0,
+    step_max: s.stepMax ?? Number.MAX_SAFE_INTEGER,
+    host: s.host ?? null,
+  });
+}
