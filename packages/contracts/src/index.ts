@@ -257,7 +257,7 @@ export const Me = z.object({
   user_id: z.string().uuid(),
   email: z.string(),
   role: Role,
-  key_id: z.string().uuid(),
+  key_id: z.string().uuid().nullable().describe('The API key of this request; null when signed in with a session or HTTP Basic'),
 });
 export const ApiKeyCreate = z.object({
   name: Name('name'),
@@ -277,8 +277,48 @@ export const ApiKey = z.object({
 export const ApiKeyCreated = ApiKey.extend({ api_key: z.string().describe('Shown once; only its hash is stored') });
 export const MemberAdd = z.object({ email: z.string().email().max(320), role: Role, name: Name('name', LIMITS.nameMax, 0).optional() });
 export const Member = z.object({ user_id: z.string().uuid(), email: z.string(), name: z.string().nullable(), role: Role, created_at: z.string() });
-export const TeamCreated = z.object({ team_id: z.string().uuid(), user_id: z.string().uuid(), api_key: z.string() });
-export const TeamCreate = z.object({ name: Name('name'), email: z.string().email().max(320).optional() });
+export const MemberAdded = Member.extend({
+  invite_url: z.string().nullable().describe('One-time sign-in link (7 days) for a user without a password, to set one; null when the user has a password'),
+});
+export const TeamCreated = z.object({
+  team_id: z.string().uuid(),
+  user_id: z.string().uuid(),
+  api_key: z.string(),
+  sign_in_url: z.string().optional().describe('One-time sign-in link (24 h) for an admin created without a password'),
+});
+
+// ---- Sign-in (browser sessions) ---------------------------------------------------------------
+
+/** Passwords are hashed, never stored; NUL and unpaired surrogates are refused (UTF-8 could not tell them apart). */
+export const PASSWORD_MAX = 1024;
+export const Password = (field: string, min = 8) => Name(field, PASSWORD_MAX, min);
+export const TeamCreate = z.object({ name: Name('name'), email: z.string().email().max(320).optional(), password: Password('password').optional() });
+export const LoginRequest = z.object({
+  email: Name('email', 320),
+  password: Password('password', 1),
+  team: Name('team').optional().describe('Team name or id to sign in to; default: the oldest of your teams'),
+});
+export const SessionTeam = z.object({ team_id: z.string().uuid(), team_name: z.string(), role: Role });
+export const SessionInfo = z.object({
+  user_id: z.string().uuid(),
+  email: z.string(),
+  name: z.string().nullable(),
+  team_id: z.string().uuid(),
+  team_name: z.string(),
+  role: Role,
+  csrf_token: z.string().nullable().describe('Send as X-CSRF-Token with every write made with the session cookie; null when not signed in with a session'),
+  teams: z.array(SessionTeam).describe('Every team of the user (switch with POST /auth/switch-team)'),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+export const SwitchTeamRequest = z.object({ team: Name('team').describe('Team name or id') });
+export const RedeemRequest = z.object({
+  token: Name('token', 256).describe('The token of a one-time sign-in link or invite'),
+  password: Password('password').optional().describe('Sets the password (required when accepting an invite without one)'),
+});
+export const PasswordChange = z.object({
+  current_password: Password('current_password', 1).optional().describe('Required when the user has a password'),
+  new_password: Password('new_password'),
+});
 
 export const ErrorResponse = z.object({ detail: z.unknown() });
 

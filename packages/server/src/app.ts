@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppContext } from './context.ts';
@@ -11,6 +12,7 @@ import { registerSecurity } from './plugins/security.ts';
 import { registerWebUi } from './plugins/web-ui.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
+import { authRoutes } from './routes/auth.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hypothesisRoutes } from './routes/hypotheses.ts';
@@ -66,6 +68,8 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
   });
   registerErrorHandling(app);
   await registerSecurity(app, ctx.config);
+  // the session cookie (routes/auth.ts sets it, plugins/auth.ts reads it); nothing is signed: the value is a random token
+  await app.register(cookie);
   registerNotFound(app, await registerWebUi(app));
   await registerRateLimit(app, ctx.config);
   await registerOpenApi(app);
@@ -88,6 +92,7 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
       metricRoutes(a, deps);
       uiDataRoutes(a, deps);
       teamRoutes(a, deps);
+      authRoutes(a, deps);
       adminRoutes(a, deps, adminToken);
     },
     { prefix: '/api/v1' },

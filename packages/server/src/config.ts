@@ -96,6 +96,10 @@ export const envSchema = z.object({
   REDIS_URL: optionalUrl(['redis://', 'rediss://']),
   /** Largest accepted artifact upload (bytes). Uploads stream to disk, so this bounds disk, not memory; bigger gets 413. */
   ASSAY_ARTIFACT_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024 * 1024),
+  /** Sign-in attempts (POST /auth/login, /auth/redeem, wrong HTTP Basic passwords) per client IP per minute (0 = no limit). */
+  ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(20),
+  /** The URL browsers reach this server at, for sign-in and invite links; default http://localhost:<PORT>. */
+  ASSAY_PUBLIC_URL: optionalUrl(['http://', 'https://']),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -107,6 +111,8 @@ export interface Config extends Env {
   artifactDir: string;
   /** Said once at start: how a setting was interpreted (e.g. the native port mapped to HTTP). */
   notices: string[];
+  /** ASSAY_PUBLIC_URL without a trailing slash, or http://localhost:<PORT>. */
+  publicUrl: string;
 }
 
 export class ConfigError extends Error {}
@@ -131,6 +137,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | number 
     clickhouse: clickhouseUrl ? { kind: 'http', url: clickhouseUrl } : { kind: 'chdb', path: path.join(dataDir, 'clickhouse'), fsync: e.ASSAY_FSYNC === 'on' },
     artifactDir: path.resolve(e.ARTIFACT_DIR ?? path.join(dataDir, 'artifacts')),
     notices,
+    publicUrl: (e.ASSAY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
   };
 }
 

@@ -5,7 +5,7 @@ import type { Tenant } from '../src/stores/postgres/tenant.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
 const t = useTestServer('derived');
-const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000' });
+const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000', sessionId: null });
 type Point = { metric_name: string; metric_value: number | string; step: number; host?: string };
 const log = async (p: string, e: string, metrics: Point[]) => {
   for (let i = 0; i < metrics.length; i += 10_000) expect((await t.team.api.post(`/metrics/batch/${p}/${e}`, { metrics: metrics.slice(i, i + 10_000) })).status).toBe(200);

@@ -82,6 +82,10 @@ function baseBody(method: string, url: string): unknown {
     'POST /api/v1/api-keys': { name: 'k-new' },
     'POST /api/v1/members': { email: `m${++seq}@example.com`, role: 'viewer', name: 'm' },
     'POST /api/v1/admin/teams': { name: 't-new' },
+    'POST /api/v1/auth/login': { email: 'nobody@example.com', password: 'wrong-password' },
+    'POST /api/v1/auth/redeem': { token: 'no-such-token', password: 'a-new-password' },
+    'POST /api/v1/auth/switch-team': { team: 'no-such-team' },
+    'PUT /api/v1/auth/password': { current_password: 'x-password', new_password: 'y-password' },
   };
   return BODIES[`${method} ${url}`];
 }
@@ -186,7 +190,7 @@ function judge(o: Outcome & { field?: string | number; sent?: unknown }, r: Res)
 
 beforeAll(async () => {
   // thousands of requests from one key: the rate limit (rate-limit.test.ts) would answer most of them
-  srv = await startTestServer({ ASSAY_RATE_LIMIT_PER_MINUTE: '0' });
+  srv = await startTestServer({ ASSAY_RATE_LIMIT_PER_MINUTE: '0', ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE: '0' });
   team = await srv.newTeam('hostile');
   unlimited = new ClickHouseStore({ client: srv.ctx.ch.client, kind: srv.ctx.ch.kind }, { maxExecutionSeconds: 60, maxMemoryBytes: 1e9 });
   doc = (srv.app as any).swagger();

@@ -7,7 +7,9 @@ import { apiClient, seedRun, startTestServer, type TestServer, type TestTeam } f
  * routes must answer only with B's own data. A route missing from EXPECT fails the suite, so a new
  * route cannot ship without an isolation case.
  */
-type Expectation = 'not-found' | 'own-data' | 'not-a-tenant-route';
+// public: sign-in routes that take no credentials but the body's (B's request fails on its own: 400/401);
+// session-only: routes a key cannot use at all (400 for B's key, whatever it aims at)
+type Expectation = 'not-found' | 'own-data' | 'not-a-tenant-route' | 'public' | 'session-only';
 
 const EXPECT: Record<string, Expectation> = {
   'GET /api/v1/projects': 'own-data',
@@ -43,6 +45,13 @@ const EXPECT: Record<string, Expectation> = {
   'POST /api/v1/members': 'own-data',
   'DELETE /api/v1/members/:user_id': 'not-found',
   'POST /api/v1/admin/teams': 'not-a-tenant-route',
+  'POST /api/v1/auth/login': 'public',
+  'POST /api/v1/auth/redeem': 'public',
+  'GET /api/v1/auth/session': 'own-data',
+  'POST /api/v1/auth/logout': 'own-data',
+  // aimed at A's team: B's user is no member of it
+  'POST /api/v1/auth/switch-team': 'not-found',
+  'PUT /api/v1/auth/password': 'session-only',
   // MLflow's REST API (routes/mlflow): run ids in bodies and query strings, MLflow's 404 RESOURCE_DOES_NOT_EXIST
   'POST /api/2.0/mlflow/experiments/create': 'own-data',
   'GET /api/2.0/mlflow/experiments/search': 'own-data',
@@ -205,6 +214,10 @@ function requestFor(method: string, url: string): { url: string; body?: unknown;
   if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: 'spy@example.com', role: 'viewer' } };
   if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: 'secret-project' } };
   if (url.endsWith('/admin/teams')) return { url: u, body: { name: 'x' } };
+  if (url.endsWith('/auth/login')) return { url: u, body: { email: 'spy@example.com', password: 'a guess' } };
+  if (url.endsWith('/auth/redeem')) return { url: u, body: { token: 'x'.repeat(43) } };
+  if (url.endsWith('/auth/switch-team')) return { url: u, body: { team: a.teamId } };
+  if (url.endsWith('/auth/password')) return { url: u, body: { new_password: 'set-by-b-password' } };
   if (method === 'PATCH') return { url: u, body: { name: 'renamed-by-b' } };
   return { url: u };
 }
@@ -226,6 +239,10 @@ describe('tenant isolation', () => {
         expect(r.status, key).toBe(404);
       } else if (exp === 'own-data') {
         expect(r.status, key).toBeLessThan(300);
+      } else if (exp === 'public') {
+        expect([400, 401], key).toContain(r.status);
+      } else if (exp === 'session-only') {
+        expect(r.status, key).toBe(400);
       } else {
         expect(r.status, key).toBe(401);
       }
@@ -277,7 +294,7 @@ describe('tenant isolation', () => {
     const bad = apiClient(srv.app, 'assay_not-a-real-key');
     const revoked = apiClient(srv.app, revokedKey);
     for (const route of srv.routes) {
-      if (EXPECT[`${route.method} ${route.url}`] === 'not-a-tenant-route') continue;
+      if (['not-a-tenant-route', 'public'].includes(EXPECT[`${route.method} ${route.url}`])) continue;
       const req = requestFor(route.method, route.url);
       expect((await none.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);
       expect((await bad.call(route.method, req.url, req.body, req.headers)).status, route.url).toBe(401);

@@ -4,7 +4,7 @@ import type { Tenant } from '../src/stores/postgres/tenant.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
 const t = useTestServer('pmetrics');
-const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000' });
+const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000', sessionId: null });
 const defaults = { aggregation: 'last', source_type: 'scalar', expression: null, description: null, configured: false };
 
 describe('project metrics', () => {

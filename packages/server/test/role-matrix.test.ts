@@ -15,7 +15,9 @@ import { apiClient, seedRun, startTestServer, type ApiClient, type Res, type Tes
  * A route missing from MIN_ROLE fails the suite. Objects a cell deletes are re-made for each cell.
  */
 type Role = 'viewer' | 'researcher' | 'admin';
-const MIN_ROLE: Record<string, Role | 'admin-token'> = {
+// public: sign-in with the body's credentials (any caller's bogus ones → 400/401); session-only: a
+// browser session's routes, which no API key may use (400 for every key, 401 without one)
+const MIN_ROLE: Record<string, Role | 'admin-token' | 'public' | 'session-only'> = {
   'GET /api/v1/projects': 'viewer',
   'POST /api/v1/projects': 'researcher',
   'GET /api/v1/projects/:project_id': 'viewer',
@@ -65,6 +67,12 @@ const MIN_ROLE: Record<string, Role | 'admin-token'> = {
   'POST /api/v1/members': 'admin',
   'DELETE /api/v1/members/:user_id': 'admin',
   'POST /api/v1/admin/teams': 'admin-token',
+  'POST /api/v1/auth/login': 'public',
+  'POST /api/v1/auth/redeem': 'public',
+  'GET /api/v1/auth/session': 'viewer',
+  'POST /api/v1/auth/logout': 'viewer',
+  'POST /api/v1/auth/switch-team': 'session-only',
+  'PUT /api/v1/auth/password': 'session-only',
 };
 const RANK: Record<Role, number> = { viewer: 0, researcher: 1, admin: 2 };
 type Target = 'own' | 'other' | 'missing' | 'malformed';
@@ -133,6 +141,10 @@ function request(method: string, url: string, ids: Record<string, string>): { ur
   if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: `m-${n}@example.com`, role: 'viewer' } };
   if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: `p-${n}` } };
   if (url.endsWith('/admin/teams')) return { url: u, body: { name: `t-${n}` } };
+  if (url.endsWith('/auth/login')) return { url: u, body: { email: `nobody-${n}@example.com`, password: 'a guess' } };
+  if (url.endsWith('/auth/redeem')) return { url: u, body: { token: `bogus-${n}` } };
+  if (url.endsWith('/auth/switch-team')) return { url: u, body: { team: a.teamId } };
+  if (url.endsWith('/auth/password')) return { url: u, body: { new_password: `pw-${n}-long-enough` } };
   if (url.endsWith('/:experiment_id') && method === 'PATCH') return { url: u, body: { description: `d-${n}` } };
   if (method === 'PATCH') return { url: u, body: { description: `d-${n}` } };
   return { url: u };
@@ -186,7 +198,9 @@ describe('tenant × role matrix', () => {
           const text = JSON.stringify(r.body) ?? '';
           for (const s of secrets) if (text.includes(s)) wrong.push(`${key} ${who} ${target}: body leaks ${s}`);
           let ok: boolean;
-          if (who === 'none' || who === 'revoked') ok = r.status === 401;
+          if (min === 'public') ok = [400, 401].includes(r.status);
+          else if (who === 'none' || who === 'revoked') ok = r.status === 401;
+          else if (min === 'session-only') ok = r.status === 400;
           else if (min === 'admin-token') ok = r.status === (who === 'admin' ? 201 : 401);
           else if (RANK[who] < RANK[min]) ok = target === 'own' ? r.status === 403 : [403, 404].includes(r.status) || (target === 'malformed' && r.status === 422);
           else if (target === 'own') ok = r.status >= 200 && r.status < 300;

@@ -5,7 +5,7 @@ import type { Tenant } from '../src/stores/postgres/tenant.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
 const t = useTestServer('aggregates');
-const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000' });
+const tenant = (): Tenant => ({ teamId: t.team.teamId, userId: t.team.userId, role: 'admin', keyId: '00000000-0000-0000-0000-000000000000', sessionId: null });
 const cfg = (name: string, over: Partial<MetricConfig> = {}): MetricConfig => ({ ...defaultConfig(name), ...over });
 const log = async (p: string, e: string, metrics: { metric_name: string; metric_value: number | string; step: number; host?: string }[]) => {
   const r = await t.team.api.post(`/metrics/batch/${p}/${e}`, { metrics });
@@ -67,7 +67,7 @@ describe('aggregateRuns', () => {
     const r = await seedRun(t.team.api, 'agg-iso', 'r');
     await log(r.projectId, r.experimentId, [{ metric_name: 'm', metric_value: 1, step: 0 }]);
     const other = await t.srv.newTeam('other');
-    const res = await aggregateRuns(t.srv.ctx, { teamId: other.teamId, userId: other.userId, role: 'admin', keyId: 'x' }, r.projectId, [r.experimentId], cfg('m'));
+    const res = await aggregateRuns(t.srv.ctx, { teamId: other.teamId, userId: other.userId, role: 'admin', keyId: 'x', sessionId: null }, r.projectId, [r.experimentId], cfg('m'));
     expect(res.get(r.experimentId)).toBeNull();
   });
 

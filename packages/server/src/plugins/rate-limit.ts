@@ -28,11 +28,16 @@ export async function registerRateLimit(app: FastifyInstance, config: Config): P
       await redis!.quit().catch(() => redis!.disconnect());
     });
   }
-  const bucket = (request: FastifyRequest) => (request.tenant ? `key:${request.tenant.keyId}` : `ip:${request.ip}`);
+  // a key's budget, a browser session's, or (HTTP Basic) the user's in that team; else the client IP
+  const bucket = (request: FastifyRequest) => {
+    const t = request.tenant;
+    if (!t) return `ip:${request.ip}`;
+    return t.keyId ? `key:${t.keyId}` : t.sessionId ? `session:${t.sessionId}` : `user:${t.teamId}:${t.userId}`;
+  };
   await app.register(rateLimit, {
     global: true,
     timeWindow: 60_000,
-    max: (_request, key) => (key.startsWith('key:') ? perKey : perIp),
+    max: (_request, key) => (key.startsWith('ip:') ? perIp : perKey),
     keyGenerator: bucket,
     allowList: (request) => !LIMITED.test(request.url) || (request.tenant ? perKey === 0 : perIp === 0),
     redis,
@@ -42,7 +47,8 @@ export async function registerRateLimit(app: FastifyInstance, config: Config): P
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
-      const who = bucket(request).startsWith('key:') ? 'API key' : 'client';
+      const b = bucket(request);
+      const who = b.startsWith('key:') ? 'API key' : b.startsWith('ip:') ? 'client' : b.startsWith('session:') ? 'session' : 'user';
       return new HttpError(429, `Rate limit exceeded: ${context.max} requests per minute for this ${who}; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
     },
   });

@@ -65,13 +65,14 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
     strictTransportSecurity: false,
   });
   // Closed by default: browsers on other origins cannot read responses. Listed origins may call
-  // the API with a bearer key (no cookies: credentials stay off).
+  // the API with a bearer key (no cookies: credentials stay off, so the session cookie only ever
+  // works from our own origin).
   const origins = config.ASSAY_CORS_ORIGINS;
   await app.register(cors, {
     origin: origins.length ? origins : false,
     credentials: false,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'X-Content-SHA256', 'Range', 'If-None-Match'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'X-Content-SHA256', 'Range', 'If-None-Match', 'X-CSRF-Token'],
     exposedHeaders: ['Retry-After', 'Server-Timing', 'ETag', 'Content-Range'],
     maxAge: 600,
   });

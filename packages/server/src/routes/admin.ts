@@ -16,12 +16,13 @@ export function adminRoutes(app: Api, { ctx }: RouteDeps, adminToken: string): v
     schema: {
       tags: ['admin'],
       summary: 'Create a team with an admin user and key (local admin token, used by `assay team create`)',
+      description: 'With `password` the admin can sign in at once; without, the answer carries `sign_in_url` (one-time, 24 h).',
       body: TeamCreate,
       response: { 201: TeamCreated, ...errors(403, 409) },
     },
   }, async (req, reply) => {
     const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'This route needs the local admin token from the server data directory');
-    return reply.code(201).send(await createTeam(ctx.pg.db, req.body.name, req.body.email));
+    return reply.code(201).send(await createTeam(ctx.pg.db, req.body.name, req.body.email, { password: req.body.password, publicUrl: ctx.config.publicUrl }));
   });
 }

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { ApiKey, ApiKeyCreate, ApiKeyCreated, Me, Member, MemberAdd } from '@assay/contracts';
+import { ApiKey, ApiKeyCreate, ApiKeyCreated, Me, Member, MemberAdd, MemberAdded } from '@assay/contracts';
 import * as svc from '../services/teams.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
 
 export function teamRoutes(app: Api, { ctx, auth }: RouteDeps): void {
   const tags = ['team'];
   app.get('/me', {
-    schema: { tags, summary: 'The team, user and role behind this API key', response: { 200: Me, ...errors() } },
+    schema: { tags, summary: 'The team, user and role behind this API key or session', response: { 200: Me, ...errors() } },
   }, (req) => svc.me(ctx, req.tenant));
 
   app.get('/api-keys', {
@@ -32,11 +32,17 @@ export function teamRoutes(app: Api, { ctx, auth }: RouteDeps): void {
   }, (req) => svc.listMembers(ctx, req.tenant));
 
   app.post('/members', {
-    schema: { tags, summary: 'Add a member or change their role (admin)', body: MemberAdd, response: { 201: Member, ...errors(403) } },
+    schema: {
+      tags,
+      summary: 'Add a member or change their role (admin)',
+      description: 'For a user without a password the answer carries `invite_url`, a one-time link (7 days) to set one and sign in; send it to them.',
+      body: MemberAdd,
+      response: { 201: MemberAdded, ...errors(403) },
+    },
   }, async (req, reply) => reply.code(201).send(await svc.addMember(ctx, auth, req.tenant, req.body)));
 
   app.delete('/members/:user_id', {
-    schema: { tags, summary: 'Remove a member and revoke their keys for this team (admin)', params: z.object({ user_id: z.string().uuid() }), response: { 204: z.null(), ...errors(403, 409) } },
+    schema: { tags, summary: 'Remove a member: their keys, sessions and links for this team stop working (admin)', params: z.object({ user_id: z.string().uuid() }), response: { 204: z.null(), ...errors(403, 409) } },
   }, async (req, reply) => {
     await svc.removeMember(ctx, auth, req.tenant, req.params.user_id);
     return reply.code(204).send(null);

@@ -1,30 +1,73 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { AppContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
+import { findLiveSession, findUserByEmail, listUserTeams, touchSession } from '../stores/postgres/repos/sessions.ts';
 import { findActiveKey, touchKey } from '../stores/postgres/repos/teams.ts';
 import { roleAtLeast, type Tenant } from '../stores/postgres/tenant.ts';
 import type { Role } from '../stores/postgres/schema.ts';
 import { hashApiKey } from './keys.ts';
+import { dummyVerify, sha256Hex, verifyPassword } from './passwords.ts';
 
 const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
 const TOUCH_EVERY_MS = 60_000;
+/** A verified HTTP Basic header is trusted this long, so argon2 does not run on every MLflow call. */
+const BASIC_TTL_MS = 60_000;
+
+export const SESSION_COOKIE = 'assay_session';
+export const SESSION_IDLE_MS = 7 * 24 * 3600_000;
+export const SESSION_MAX_MS = 30 * 24 * 3600_000;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** What the auth plugin hands over from a request. */
+export interface Credentials {
+  authorization?: string;
+  /** The assay_session cookie. */
+  sessionToken?: string;
+  csrfToken?: string;
+  method: string;
+  ip: string;
+}
+
+export const constantTimeEqual = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
 
 /**
- * Key → tenant, with a short cache so the hot ingest path doesn't hit Postgres per request.
- * Revocations in this process drop the cache at once; other replicas see them within the TTL.
+ * Credentials → tenant: an API key (`Authorization: Bearer`), HTTP Basic with a user's email and
+ * password (MLflow clients), or the browser session cookie. Keys and Basic headers are cached for a
+ * short time so the hot ingest path doesn't hit Postgres (or argon2) per request; membership and
+ * key changes in this process drop the caches at once, other replicas see them within the TTL.
+ * Sessions are read per request (their role, expiry and sign-out apply at once).
  */
 export class Authenticator {
   private cache = new Map<string, { tenant: Tenant; until: number }>();
+  private basic = new Map<string, { tenant: Tenant; until: number }>();
   private touched = new Map<string, number>();
+  /** Wrong Basic passwords per client IP in the current minute (each costs an argon2 verify). */
+  private basicFailures = new Map<string, { n: number; until: number }>();
 
-  constructor(private readonly ctx: Pick<AppContext, 'pg'>) {}
+  constructor(private readonly ctx: Pick<AppContext, 'pg' | 'config'>) {}
 
   invalidate(): void {
     this.cache.clear();
+    this.basic.clear();
   }
 
-  async authenticate(authorization: string | undefined): Promise<Tenant> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  async authenticate(c: Credentials): Promise<Tenant> {
+    const authorization = c.authorization?.trim();
+    if (authorization) {
+      if (/^Basic\s/i.test(authorization)) return this.fromBasic(authorization, c.ip);
+      return this.fromKey(authorization);
+    }
+    if (c.sessionToken) return this.fromSession(c);
+    throw new HttpError(401, 'Not authenticated: send Authorization: Bearer <api key>, or sign in (POST /api/v1/auth/login)', { 'WWW-Authenticate': 'Bearer' });
+  }
+
+  private async fromKey(authorization: string): Promise<Tenant> {
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!m) throw new HttpError(401, 'Not authenticated: send Authorization: Bearer <api key>', { 'WWW-Authenticate': 'Bearer' });
     const hash = hashApiKey(m[1]);
     const now = Date.now();
@@ -37,7 +80,7 @@ export class Authenticator {
     }
     // A key never carries more power than its user currently has in the team.
     const role: Role = roleAtLeast(row.memberRole, row.keyRole) ? row.keyRole : row.memberRole;
-    const tenant: Tenant = { teamId: row.teamId, userId: row.userId, role, keyId: row.keyId };
+    const tenant: Tenant = { teamId: row.teamId, userId: row.userId, role, keyId: row.keyId, sessionId: null };
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { tenant, until: now + CACHE_TTL_MS });
     if ((this.touched.get(row.keyId) ?? 0) + TOUCH_EVERY_MS < now) {
@@ -46,8 +89,70 @@ export class Authenticator {
     }
     return tenant;
   }
+
+  /**
+   * `Basic base64(email:password)`: the user's oldest team, with their member role. A password that
+   * is an API key (`assay_…`, any username) is that key — what MLflow clients sent before users had
+   * passwords. We never answer with a Basic challenge, so browsers don't remember these credentials
+   * and send them on their own (which would make them a CSRF vector like a cookie).
+   */
+  private async fromBasic(authorization: string, ip: string): Promise<Tenant> {
+    const cacheKey = sha256Hex(authorization);
+    const now = Date.now();
+    const hit = this.basic.get(cacheKey);
+    if (hit && hit.until > now) return hit.tenant;
+    const decoded = Buffer.from(authorization.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const email = colon < 0 ? '' : decoded.slice(0, colon);
+    const password = colon < 0 ? '' : decoded.slice(colon + 1);
+    if (password.startsWith('assay_')) return this.fromKey(`Bearer ${password}`);
+    const limit = this.ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE;
+    const failures = this.basicFailures.get(ip);
+    if (limit > 0 && failures && failures.until > now && failures.n >= limit) {
+      const seconds = Math.max(1, Math.ceil((failures.until - now) / 1000));
+      throw new HttpError(429, `Too many wrong passwords from this client; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
+    }
+    const tenant = email && password && email.length <= 320 && password.length <= 1024 ? await this.verifyBasic(email, password) : undefined;
+    if (!tenant) {
+      if (!failures || failures.until <= now) this.basicFailures.set(ip, { n: 1, until: now + 60_000 });
+      else failures.n++;
+      if (this.basicFailures.size >= CACHE_MAX) this.basicFailures.clear();
+      throw new HttpError(401, 'wrong email or password');
+    }
+    if (this.basic.size >= CACHE_MAX) this.basic.clear();
+    this.basic.set(cacheKey, { tenant, until: now + BASIC_TTL_MS });
+    return tenant;
+  }
+
+  private async verifyBasic(email: string, password: string): Promise<Tenant | undefined> {
+    const user = email.includes('\0') ? undefined : await findUserByEmail(this.ctx.pg.db, email);
+    if (!user?.passwordHash) {
+      await dummyVerify(password);
+      return undefined;
+    }
+    if (!(await verifyPassword(user.passwordHash, password))) return undefined;
+    const [team] = await listUserTeams(this.ctx.pg.db, user.id);
+    if (!team) return undefined;
+    return { teamId: team.teamId, userId: user.id, role: team.role, keyId: null, sessionId: null };
+  }
+
+  private async fromSession(c: Credentials): Promise<Tenant> {
+    const now = new Date();
+    const s = await findLiveSession(this.ctx.pg.db, sha256Hex(c.sessionToken!), now, SESSION_IDLE_MS);
+    if (!s) throw new HttpError(401, 'Signed out or session expired: sign in again', { 'Set-Cookie': clearedSessionCookie() });
+    // Synchronizer token: a cross-site form or fetch carries the cookie but cannot read the token.
+    if (!SAFE_METHODS.has(c.method) && !(c.csrfToken && constantTimeEqual(c.csrfToken, s.csrfToken))) {
+      throw new HttpError(403, 'missing or wrong X-CSRF-Token header: a signed-in browser sends the csrf_token from POST /api/v1/auth/login or GET /api/v1/auth/session with every write');
+    }
+    const tenant: Tenant = { teamId: s.teamId, userId: s.userId, role: s.role, keyId: null, sessionId: s.sessionId };
+    if (now.getTime() - s.lastSeenAt.getTime() > TOUCH_EVERY_MS) void touchSession(this.ctx.pg.db, tenant, now).catch(() => undefined);
+    return tenant;
+  }
 }
 
+/** Set-Cookie value that removes the session cookie (same name, path and flags, expired). */
+export const clearedSessionCookie = (): string => `${SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax`;
+
 export function requireRole(tenant: Tenant, min: Role): void {
-  if (!roleAtLeast(tenant.role, min)) throw new HttpError(403, `This needs the ${min} role; your key has ${tenant.role}`);
+  if (!roleAtLeast(tenant.role, min)) throw new HttpError(403, `This needs the ${min} role; yours here is ${tenant.role}`);
 }

@@ -173,7 +173,7 @@ export async function recoverPendingBatches(ctx: AppContext, o: { minAgeMs?: num
   for (const b of await logs.listPendingBatchesForRecovery(ctx.pg.db, createdBefore)) {
     if (o.onlyTeams && !o.onlyTeams.includes(b.teamId)) continue;
     // Only the team matters to the stores; this is the system acting on the team's behalf.
-    const tenant: Tenant = { teamId: b.teamId, userId: '', role: 'admin', keyId: '' };
+    const tenant: Tenant = { teamId: b.teamId, userId: '', role: 'admin', keyId: null, sessionId: null };
     if (await settlePendingBatch(ctx, tenant, b)) landed++;
     else dropped++;
   }

@@ -6,14 +6,24 @@ import { roleAtLeast, type Tenant } from '../stores/postgres/tenant.ts';
 import type { Role } from '../stores/postgres/schema.ts';
 import { requireRole, type Authenticator } from './auth.ts';
 import { generateApiKey } from './keys.ts';
+import { hashPassword } from './passwords.ts';
+import { createSignInLink } from './sessions.ts';
+import { deleteUserSessions } from '../stores/postgres/repos/sessions.ts';
 
-/** Bootstrap a team (CLI `assay team create`, or the local admin endpoint it calls). */
-export async function createTeam(db: Db, name: string, email?: string) {
+/**
+ * Bootstrap a team (CLI `assay team create`, or the local admin endpoint it calls). With a password
+ * the admin can sign in at once; without one, given the public URL, a one-time sign-in link.
+ */
+export async function createTeam(db: Db, name: string, email?: string, signIn: { password?: string; publicUrl?: string } = {}) {
   if (await repo.teamNameTaken(db, name)) throw conflict(`A team named "${name}" already exists`);
   const key = generateApiKey();
   const adminEmail = email ?? `admin@${name.toLowerCase().replace(/[^a-z0-9]+/g, '-') || 'team'}.local`;
-  const { team, user } = await repo.createTeamWithAdmin(db, name, adminEmail, key);
-  return { team_id: team.id, user_id: user.id, api_key: key.apiKey };
+  const passwordHash = signIn.password ? await hashPassword(signIn.password) : undefined;
+  const { team, user } = await repo.createTeamWithAdmin(db, name, adminEmail, key, passwordHash);
+  const created = { team_id: team.id, user_id: user.id, api_key: key.apiKey };
+  if (passwordHash) await deleteUserSessions(db, user.id, null);
+  if (passwordHash || !signIn.publicUrl) return created;
+  return { ...created, sign_in_url: await createSignInLink(db, signIn.publicUrl, { teamId: team.id }, user.id, 'sign_in') };
 }
 
 export async function me(ctx: AppContext, tenant: Tenant) {
@@ -70,12 +80,14 @@ export async function listMembers(ctx: AppContext, tenant: Tenant) {
   return { items: (await repo.listMembers(ctx.pg.db, tenant)).map(memberDto) };
 }
 
+/** Adds or re-roles a member; a user without a password gets a one-time invite link to set one. */
 export async function addMember(ctx: AppContext, auth: Authenticator, tenant: Tenant, body: { email: string; role: Role; name?: string }) {
   requireRole(tenant, 'admin');
   const { user } = await repo.upsertMember(ctx.pg.db, tenant, body.email, body.role, body.name);
   auth.invalidate();
   const m = (await repo.listMembers(ctx.pg.db, tenant)).find((x) => x.userId === user.id)!;
-  return memberDto(m);
+  const inviteUrl = user.passwordHash ? null : await createSignInLink(ctx.pg.db, ctx.config.publicUrl, tenant, user.id, 'invite');
+  return { ...memberDto(m), invite_url: inviteUrl };
 }
 
 export async function removeMember(ctx: AppContext, auth: Authenticator, tenant: Tenant, userId: string) {

@@ -12,23 +12,13 @@ import { mlflowRunRoutes } from './runs.ts';
 /**
  * MLflow's REST tracking API (docs/mlflow.md), outside /api/v1. The real `mlflow` client authenticates
  * with MLFLOW_TRACKING_TOKEN (Bearer = an Assay API key) or MLFLOW_TRACKING_USERNAME/PASSWORD
- * (Basic: until web-UI users exist the username is ignored and the password must be an API key).
+ * (Basic: a user's email and password, or any username with an API key as the password — both
+ * resolved by services/auth.ts like on /api/v1).
  */
-function basicToBearer(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    const m = /^Basic\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!m) return;
-    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    request.headers.authorization = colon >= 0 ? `Bearer ${decoded.slice(colon + 1)}` : '';
-  });
-}
-
 export async function mlflowRoutes(app: Api, deps: RouteDeps): Promise<void> {
   const scoped = (register: (api: Api) => void) => async (api: FastifyInstance) => {
     registerMlflowErrors(api);
     registerRequestDecompression(api);
-    basicToBearer(api);
     registerAuth(api, deps.auth);
     register(api as unknown as Api);
   };

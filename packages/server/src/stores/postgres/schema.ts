@@ -32,6 +32,8 @@ export const users = pgTable('users', {
   id: uuid('id').primaryKey().defaultRandom(),
   email: varchar('email', { length: 320 }).notNull().unique(),
   name: varchar('name', { length: 255 }),
+  /** argon2id PHC string (`$argon2id$v=19$m=…`); null until the user sets a password (API keys only). */
+  passwordHash: text('password_hash'),
   createdAt: createdAt(),
 });
 
@@ -66,6 +68,47 @@ export const apiKeys = pgTable(
     revokedAt: ts('revoked_at'),
   },
   (t) => [index('api_keys_team_idx').on(t.teamId)],
+);
+
+/**
+ * Browser sign-ins. The cookie carries a 256-bit random token; only its SHA-256 is stored, so a
+ * leaked table signs nobody in. A session is bound to one team (like a key); its role is read from
+ * team_members on every request, so a role change or a removal applies at once.
+ */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: varchar('token_hash', { length: 64 }).notNull().unique(),
+    /** Synchronizer token for X-CSRF-Token; not a credential on its own (useless without the cookie). */
+    csrfToken: varchar('csrf_token', { length: 64 }).notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: ts('last_seen_at').notNull().defaultNow(),
+    /** Absolute end; the idle limit is checked against last_seen_at. */
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId), index('sessions_team_user_idx').on(t.teamId, t.userId)],
+);
+
+export const SIGN_IN_TOKEN_KINDS = ['sign_in', 'invite'] as const;
+export type SignInTokenKind = (typeof SIGN_IN_TOKEN_KINDS)[number];
+
+/** One-time sign-in links (CLI) and invites (POST /members): SHA-256 of the token, single use. */
+export const signInTokens = pgTable(
+  'sign_in_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: varchar('token_hash', { length: 64 }).notNull().unique(),
+    kind: varchar('kind', { length: 16 }).$type<SignInTokenKind>().notNull(),
+    createdAt: createdAt(),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+  },
+  (t) => [index('sign_in_tokens_team_user_idx').on(t.teamId, t.userId)],
 );
 
 export const projects = pgTable(
@@ -274,6 +317,8 @@ export const schema = {
   users,
   teamMembers,
   apiKeys,
+  sessions,
+  signInTokens,
   projects,
   projectMetrics,
   experiments,

@@ -1,12 +1,17 @@
 import { and, eq, lt, or, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { Role } from './schema.ts';
 
-/** Who is calling: resolved from the API key by the auth plugin; the first argument of every store call. */
+/**
+ * Who is calling: resolved by the auth plugin from an API key, a browser session or HTTP Basic; the
+ * first argument of every store call. Exactly one of keyId / sessionId is set for keys and sessions;
+ * both are null for HTTP Basic (the user's password, no stored credential of its own).
+ */
 export interface Tenant {
   teamId: string;
   userId: string;
   role: Role;
-  keyId: string;
+  keyId: string | null;
+  sessionId: string | null;
 }
 
 const RANK: Record<Role, number> = { viewer: 0, researcher: 1, admin: 2 };

@@ -1,6 +1,6 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
-import { apiKeys, teamMembers, teams, users, type Role } from '../schema.ts';
+import { apiKeys, sessions, signInTokens, teamMembers, teams, users, type Role } from '../schema.ts';
 import type { Tenant } from '../tenant.ts';
 
 export interface NewKey {
@@ -9,13 +9,14 @@ export interface NewKey {
 }
 
 /** Bootstrap: a team, its first admin user and that admin's key, in one transaction. */
-export async function createTeamWithAdmin(db: Db, name: string, email: string, key: NewKey) {
+export async function createTeamWithAdmin(db: Db, name: string, email: string, key: NewKey, passwordHash?: string) {
   return db.transaction(async (tx) => {
     const [team] = await tx.insert(teams).values({ name }).returning();
     const [user] = await tx
       .insert(users)
-      .values({ email })
-      .onConflictDoUpdate({ target: users.email, set: { email: sql`excluded.email` } })
+      .values({ email, passwordHash })
+      // an existing user keeps their password unless the operator sets a new one
+      .onConflictDoUpdate({ target: users.email, set: passwordHash ? { passwordHash } : { email: sql`excluded.email` } })
       .returning();
     await tx.insert(teamMembers).values({ teamId: team.id, userId: user.id, role: 'admin' });
     const [k] = await tx
@@ -43,6 +44,7 @@ export async function findActiveKey(db: Db, keyHash: string) {
 }
 
 export async function touchKey(db: Db, tenant: Tenant, at: Date): Promise<void> {
+  if (!tenant.keyId) return;
   await db.update(apiKeys).set({ lastUsedAt: at }).where(and(eq(apiKeys.teamId, tenant.teamId), eq(apiKeys.id, tenant.keyId)));
 }
 
@@ -131,6 +133,9 @@ export async function removeMember(db: Db, tenant: Tenant, userId: string) {
         .update(apiKeys)
         .set({ revokedAt: new Date() })
         .where(and(eq(apiKeys.teamId, tenant.teamId), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)));
+      // … and so do their browser sessions and any unused invite or sign-in link to this team
+      await tx.delete(sessions).where(and(eq(sessions.teamId, tenant.teamId), eq(sessions.userId, userId)));
+      await tx.delete(signInTokens).where(and(eq(signInTokens.teamId, tenant.teamId), eq(signInTokens.userId, userId)));
     }
     return removed.length > 0;
   });
