@@ -2,6 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../config.ts';
+import { ChdbSessionPool } from './chdb-pool.ts';
+
+/** Statements chDB runs side by side (reads beside the writer's inserts); each has its own session. */
+const CHDB_SESSIONS = 4;
 
 export interface ClickHouseConnection {
   client: ClickHouseClient;
@@ -20,7 +24,7 @@ export async function connectClickHouse(config: Config): Promise<ClickHouseConne
     fs.mkdirSync(ch.path, { recursive: true });
     // Loaded lazily: the native library is ~500 MB and only needed in embedded mode.
     const { createChdbConnection } = await import('chdb/connection');
-    const connection = createChdbConnection({ path: ch.path });
+    const connection = new ChdbSessionPool(() => createChdbConnection({ path: ch.path }), CHDB_SESSIONS);
     const client = createClient({ connection } as never);
     const ingestDir = path.join(ch.path, 'ingest-staging');
     fs.rmSync(ingestDir, { recursive: true, force: true }); // leftovers of a stopped process: never acknowledged
