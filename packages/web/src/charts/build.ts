@@ -37,6 +37,8 @@ export interface Plotted {
   hi: (number | null)[];
   smoothed: number[] | null;
   band: boolean;
+  /** The series' whole step extent on the server (bucket x values sit at bucket ends). */
+  extent: { min: number; max: number } | null;
 }
 
 export interface BuiltPlot {
@@ -80,13 +82,13 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
   if (opts.groups) {
     for (const g of opts.groups) {
       const c = g.curve;
-      plotted.push({ label: g.label, color: g.color, x: c.x, steps: c.x, y: c.mean, lo: c.lo, hi: c.hi, smoothed: null, band: c.n > 1 });
+      plotted.push({ label: g.label, color: g.color, x: c.x, steps: c.x, y: c.mean, lo: c.lo, hi: c.hi, smoothed: null, band: c.n > 1, extent: c.x.length ? { min: c.x[0], max: c.x[c.x.length - 1] } : null });
     }
   } else {
     for (const l of opts.lines) {
       const t = l.track;
       if (!t) {
-        plotted.push({ label: l.label, color: l.color, x: [], steps: [], y: [], lo: [], hi: [], smoothed: null, band: false });
+        plotted.push({ label: l.label, color: l.color, x: [], steps: [], y: [], lo: [], hi: [], smoothed: null, band: false, extent: null });
         continue;
       }
       const x0 = xOf(xAxis, t, l.startMs);
@@ -97,7 +99,8 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
       const hi = pick(t.hi, idx);
       let band = false;
       for (let i = 0; i < lo.length && !band; i++) band = lo[i] !== hi[i];
-      plotted.push({ label: l.label, color: l.color, x, steps: pick(t.steps, idx), y, lo, hi, smoothed: smooth(smoothing, x, y), band });
+      const extent = t.firstStep !== null && t.lastStep !== null ? { min: t.firstStep, max: t.lastStep } : null;
+      plotted.push({ label: l.label, color: l.color, x, steps: pick(t.steps, idx), y, lo, hi, smoothed: smooth(smoothing, x, y), band, extent });
     }
   }
 
@@ -112,8 +115,9 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
     if (p.band) {
       cols.push(p.lo.map(clean), p.hi.map(clean));
       series.push(
-        { label: `${p.label} min`, stroke: alpha(p.color, 0), width: 0, points: { show: false } },
-        { label: `${p.label} max`, stroke: alpha(p.color, 0), width: 0, points: { show: false } },
+        // the band's edges are stroked too: a one-bucket spike is a line, visible at any width
+        { label: `${p.label} min`, stroke: alpha(p.color, faint ? 0.2 : 0.35), width: 1, points: { show: false } },
+        { label: `${p.label} max`, stroke: alpha(p.color, faint ? 0.2 : 0.35), width: 1, points: { show: false } },
       );
       bands.push({ series: [col + 1, col], fill: alpha(p.color, faint ? 0.1 : 0.18) });
       col += 2;
@@ -185,9 +189,9 @@ export function stepExtent(plotted: Plotted[]): { min: number; max: number } | n
   let min = Infinity;
   let max = -Infinity;
   for (const p of plotted) {
-    if (p.steps.length === 0) continue;
-    min = Math.min(min, p.steps[0]);
-    max = Math.max(max, p.steps[p.steps.length - 1]);
+    if (!p.extent) continue;
+    min = Math.min(min, p.extent.min);
+    max = Math.max(max, p.extent.max);
   }
   return min <= max ? { min, max } : null;
 }

@@ -12,7 +12,7 @@ export function normalize(a: SeriesAnswer): Track {
   if (a.mode === 'raw') {
     const d = a.data as RawData;
     const y = d.values.map((v) => toNumber(v) ?? Number.NaN);
-    return { mode: 'raw', steps: d.steps, ts: d.timestamps, y, lo: y.map(finiteOrNull), hi: y.map(finiteOrNull), total: a.total_points, lastStep: a.last_step };
+    return { mode: 'raw', steps: d.steps, ts: d.timestamps, y, lo: y.map(finiteOrNull), hi: y.map(finiteOrNull), total: a.total_points, firstStep: a.first_step, lastStep: a.last_step };
   }
   const d = a.data as BucketData;
   return {
@@ -23,6 +23,7 @@ export function normalize(a: SeriesAnswer): Track {
     lo: d.min.map(toNumber),
     hi: d.max.map(toNumber),
     total: a.total_points,
+    firstStep: a.first_step,
     lastStep: a.last_step,
   };
 }
@@ -46,6 +47,7 @@ function concat(a: Track, b: Track): Track {
     lo: a.lo.concat(b.lo),
     hi: a.hi.concat(b.hi),
     total: a.total + b.total,
+    firstStep: a.firstStep ?? b.firstStep,
     lastStep: b.lastStep ?? a.lastStep,
   };
 }
@@ -55,7 +57,7 @@ function merge(coarse: Track, fine: Track, r: StepRange): Track {
   const before = slice(coarse, (s) => s < r.min);
   const after = slice(coarse, (s) => s > r.max);
   const m = concat(concat(before, fine), after);
-  return { ...m, mode: fine.mode, total: coarse.total, lastStep: coarse.lastStep };
+  return { ...m, mode: fine.mode, total: coarse.total, firstStep: coarse.firstStep, lastStep: coarse.lastStep };
 }
 
 export interface Entry {

@@ -47,6 +47,7 @@ export interface Track {
   hi: (number | null)[];
   /** Points the server holds for the whole range asked (not what is drawn). */
   total: number;
+  firstStep: number | null;
   lastStep: number | null;
 }
 

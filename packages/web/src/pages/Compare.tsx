@@ -118,9 +118,6 @@ export default function ComparePage() {
   const remove = (id: string) => setParam('runs', ids.filter((x) => x !== id).join(',') || null);
   return (
     <div className="compare-page" data-testid="compare-page">
-      <nav className="crumbs">
-        <Link to="/">Projects</Link> / <Link to={`/p/${p}`}>runs</Link> / <span>compare</span>
-      </nav>
       <h1 className="run-title" style={{ fontSize: 20, margin: 0 }}>
         Compare {ids.length} run{ids.length === 1 ? '' : 's'}
       </h1>

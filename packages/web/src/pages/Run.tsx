@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { Link, useParams, useSearchParams } from 'react-router';
+import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
 import { ErrorState, Loading } from '../components/states.tsx';
 import { Artifacts } from './run/Artifacts.tsx';
@@ -8,7 +8,7 @@ import { Features } from './run/Features.tsx';
 import { RunHeader } from './run/Header.tsx';
 import { Lineage } from './run/Lineage.tsx';
 import { MetricCharts } from './run/MetricCharts.tsx';
-import type { Experiment, Project } from './run/types.ts';
+import type { Experiment } from './run/types.ts';
 import './run/run.css';
 
 const TABS = [
@@ -30,7 +30,6 @@ export default function RunPage() {
   const tab: Tab = (TABS.find(([t]) => t === params.get('tab'))?.[0] ?? 'charts') as Tab;
   const p = encodeURIComponent(projectId);
   const r = encodeURIComponent(runId);
-  const project = useQuery({ queryKey: ['project', projectId], queryFn: ({ signal }) => api<Project>(`/projects/${p}`, { signal }) });
   const run = useQuery({
     queryKey: ['experiment', projectId, runId],
     queryFn: ({ signal }) => api<Experiment>(`/projects/${p}/experiments/${r}`, { signal }),
@@ -62,9 +61,6 @@ export default function RunPage() {
 
   return (
     <div className="run-page" data-testid="run-page">
-      <nav className="crumbs">
-        <Link to="/">Projects</Link> / <Link to={`/p/${p}`}>{project.data?.name ?? '…'}</Link> / <span>{exp.name}</span>
-      </nav>
       <RunHeader run={exp} />
       <div className="tabs" role="tablist">
         {TABS.map(([t, label]) => (

@@ -23,7 +23,7 @@ function Delta({ v, base, direction }: { v: number | null; base: number | null; 
   const d = v - base;
   if (d === 0) return <span className="delta">±0</span>;
   const better = direction === 'minimize' ? d < 0 : d > 0;
-  const pct = base !== 0 ? ` (${d > 0 ? '+' : ''}${((d / Math.abs(base)) * 100).toFixed(1)}%)` : '';
+  const pct = base !== 0 ? ` (${d > 0 ? '+' : '−'}${Math.abs((d / Math.abs(base)) * 100).toFixed(1)}%)` : '';
   return (
     <span className={`delta ${better ? 'better' : 'worse'}`} data-testid="delta">
       {d > 0 ? '+' : '−'}

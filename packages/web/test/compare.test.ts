@@ -1,0 +1,105 @@
+/**
+ * Compare in real Chromium: two runs overlaid per metric from one series request, both lines drawn
+ * in their colours with both names in the legend; the metric table's deltas against the baseline;
+ * the feature diff lists only differing keys; group by a feature draws one mean ± sd per group.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { PALETTE } from '../src/charts/build.ts';
+import { canvasPainted, launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { chartSel, colourPixels, recordSeries } from './chart-helpers.ts';
+import { seedProject } from './pages-helpers.ts';
+
+const STEPS = 2000;
+const loss = (lr: number, seed: number) => Array.from({ length: STEPS }, (_, s) => 1 / (1 + s / 100) + (lr === 0.1 ? 0.1 : 0) + seed * 0.01);
+const acc = (lr: number) => Array.from({ length: STEPS }, (_, s) => (lr === 0.1 ? 0.5 : 0.4) + s / 10_000);
+
+let server: LiveServer;
+let browser: Browser;
+let context: BrowserContext;
+let projectId: string;
+let ids: Map<string, string>;
+
+beforeAll(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  context = await signedInContext(browser, server);
+  const runs = [
+    ['a1', 0.1, 1],
+    ['a2', 0.1, 2],
+    ['b1', 0.01, 1],
+    ['b2', 0.01, 2],
+  ] as const;
+  ({ projectId, ids } = await seedProject(
+    server,
+    'compare',
+    runs.map(([name, lr, seed]) => ({ name, status: 'complete' as const, features: { optim: { lr }, seed }, metrics: { loss: loss(lr, seed), acc: acc(lr) } })),
+  ));
+}, 300_000);
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await server?.cleanup();
+});
+
+const legend = (page: import('playwright-core').Page, metric: string) => page.$$eval(`${chartSel(metric)} [data-testid=legend-item] b`, (bs) => bs.map((b) => b.textContent));
+
+describe('compare', () => {
+  it('overlays two runs per metric from one series request', async () => {
+    const page = await context.newPage();
+    const requests = recordSeries(page);
+    const a = ids.get('a1')!;
+    const b = ids.get('b1')!;
+    await page.goto(`/p/${projectId}/compare?runs=${a},${b}&baseline=${a}`);
+    for (const m of ['acc', 'loss']) await page.waitForSelector(`${chartSel(m)}[data-mode=buckets]`);
+    expect(await legend(page, 'loss')).toEqual(['a1', 'b1']);
+    expect(await legend(page, 'acc')).toEqual(['a1', 'b1']);
+    expect(requests).toHaveLength(1);
+    const asked = requests[0].series.map((s) => `${s.experiment_id}/${s.metric_name}`).sort();
+    expect(asked).toEqual([`${a}/acc`, `${a}/loss`, `${b}/acc`, `${b}/loss`].sort());
+    const canvas = `${chartSel('loss')} canvas`;
+    expect(await canvasPainted(page, canvas)).toBe(true);
+    // both lines are drawn, each in its run's colour
+    expect(await colourPixels(page, canvas, PALETTE[0])).toBeGreaterThan(100);
+    expect(await colourPixels(page, canvas, PALETTE[1])).toBeGreaterThan(100);
+    expect(await page.$$eval('[data-testid=compare-run] a', (as) => as.map((x) => x.textContent))).toEqual(['a1', 'b1']);
+    await screenshot(page, 'compare');
+
+    // metric table: b1's loss is 0.1 below the baseline's (better: loss is minimized)
+    await page.click('role=tab[name="Metrics"]');
+    await page.waitForSelector('[data-testid=metric-table]');
+    const delta = await page.$eval('[data-testid=metric-table] tr[data-metric=loss] td:nth-child(4) [data-testid=delta]', (el) => ({ text: el.textContent, cls: el.className }));
+    const base = loss(0.1, 1)[STEPS - 1];
+    expect(delta.text).toBe(`−0.1 (−${((0.1 / base) * 100).toFixed(1)}%)`);
+    expect(delta.cls).toBe('delta better');
+    await screenshot(page, 'compare-metrics');
+
+    // feature diff: only the key that differs
+    await page.click('role=tab[name="Feature diff"]');
+    await page.waitForSelector('[data-testid=feature-diff]');
+    const rows = await page.$$eval('[data-testid=feature-diff] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows).toEqual([['optim.lr', 'changed', '0.1', '0.01']]);
+    await page.close();
+  });
+
+  it('groups by a feature: one mean ± sd band per group across its seeds', async () => {
+    const page = await context.newPage();
+    const all = ['a1', 'a2', 'b1', 'b2'].map((n) => ids.get(n)!).join(',');
+    await page.goto(`/p/${projectId}/compare?runs=${all}&group=optim.lr`);
+    await page.waitForSelector(`${chartSel('loss')}[data-mode=buckets]`);
+    await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid=legend-item]`).length === 2, chartSel('loss'));
+    expect(await legend(page, 'loss')).toEqual(['optim.lr=0.1 (n=2)', 'optim.lr=0.01 (n=2)']);
+    // at the last step: mean of the two seeds, band = ± their sample sd
+    const last = (lr: number) => [loss(lr, 1)[STEPS - 1], loss(lr, 2)[STEPS - 1]];
+    const [x1, x2] = last(0.1);
+    const mean = (x1 + x2) / 2;
+    const sd = Math.abs(x1 - x2) / Math.SQRT2;
+    const text = await page.$eval(`${chartSel('loss')} [data-v="0"]`, (el) => el.textContent);
+    const p5 = (v: number) => String(Number(v.toPrecision(5)));
+    expect(text).toBe(`${p5(mean)} [${p5(mean - sd)} … ${p5(mean + sd)}] @ ${(STEPS - 1).toLocaleString('en-US')}`);
+    expect(await canvasPainted(page, `${chartSel('loss')} canvas`)).toBe(true);
+    await screenshot(page, 'compare-grouped');
+    await page.close();
+  });
+});
