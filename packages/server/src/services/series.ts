@@ -32,32 +32,34 @@ const orNull = (v: SeriesMultiRow[9]) => (v === null ? null : chToWire(v));
 /** One series' rows (ordered by bucket, then host) → its wire entry. */
 function entryOf(rows: SeriesMultiRow[]) {
   if (rows.length === 0) return { total_points: 0, first_step: null, last_step: null, mode: 'raw' as const, data: { steps: [], values: [], timestamps: [] } as Raw };
-  const [, , n, lo, hi, width, raw] = rows[0];
-  const head = { total_points: Number(n), first_step: Number(lo), last_step: Number(hi) };
+  const [, , , lo, hi, width, raw] = rows[0];
+  const steps = { first_step: Number(lo), last_step: Number(hi) };
   if (Number(raw)) {
-    // one row per point: its value is the bucket's `last`
+    // one row per point
     const data: Raw = { steps: [], values: [], timestamps: [] };
     for (const r of rows) {
       data.steps.push(Number(r[12]));
-      data.values.push(chToWire(r[11]));
-      data.timestamps.push(Number(r[13]));
+      data.values.push(chToWire(r[11][0]));
+      data.timestamps.push(Number(r[11][1]));
     }
-    return { ...head, mode: 'raw' as const, data };
+    return { total_points: rows.length, ...steps, mode: 'raw' as const, data };
   }
   const w = Number(width);
   const data: Buckets = { step_start: [], step_end: [], min: [], max: [], last: [], last_step: [], last_timestamp: [], count: [] };
+  let total = 0;
   for (const r of rows) {
     const start = Number(lo) + Number(r[7]) * w;
     data.step_start.push(start);
     data.step_end.push(Math.min(start + w - 1, Number(hi)));
     data.min.push(orNull(r[9]));
     data.max.push(orNull(r[10]));
-    data.last.push(chToWire(r[11]));
+    data.last.push(chToWire(r[11][0]));
     data.last_step.push(Number(r[12]));
-    data.last_timestamp.push(Number(r[13]));
-    data.count.push(Number(r[14]));
+    data.last_timestamp.push(Number(r[11][1]));
+    data.count.push(Number(r[13]));
+    total += Number(r[13]);
   }
-  return { ...head, mode: 'buckets' as const, data };
+  return { total_points: total, ...steps, mode: 'buckets' as const, data };
 }
 
 /**

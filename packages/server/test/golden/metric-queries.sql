@@ -309,9 +309,37 @@ SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw
   if(raw, host, '') AS bucket_host,
   minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
   maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-  argMax(metric_value, (step, host)) AS last_v,
+  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
   max(step) AS last_step,
-  argMax(toUnixTimestamp64Milli(timestamp), (step, host)) AS last_ts,
+  count() AS points
+FROM metrics FINAL
+INNER JOIN ext USING (experiment_id, metric_name)
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+GROUP BY experiment_id, metric_name, bucket, bucket_host
+ORDER BY experiment_id, metric_name, bucket, bucket_host
+SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- ui-data.ts:SQL_SERIES_MULTI_FULL
+WITH ext AS (
+  SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi,
+    n <= {buckets:UInt32} AS raw,
+    if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width
+  FROM metrics_summary
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+  GROUP BY experiment_id, metric_name
+  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
+)
+SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
+  intDiv(step - lo, width) AS bucket,
+  if(raw, host, '') AS bucket_host,
+  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
+  max(step) AS last_step,
   count() AS points
 FROM metrics FINAL
 INNER JOIN ext USING (experiment_id, metric_name)

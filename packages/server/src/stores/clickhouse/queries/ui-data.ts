@@ -47,31 +47,24 @@ const SERIES_SCOPE = `team_id = {team_id:UUID} AND project_id = {project_id:UUID
     AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})`;
 
 /**
- * Many series at full fidelity in one statement. `ext` is each requested series' deduplicated
- * point count and step extent in the window; a series with at most {buckets} points is returned
- * raw (one row per point: bucket = its step, grouped by host too), a longer one in equal-width step
- * buckets of ceil((hi - lo + 1) / buckets) steps from its first step in the window. Per bucket:
- * min/max ignoring NaN (NULL when all NaN), the value and time at the highest step, the count.
- * FINAL collapses re-logged steps (the later write wins), as the timeseries reads do.
+ * Many series at full fidelity in one statement. `ext` gives each requested series' point count
+ * and step extent in the window; a series with at most {buckets} points is returned raw (one row
+ * per point: bucket = its step, grouped by host too), a longer one in equal-width step buckets of
+ * ceil((hi - lo + 1) / buckets) steps from its first step. Per bucket: min/max ignoring NaN (NULL
+ * when all NaN), the value and time at the highest step (several hosts there: one of theirs — a
+ * (step, host) tuple key cost 2-3x the whole scan), the count. FINAL collapses re-logged steps
+ * (the later write wins), as the timeseries reads do.
  */
-export const SQL_SERIES_MULTI = `WITH ext AS (
-  SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
-    n <= {buckets:UInt32} AS raw,
-    if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width
-  FROM metrics FINAL
-  WHERE ${SERIES_SCOPE}
-  GROUP BY experiment_id, metric_name
-  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
-  SETTINGS do_not_merge_across_partitions_select_final = 1
+const seriesMultiSql = (ext: string) => `WITH ext AS (
+${ext}
 )
 SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
   intDiv(step - lo, width) AS bucket,
   if(raw, host, '') AS bucket_host,
   minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
   maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-  argMax(metric_value, (step, host)) AS last_v,
+  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
   max(step) AS last_step,
-  argMax(toUnixTimestamp64Milli(timestamp), (step, host)) AS last_ts,
   count() AS points
 FROM metrics FINAL
 INNER JOIN ext USING (experiment_id, metric_name)
@@ -79,6 +72,32 @@ WHERE ${SERIES_SCOPE}
 GROUP BY experiment_id, metric_name, bucket, bucket_host
 ORDER BY experiment_id, metric_name, bucket, bucket_host
 SETTINGS do_not_merge_across_partitions_select_final = 1`;
+
+const EXT_COLUMNS = `n <= {buckets:UInt32} AS raw,
+    if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width`;
+const REQUESTED = 'HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))';
+
+/** A step window or a host: the extent from the deduplicated points in it. */
+export const SQL_SERIES_MULTI = seriesMultiSql(`  SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
+    ${EXT_COLUMNS}
+  FROM metrics FINAL
+  WHERE ${SERIES_SCOPE}
+  GROUP BY experiment_id, metric_name
+  ${REQUESTED}
+  SETTINGS do_not_merge_across_partitions_select_final = 1`);
+
+/**
+ * The whole history: the extent from the summary table (no second point scan). Its count includes
+ * re-logged steps, so such a series may come as buckets although its points would fit raw; the
+ * answer's counts are from the points either way.
+ */
+export const SQL_SERIES_MULTI_FULL = seriesMultiSql(`  SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi,
+    ${EXT_COLUMNS}
+  FROM metrics_summary
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+  GROUP BY experiment_id, metric_name
+  ${REQUESTED}`);
 
 export type SeriesMultiRow = [
   experimentId: string,
@@ -92,9 +111,8 @@ export type SeriesMultiRow = [
   host: string,
   min: RawValue | null,
   max: RawValue | null,
-  last: RawValue,
+  last: [value: RawValue, tsMs: number],
   lastStep: number,
-  lastTsMs: number,
   points: number,
 ];
 
@@ -109,7 +127,9 @@ export interface SeriesMultiScope {
 
 export async function seriesMulti(ch: ClickHouseStore, tenant: Tenant, s: SeriesMultiScope): Promise<SeriesMultiRow[]> {
   if (s.pairs.length === 0) return [];
-  return ch.rows<SeriesMultiRow>(tenant, 'ui.series_multi', SQL_SERIES_MULTI, {
+  const full = s.stepMin === undefined && s.stepMax === undefined && s.host === undefined;
+  const sql = full ? SQL_SERIES_MULTI_FULL : SQL_SERIES_MULTI;
+  return ch.rows<SeriesMultiRow>(tenant, full ? 'ui.series_multi_full' : 'ui.series_multi', sql, {
     project_id: s.projectId,
     experiment_ids: s.pairs.map((p) => p.experimentId),
     metric_names: s.pairs.map((p) => p.metricName),
