@@ -34,6 +34,8 @@ export interface ChartProps {
 }
 
 const PLOT_HEIGHT = 220;
+/** Steps are integers: tick at 1, 2, 5 × 10^k only (no "step 1.5"). */
+const STEP_INCRS = Array.from({ length: 16 }, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
 
 function useViews(store: SeriesStore, keys: SeriesKey[], zoom: StepRange | null): View[] {
   const [version, bump] = useReducer((n: number) => n + 1, 0);
@@ -164,7 +166,7 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => () => null } },
       axes: [
-        { stroke: fg2, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: xValues },
+        { stroke: fg2, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: xValues, ...(axis === 'step' ? { incrs: STEP_INCRS } : {}) },
         { stroke: fg2, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 56, values: (_u, ticks) => ticks.map((t) => fmt(t)) },
       ],
       hooks: {

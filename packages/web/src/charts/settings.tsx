@@ -104,7 +104,9 @@ export function ChartToolbar({ settings, update }: { settings: ChartSettings; up
           Reset zoom (steps {settings.zoom.min.toLocaleString()}–{settings.zoom.max.toLocaleString()})
         </button>
       )}
-      <span className="chart-hint">Drag to zoom · double-click resets · focus a chart: ←/→ pan, +/− zoom</span>
+      <span className="chart-hint" title="Drag across a chart to zoom, double-click to reset; with a chart focused, ←/→ pan and +/− zoom">
+        drag: zoom · double-click: reset · ←/→ +/−
+      </span>
     </div>
   );
 }
