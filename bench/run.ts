@@ -23,7 +23,7 @@ import { load } from './lib/ingest.ts';
 import { metricNames } from './lib/data.ts';
 import { newExperiment } from './lib/context.ts';
 
-const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk', 'hypotheses', 'import'];
+const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk', 'hypotheses', 'import', 'ui'];
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -31,6 +31,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const { part, params } = parseArgs(process.argv.slice(2));
+  // the web UI in headless Chromium: its own server, data and table (bench/ui.ts)
+  if (part === 'ui') return (await import('./ui.ts')).uiBench();
   if (!PARTS.includes(part)) throw new Error(`unknown part ${part}; one of ${PARTS.join(', ')}`);
   if (!fs.existsSync(ASSAY_BIN)) throw new Error(`${ASSAY_BIN} not found — the server package is not built yet`);
   const has = (p: string) => part === 'all' || part === p;
