@@ -315,6 +315,7 @@ export const RedeemRequest = z.object({
   token: Name('token', 256).describe('The token of a one-time sign-in link or invite'),
   password: Password('password').optional().describe('Sets the password (required when accepting an invite without one)'),
 });
+export const UserPasswordSet = z.object({ email: Name('email', 320), password: Password('password') });
 export const PasswordChange = z.object({
   current_password: Password('current_password', 1).optional().describe('Required when the user has a password'),
   new_password: Password('new_password'),

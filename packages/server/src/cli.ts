@@ -1,8 +1,10 @@
+import { Password } from '@assay/contracts';
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { registerImportCommands } from './importers/index.ts';
 import { serve } from './serve.ts';
 import { busyMessage, lockDataDir, waitForServer } from './server-file.ts';
+import { setPasswordByEmail } from './services/sessions.ts';
 import { createTeam } from './services/teams.ts';
 import { openStores, closeStores, privateDataDir } from './stores.ts';
 import { openPostgres } from './stores/postgres/db.ts';
@@ -43,37 +45,85 @@ program
     console.log('migrations applied');
   });
 
+/**
+ * Through the server that holds the data dir (embedded PGlite admits one process), authenticated by
+ * its local admin token; undefined when no server runs there (or the metadata store is a server).
+ */
+async function viaServer(c: Config, what: string, method: string, route: string, body: unknown): Promise<unknown> {
+  const running = c.postgres.kind === 'pglite' ? await waitForServer(c.dataDir, what) : undefined;
+  if (!running) return undefined;
+  const res = await fetch(`${running.url}/api/v1${route}`, {
+    method,
+    headers: { authorization: `Bearer ${running.admin_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = (await res.json()) as { detail?: unknown };
+  if (!res.ok) throw new Error(`server refused: ${res.status} ${JSON.stringify(answer.detail)}`);
+  return answer;
+}
+
+/** Opens only the metadata store (migrated), for commands that run without a server. */
+async function withPostgres<T>(c: Config, fn: (pg: Awaited<ReturnType<typeof openPostgres>>) => Promise<T>): Promise<T> {
+  privateDataDir(c);
+  const pg = await openPostgres(c.postgres);
+  try {
+    await pg.migrate();
+    return await fn(pg);
+  } finally {
+    await pg.close();
+  }
+}
+
+/** A password from --password, else the first line of stdin (so it stays out of shell history and `ps`). */
+async function passwordFrom(opts: { password?: string }): Promise<string> {
+  if (opts.password !== undefined) return opts.password;
+  if (process.stdin.isTTY) process.stderr.write('new password: ');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0];
+}
+
+function checkPassword(password: string): void {
+  const problem = Password('password').safeParse(password);
+  if (!problem.success) throw new Error(problem.error.issues[0].message);
+}
+
 const team = program.command('team').description('manage teams');
 team
   .command('create <name>')
-  .description('create a team, its admin user and an admin API key; prints {"team_id","user_id","api_key"} as one JSON line. ' +
+  .description('create a team, its admin user and an admin API key; prints {"team_id","user_id","api_key"} as one JSON line, ' +
+    'plus "sign_in_url" (a one-time browser sign-in link, 24 h, at ASSAY_PUBLIC_URL) when no --password is given. ' +
     'While a server runs on the same data dir the request goes through that server.')
-  .option('--email <email>', 'the admin user email (default admin@<team>.local)')
+  .option('--email <email>', 'the admin user email (default admin@<team>.local); the web UI sign-in name')
+  .option('--password <password>', 'the admin password for the web UI and HTTP Basic (at least 8 characters); the admin can sign in at once')
   .option(...dataDirOption)
-  .action(async (name: string, opts: { email?: string; dataDir?: string }) => {
+  .action(async (name: string, opts: { email?: string; password?: string; dataDir?: string }) => {
     const c = config(opts);
-    const running = c.postgres.kind === 'pglite' ? await waitForServer(c.dataDir, 'team create') : undefined;
-    let created: unknown;
-    if (running) {
-      const res = await fetch(`${running.url}/api/v1/admin/teams`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${running.admin_token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, email: opts.email }),
-      });
-      const body = (await res.json()) as { detail?: unknown };
-      if (!res.ok) throw new Error(`server refused: ${res.status} ${JSON.stringify(body.detail)}`);
-      created = body;
-    } else {
-      privateDataDir(c);
-      const pg = await openPostgres(c.postgres);
-      try {
-        await pg.migrate();
-        created = await createTeam(pg.db, name, opts.email);
-      } finally {
-        await pg.close();
-      }
-    }
+    if (opts.password !== undefined) checkPassword(opts.password);
+    const created =
+      (await viaServer(c, 'team create', 'POST', '/admin/teams', { name, email: opts.email, password: opts.password })) ??
+      (await withPostgres(c, (pg) => createTeam(pg.db, name, opts.email, { password: opts.password, publicUrl: c.publicUrl })));
     process.stdout.write(JSON.stringify(created) + '\n');
+  });
+
+const user = program.command('user').description('manage users');
+user
+  .command('password <email>')
+  .description('set a user\'s password (for the web UI and HTTP Basic) and end all their sessions; reads the password from the first ' +
+    'line of stdin unless --password is given; prints {"user_id"}')
+  .option('--password <password>', 'the new password (at least 8 characters); prefer stdin, which stays out of shell history')
+  .option(...dataDirOption)
+  .action(async (email: string, opts: { password?: string; dataDir?: string }) => {
+    const c = config(opts);
+    const password = await passwordFrom(opts);
+    checkPassword(password);
+    const done =
+      (await viaServer(c, 'user password', 'PUT', '/admin/users/password', { email, password })) ??
+      (await withPostgres(c, (pg) => setPasswordByEmail({ pg }, email, password)));
+    process.stdout.write(JSON.stringify(done) + '\n');
   });
 
 registerImportCommands(program);

@@ -93,6 +93,8 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
     throw e;
   }
   const port = (app.server.address() as { port: number }).port;
+  // PORT=0 picks the port at listen: sign-in and invite links must name the one we got
+  if (!config.ASSAY_PUBLIC_URL) ctx.config.publicUrl = `http://localhost:${port}`;
   const sweeper = startCrashSweeper(ctx, app.log);
   const url = `http://localhost:${port}`;
   writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 
 /** The CLI as a user runs it: real processes, real ports, real signals. */
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'assay.mjs');
@@ -45,8 +45,12 @@ describe('assay CLI', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const out = JSON.parse(lines[0]);
-    expect(Object.keys(out).sort()).toEqual(['api_key', 'team_id', 'user_id']);
+    expect(Object.keys(out).sort()).toEqual(['api_key', 'sign_in_url', 'team_id', 'user_id']);
+    // no --password: a one-time browser sign-in link at the default public URL
+    expect(out.sign_in_url).toMatch(/^http:\/\/localhost:8000\/signin\?token=[A-Za-z0-9_-]{43}$/);
     keyBefore = out.api_key;
+    const short = run(['team', 'create', 'lab-short', '--password', 'short', '--data-dir', dataDir]);
+    expect([short.status, short.stderr.trim()]).toEqual([1, 'assay: password must be 8–1024 characters (Unicode code points), got 5']);
     const dup = run(['team', 'create', 'lab-one', '--data-dir', dataDir]);
     expect(dup.status).toBe(1);
     expect(dup.stderr).toMatch(/already exists/);
@@ -104,6 +108,41 @@ describe('assay CLI', () => {
     expect(sum.metrics.loss.count).toBe(acked.length * 100);
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+  }, 240_000);
+
+  it('team create --password: the admin signs in at once; a sign-in link works once; user password resets it', async () => {
+    const withPassword = run(['team', 'create', 'lab-pw', '--email', 'pw@example.com', '--password', 'first password', '--data-dir', dataDir]);
+    expect(withPassword.status, withPassword.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(withPassword.stdout)).sort()).toEqual(['api_key', 'team_id', 'user_id']);
+    const s = await startServer();
+    onTestFinished(() => void s.proc.kill('SIGKILL'));
+    const login = (email: string, password: string) =>
+      fetch(`${s.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    const ok = await login('pw@example.com', 'first password');
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('set-cookie')).toMatch(/^assay_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/);
+    // through the running server: a link without --password, redeemed once
+    const linked = run(['team', 'create', 'lab-link', '--email', 'link@example.com', '--data-dir', dataDir]);
+    expect(linked.status, linked.stderr).toBe(0);
+    const url = new URL(JSON.parse(linked.stdout).sign_in_url);
+    // the server's public URL (ASSAY_PUBLIC_URL unset: the port it listens on, picked by --port 0)
+    expect(url.origin + url.pathname).toBe(`${s.url}/signin`);
+    const redeem = () => fetch(`${s.url}/api/v1/auth/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: url.searchParams.get('token') }) });
+    expect((await redeem()).status).toBe(200);
+    expect((await redeem()).status).toBe(400);
+    // user password from stdin, through the server: the old password stops working
+    const reset = spawnSync(process.execPath, [BIN, 'user', 'password', 'pw@example.com', '--data-dir', dataDir], { env, input: 'second password\n', encoding: 'utf8', timeout: 60_000 });
+    expect(reset.status, reset.stderr).toBe(0);
+    expect(JSON.parse(reset.stdout)).toEqual({ user_id: JSON.parse(withPassword.stdout).user_id });
+    expect((await login('pw@example.com', 'first password')).status).toBe(401);
+    expect((await login('pw@example.com', 'second password')).status).toBe(200);
+    const unknown = run(['user', 'password', 'nobody@example.com', '--password', 'whatever-123', '--data-dir', dataDir]);
+    expect([unknown.status, unknown.stderr.trim()]).toEqual([1, 'assay: server refused: 404 "User not found"']);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    // without a server the CLI opens the metadata store itself
+    const offline = run(['user', 'password', 'link@example.com', '--password', 'third password', '--data-dir', dataDir]);
+    expect(offline.status, offline.stderr).toBe(0);
   }, 240_000);
 
   it('team create right after serve starts waits for the server instead of opening the stores twice', async () => {

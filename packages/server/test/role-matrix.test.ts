@@ -67,6 +67,7 @@ const MIN_ROLE: Record<string, Role | 'admin-token' | 'public' | 'session-only'>
   'POST /api/v1/members': 'admin',
   'DELETE /api/v1/members/:user_id': 'admin',
   'POST /api/v1/admin/teams': 'admin-token',
+  'PUT /api/v1/admin/users/password': 'admin-token',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/redeem': 'public',
   'GET /api/v1/auth/session': 'viewer',
@@ -141,6 +142,8 @@ function request(method: string, url: string, ids: Record<string, string>): { ur
   if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: `m-${n}@example.com`, role: 'viewer' } };
   if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: `p-${n}` } };
   if (url.endsWith('/admin/teams')) return { url: u, body: { name: `t-${n}` } };
+  // the admin of team a (createTeam's default email)
+  if (url.endsWith('/admin/users/password')) return { url: u, body: { email: `admin@${a.name}.local`, password: `pw-${n}-long-enough` } };
   if (url.endsWith('/auth/login')) return { url: u, body: { email: `nobody-${n}@example.com`, password: 'a guess' } };
   if (url.endsWith('/auth/redeem')) return { url: u, body: { token: `bogus-${n}` } };
   if (url.endsWith('/auth/switch-team')) return { url: u, body: { team: a.teamId } };
@@ -201,7 +204,7 @@ describe('tenant × role matrix', () => {
           if (min === 'public') ok = [400, 401].includes(r.status);
           else if (who === 'none' || who === 'revoked') ok = r.status === 401;
           else if (min === 'session-only') ok = r.status === 400;
-          else if (min === 'admin-token') ok = r.status === (who === 'admin' ? 201 : 401);
+          else if (min === 'admin-token') ok = r.status === (who === 'admin' ? (route.method === 'POST' ? 201 : 200) : 401);
           else if (RANK[who] < RANK[min]) ok = target === 'own' ? r.status === 403 : [403, 404].includes(r.status) || (target === 'malformed' && r.status === 422);
           else if (target === 'own') ok = r.status >= 200 && r.status < 300;
           else if (target === 'malformed') ok = r.status === (params.some((p) => UUID_ONLY.has(p)) ? 422 : 404);

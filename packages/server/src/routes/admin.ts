@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { TeamCreate, TeamCreated } from '@assay/contracts';
+import { z } from 'zod';
+import { TeamCreate, TeamCreated, UserPasswordSet } from '@assay/contracts';
 import { HttpError } from '../errors.ts';
+import { setPasswordByEmail } from '../services/sessions.ts';
 import { createTeam } from '../services/teams.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
 
@@ -9,8 +11,12 @@ import { errors, type Api, type RouteDeps } from './types.ts';
  * chDB can only be opened by one process). Authenticated by the random token the server writes to
  * `<data-dir>/server.json` (mode 0600) — whoever can read the data dir already owns the data.
  */
-export function adminRoutes(app: Api, { ctx }: RouteDeps, adminToken: string): void {
+export function adminRoutes(app: Api, { ctx, auth }: RouteDeps, adminToken: string): void {
   const expected = Buffer.from(adminToken);
+  const checkToken = (authorization: string | undefined) => {
+    const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'This route needs the local admin token from the server data directory');
+  };
   app.post('/admin/teams', {
     config: { public: true },
     schema: {
@@ -21,8 +27,23 @@ export function adminRoutes(app: Api, { ctx }: RouteDeps, adminToken: string): v
       response: { 201: TeamCreated, ...errors(403, 409) },
     },
   }, async (req, reply) => {
-    const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'This route needs the local admin token from the server data directory');
+    checkToken(req.headers.authorization);
     return reply.code(201).send(await createTeam(ctx.pg.db, req.body.name, req.body.email, { password: req.body.password, publicUrl: ctx.config.publicUrl }));
+  });
+
+  app.put('/admin/users/password', {
+    config: { public: true },
+    schema: {
+      tags: ['admin'],
+      summary: "Set a user's password (local admin token, used by `assay user password`)",
+      description: 'The way back in after a forgotten password. Ends every session of the user.',
+      body: UserPasswordSet,
+      response: { 200: z.object({ user_id: z.string().uuid() }), ...errors(403) },
+    },
+  }, async (req) => {
+    checkToken(req.headers.authorization);
+    const done = await setPasswordByEmail(ctx, req.body.email, req.body.password);
+    auth.invalidate();
+    return done;
   });
 }
