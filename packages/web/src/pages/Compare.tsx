@@ -72,11 +72,13 @@ export default function ComparePage() {
     return { id, name: e?.name ?? id.slice(0, 8), color: PALETTE[i % PALETTE.length], startMs: e ? Date.parse(e.started_at ?? e.created_at) : undefined, exp: e };
   });
   const runsSig = runs.map((r) => `${r.id}:${r.name}:${r.startMs}`).join(',');
-  const metrics = useMemo(() => {
+  const metricsJoined = useMemo(() => {
     const s = new Set<string>();
     for (const m of Object.values(compare.data?.experiments ?? {})) for (const k of Object.keys(m)) s.add(k);
-    return [...s].sort((a, b) => a.localeCompare(b));
+    return [...s].sort((a, b) => a.localeCompare(b)).join('\u0000');
   }, [compare.data]);
+  // re-read every 5 s while a run is live: same names, same array (the charts keep their state)
+  const metrics = useMemo(() => (metricsJoined ? metricsJoined.split('\u0000') : []), [metricsJoined]);
   const featureKeys = useMemo(() => {
     const s = new Set<string>();
     for (const q of exps) for (const [k] of flatten(q.data?.features ?? {})) s.add(k);

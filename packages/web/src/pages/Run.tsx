@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import { useMemo } from 'react';
 import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
 import { ErrorState, Loading } from '../components/states.tsx';
@@ -45,6 +46,10 @@ export default function RunPage() {
     refetchInterval: running ? 5000 : false,
   });
 
+  // a live run's names are re-read every 5 s: keep the list's identity while it is unchanged
+  const joined = names.data?.items.map((i) => i.metric_name).join('\u0000') ?? '';
+  const metricNames = useMemo(() => (joined ? joined.split('\u0000') : []), [joined]);
+
   if (run.isPending) return <Loading what="Loading run" />;
   if (run.isError) return <ErrorState error={run.error} retry={() => void run.refetch()} />;
   const exp = run.data;
@@ -75,7 +80,7 @@ export default function RunPage() {
         ) : names.isError ? (
           <ErrorState error={names.error} retry={() => void names.refetch()} />
         ) : (
-          <MetricCharts run={exp} names={names.data.items.map((i) => i.metric_name)} />
+          <MetricCharts run={exp} names={metricNames} />
         ))}
       {tab === 'features' && <Features features={exp.features ?? {}} />}
       {tab === 'code' && <CodeSnapshot git={exp.git} />}
