@@ -10,13 +10,19 @@ import { apiClient, startTestServer, type TestServer, type TestTeam } from './he
  */
 const PER_KEY = 5;
 const PER_IP = 3;
+const PER_SIGN_IN = 4;
 let srv: TestServer;
 let team: TestTeam;
 
 beforeAll(async () => {
   // REDIS_URL is cleared: this server's budget is in memory even when CI exports REDIS_URL for the
   // shared-store case below (a shared Redis counter would carry other servers' requests).
-  srv = await startTestServer({ ASSAY_RATE_LIMIT_PER_MINUTE: String(PER_KEY), ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: String(PER_IP), REDIS_URL: '' });
+  srv = await startTestServer({
+    ASSAY_RATE_LIMIT_PER_MINUTE: String(PER_KEY),
+    ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: String(PER_IP),
+    ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE: String(PER_SIGN_IN),
+    REDIS_URL: '',
+  });
   team = await srv.newTeam('rl');
 });
 afterAll(() => srv?.close());
@@ -67,6 +73,20 @@ describe('rate limits (in memory)', () => {
     for (const url of ['/healthz', '/readyz', '/openapi.json']) {
       expect(await statuses(async () => ({ status: (await srv.app.inject({ method: 'GET', url })).statusCode }), PER_IP + 2), url).toEqual(ok(PER_IP + 2));
     }
+  });
+
+  it('sign-in has its own smaller per-IP budget (each attempt costs an argon2 verify); so do wrong HTTP Basic passwords', async () => {
+    const anon = apiClient(srv.app, undefined);
+    const login = () => anon.post('/auth/login', { email: 'nobody@example.com', password: 'a guess' });
+    expect(await statuses(login, PER_SIGN_IN)).toEqual([401, 401, 401, 401]);
+    const r = await login();
+    expect([r.status, r.body.detail]).toEqual([429, expect.stringMatching(/^Rate limit exceeded: 4 requests per minute for this client;/)]);
+    expect(await statuses(() => anon.post('/auth/redeem', { token: 'bogus' }), PER_SIGN_IN + 1)).toEqual([400, 400, 400, 400, 429]);
+    const basic = () => anon.call('GET', '/me', undefined, { authorization: `Basic ${Buffer.from('nobody@example.com:a guess').toString('base64')}` });
+    expect(await statuses(basic, PER_SIGN_IN)).toEqual([401, 401, 401, 401]);
+    const b = await basic();
+    expect([b.status, b.body.detail]).toEqual([429, expect.stringMatching(/^Too many wrong passwords from this client; retry in \d+ s$/)]);
+    expect(Number(b.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
   it('a bad key is a 401, and costs the real key nothing', async () => {

@@ -6,18 +6,18 @@ import * as svc from '../services/sessions.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
 
 /**
- * Browser sign-in (docs/api.md "Authentication"). Login and redeem are public and share a stricter
- * per-IP budget (ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE) — each attempt costs an argon2 verify; the rest
+ * Browser sign-in (docs/api.md "Authentication"). Login and redeem are public, each with a stricter
+ * per-IP budget (ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE) — a login attempt costs an argon2 verify; the rest
  * authenticate like every route (session cookie + X-CSRF-Token for writes, or an API key).
  */
 export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
   const tags = ['auth'];
   const perMinute = ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE;
-  const signInLimit = {
-    // one bucket for both routes, per client IP (the global limiter's key for unauthenticated calls)
-    rateLimit: { max: perMinute, groupId: 'sign-in', allowList: () => perMinute === 0 },
+  // each of the two routes has its own budget per client IP, apart from the general per-IP one
+  const signInLimit = (route: string) => ({
+    rateLimit: { max: perMinute, keyGenerator: (req: FastifyRequest) => `${route}:${req.ip}`, allowList: () => perMinute === 0 },
     public: true,
-  };
+  });
 
   const setSession = (req: FastifyRequest, reply: FastifyReply, s: svc.NewSession) => {
     // Secure whenever the browser reached us over https (ENVIRONMENT=production: TLS ends at a proxy)
@@ -26,7 +26,7 @@ export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
   };
 
   app.post('/auth/login', {
-    config: signInLimit,
+    config: signInLimit('login'),
     schema: {
       tags,
       summary: 'Sign in with email and password (sets the session cookie)',
@@ -41,7 +41,7 @@ export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
   }, async (req, reply) => setSession(req, reply, await svc.login(ctx, req.body)));
 
   app.post('/auth/redeem', {
-    config: signInLimit,
+    config: signInLimit('redeem'),
     schema: {
       tags,
       summary: 'Redeem a one-time sign-in link or invite (sets the session cookie)',
