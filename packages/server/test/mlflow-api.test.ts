@@ -104,6 +104,55 @@ describe('MLflow runs are Assay experiments', () => {
   });
 });
 
+describe("request validation as MLflow's own test_rest_tracking.py asserts it (python/tests/test_mlflow_upstream.py)", () => {
+  const message = (r: { status: number; body: { error_code?: string; message?: string } }) => [r.status, r.body.error_code, r.body.message];
+
+  it('set-tag and log-parameter refuse a non-string value instead of coercing it', async () => {
+    const { api, runId } = await setup('typed-values');
+    expect(message(await api.post(`${M}/runs/set-tag`, { run_id: runId, key: 'k', value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 41 for parameter 'value' supplied"]);
+    expect(message(await api.post(`${M}/runs/log-parameter`, { run_id: runId, key: 'k', value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 41 for parameter 'value' supplied"]);
+    expect((await api.post(`${M}/runs/set-tag`, { run_uuid: runId, key: 'k', value: 'v' })).status).toBe(200);
+    const run = (await api.get(`${M}/runs/get?run_id=${runId}`)).body.run.data;
+    expect([run.params, run.tags.find((t: { key: string }) => t.key === 'k')]).toEqual([[], { key: 'k', value: 'v' }]);
+  });
+
+  it('log-batch: a string is not a list, and every metric needs its timestamp; nothing is written', async () => {
+    const { api, runId } = await setup('batch-shape');
+    for (const field of ['metrics', 'params', 'tags']) {
+      expect(message(await api.post(`${M}/runs/log-batch`, { run_id: runId, [field]: 'foo' }))).toEqual([400, 'INVALID_PARAMETER_VALUE', `Invalid value "foo" for parameter '${field}' supplied`]);
+    }
+    const noTs = await api.post(`${M}/runs/log-batch`, { run_id: runId, params: [{ key: 'p', value: '1' }], metrics: [{ key: 'mae', value: 2.5, timestamp: 5 }, { key: 'mae', value: 2.5 }] });
+    expect(message(noTs)).toEqual([400, 'INVALID_PARAMETER_VALUE',
+      `Invalid value [{"key":"mae","value":2.5,"timestamp":5},{"key":"mae","value":2.5}] for parameter 'metrics' supplied: Missing value for required parameter 'metrics[1].timestamp'.`]);
+    expect((await api.get(`${M}/runs/get?run_id=${runId}`)).body.run.data.params).toEqual([]);
+    expect((await api.post(`${M}/runs/log-batch`, { run_id: runId, metrics: [{ key: 'mae', value: 2.5, timestamp: 123456789 }] })).status).toBe(200);
+    expect((await api.get(`${M}/metrics/get-history?run_id=${runId}&metric_key=mae`)).body.metrics).toEqual([{ key: 'mae', value: 2.5, timestamp: 123456789, step: 0 }]);
+  });
+
+  it("get-history-bulk-interval: MLflow's messages and its max_results bounds (1…2500)", async () => {
+    const { api, runId } = await setup('bulk-interval');
+    const q = (p: Record<string, string | string[]>) => `${M}/metrics/get-history-bulk-interval?${new URLSearchParams(Object.entries(p).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x])))}`;
+    expect(message(await api.get(q({ metric_key: 'x' })))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Missing value for required parameter 'run_ids'."]);
+    expect(message(await api.get(q({ run_ids: '123', metric_key: '' })))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Missing value for required parameter 'metric_key'."]);
+    for (const m of ['0', '2501']) expect(message(await api.get(q({ run_ids: '123', metric_key: 'x', max_results: m })))).toEqual([400, 'INVALID_PARAMETER_VALUE', 'max_results must be between 1 and 2500.']);
+    expect(message(await api.get(q({ run_ids: '123', metric_key: 'x', start_step: '1', end_step: '0' })))).toEqual([400, 'INVALID_PARAMETER_VALUE', 'end_step must be greater than start_step. Found start_step=1 and end_step=0.']);
+    const metrics = Array.from({ length: 3000 }, (_, s) => ({ key: 'x', value: s, timestamp: 1_700_000_000_000, step: s }));
+    expect((await api.post(`${M}/runs/log-batch`, { run_id: runId, metrics })).status).toBe(200);
+    // default max_results is MLflow's 2500 per run (was 320): a 3000-step history comes back sampled to at most 2500 points, first and last kept
+    const all = (await api.get(q({ run_ids: runId, metric_key: 'x' }))).body.metrics as { step: number }[];
+    expect([all.length <= 2500, all.length > 320, all[0].step, all[all.length - 1].step]).toEqual([true, true, 0, 2999]);
+  });
+
+  it("artifacts/list refuses paths outside the run's root with MLflow's exact answer", async () => {
+    const { api, runId } = await setup('path-safety');
+    for (const path of ['../path', 'a/../../b', '/etc', '%2e%2e/x', 'a\\b', 'C:x']) {
+      const r = await api.get(`${M}/artifacts/list?${new URLSearchParams({ run_id: runId, path })}`);
+      expect([path, r.status, r.body]).toEqual([path, 400, { error_code: 'INVALID_PARAMETER_VALUE', message: 'Invalid path' }]);
+    }
+    expect((await api.get(`${M}/artifacts/list?${new URLSearchParams({ run_id: runId, path: 'dir/sub' })}`)).body).toEqual({ root_uri: '', files: [] });
+  });
+});
+
 describe('bad input on every MLflow route', () => {
   it('is a 4xx in MLflow\'s shape, never a 500', async () => {
     const { runId, experimentId } = await setup('garbage');

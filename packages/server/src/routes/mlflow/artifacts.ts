@@ -37,6 +37,20 @@ async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ 
   return { run, rel: rel.replace(/\/+$/, '') };
 }
 
+/**
+ * MLflow's validate_path_is_safe: no `..` segment, no absolute or drive path, no backslash, also once
+ * percent-decoded. Listing `../x` must be refused, not answered with an empty (or another) listing.
+ */
+export function safeArtifactPath(path: string): boolean {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  return [path, decoded].every((p) => !p.includes('\\') && !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.split('/').includes('..'));
+}
+
 /** One directory level, as MLflow lists it: base names, directories flagged, sizes of files. */
 export async function listRunArtifacts(ctx: AppContext, tenant: Tenant, run: ExperimentRow, dir: string) {
   const all = (await artifacts.listArtifacts(ctx, tenant, run.projectId, run.id)).items;

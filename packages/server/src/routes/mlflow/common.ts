@@ -34,6 +34,22 @@ export function list(v: unknown, field: string): unknown[] {
   throw invalid(`Invalid value for parameter '${field}': expected a list`);
 }
 
+/** A repeated field of a JSON body: MLflow refuses anything but an array ("foo" is not a list of one). */
+export function array(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid(`Invalid value ${clip(JSON.stringify(v))} for parameter '${field}' supplied`);
+  return v;
+}
+
+/** A string field MLflow types as string: a number there is refused, not coerced (as its server does). */
+export function stringValue(v: unknown, field: string): unknown {
+  if (v !== undefined && v !== null && typeof v !== 'string') throw invalid(`Invalid value ${clip(JSON.stringify(v))} for parameter '${field}' supplied`);
+  return v;
+}
+
+/** Echoed input is cut: a 1,000,000-metric batch must not come back in the error message. */
+export const clip = (s: string, max = 500): string => (s.length > max ? `${s.slice(0, max)}…` : s);
+
 export function maxResults(v: unknown, dflt: number, max: number, field = 'max_results'): number {
   if (v === undefined || v === null || v === '') return dflt;
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;

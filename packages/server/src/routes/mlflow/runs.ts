@@ -6,9 +6,11 @@ import * as runs from '../../services/mlflow/runs.ts';
 import { decodeToken, encodeToken, metricHistory, sampledHistory, searchRuns } from '../../services/mlflow/search.ts';
 import { updateRunMeta } from '../../services/mlflow/meta.ts';
 import type { Api, RouteDeps } from '../types.ts';
-import { listRunArtifacts } from './artifacts.ts';
-import { input, list, maxResults, optString, pairs, schema, viewType } from './common.ts';
+import { listRunArtifacts, safeArtifactPath } from './artifacts.ts';
+import { array, clip, input, list, maxResults, optString, pairs, schema, stringValue, viewType } from './common.ts';
 import { runInfoJson, runJson } from './dto.ts';
+
+const BULK_INTERVAL_MAX = 2500;
 
 /** MLflow runs = Assay experiments, addressed by run_id (the experiment UUID without dashes). */
 export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
@@ -61,13 +63,13 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
 
   app.post('/runs/log-parameter', schema('MLflow LogParam → a feature (flat key); a logged param cannot change'), async (req) => {
     const b = input(req);
-    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [[b.key, b.value]], []);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [[b.key, stringValue(b.value, 'value')]], []);
     return {};
   });
 
   app.post('/runs/set-tag', schema('MLflow SetTag (key/value tags live under the reserved feature key "mlflow")'), async (req) => {
     const b = input(req);
-    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [], [[b.key, b.value]]);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [], [[b.key, stringValue(b.value, 'value')]]);
     return {};
   });
 
@@ -80,9 +82,13 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
   app.post('/runs/log-batch', schema('MLflow LogBatch: params and tags, then metrics', `Up to 1,000,000 metrics per call (MLflow: 1,000); params and tags as log-parameter / set-tag. Params and tags are checked before anything is written.`), async (req) => {
     const b = input(req);
     const e = await find(req, b);
-    const params = pairs(b.params, 'params');
-    const tags = pairs(b.tags, 'tags');
-    const points = runs.toPoints(list(b.metrics, 'metrics')); // checked before the params and tags are written
+    const params = pairs(array(b.params, 'params'), 'params');
+    const tags = pairs(array(b.tags, 'tags'), 'tags');
+    const metrics = array(b.metrics, 'metrics');
+    // LogBatch (unlike LogMetric) requires each metric's timestamp, in MLflow's words
+    const noTs = metrics.findIndex((m) => { const ts = (m as { timestamp?: unknown } | null)?.timestamp; return ts === undefined || ts === null || ts === ''; });
+    if (noTs >= 0) throw invalid(`Invalid value ${clip(JSON.stringify(metrics))} for parameter 'metrics' supplied: Missing value for required parameter 'metrics[${noTs}].timestamp'.`);
+    const points = runs.toPoints(metrics); // checked before the params and tags are written
     if (points.length > LIMITS.batchPointsMax) throw invalid(`A batch holds at most ${LIMITS.batchPointsMax} metrics (MLflow: 1000); got ${points.length}`);
     if (params.length || tags.length) await runs.logParamsAndTags(ctx, req.tenant, e, params, tags);
     await runs.logMetrics(ctx, req.tenant, e, points);
@@ -145,14 +151,16 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
   app.get('/metrics/get-history-bulk-interval', schema('MLflow GetMetricHistoryBulkInterval (sampled histories of up to 100 runs; extremes kept)'), async (req) => {
     const b = input(req);
     const ids = list(b.run_ids, 'run_ids');
-    if (!ids.length) throw invalid("Missing value for required parameter 'run_ids'");
+    if (!ids.length) throw invalid("Missing value for required parameter 'run_ids'.");
     if (ids.length > 100) throw invalid(`GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received ${ids.length} run_ids.`);
-    if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'");
-    const max = maxResults(b.max_results, 320, 1000);
+    if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'.");
+    // MLflow's bounds and default (MAX_RESULTS_PER_RUN = 2500 points per run)
+    const max = b.max_results === undefined || b.max_results === '' ? BULK_INTERVAL_MAX : runs.int64(b.max_results, 'max_results');
+    if (max < 1 || max > BULK_INTERVAL_MAX) throw invalid(`max_results must be between 1 and ${BULK_INTERVAL_MAX}.`);
     const startStep = b.start_step === undefined ? undefined : runs.int64(b.start_step, 'start_step');
     const endStep = b.end_step === undefined ? undefined : runs.int64(b.end_step, 'end_step');
     if ((startStep === undefined) !== (endStep === undefined)) throw invalid('If either start step or end step are specified, both must be specified.');
-    if (startStep !== undefined && endStep !== undefined && startStep > endStep) throw invalid('end_step must be greater than start_step.');
+    if (startStep !== undefined && endStep !== undefined && startStep > endStep) throw invalid(`end_step must be greater than start_step. Found start_step=${startStep} and end_step=${endStep}.`);
     const out: unknown[] = [];
     for (const id of ids) {
       const e = await runs.findRun(ctx, req.tenant, id);
@@ -164,6 +172,8 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
   app.get('/artifacts/list', schema('MLflow ListArtifacts (runs whose artifact_uri is served by this proxy)'), async (req) => {
     const b = input(req);
     const e = await find(req, b);
-    return listRunArtifacts(ctx, req.tenant, e, optString(b.path, 'path') ?? '');
+    const path = optString(b.path, 'path') ?? '';
+    if (!safeArtifactPath(path)) throw invalid('Invalid path');
+    return listRunArtifacts(ctx, req.tenant, e, path);
   });
 }
