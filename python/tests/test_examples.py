@@ -119,13 +119,13 @@ class ExperimentTrackingExample(unittest.TestCase):
 
     def test_python(self):
         out = self.run_in_scratch([sys.executable, os.path.join(EXAMPLES, "experiment_tracking.py")])
-        # the Python SDK names an artifact after the searched directory too; the TS SDK relative to it
+        # both SDKs store a directory's files under the directory's name
         self.check_run("vit_base_imagenet", out, "checkpoints/vit_base_epoch_99.pt")
 
     def test_typescript(self):
         tsx = os.path.join(REPO, "node_modules", ".bin", "tsx")
         out = self.run_in_scratch([tsx, os.path.join(EXAMPLES, "experiment_tracking.ts")])
-        self.check_run("vit_base_imagenet_ts", out, "vit_base_epoch_99.pt")
+        self.check_run("vit_base_imagenet_ts", out, "checkpoints/vit_base_epoch_99.pt")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
  * timeout given; what cannot be delivered is in the spool, and finish() says so.
  */
 import fs from 'node:fs';
+import nodePath from 'node:path';
 import { AssayClient, type TimeseriesOptions } from './client.ts';
 import { HttpClient, seg } from './http.ts';
 import { AssayConfigError, AssayError } from './errors.ts';
@@ -293,6 +294,8 @@ export class Experiment {
     }
     const files = await findFiles(path, pattern);
     if (files.length === 0) this.logger.warn(`logArtifacts: no files under ${path} match ${pattern}`);
+    // the same artifact paths as the Python SDK: a directory's files under the directory's name
+    const prefix = opts.prefix ?? (fs.statSync(path).isDirectory() ? nodePath.basename(nodePath.resolve(path)) : '');
     const existing = new Map<string, Artifact>();
     if (this.online && !this.sender.spooling && this.http) {
       try {
@@ -305,7 +308,7 @@ export class Experiment {
     const out: UploadResult[] = [];
     for (const f of files) {
       const digest = await sha256File(f.absPath);
-      const ap = joinArtifactPath(opts.prefix, f.relPath);
+      const ap = joinArtifactPath(prefix, f.relPath);
       const have = existing.get(ap);
       if (have && have.sha256 === digest.sha256) {
         out.push({ ...have, skipped: true, localPath: f.absPath });

@@ -85,7 +85,10 @@ export interface LogMetricOptions {
 }
 
 export interface LogArtifactsOptions {
-  /** Prefix for the stored artifact paths (default none: paths are relative to `path`). */
+  /**
+   * Prefix for the stored artifact paths. Default: the directory's own name, as the Python SDK
+   * stores it (`./checkpoints` → `checkpoints/epoch1.pt`); `''` stores paths relative to `path`.
+   */
   prefix?: string;
 }
 

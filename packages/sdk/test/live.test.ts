@@ -68,8 +68,8 @@ describe('TypeScript SDK against a live server', () => {
     await exp.flushMetrics();
     const up = await exp.logArtifacts(ckpt, '*.pt');
     expect(up.map((u) => [u.path, u.skipped])).toEqual([
-      ['epoch1.pt', false],
-      ['epoch2.pt', false],
+      ['checkpoints/epoch1.pt', false],
+      ['checkpoints/epoch2.pt', false],
     ]);
     const again = await exp.logArtifacts(ckpt, '*.pt');
     expect(again.every((u) => u.skipped)).toBe(true);
@@ -94,7 +94,7 @@ describe('TypeScript SDK against a live server', () => {
     expect(sum.metrics.accuracy.count).toBe(N);
 
     const arts = await client.listArtifacts(exp.projectId!, exp.id!);
-    const e1 = arts.find((a) => a.path === 'epoch1.pt')!;
+    const e1 = arts.find((a) => a.path === 'checkpoints/epoch1.pt')!;
     expect(e1.size).toBe(300_000);
     const dl = await client.downloadArtifact(exp.projectId!, exp.id!, e1.id);
     expect(Buffer.from(await dl.arrayBuffer()).equals(fs.readFileSync(path.join(ckpt, 'epoch1.pt')))).toBe(true);
