@@ -126,13 +126,15 @@ describe('POST /metrics/series', () => {
         { experiment_id: big, metric_name: 'nope' },
         { experiment_id: small, metric_name: 'relog' },
         { experiment_id: 'small', metric_name: 'odd' },
+        { experiment_id: 'big', metric_name: 'loss' },
       ],
       buckets: 10,
     });
     expect(r.status).toBe(200);
-    expect(r.body.series.map((s: any) => [s.experiment_id, s.metric_name, s.total_points])).toEqual([
-      ['small', 'odd', 5], [big, 'nope', 0], [small, 'relog', 4], ['small', 'odd', 5],
+    expect(r.body.series.map((s: any) => [s.experiment_id, s.metric_name, s.total_points, s.mode])).toEqual([
+      ['small', 'odd', 5, 'raw'], [big, 'nope', 0, 'raw'], [small, 'relog', 4, 'raw'], ['small', 'odd', 5, 'raw'], ['big', 'loss', N, 'buckets'],
     ]);
+    expect(r.body.series[4].data.max).toEqual([0.999, 1000, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999]);
     expect(r.body.series[0]).toEqual(r.body.series[3]);
   });
 

@@ -1,5 +1,6 @@
 import type { MetricValue } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
+import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
 import { seriesMulti, type SeriesMultiRow } from '../stores/clickhouse/queries/ui-data.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { resolveRefs } from './feature-diff.ts';
@@ -27,39 +28,30 @@ type Buckets = {
   count: number[];
 };
 
-const orNull = (v: SeriesMultiRow[9]) => (v === null ? null : chToWire(v));
+const orNull = (v: RawValue | null) => (v === null ? null : chToWire(v));
+const EMPTY = { total_points: 0, first_step: null, last_step: null, mode: 'raw' as const, data: { steps: [], values: [], timestamps: [] } as Raw };
 
-/** One series' rows (ordered by bucket, then host) → its wire entry. */
-function entryOf(rows: SeriesMultiRow[]) {
-  if (rows.length === 0) return { total_points: 0, first_step: null, last_step: null, mode: 'raw' as const, data: { steps: [], values: [], timestamps: [] } as Raw };
-  const [, , , lo, hi, width, raw] = rows[0];
+/** One series' row (its points, or its buckets, as arrays) → its wire entry. */
+function entryOf(row: SeriesMultiRow | undefined) {
+  if (!row) return EMPTY;
+  const [, , raw, lo, hi, w, points, buckets] = row;
   const steps = { first_step: Number(lo), last_step: Number(hi) };
   if (Number(raw)) {
-    // one row per point
-    const data: Raw = { steps: [], values: [], timestamps: [] };
-    for (const r of rows) {
-      data.steps.push(Number(r[12]));
-      data.values.push(chToWire(r[11][0]));
-      data.timestamps.push(Number(r[11][1]));
-    }
-    return { total_points: rows.length, ...steps, mode: 'raw' as const, data };
+    const data: Raw = { steps: points.map((p) => Number(p[0])), values: points.map((p) => chToWire(p[2])), timestamps: points.map((p) => Number(p[3])) };
+    return { total_points: points.length, ...steps, mode: 'raw' as const, data };
   }
-  const w = Number(width);
-  const data: Buckets = { step_start: [], step_end: [], min: [], max: [], last: [], last_step: [], last_timestamp: [], count: [] };
-  let total = 0;
-  for (const r of rows) {
-    const start = Number(lo) + Number(r[7]) * w;
-    data.step_start.push(start);
-    data.step_end.push(Math.min(start + w - 1, Number(hi)));
-    data.min.push(orNull(r[9]));
-    data.max.push(orNull(r[10]));
-    data.last.push(chToWire(r[11][0]));
-    data.last_step.push(Number(r[12]));
-    data.last_timestamp.push(Number(r[11][1]));
-    data.count.push(Number(r[13]));
-    total += Number(r[13]);
-  }
-  return { total_points: total, ...steps, mode: 'buckets' as const, data };
+  const width = Number(w);
+  const data: Buckets = {
+    step_start: buckets.map((b) => Number(lo) + Number(b[0]) * width),
+    step_end: buckets.map((b) => Math.min(Number(lo) + (Number(b[0]) + 1) * width - 1, Number(hi))),
+    min: buckets.map((b) => orNull(b[1])),
+    max: buckets.map((b) => orNull(b[2])),
+    last: buckets.map((b) => chToWire(b[3][0])),
+    last_step: buckets.map((b) => Number(b[4])),
+    last_timestamp: buckets.map((b) => Number(b[3][1])),
+    count: buckets.map((b) => Number(b[5])),
+  };
+  return { total_points: data.count.reduce((a, c) => a + c, 0), ...steps, mode: 'buckets' as const, data };
 }
 
 /**
@@ -83,14 +75,8 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
     stepMax: body.step_max,
     host: body.host,
   });
-  const bySeries = new Map<string, SeriesMultiRow[]>();
-  for (const r of rows) {
-    const key = `${r[0]}\u0000${r[1]}`;
-    let list = bySeries.get(key);
-    if (!list) bySeries.set(key, (list = []));
-    list.push(r);
-  }
-  const entries = new Map(unique.map((p) => [`${p.experimentId}\u0000${p.metricName}`, entryOf(bySeries.get(`${p.experimentId}\u0000${p.metricName}`) ?? [])]));
+  const byKey = new Map(rows.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
+  const entries = new Map(unique.map((p) => [`${p.experimentId}\u0000${p.metricName}`, entryOf(byKey.get(`${p.experimentId}\u0000${p.metricName}`))]));
   return {
     series: body.series.map((s, i) => ({
       experiment_id: s.experiment_id,

@@ -304,23 +304,42 @@ WITH ext AS (
   HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
   SETTINGS do_not_merge_across_partitions_select_final = 1
 )
-SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
-  intDiv(step - lo, width) AS bucket,
-  if(raw, host, '') AS bucket_host,
-  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
-  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
-  max(step) AS last_step,
-  count() AS points
-FROM metrics FINAL
-INNER JOIN ext USING (experiment_id, metric_name)
-WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+SELECT * FROM (
+  SELECT experiment_id, metric_name, 1 AS raw, min(step) AS lo, max(step) AS hi, toUInt64(1) AS width,
+    arraySort(groupArray((step, host, metric_value, toUnixTimestamp64Milli(timestamp)))) AS points,
+    CAST([], 'Array(Tuple(UInt64, Nullable(Float64), Nullable(Float64), Tuple(Float64, Int64), UInt64, UInt64))') AS buckets
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
     AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
     AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
     AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
-GROUP BY experiment_id, metric_name, bucket, bucket_host
-ORDER BY experiment_id, metric_name, bucket, bucket_host
-SETTINGS do_not_merge_across_partitions_select_final = 1;
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE raw)
+  GROUP BY experiment_id, metric_name
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+UNION ALL
+SELECT experiment_id, metric_name, 0 AS raw, any(series_lo) AS lo, any(series_hi) AS hi, any(series_width) AS width,
+  CAST([], 'Array(Tuple(UInt64, String, Float64, Int64))') AS points,
+  arraySort(groupArray((bucket, min_v, max_v, last_point, last_step, n)))
+FROM (
+  SELECT experiment_id, metric_name, any(lo) AS series_lo, any(hi) AS series_hi, any(width) AS series_width,
+    intDiv(step - lo, width) AS bucket,
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
+    max(step) AS last_step,
+    count() AS n
+  FROM metrics FINAL
+  INNER JOIN (SELECT experiment_id, metric_name, lo, hi, width FROM ext WHERE NOT raw) AS b USING (experiment_id, metric_name)
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE NOT raw)
+  GROUP BY experiment_id, metric_name, bucket
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+GROUP BY experiment_id, metric_name;
 
 -- ui-data.ts:SQL_SERIES_MULTI_FULL
 WITH ext AS (
@@ -333,20 +352,39 @@ WITH ext AS (
   GROUP BY experiment_id, metric_name
   HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
 )
-SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
-  intDiv(step - lo, width) AS bucket,
-  if(raw, host, '') AS bucket_host,
-  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
-  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
-  max(step) AS last_step,
-  count() AS points
-FROM metrics FINAL
-INNER JOIN ext USING (experiment_id, metric_name)
-WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+SELECT * FROM (
+  SELECT experiment_id, metric_name, 1 AS raw, min(step) AS lo, max(step) AS hi, toUInt64(1) AS width,
+    arraySort(groupArray((step, host, metric_value, toUnixTimestamp64Milli(timestamp)))) AS points,
+    CAST([], 'Array(Tuple(UInt64, Nullable(Float64), Nullable(Float64), Tuple(Float64, Int64), UInt64, UInt64))') AS buckets
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
     AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
     AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
     AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
-GROUP BY experiment_id, metric_name, bucket, bucket_host
-ORDER BY experiment_id, metric_name, bucket, bucket_host
-SETTINGS do_not_merge_across_partitions_select_final = 1;
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE raw)
+  GROUP BY experiment_id, metric_name
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+UNION ALL
+SELECT experiment_id, metric_name, 0 AS raw, any(series_lo) AS lo, any(series_hi) AS hi, any(series_width) AS width,
+  CAST([], 'Array(Tuple(UInt64, String, Float64, Int64))') AS points,
+  arraySort(groupArray((bucket, min_v, max_v, last_point, last_step, n)))
+FROM (
+  SELECT experiment_id, metric_name, any(lo) AS series_lo, any(hi) AS series_hi, any(width) AS series_width,
+    intDiv(step - lo, width) AS bucket,
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
+    max(step) AS last_step,
+    count() AS n
+  FROM metrics FINAL
+  INNER JOIN (SELECT experiment_id, metric_name, lo, hi, width FROM ext WHERE NOT raw) AS b USING (experiment_id, metric_name)
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
+    AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE NOT raw)
+  GROUP BY experiment_id, metric_name, bucket
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+GROUP BY experiment_id, metric_name;

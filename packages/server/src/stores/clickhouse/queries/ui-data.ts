@@ -47,31 +47,49 @@ const SERIES_SCOPE = `team_id = {team_id:UUID} AND project_id = {project_id:UUID
     AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})`;
 
 /**
- * Many series at full fidelity in one statement. `ext` gives each requested series' point count
- * and step extent in the window; a series with at most {buckets} points is returned raw (one row
- * per point: bucket = its step, grouped by host too), a longer one in equal-width step buckets of
+ * Many series at full fidelity in one statement, one row per series with parallel arrays (a row
+ * per point or bucket cost more in JSON than the scan). `ext` gives each requested series' point
+ * count and step extent in the window; a series with at most {buckets} points comes raw (every
+ * point, ordered by step then host), a longer one in equal-width step buckets of
  * ceil((hi - lo + 1) / buckets) steps from its first step. Per bucket: min/max ignoring NaN (NULL
  * when all NaN), the value and time at the highest step (several hosts there: one of theirs — a
- * (step, host) tuple key cost 2-3x the whole scan), the count. FINAL collapses re-logged steps
- * (the later write wins), as the timeseries reads do.
+ * (step, host) key cost 2-3x the whole scan), the count. Each branch reads only its own series
+ * (the IN on the sorting-key prefix prunes the rest). FINAL collapses re-logged steps (the later
+ * write wins), as the timeseries reads do.
  */
 const seriesMultiSql = (ext: string) => `WITH ext AS (
 ${ext}
 )
-SELECT experiment_id, metric_name, any(n), any(lo), any(hi), any(width), any(raw),
-  intDiv(step - lo, width) AS bucket,
-  if(raw, host, '') AS bucket_host,
-  minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
-  maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-  argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
-  max(step) AS last_step,
-  count() AS points
-FROM metrics FINAL
-INNER JOIN ext USING (experiment_id, metric_name)
-WHERE ${SERIES_SCOPE}
-GROUP BY experiment_id, metric_name, bucket, bucket_host
-ORDER BY experiment_id, metric_name, bucket, bucket_host
-SETTINGS do_not_merge_across_partitions_select_final = 1`;
+SELECT * FROM (
+  SELECT experiment_id, metric_name, 1 AS raw, min(step) AS lo, max(step) AS hi, toUInt64(1) AS width,
+    arraySort(groupArray((step, host, metric_value, toUnixTimestamp64Milli(timestamp)))) AS points,
+    CAST([], 'Array(Tuple(UInt64, Nullable(Float64), Nullable(Float64), Tuple(Float64, Int64), UInt64, UInt64))') AS buckets
+  FROM metrics FINAL
+  WHERE ${SERIES_SCOPE}
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE raw)
+  GROUP BY experiment_id, metric_name
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+UNION ALL
+SELECT experiment_id, metric_name, 0 AS raw, any(series_lo) AS lo, any(series_hi) AS hi, any(series_width) AS width,
+  CAST([], 'Array(Tuple(UInt64, String, Float64, Int64))') AS points,
+  arraySort(groupArray((bucket, min_v, max_v, last_point, last_step, n)))
+FROM (
+  SELECT experiment_id, metric_name, any(lo) AS series_lo, any(hi) AS series_hi, any(width) AS series_width,
+    intDiv(step - lo, width) AS bucket,
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    argMax((metric_value, toUnixTimestamp64Milli(timestamp)), step) AS last_point,
+    max(step) AS last_step,
+    count() AS n
+  FROM metrics FINAL
+  INNER JOIN (SELECT experiment_id, metric_name, lo, hi, width FROM ext WHERE NOT raw) AS b USING (experiment_id, metric_name)
+  WHERE ${SERIES_SCOPE}
+    AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE NOT raw)
+  GROUP BY experiment_id, metric_name, bucket
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+GROUP BY experiment_id, metric_name`;
 
 const EXT_COLUMNS = `n <= {buckets:UInt32} AS raw,
     if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width`;
@@ -102,18 +120,12 @@ export const SQL_SERIES_MULTI_FULL = seriesMultiSql(`  SELECT experiment_id, met
 export type SeriesMultiRow = [
   experimentId: string,
   metricName: string,
-  n: number,
+  raw: number,
   lo: number,
   hi: number,
   width: number,
-  raw: number,
-  bucket: number,
-  host: string,
-  min: RawValue | null,
-  max: RawValue | null,
-  last: [value: RawValue, tsMs: number],
-  lastStep: number,
-  points: number,
+  points: [step: number, host: string, value: RawValue, tsMs: number][],
+  buckets: [bucket: number, min: RawValue | null, max: RawValue | null, last: [value: RawValue, tsMs: number], lastStep: number, count: number][],
 ];
 
 export interface SeriesMultiScope {
