@@ -111,6 +111,11 @@ describe("request validation as MLflow's own test_rest_tracking.py asserts it (p
     const { api, runId } = await setup('typed-values');
     expect(message(await api.post(`${M}/runs/set-tag`, { run_id: runId, key: 'k', value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 41 for parameter 'value' supplied"]);
     expect(message(await api.post(`${M}/runs/log-parameter`, { run_id: runId, key: 'k', value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 41 for parameter 'value' supplied"]);
+    // MLflow's order of checks: run_id, key, value
+    for (const route of ['set-tag', 'log-parameter']) {
+      expect(message(await api.post(`${M}/runs/${route}`, { run_id: runId, key: 31, value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 31 for parameter 'key' supplied"]);
+      expect(message(await api.post(`${M}/runs/${route}`, { run_id: 31, key: 31, value: 41 }))).toEqual([400, 'INVALID_PARAMETER_VALUE', "Invalid value 31 for parameter 'run_id' supplied"]);
+    }
     expect((await api.post(`${M}/runs/set-tag`, { run_uuid: runId, key: 'k', value: 'v' })).status).toBe(200);
     const run = (await api.get(`${M}/runs/get?run_id=${runId}`)).body.run.data;
     expect([run.params, run.tags.find((t: { key: string }) => t.key === 'k')]).toEqual([[], { key: 'k', value: 'v' }]);

@@ -12,6 +12,9 @@ import { runInfoJson, runJson } from './dto.ts';
 
 const BULK_INTERVAL_MAX = 2500;
 
+/** MLflow checks run_id, then key, then value: a bad key is reported before a bad value. */
+const keyValue = (b: Record<string, unknown>): [unknown, unknown] => [b.key, typeof b.key === 'string' && b.key ? stringValue(b.value, 'value') : b.value];
+
 /** MLflow runs = Assay experiments, addressed by run_id (the experiment UUID without dashes). */
 export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
   const find = (req: { tenant: Parameters<typeof runs.findRun>[1] }, b: Record<string, unknown>) => runs.findRun(ctx, req.tenant, b.run_id || b.run_uuid);
@@ -63,13 +66,13 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
 
   app.post('/runs/log-parameter', schema('MLflow LogParam → a feature (flat key); a logged param cannot change'), async (req) => {
     const b = input(req);
-    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [[b.key, stringValue(b.value, 'value')]], []);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [keyValue(b)], []);
     return {};
   });
 
   app.post('/runs/set-tag', schema('MLflow SetTag (key/value tags live under the reserved feature key "mlflow")'), async (req) => {
     const b = input(req);
-    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [], [[b.key, stringValue(b.value, 'value')]]);
+    await runs.logParamsAndTags(ctx, req.tenant, await find(req, b), [], [keyValue(b)]);
     return {};
   });
 
