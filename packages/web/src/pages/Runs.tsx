@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { Dialog } from '../components/Dialog.tsx';
 import { download } from '../components/format.ts';
 import { useProject } from '../components/Layout.tsx';
@@ -7,6 +7,7 @@ import { Empty, ErrorState, Loading } from '../components/states.tsx';
 import { ColumnChooser } from './runs/ColumnChooser.tsx';
 import { Grid } from './runs/Grid.tsx';
 import { POLL_MS, useRunsTable } from './runs/useRunsTable.ts';
+import { useUrlState } from './runs/useUrlState.ts';
 import {
   allColumns,
   defaultColumnIds,
@@ -41,25 +42,13 @@ function useNow(active: boolean): number {
 export default function RunsPage() {
   const { projectId = '' } = useParams();
   const navigate = useNavigate();
-  const [params, setParams] = useSearchParams();
+  const [params, update] = useUrlState();
   const [chooser, setChooser] = useState(false);
   const project = useProject(projectId);
   const includeDeleted = params.get('deleted') === '1';
 
   const table = useRunsTable(projectId, includeDeleted);
 
-  const update = useCallback(
-    (fn: (p: URLSearchParams) => void) =>
-      setParams(
-        (prev) => {
-          const n = new URLSearchParams(prev);
-          fn(n);
-          return n;
-        },
-        { replace: true },
-      ),
-    [setParams],
-  );
 
   const rows = useMemo(() => toRows(table.data?.items ?? []), [table.data?.items]);
   const metrics = useMemo(() => table.data?.metrics ?? [], [table.data?.metrics]);

@@ -1,5 +1,5 @@
 import { toNumber } from '../../api.ts';
-import { csvCell, flatten, fmtDuration, fmtFeature, fmtValue } from '../../components/format.ts';
+import { csvCell, flatten, fmtDate, fmtDuration, fmtFeature, fmtValue } from '../../components/format.ts';
 
 /** `GET /projects/{id}/runs-table` (docs/api.md). */
 export interface MetricSummary {
@@ -173,6 +173,8 @@ export function cellText(row: Row, col: Column, now: number): string {
       return fmtDuration(durationMs(r, now));
     case 'tags':
       return r.tags.join(', ');
+    case 'created':
+      return fmtDate(r.created_at);
     case 'feature':
       return fmtFeature(row.flat[col.key]);
     case 'metric': {
