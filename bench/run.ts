@@ -1,5 +1,5 @@
 /**
- * Assay benchmark harness: `node --import tsx bench/run.ts <all|ingest|query|storage|sdk|hypotheses|import> [--opt=value…]`.
+ * Assay benchmark harness: `node --import tsx bench/run.ts <all|ingest|query|storage|sdk|hypotheses|import|ui-data> [--opt=value…]`.
  * Starts its own server on a fresh temp data dir, drives the public HTTP API, runs the MLflow
  * peer (bench/peers) side by side, prints one line per figure and writes bench/results/<ts>.json.
  * Options: see bench/README.md or `--help`.
@@ -19,11 +19,12 @@ import { storagePart } from './parts/storage.ts';
 import { sdkPart } from './parts/sdk.ts';
 import { hypothesesPart } from './parts/hypotheses.ts';
 import { importPart } from './parts/import.ts';
+import { uiDataPart } from './parts/ui-data.ts';
 import { load } from './lib/ingest.ts';
 import { metricNames } from './lib/data.ts';
 import { newExperiment } from './lib/context.ts';
 
-const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk', 'hypotheses', 'import', 'ui'];
+const PARTS = ['all', 'ingest', 'query', 'storage', 'sdk', 'hypotheses', 'import', 'ui-data', 'ui'];
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
   let failure: unknown;
   try {
     const coldMs = await coldStart(dataDir);
-    if (part !== 'sdk' && part !== 'hypotheses' && part !== 'import') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
+    if (part !== 'sdk' && part !== 'hypotheses' && part !== 'import' && part !== 'ui-data') peer = await runPeer(params, { ingest: has('ingest'), query: has('query') || has('storage'), fullHistory: has('query') });
     const base = await startServer(params, dataDir, coldMs, peer);
     const project = await base.api.json<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name: 'bench' });
     ctx = { ...base, projectId: project.id, format: 'row', columnar: false };
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
     if (has('sdk')) await sdkPart(ctx);
     if (part === 'hypotheses') await hypothesesPart(ctx);
     if (part === 'import') await importPart(ctx);
+    if (part === 'ui-data') await uiDataPart(ctx);
   } catch (e) {
     failure = e;
     console.error(`bench failed: ${(e as Error).stack ?? e}`);

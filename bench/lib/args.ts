@@ -31,6 +31,12 @@ export interface Params {
   importPoints: number; // import: points in each generated source (MLflow file store, tfevents logdir) …
   importRuns: number; // … in this many runs …
   importMetrics: number; // … of this many metrics each
+  uiChartRuns: number; // ui-data: the compare view's runs …
+  uiChartMetrics: number; // … metrics per run …
+  uiChartSteps: number; // … steps per metric (all series in one POST /metrics/series)
+  uiTableRuns: number; // ui-data: runs in the runs-table project …
+  uiTableMetrics: number; // … metrics per run …
+  uiTableSteps: number; // … steps per metric
   keep: boolean; // keep the temp data dir
 }
 
@@ -63,6 +69,12 @@ const DEFAULTS: Params = {
   importPoints: 10_000_000,
   importRuns: 10,
   importMetrics: 10,
+  uiChartRuns: 10,
+  uiChartMetrics: 10,
+  uiChartSteps: 10_000,
+  uiTableRuns: 1000,
+  uiTableMetrics: 20,
+  uiTableSteps: 100,
   keep: false,
 };
 
