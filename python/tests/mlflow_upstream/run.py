@@ -51,8 +51,9 @@ def parse_junit(path: str) -> Dict[str, dict]:
     return out
 
 
-def run(select: Optional[str] = None, timeout: float = 1800.0) -> dict:
-    """{"results": {id: {outcome, message, seconds}}, "seconds": wall time of the pytest run}."""
+def run(select: Optional[str] = None, timeout: float = 1800.0, against: str = "assay") -> dict:
+    """{"results": {id: {outcome, message, seconds}}, "seconds": wall time of the pytest run}.
+    against="mlflow": the baseline, every test against a real `mlflow server` of the pinned release."""
     files = fetch()
     python = venv_python("mlflow-upstream", REQUIREMENTS)
     work = tempfile.mkdtemp(prefix="mlflow-upstream-")
@@ -60,11 +61,14 @@ def run(select: Optional[str] = None, timeout: float = 1800.0) -> dict:
     try:
         root = os.path.join(work, "root")
         assemble(root, files)
-        server = LiveServer(team="upstream-owner").start()
-        with open(os.path.join(server.data_dir, "server.json")) as f:
-            admin_token = json.load(f)["admin_token"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        env.update(ASSAY_URL=server.url, ASSAY_ADMIN_TOKEN=admin_token, ASSAY_UPSTREAM_SKIPS=SKIPS, TMPDIR=work,
+        if against == "mlflow":
+            env["ASSAY_UPSTREAM_AGAINST"] = "mlflow"
+        else:
+            server = LiveServer(team="upstream-owner").start()
+            with open(os.path.join(server.data_dir, "server.json")) as f:
+                env.update(ASSAY_URL=server.url, ASSAY_ADMIN_TOKEN=json.load(f)["admin_token"])
+        env.update(ASSAY_UPSTREAM_SKIPS=SKIPS, TMPDIR=work,
                    # an Assay 5xx is a failure to report, not something to wait out over minutes of retries
                    MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="120",
                    PYTHONDONTWRITEBYTECODE="1")
@@ -96,16 +100,17 @@ def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the per-test results here")
     p.add_argument("-k", dest="select", help="pytest -k expression (a subset)")
+    p.add_argument("--against", choices=["assay", "mlflow"], default="assay", help="mlflow: the baseline, a real `mlflow server` %s per test" % REQUIREMENTS[0])
     a = p.parse_args(argv)
     try:
-        out = run(a.select)
+        out = run(a.select, against=a.against)
     except SourcesUnavailable as e:
         print(f"MLflow's test sources are not available: {e}", file=sys.stderr)
         return 2
     for name, r in sorted(out["results"].items()):
         print(f"{r['outcome']:8} {name}  {r['message']}")
     m = manifest()
-    print(f"{counts(out['results'])} in {out['seconds']} s (mlflow/mlflow@{m['commit'][:12]}, {m['client']})")
+    print(f"{counts(out['results'])} in {out['seconds']} s (against {a.against}; mlflow/mlflow@{m['commit'][:12]}, {m['client']})")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, sort_keys=True)

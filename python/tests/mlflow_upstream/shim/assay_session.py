@@ -29,7 +29,8 @@ def _request(self, method, url, *args, **kwargs):
     # auth); Assay always authenticates, so they get the current test's key, exactly as the MLflow
     # client itself sends it from MLFLOW_TRACKING_TOKEN. Explicit auth or headers are left alone.
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token and isinstance(url, str) and url.startswith(os.environ["ASSAY_URL"]) and kwargs.get("auth") is None:
+    assay = os.environ.get("ASSAY_URL")
+    if token and assay and isinstance(url, str) and url.startswith(assay) and kwargs.get("auth") is None:
         headers = dict(kwargs.get("headers") or {})
         if not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = "Bearer " + token
