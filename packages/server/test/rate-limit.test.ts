@@ -89,10 +89,14 @@ describe('rate limits (in memory)', () => {
     expect(Number(b.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
-  it('a bad key is a 401, and costs the real key nothing', async () => {
+  it('bad keys are 401s up to the per-IP budget, then 429; they cost a real key from the same address nothing', async () => {
     const t = await srv.newTeam('rl-bad');
     const bad = apiClient(srv.app, 'assay_bogus');
-    expect(await statuses(() => bad.get('/me'), PER_KEY + 2)).toEqual(Array.from({ length: PER_KEY + 2 }, () => 401));
+    expect(await statuses(() => bad.get('/me'), PER_IP)).toEqual([401, 401, 401]);
+    const r = await bad.get('/me');
+    expect([r.status, r.body.detail]).toEqual([429, expect.stringMatching(/^Too many invalid API keys from this client; retry in \d+ s$/)]);
+    expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // the real key was never looked up before (not cached): it still authenticates from this IP
     expect(await statuses(() => t.api.get('/me'), PER_KEY)).toEqual(ok(PER_KEY));
   });
 });

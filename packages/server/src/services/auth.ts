@@ -19,6 +19,37 @@ export const SESSION_IDLE_MS = 7 * 24 * 3600_000;
 export const SESSION_MAX_MS = 30 * 24 * 3600_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * Failed authentications per client IP in a one-minute window: past the limit, the client's next
+ * attempts are a 429 before any lookup (no Postgres query, no argon2). In this process only: each
+ * replica counts its own (the per-key limits in Redis need a key that authenticated).
+ */
+class FailureWindow {
+  private readonly byIp = new Map<string, { n: number; until: number }>();
+  constructor(
+    private readonly limit: () => number,
+    private readonly what: string,
+  ) {}
+
+  /** 429 once the client has used up its failures in this window. */
+  check(ip: string, now: number): void {
+    const f = this.byIp.get(ip);
+    const limit = this.limit();
+    if (limit > 0 && f && f.until > now && f.n >= limit) {
+      const seconds = Math.max(1, Math.ceil((f.until - now) / 1000));
+      throw new HttpError(429, `Too many ${this.what} from this client; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
+    }
+  }
+
+  failed(ip: string, now: number): void {
+    const f = this.byIp.get(ip);
+    if (!f || f.until <= now) {
+      if (this.byIp.size >= CACHE_MAX) this.byIp.clear();
+      this.byIp.set(ip, { n: 1, until: now + 60_000 });
+    } else f.n++;
+  }
+}
+
 /** What the auth plugin hands over from a request. */
 export interface Credentials {
   authorization?: string;
@@ -46,10 +77,15 @@ export class Authenticator {
   private cache = new Map<string, { tenant: Tenant; until: number }>();
   private basic = new Map<string, { tenant: Tenant; until: number }>();
   private touched = new Map<string, number>();
-  /** Wrong Basic passwords per client IP in the current minute (each costs an argon2 verify). */
-  private basicFailures = new Map<string, { n: number; until: number }>();
+  /** Wrong Basic passwords (each costs an argon2 verify): the sign-in budget. */
+  private readonly wrongPasswords: FailureWindow;
+  /** Unknown or revoked API keys (each costs a Postgres lookup): the unauthenticated budget. */
+  private readonly wrongKeys: FailureWindow;
 
-  constructor(private readonly ctx: Pick<AppContext, 'pg' | 'config'>) {}
+  constructor(private readonly ctx: Pick<AppContext, 'pg' | 'config'>) {
+    this.wrongPasswords = new FailureWindow(() => ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE, 'wrong passwords');
+    this.wrongKeys = new FailureWindow(() => ctx.config.ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE, 'invalid API keys');
+  }
 
   invalidate(): void {
     this.cache.clear();
@@ -60,13 +96,13 @@ export class Authenticator {
     const authorization = c.authorization?.trim();
     if (authorization) {
       if (/^Basic\s/i.test(authorization)) return this.fromBasic(authorization, c.ip);
-      return this.fromKey(authorization);
+      return this.fromKey(authorization, c.ip);
     }
     if (c.sessionToken) return this.fromSession(c);
     throw new HttpError(401, 'Not authenticated: send Authorization: Bearer <api key>, or sign in (POST /api/v1/auth/login)', { 'WWW-Authenticate': 'Bearer' });
   }
 
-  private async fromKey(authorization: string): Promise<Tenant> {
+  private async fromKey(authorization: string, ip: string): Promise<Tenant> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!m) throw new HttpError(401, 'Not authenticated: send Authorization: Bearer <api key>', { 'WWW-Authenticate': 'Bearer' });
     const hash = hashApiKey(m[1]);
@@ -76,6 +112,9 @@ export class Authenticator {
     const row = await findActiveKey(this.ctx.pg.db, hash);
     if (!row) {
       this.cache.delete(hash);
+      // after the lookup: a flood of bad keys from one address never locks out a good key from it
+      this.wrongKeys.check(ip, now);
+      this.wrongKeys.failed(ip, now);
       throw new HttpError(401, 'Invalid or revoked API key', { 'WWW-Authenticate': 'Bearer' });
     }
     // A key never carries more power than its user currently has in the team.
@@ -105,18 +144,11 @@ export class Authenticator {
     const colon = decoded.indexOf(':');
     const email = colon < 0 ? '' : decoded.slice(0, colon);
     const password = colon < 0 ? '' : decoded.slice(colon + 1);
-    if (password.startsWith('assay_')) return this.fromKey(`Bearer ${password}`);
-    const limit = this.ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE;
-    const failures = this.basicFailures.get(ip);
-    if (limit > 0 && failures && failures.until > now && failures.n >= limit) {
-      const seconds = Math.max(1, Math.ceil((failures.until - now) / 1000));
-      throw new HttpError(429, `Too many wrong passwords from this client; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
-    }
+    if (password.startsWith('assay_')) return this.fromKey(`Bearer ${password}`, ip);
+    this.wrongPasswords.check(ip, now);
     const tenant = email && password && email.length <= 320 && password.length <= 1024 ? await this.verifyBasic(email, password) : undefined;
     if (!tenant) {
-      if (!failures || failures.until <= now) this.basicFailures.set(ip, { n: 1, until: now + 60_000 });
-      else failures.n++;
-      if (this.basicFailures.size >= CACHE_MAX) this.basicFailures.clear();
+      this.wrongPasswords.failed(ip, now);
       throw new HttpError(401, 'wrong email or password');
     }
     if (this.basic.size >= CACHE_MAX) this.basic.clear();
