@@ -48,7 +48,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signedIn = useCallback(
     (s: Session) => {
       setCsrfToken(s.csrf_token);
-      qc.clear();
+      // drop the other user's/team's data but keep the session query itself: after qc.clear() the
+      // provider's observer still watches the removed query and would never see the new session
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== SESSION_KEY[0] });
       qc.setQueryData(SESSION_KEY, s);
     },
     [qc],
@@ -58,7 +60,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       await api('/auth/logout', { method: 'POST' });
     } finally {
       setCsrfToken(null);
-      qc.clear();
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== SESSION_KEY[0] });
       qc.setQueryData(SESSION_KEY, null);
     }
   }, [qc]);
