@@ -63,7 +63,7 @@ describe('admin page', () => {
     await vp.click('button[type=submit]');
     await vp.waitForSelector('[data-testid=team-name]');
     expect(await vp.$('[data-testid=admin-link]')).toBeNull();
-    expect(await vp.$('text=New project')).toBeNull();
+    expect(await vp.$('button:has-text("New project")')).toBeNull();
     await vp.goto('/admin');
     await vp.waitForSelector('[data-testid=not-found]');
     expect(await vp.$('[data-testid=members]')).toBeNull();

@@ -116,9 +116,11 @@ export default function ProjectsPage() {
           </tbody>
         </table>
       )}
-      <Dialog open={creating} onClose={() => setCreating(false)} title="New project">
-        <CreateProject onDone={() => setCreating(false)} />
-      </Dialog>
+      {canWrite && (
+        <Dialog open={creating} onClose={() => setCreating(false)} title="New project">
+          <CreateProject onDone={() => setCreating(false)} />
+        </Dialog>
+      )}
     </div>
   );
 }
