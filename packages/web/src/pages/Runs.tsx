@@ -59,7 +59,7 @@ export default function RunsPage() {
   const colKey = colParam.join('\u0000');
   const defaultIds = useMemo(() => defaultColumnIds(rows, metrics), [rows, metrics]);
   const chosenIds = colParam.length ? colParam : defaultIds;
-  // eslint-disable-next-line react-hooks/exhaustive-deps
+  // keyed by the joined ids: getAll() returns a new array on every render
   const cols = useMemo(() => resolveColumns(chosenIds, metrics), [colKey, defaultIds, metrics]);
   const everyColumn = useMemo(() => allColumns(rows, metrics), [rows, metrics]);
 
@@ -69,14 +69,14 @@ export default function RunsPage() {
   const sortId = params.get('sort');
   const dir = params.get('dir') === 'desc' ? 'desc' : 'asc';
   const collapsedList = params.getAll('collapsed');
-  const collapsed = useMemo(() => new Set(collapsedList), [collapsedList.join('\u0000')]); // eslint-disable-line react-hooks/exhaustive-deps
+  const collapsed = useMemo(() => new Set(collapsedList), [collapsedList.join('\u0000')]);
   const selectedList = (params.get('sel') ?? '').split(',').filter(Boolean);
-  const selected = useMemo(() => new Set(selectedList), [selectedList.join(',')]); // eslint-disable-line react-hooks/exhaustive-deps
+  const selected = useMemo(() => new Set(selectedList), [selectedList.join(',')]);
 
   const sortCol = sortId ? (PINNED[sortId] ?? cols.find((c) => c.id === sortId) ?? resolveColumns([sortId], metrics)[0]) : undefined;
   const sortNow = sortCol?.kind === 'duration' ? now : 0;
   const filtered = useMemo(() => filterRows(rows, parseFilter(q, status)), [rows, q, status]);
-  const sorted = useMemo(() => sortRows(filtered, sortCol, dir, sortNow), [filtered, sortCol?.id, dir, sortNow]); // eslint-disable-line react-hooks/exhaustive-deps
+  const sorted = useMemo(() => sortRows(filtered, sortCol, dir, sortNow), [filtered, sortCol?.id, dir, sortNow]);
   const display = useMemo(() => groupRows(sorted, groupKey, collapsed), [sorted, groupKey, collapsed]);
 
   const featureKeys = useMemo(() => everyColumn.filter((c) => c.kind === 'feature').map((c) => (c.kind === 'feature' ? c.key : '')), [everyColumn]);

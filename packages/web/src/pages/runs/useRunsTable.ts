@@ -68,7 +68,7 @@ export function useRunsTable(projectId: string, includeDeleted: boolean) {
       clearInterval(t);
       ctl.abort();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `key` is rebuilt each render from path and includeDeleted, which are the deps
   }, [ready, path, includeDeleted, qc]);
   return query;
 }
