@@ -161,6 +161,7 @@ describe('runs table', () => {
     const after = await counts();
     expect(after.rows).toBeLessThan(50);
     await page.$eval('[data-testid=runs-table]', (el) => el.scrollTo(0, 0));
+    await page.waitForSelector('[data-testid="col:metric:m00:last"]');
     // sort by a metric column: click → rows reordered and the header marked, timed in the page
     const ms = await page.evaluate(async () => {
       const h = document.querySelector<HTMLElement>('[data-testid="col:metric:m00:last"]')!;

@@ -1,7 +1,8 @@
 /**
  * Sign-in and the app shell in real Chromium: the password form (errors inline, `next` kept), a
  * one-time sign-in link from `assay team create` without `--password`, sign-out, keyboard
- * shortcuts, and a user of another team who opens team A's URLs sees not-found and nothing of A.
+ * shortcuts, a user of another team who opens team A's URLs sees not-found and nothing of A, and
+ * switches to A from the top bar once A's admin adds them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
@@ -143,6 +144,16 @@ describe('sign-in', () => {
     await page.goto('/');
     await page.waitForSelector('.state-empty');
     expect((await page.textContent('body')) ?? '').not.toMatch(/alpha-secret/);
+
+    // once team A's admin adds B, B has two teams and switches to A from the top bar
+    await server.api('POST', '/members', { email: B.email, role: 'viewer' });
+    await page.reload();
+    await page.waitForSelector('[data-testid=team-switch]');
+    expect(await page.$$eval('[data-testid=team-switch] option', (o) => o.map((x) => x.textContent))).toEqual(['team-b (admin)', 'team-123 (viewer)']);
+    await page.selectOption('[data-testid=team-switch]', server.team.team_id);
+    await page.waitForSelector('[data-testid=project-row]');
+    expect(await page.$$eval('[data-testid=project-row] a.strong', (a) => a.map((x) => x.textContent))).toEqual(['alpha-secret-project']);
+    expect(await page.$('[data-testid=admin-link]')).toBeNull();
     await ctx.close();
   });
 });

@@ -42,7 +42,8 @@ export function useRunsTable(projectId: string, includeDeleted: boolean) {
       return api<RunsTable>(path, { query: { include_deleted: includeDeleted || undefined }, signal });
     },
     refetchInterval: (q) => (q.state.error ? false : FULL_RELOAD_MS),
-    placeholderData: keepPreviousData,
+    // keep the table while include_deleted flips, never show another project's runs
+    placeholderData: (prev, prevQuery) => (prevQuery?.queryKey[1] === projectId ? keepPreviousData(prev) : undefined),
   });
   const ready = query.isSuccess && !query.isPlaceholderData;
   useEffect(() => {
