@@ -79,6 +79,7 @@ function baseBody(method: string, url: string): unknown {
     'PUT /api/v1/projects/:project_id/metrics/:metric_name': { direction: 'minimize', description: 'd' },
     'POST /api/v1/metrics/log/:project_id/:experiment_id': { metric_name: 'loss', metric_value: 1, step: 1, host: 'h' },
     'POST /api/v1/metrics/batch/:project_id/:experiment_id': { batch_id: 'b1', metrics: [{ metric_name: 'loss', metric_value: 1, step: 2 }], series: [{ metric_name: 'acc', steps: [1], values: [0.5] }] },
+    'POST /api/v1/metrics/series': { project_id: ids.project_id, series: [{ experiment_id: ids.experiment_id, metric_name: 'loss' }], buckets: 10, host: 'h' },
     'POST /api/v1/api-keys': { name: 'k-new' },
     'POST /api/v1/members': { email: `m${++seq}@example.com`, role: 'viewer', name: 'm' },
     'POST /api/v1/admin/teams': { name: 't-new' },
