@@ -73,6 +73,17 @@ describe('admin page', () => {
     await signInThroughForm(vp, VIEWER);
     await vp.waitForSelector('[data-testid=team-name]');
     expect(await vp.$('[data-testid=admin-link]')).toBeNull();
+    // the user menu changes the password: the old one stops working, the new one signs in
+    const NEW = 'a brand new passphrase';
+    await vp.click('[data-testid=user-menu]');
+    await vp.click('text=Change password');
+    await vp.fill('input[autocomplete=current-password]', VIEWER.password);
+    await vp.fill('.dialog input[autocomplete=new-password] >> nth=0', NEW);
+    await vp.fill('.dialog input[autocomplete=new-password] >> nth=1', NEW);
+    await vp.click('.dialog button[type=submit]');
+    await vp.waitForSelector('text=Password changed');
+    const login = (password: string) => ctx.request.post('/api/v1/auth/login', { data: { email: VIEWER.email, password } });
+    expect([(await login(VIEWER.password)).status(), (await login(NEW)).status()]).toEqual([401, 200]);
     await ctx.close();
     await page.close();
   });

@@ -122,6 +122,20 @@ describe('runs table', () => {
     await page.close();
   });
 
+  it('the column chooser hides and shows columns and keeps the choice in the URL', async () => {
+    const page = await context.newPage();
+    await page.goto(`/p/${small.projectId}?${COLS}`);
+    await page.waitForSelector('[data-testid="col:host"]');
+    await page.click('[data-testid=columns-button]');
+    await page.uncheck('[data-testid=column-chooser] label:has-text("Host") input');
+    await page.check('[data-testid=column-chooser] label:has-text("optimizer.name") input');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('[data-testid="col:host"]', { state: 'detached' });
+    await page.waitForSelector('[data-testid="col:f:optimizer.name"]');
+    await expect.poll(() => new URL(page.url()).searchParams.getAll('col')).toEqual([...decodeURIComponent(COLS).split('&').map((c) => c.slice(4)).filter((c) => c !== 'host'), 'f:optimizer.name']);
+    await page.close();
+  });
+
   it('selected runs → Compare (n) opens the compare view with them', async () => {
     const page = await context.newPage();
     await page.goto(`/p/${small.projectId}`);

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Link, useNavigate, useParams } from 'react-router';
+import { useNavigate, useParams } from 'react-router';
 import { Dialog } from '../components/Dialog.tsx';
 import { download } from '../components/format.ts';
 import { useProject } from '../components/Layout.tsx';
@@ -148,7 +148,6 @@ export default function RunsPage() {
         )}
         {table.error && <span className="inline-error">Refresh failed: {table.error.message} — showing the last answer</span>}
         <span className="spacer" />
-        <Link to={`/p/${projectId}/hypotheses`}>Hypotheses</Link>
         <button
           type="button"
           className="primary"
