@@ -113,8 +113,12 @@ export class SeriesStore {
     return () => s!.delete(fn);
   }
 
-  private set(key: SeriesKey, e: Entry): void {
+  private set(key: SeriesKey, e: Entry, notify = true): void {
     this.entries.set(key, e);
+    if (notify) this.notify(key);
+  }
+
+  private notify(key: SeriesKey): void {
     for (const fn of this.listeners.get(key) ?? []) fn();
   }
 
@@ -185,13 +189,20 @@ export class SeriesStore {
   private async load(keys: SeriesKey[], buckets: number, range: StepRange | null): Promise<void> {
     try {
       const answers = await this.fetch(keys, { buckets, ...(range ? { step_min: range.min, step_max: range.max } : {}) });
-      answers.forEach((a, i) => {
+      const done = answers.map((a, i) => {
         const key = keys[i] ?? seriesKey(a.experiment_id, a.metric_name);
         const e = this.entries.get(key) ?? { loading: false };
         const track = normalize(a);
-        if (range) this.set(key, { ...e, loading: false, fine: { range, buckets, track } });
-        else this.set(key, { ...e, loading: false, coarse: track, coarseBuckets: buckets });
+        if (range) this.set(key, { ...e, loading: false, fine: { range, buckets, track } }, false);
+        else this.set(key, { ...e, loading: false, coarse: track, coarseBuckets: buckets }, false);
+        return key;
       });
+      // One chart redrawn per task: a batch of 10 charts × 10 runs drawn in one go is one long
+      // task that freezes input; spread over tasks, the page stays responsive while they appear.
+      for (const key of done) {
+        this.notify(key);
+        await new Promise((r) => setTimeout(r, 0));
+      }
     } catch (error) {
       for (const key of keys) this.set(key, { ...(this.entries.get(key) ?? {}), loading: false, error });
     }
