@@ -122,6 +122,29 @@ describe('runs table', () => {
     await page.close();
   });
 
+  it('exports the visible table (filtered, sorted, chosen columns) as CSV', async () => {
+    const page = await context.newPage();
+    await page.goto(`/p/${small.projectId}?col=host&col=${encodeURIComponent('metric:val/loss:last')}&q=sweep&sort=${encodeURIComponent('metric:val/loss:last')}&dir=asc`);
+    await page.waitForSelector('[data-testid=run-row]');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=Export CSV')]);
+    expect(download.suggestedFilename()).toBe('vision-runs.csv');
+    const stream = await download.createReadStream();
+    let csv = '';
+    for await (const chunk of stream) csv += String(chunk);
+    const id = (n: string) => small.ids.get(n);
+    expect(csv).toBe(
+      [
+        'id,name,status,Host,val/loss (last)',
+        `${id('sgd-lr1e-1')},sgd-lr1e-1,running,gpu-3,0.28`,
+        `${id('adam-lr1e-2')},adam-lr1e-2,complete,gpu-2,0.35`,
+        `${id('sgd-lr1e-2')},sgd-lr1e-2,complete,gpu-3,0.61`,
+        `${id('adam-lr1e-1')},adam-lr1e-1,failed,gpu-2,NaN`,
+        '',
+      ].join('\n'),
+    );
+    await page.close();
+  });
+
   it('the column chooser hides and shows columns and keeps the choice in the URL', async () => {
     const page = await context.newPage();
     await page.goto(`/p/${small.projectId}?${COLS}`);
