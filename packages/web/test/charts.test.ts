@@ -13,6 +13,7 @@ import { seedProject } from './pages-helpers.ts';
 const N = 1_000_000;
 /** Not a multiple of 1,000: a uniform 1-in-1000 sample (steps 0, 1000, 2000, …) never sees it. */
 const SPIKE = 123_457;
+const DIFF = ['diff --git a/train.py b/train.py', '--- a/train.py', '+++ b/train.py', '@@ -1,2 +1,2 @@', '-lr = 0.1', '+lr = 0.01', ' epochs = 3'].join('\n');
 const value = (s: number) => (s === SPIKE ? 100 : ((s * 7919) % 1000) / 1000);
 
 let server: LiveServer;
@@ -21,6 +22,8 @@ let context: BrowserContext;
 let projectId: string;
 let bigRun: string;
 let manyRun: string;
+let oddRun: string;
+let childRun: string;
 
 beforeAll(async () => {
   server = await startServer();
@@ -34,6 +37,16 @@ beforeAll(async () => {
   bigRun = seeded.ids.get('spiky')!;
   manyRun = seeded.ids.get('forty')!;
   await logSeries(server, projectId, bigRun, 'train/loss', N, value);
+  // NaN/±Inf and non-positive values; a code snapshot, an artifact and a child run for the tabs
+  const odd = await seedProject(server, 'charts', [{ name: 'odd', status: 'complete', metrics: { 'val/odd': [1, 'NaN', 2, 'Infinity', -1, 3, 0, '-Infinity', 4, 5] } }]);
+  oddRun = odd.ids.get('odd')!;
+  await server.api('PUT', `/projects/${projectId}/experiments/${bigRun}/code`, { commit: 'abc123', branch: 'main', dirty: true, diff: DIFF });
+  await fetch(`${server.url}/api/v1/projects/${projectId}/experiments/${bigRun}/artifacts?path=ckpt/model.pt`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${server.apiKey}`, 'Content-Type': 'application/octet-stream' },
+    body: 'weights!',
+  }).then((r) => expect(r.status).toBe(201));
+  childRun = (await server.api<{ id: string }>('POST', `/projects/${projectId}/experiments`, { name: 'spiky-finetune', parent_id: bigRun })).id;
 }, 600_000);
 
 afterAll(async () => {
@@ -174,6 +187,81 @@ describe('only the charts in view are mounted', () => {
     expect(bottom.canvases).toBe(bottom.near);
     expect(await page.$(chartSel('train/m00'))).toBeNull();
     expect(requests).toHaveLength(2);
+    await page.close();
+  });
+});
+
+describe('chart settings', () => {
+  it('NaN/±Inf are gaps, log scale hides ≤ 0 and says so, smoothing keeps the raw line, x axis by time', async () => {
+    const page = await context.newPage();
+    await openRun(page, oddRun);
+    const sel = chartSel('val/odd');
+    await page.waitForSelector(`${sel}[data-mode=raw]`);
+    expect(await canvasPainted(page, `${sel} canvas`)).toBe(true);
+    // ±Infinity does not stretch the y axis: the finite values set it
+    expect(Number(await chartAttr(page, 'val/odd', 'data-y-max'))).toBeLessThan(10);
+    expect(Number(await chartAttr(page, 'val/odd', 'data-y-min'))).toBeGreaterThan(-10);
+
+    await page.check('[data-testid=log-y]');
+    await page.waitForFunction((s) => document.querySelector(`${s} .chart-meta`)?.textContent?.includes('hidden (log)'), sel);
+    expect(await page.textContent(`${sel} .chart-meta`)).toBe('10 pts · 2 values ≤ 0 hidden (log)');
+    expect(new URL(page.url()).searchParams.get('log')).toBe('1');
+    await page.uncheck('[data-testid=log-y]');
+
+    await page.selectOption('[data-testid=smoothing]', 'ema');
+    expect(new URL(page.url()).searchParams.get('smooth')).toBe('ema:0.6');
+    // the last point: 5 raw, EMA(0.6) debiased over the finite values 1,2,3,4,5 (−1 and 0 included)
+    const finite = [1, 2, -1, 3, 0, 4, 5];
+    let acc = 0;
+    let deb = 1;
+    for (const v of finite) {
+      acc = acc * 0.6 + 0.4 * v;
+      deb *= 0.6;
+    }
+    const p5 = (v: number) => String(Number(v.toPrecision(5)));
+    await page.waitForFunction((s) => document.querySelector(`${s} [data-v="0"]`)?.textContent?.includes('raw'), sel);
+    expect(await page.textContent(`${sel} [data-v="0"]`)).toBe(`${p5(acc / (1 - deb))} (raw 5) @ 9`);
+
+    await page.selectOption('[data-testid=x-axis]', 'wall');
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-x-min')) > 1e12, sel);
+    await page.selectOption('[data-testid=x-axis]', 'relative');
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-x-max')) < 1e6, sel);
+    expect(new URL(page.url()).searchParams.get('x')).toBe('relative');
+    await page.close();
+  });
+});
+
+describe('run page tabs', () => {
+  it('features tree and search, code diff, artifact download, lineage both ways', async () => {
+    const page = await context.newPage();
+    await openRun(page, bigRun);
+    await page.click('[data-testid=tab-features]');
+    await page.waitForSelector('[data-testid=features]');
+    expect(await page.$$eval('.ftree-node > summary', (s) => s.map((x) => x.textContent))).toEqual(['model']);
+    await page.fill('[data-testid=features] input', 'dep');
+    expect(await page.$$eval('.ftree-leaf', (ls) => ls.map((l) => l.textContent))).toEqual(['model.depth12']);
+
+    await page.click('[data-testid=tab-code]');
+    await page.waitForSelector('[data-testid=diff]');
+    expect(await page.$$eval('[data-testid=diff] > div', (ds) => ds.map((d) => d.className))).toEqual(['d-file', 'd-file', 'd-file', 'd-hunk', 'd-del', 'd-add', '']);
+    expect(await page.textContent('.diff-stat')).toBe('1 file changed, +1 −1');
+    expect(new URL(page.url()).searchParams.get('tab')).toBe('code');
+
+    await page.click('[data-testid=tab-artifacts]');
+    const href = await page.getAttribute('[data-testid=artifact-link]', 'href');
+    expect(await page.textContent('[data-testid=artifact-link]')).toBe('ckpt/model.pt');
+    const res = await page.request.get(href!);
+    expect(res.status()).toBe(200);
+    expect(await res.text()).toBe('weights!');
+
+    await page.click('[data-testid=tab-lineage]');
+    await page.waitForSelector('[data-testid=lineage]');
+    expect(await page.textContent('[data-testid=lineage] li')).toContain('spiky-finetune');
+    await page.click('[data-testid=lineage] li a');
+    await page.waitForFunction((id) => location.pathname.endsWith(id), childRun);
+    await page.click('[data-testid=tab-lineage]');
+    await page.waitForSelector('[data-testid=lineage]');
+    expect(await page.textContent('[data-testid=lineage] li')).toBe('derived from spiky complete');
     await page.close();
   });
 });
