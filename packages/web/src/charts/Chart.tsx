@@ -155,7 +155,11 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
     const fg2 = cssVar('--fg-2', '#5b6472');
     const grid = cssVar('--border', '#d9dde3');
     const { built: b } = latest.current;
-    const xValues: uPlot.Axis['values'] = axis === 'relative' ? (_u, ticks) => ticks.map(fmtDuration) : axis === 'step' ? (_u, ticks) => ticks.map((t) => (Math.abs(t) >= 1e4 ? `${+(t / 1000).toPrecision(4)}k` : String(t))) : undefined;
+    const xValues: uPlot.Axis['values'] = axis === 'relative' ? (_u, ticks) => ticks.map(fmtDuration) : axis === 'step' ? (_u, ticks) => {
+      // "k" only when the ticks are whole thousands apart: zoomed in, 307,850 and 307,900 must differ
+      const gap = ticks.length > 1 ? ticks[1] - ticks[0] : 1;
+      return ticks.map((t) => (gap >= 1000 && Math.abs(t) >= 1e4 ? `${t / 1000}k` : t.toLocaleString()));
+    } : undefined;
     const opts: uPlot.Options = {
       width,
       height,
