@@ -217,4 +217,27 @@ describe('runs table', () => {
     expect(first).toEqual(expected.slice(0, 10));
     await page.close();
   });
+
+  // last: it changes a value the tests above expect
+  it('live: a point logged to a run shows up without reload, by polling only what changed (since=)', async () => {
+    const page = await context.newPage();
+    const reads: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/runs-table')) reads.push(new URL(r.url()).searchParams.has('since') ? 'since' : 'full');
+    });
+    await page.goto(`/p/${small.projectId}?${COLS}&sort=${encodeURIComponent('metric:val/loss:last')}&dir=asc`);
+    await page.waitForSelector('[data-testid=run-row]');
+    await page.check(`[data-run-id="${small.ids.get('adam-lr1e-2')}"] input[type=checkbox]`);
+    const cell = `[data-run-id="${small.ids.get('sgd-lr1e-2')}"] [data-col="metric:val/loss:last"]`;
+    expect(await page.textContent(cell)).toBe('0.61');
+    await server.api('POST', `/metrics/batch/${small.projectId}/${small.ids.get('sgd-lr1e-2')}`, { metrics: [{ metric_name: 'val/loss', metric_value: 0.1, step: 3 }] });
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '0.1', cell, { timeout: 8000 });
+    // re-sorted in place with the new value; the selection and the sort survived the update
+    expect((await rowNames(page))[0]).toBe('sgd-lr1e-2');
+    expect(await page.isChecked(`[data-run-id="${small.ids.get('adam-lr1e-2')}"] input[type=checkbox]`)).toBe(true);
+    expect(reads[0]).toBe('full');
+    expect(reads.slice(1).every((r) => r === 'since')).toBe(true);
+    expect(reads.length).toBeGreaterThan(1);
+    await page.close();
+  });
 });
