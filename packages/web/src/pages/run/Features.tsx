@@ -45,7 +45,7 @@ export function Features({ features }: { features: Record<string, unknown> }) {
   const hits = needle ? flat.filter(([k, v]) => k.toLowerCase().includes(needle) || valueText(v).toLowerCase().includes(needle)) : null;
   return (
     <section className="run-section" data-testid="features">
-      <input type="search" placeholder={`Search ${flat.length} features…`} value={q} onChange={(e) => setQ(e.target.value)} className="run-search" aria-label="Search features" />
+      <input data-search="" type="search" placeholder={`Search ${flat.length} features…`} value={q} onChange={(e) => setQ(e.target.value)} className="run-search" aria-label="Search features" />
       {hits ? (
         hits.length === 0 ? (
           <Empty>No feature matches “{q}”.</Empty>

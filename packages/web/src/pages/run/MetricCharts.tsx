@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { PALETTE } from '../../charts/build.ts';
 import { Chart, type ChartRun } from '../../charts/Chart.tsx';
 import { InView } from '../../charts/InView.tsx';
@@ -33,19 +33,7 @@ export function MetricCharts({ run, names }: { run: Experiment; names: string[] 
   const [settings, update] = useChartSettings();
   const [filter, setFilter] = useState('');
   const [closed, setClosed] = useState<Set<string>>(new Set());
-  const search = useRef<HTMLInputElement>(null);
   useLivePolling(store, run.status === 'running');
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const t = e.target as HTMLElement;
-      if (e.key === '/' && !/input|textarea|select/i.test(t.tagName)) {
-        e.preventDefault();
-        search.current?.focus();
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, []);
 
   const startMs = Date.parse(run.started_at ?? run.created_at);
   const runsByMetric = useMemo(() => {
@@ -61,7 +49,8 @@ export function MetricCharts({ run, names }: { run: Experiment; names: string[] 
   return (
     <section data-testid="run-charts">
       <div className="charts-bar">
-        <input ref={search} type="search" className="run-search" placeholder={`Filter ${names.length} metrics… ( / )`} value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter metrics" />
+        {/* data-search: the shell's "/" shortcut focuses it */}
+        <input data-search="" type="search" className="run-search" placeholder={`Filter ${names.length} metrics… ( / )`} value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter metrics" />
         <ChartToolbar settings={settings} update={update} />
       </div>
       {names.length === 0 ? (
