@@ -90,13 +90,20 @@ export const SeriesBuckets = z.object({
   last: z.array(MetricValue).describe("The value at the bucket's highest step"),
   last_step: z.array(z.number().int()),
   last_timestamp: z.array(z.number().int()).describe('Epoch milliseconds'),
-  count: z.array(z.number().int()),
+  count: z
+    .array(z.number().int().nullable())
+    .describe('Points in the bucket; null in an overview read from the step rollup (see total_points)'),
 });
 
 export const SeriesEntry = z.object({
   experiment_id: z.string().describe('As sent'),
   metric_name: z.string(),
-  total_points: z.number().int().describe('Deduplicated points in the step range'),
+  total_points: z
+    .number()
+    .int()
+    .describe(
+      'Deduplicated points in the step range. A whole-history overview of a long series (≥ 256 steps per bucket) is read from the per-256-step rollup: there it counts every point written, a re-logged step twice, and a re-logged step\'s earlier value can still be a bucket\'s min or max — as the timeseries read\'s downsampled answer',
+    ),
   first_step: z.number().int().nullable(),
   last_step: z.number().int().nullable(),
   mode: z.enum(['raw', 'buckets']),

@@ -31,23 +31,37 @@ beforeAll(async () => {
 }, 240_000);
 
 describe('POST /metrics/series', () => {
-  it('1,000,000 points → 1,000 equal buckets; the single spike is the max of its bucket (a 1-in-1000 sample misses it)', async () => {
+  it('1,000,000 points, whole history → an overview from the 256-step rollup; the single spike is the max of its bucket (a 1-in-1000 sample misses it)', async () => {
     const r = await series({ series: [{ experiment_id: big, metric_name: 'loss' }], buckets: 1000 });
     expect(r.status).toBe(200);
     const [s] = r.body.series;
     expect([s.experiment_id, s.metric_name, s.total_points, s.first_step, s.last_step, s.mode]).toEqual([big, 'loss', N, 0, N - 1, 'buckets']);
+    // 3,907 rollup buckets of 256 steps, 4 per output bucket: 977 buckets of 1,024 steps
     const d = s.data;
-    expect(d.step_start).toEqual(Array.from({ length: 1000 }, (_, b) => b * 1000));
-    expect(d.step_end).toEqual(Array.from({ length: 1000 }, (_, b) => b * 1000 + 999));
-    expect(d.count).toEqual(Array(1000).fill(1000));
-    expect(d.min).toEqual(Array(1000).fill(0));
-    expect(d.max).toEqual(Array.from({ length: 1000 }, (_, b) => (b === 123 ? 1000 : 0.999)));
-    expect(d.last).toEqual(Array(1000).fill(0.999));
+    const B = 977;
+    expect(d.step_start).toEqual(Array.from({ length: B }, (_, b) => b * 1024));
+    expect(d.step_end).toEqual(Array.from({ length: B }, (_, b) => Math.min(N - 1, b * 1024 + 1023)));
+    expect(d.count).toEqual(Array(B).fill(null));
+    expect(d.min).toEqual(Array.from({ length: B }, (_, b) => (b === B - 1 ? 0.424 : 0)));
+    expect(d.max).toEqual(Array.from({ length: B }, (_, b) => (b === Math.floor(SPIKE / 1024) ? 1000 : 0.999)));
     expect(d.last_step).toEqual(d.step_end);
+    expect(d.last).toEqual(d.step_end.map(wave));
     expect(d.last_timestamp).toEqual(d.step_end.map((e: number) => T0 + e));
     // what a uniform 1-in-1000 sample would have shown
     const sampled = Array.from({ length: 1000 }, (_, b) => wave(b * 1000));
     expect(Math.max(...sampled)).toBe(0);
+  });
+
+  it('fewer than 256 steps per bucket: equal buckets from every deduplicated point, with counts', async () => {
+    const r = await series({ series: [{ experiment_id: big, metric_name: 'loss' }], buckets: 10_000 });
+    const [s] = r.body.series;
+    expect([s.total_points, s.first_step, s.last_step, s.mode]).toEqual([N, 0, N - 1, 'buckets']);
+    const d = s.data;
+    expect(d.step_start).toEqual(Array.from({ length: 10_000 }, (_, b) => b * 100));
+    expect(d.count).toEqual(Array(10_000).fill(100));
+    expect(d.max[Math.floor(SPIKE / 100)]).toBe(1000);
+    expect(d.max.filter((v: number) => v === 1000)).toHaveLength(1);
+    expect(d.last_step).toEqual(d.step_start.map((x: number) => x + 99));
   });
 
   it('a step window clips the buckets to the data and is raw once its points fit', async () => {

@@ -1,7 +1,15 @@
 import type { MetricValue } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
 import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
-import { seriesMulti, type SeriesMultiRow } from '../stores/clickhouse/queries/ui-data.ts';
+import { ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
+import type { RollupPoint } from '../stores/clickhouse/queries/metrics.ts';
+import {
+  seriesExtents,
+  seriesMulti,
+  seriesRollup,
+  type SeriesMultiRow,
+  type SeriesRollupRow,
+} from '../stores/clickhouse/queries/ui-data.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { resolveRefs } from './feature-diff.ts';
 import { chToWire } from './metric-values.ts';
@@ -25,7 +33,7 @@ type Buckets = {
   last: MetricValue[];
   last_step: number[];
   last_timestamp: number[];
-  count: number[];
+  count: (number | null)[];
 };
 
 const orNull = (v: RawValue | null) => (v === null ? null : chToWire(v));
@@ -51,7 +59,47 @@ function entryOf(row: SeriesMultiRow | undefined) {
     last_timestamp: buckets.map((b) => Number(b[3][1])),
     count: buckets.map((b) => Number(b[5])),
   };
-  return { total_points: data.count.reduce((a, c) => a + c, 0), ...steps, mode: 'buckets' as const, data };
+  return { total_points: data.count.reduce<number>((a, c) => a + (c ?? 0), 0), ...steps, mode: 'buckets' as const, data };
+}
+
+type Pair = { experimentId: string; metricName: string };
+type Overview = Pair & { n: number; lo: number; hi: number; first: number; per: number };
+const keyOf = (p: Pair) => `${p.experimentId}\u0000${p.metricName}`;
+/** A rollup point's value as a bucket extreme: NaN there means every point of the bucket was NaN. */
+const extreme = (p: RollupPoint) => (Number.isNaN(Number(p[2])) && p[2] !== null ? null : chToWire(p[2]));
+
+/** A whole-history overview from the rollup → its wire entry (see SQL_SERIES_ROLLUP). */
+function overviewEntry(o: Overview, row: SeriesRollupRow | undefined) {
+  const buckets = row?.[2] ?? [];
+  const span = o.per * ROLLUP_STEPS;
+  const start = (b: number) => Math.max(o.lo, o.first * ROLLUP_STEPS + b * span);
+  const data: Buckets = {
+    step_start: buckets.map(([b]) => start(Number(b))),
+    step_end: buckets.map(([b]) => Math.min(o.hi, o.first * ROLLUP_STEPS + (Number(b) + 1) * span - 1)),
+    min: buckets.map(([, low]) => extreme(low)),
+    max: buckets.map(([, , high]) => extreme(high)),
+    last: buckets.map(([, , , last]) => chToWire(last[2])),
+    last_step: buckets.map(([, , , last]) => Number(last[0])),
+    last_timestamp: buckets.map(([, , , last]) => Number(last[1])),
+    count: buckets.map(() => null),
+  };
+  return { total_points: o.n, first_step: o.lo, last_step: o.hi, mode: 'buckets' as const, data };
+}
+
+/**
+ * Whole-history series too long to draw point by point at ≥ ROLLUP_STEPS steps per bucket: their
+ * overview comes from the rollup (pre-aggregated per 256 steps) instead of a scan of every point.
+ */
+async function overviews(ctx: AppContext, tenant: Tenant, projectId: string, pairs: Pair[], buckets: number): Promise<Overview[]> {
+  const out: Overview[] = [];
+  for (const [experimentId, metricName, n, lo, hi] of await seriesExtents(ctx.ch, tenant, projectId, pairs)) {
+    const [N, LO, HI] = [Number(n), Number(lo), Number(hi)];
+    if (N <= buckets || Math.ceil((HI - LO + 1) / buckets) < ROLLUP_STEPS) continue;
+    const first = Math.floor(LO / ROLLUP_STEPS);
+    const per = Math.ceil((Math.floor(HI / ROLLUP_STEPS) - first + 1) / buckets);
+    out.push({ experimentId, metricName, n: N, lo: LO, hi: HI, first, per });
+  }
+  return out;
 }
 
 /**
@@ -66,17 +114,25 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   const refs = await resolveRefs(ctx, tenant, project.id, [...new Set(body.series.map((s) => s.experiment_id))]);
   const idOf = new Map(refs.map((r) => [r.ref, r.experiment.id]));
   const wanted = body.series.map((s) => ({ experimentId: idOf.get(s.experiment_id)!, metricName: s.metric_name }));
-  const unique = [...new Map(wanted.map((p) => [`${p.experimentId}\u0000${p.metricName}`, p])).values()];
-  const rows = await seriesMulti(ctx.ch, tenant, {
-    projectId: project.id,
-    pairs: unique,
-    buckets: body.buckets,
-    stepMin: body.step_min,
-    stepMax: body.step_max,
-    host: body.host,
-  });
+  const unique = [...new Map(wanted.map((p) => [keyOf(p), p])).values()];
+  const whole = body.step_min === undefined && body.step_max === undefined && body.host === undefined;
+  const long = whole ? await overviews(ctx, tenant, project.id, unique, body.buckets) : [];
+  const longKeys = new Set(long.map(keyOf));
+  const [rows, rolled] = await Promise.all([
+    seriesMulti(ctx.ch, tenant, {
+      projectId: project.id,
+      pairs: unique.filter((p) => !longKeys.has(keyOf(p))),
+      buckets: body.buckets,
+      stepMin: body.step_min,
+      stepMax: body.step_max,
+      host: body.host,
+    }),
+    seriesRollup(ctx.ch, tenant, project.id, long),
+  ]);
   const byKey = new Map(rows.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
-  const entries = new Map(unique.map((p) => [`${p.experimentId}\u0000${p.metricName}`, entryOf(byKey.get(`${p.experimentId}\u0000${p.metricName}`))]));
+  const rolledByKey = new Map(rolled.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
+  const entries = new Map(unique.map((p) => [keyOf(p), entryOf(byKey.get(keyOf(p)))]));
+  for (const o of long) entries.set(keyOf(o), overviewEntry(o, rolledByKey.get(keyOf(o))));
   return {
     series: body.series.map((s, i) => ({
       experiment_id: s.experiment_id,

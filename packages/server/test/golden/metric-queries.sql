@@ -290,6 +290,13 @@ LEFT JOIN (
 ORDER BY experiment_id, metric_name
 SETTINGS join_use_nulls = 1;
 
+-- ui-data.ts:SQL_SERIES_EXTENT
+SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+GROUP BY experiment_id, metric_name;
+
 -- ui-data.ts:SQL_SERIES_MULTI
 WITH ext AS (
   SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
@@ -386,5 +393,22 @@ FROM (
     AND (experiment_id, metric_name) IN (SELECT experiment_id, metric_name FROM ext WHERE NOT raw)
   GROUP BY experiment_id, metric_name, bucket
   SETTINGS do_not_merge_across_partitions_select_final = 1
+)
+GROUP BY experiment_id, metric_name;
+
+-- ui-data.ts:SQL_SERIES_ROLLUP
+WITH req AS (
+  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
+  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
+)
+SELECT experiment_id, metric_name, arraySort(groupArray((b, low, high, last)))
+FROM (
+  SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
+    argMinMerge(low_point) AS low, argMaxMerge(high_point) AS high, argMaxMerge(last_point) AS last
+  FROM metrics_rollup
+  INNER JOIN req AS r USING (experiment_id, metric_name)
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+  GROUP BY experiment_id, metric_name, b
 )
 GROUP BY experiment_id, metric_name;

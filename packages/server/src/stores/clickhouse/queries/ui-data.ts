@@ -1,5 +1,5 @@
 import type { ClickHouseStore, Tenant } from '../query.ts';
-import { SUMMARY_SELECT, type RawValue, type SummaryRow } from './metrics.ts';
+import { SUMMARY_SELECT, type RawValue, type RollupPoint, type SummaryRow } from './metrics.ts';
 
 /**
  * The web UI's two bulk reads (services/runs-table.ts, services/series.ts): one statement each for
@@ -149,5 +149,63 @@ export async function seriesMulti(ch: ClickHouseStore, tenant: Tenant, s: Series
     step_min: s.stepMin ?? 0,
     step_max: s.stepMax ?? Number.MAX_SAFE_INTEGER,
     host: s.host ?? null,
+  });
+}
+
+/** Point count and step extent of whole series, from the summary table (no point scan). */
+export const SQL_SERIES_EXTENT = `SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+GROUP BY experiment_id, metric_name`;
+
+export type SeriesExtentRow = [experimentId: string, metricName: string, n: number, lo: number, hi: number];
+
+export async function seriesExtents(ch: ClickHouseStore, tenant: Tenant, projectId: string, pairs: SeriesMultiScope['pairs']): Promise<SeriesExtentRow[]> {
+  return ch.rows<SeriesExtentRow>(tenant, 'ui.series_extent', SQL_SERIES_EXTENT, {
+    project_id: projectId,
+    experiment_ids: pairs.map((p) => p.experimentId),
+    metric_names: pairs.map((p) => p.metricName),
+  });
+}
+
+/**
+ * Whole-history overviews of long series from the per-256-step rollup (metrics_rollup): output
+ * bucket b of a series merges its rollup buckets first + b·per … first + (b+1)·per − 1, so a 1M-step
+ * series costs ~4,000 pre-aggregated rows instead of 1M points. Each series brings its own first
+ * rollup bucket and `per` (parallel arrays, zipped in the query). Hosts merge: min/max across them,
+ * the last point one of theirs at the highest step.
+ */
+export const SQL_SERIES_ROLLUP = `WITH req AS (
+  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
+  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
+)
+SELECT experiment_id, metric_name, arraySort(groupArray((b, low, high, last)))
+FROM (
+  SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
+    argMinMerge(low_point) AS low, argMaxMerge(high_point) AS high, argMaxMerge(last_point) AS last
+  FROM metrics_rollup
+  INNER JOIN req AS r USING (experiment_id, metric_name)
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+    AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+  GROUP BY experiment_id, metric_name, b
+)
+GROUP BY experiment_id, metric_name`;
+
+export type SeriesRollupRow = [experimentId: string, metricName: string, buckets: [b: number, low: RollupPoint, high: RollupPoint, last: RollupPoint][]];
+
+export async function seriesRollup(
+  ch: ClickHouseStore,
+  tenant: Tenant,
+  projectId: string,
+  series: { experimentId: string; metricName: string; first: number; per: number }[],
+): Promise<SeriesRollupRow[]> {
+  if (series.length === 0) return [];
+  return ch.rows<SeriesRollupRow>(tenant, 'ui.series_rollup', SQL_SERIES_ROLLUP, {
+    project_id: projectId,
+    experiment_ids: series.map((x) => x.experimentId),
+    metric_names: series.map((x) => x.metricName),
+    firsts: series.map((x) => x.first),
+    pers: series.map((x) => x.per),
   });
 }
