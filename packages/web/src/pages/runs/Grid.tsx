@@ -8,7 +8,7 @@ export const ROW_H = 32;
 const HEADER_H = 46;
 const W_SELECT = 34;
 const W_STATUS = 112;
-const W_NAME = 230;
+const W_NAME = 210;
 const PINNED_W = W_SELECT + W_STATUS + W_NAME;
 
 export interface GridProps {
@@ -57,7 +57,7 @@ export const Grid = memo(function Grid(p: GridProps) {
     count: p.cols.length,
     getScrollElement: () => scrollRef.current,
     estimateSize: (i) => p.cols[i].width,
-    overscan: 2,
+    overscan: 3,
     paddingStart: PINNED_W,
     getItemKey: (i) => p.cols[i].id,
   });

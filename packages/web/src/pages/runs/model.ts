@@ -77,16 +77,16 @@ export function toRows(items: TableRun[]): Row[] {
 export const BASE_COLUMNS: Column[] = [
   { id: 'duration', kind: 'duration', label: 'Duration', width: 92 },
   { id: 'host', kind: 'host', label: 'Host', width: 120 },
-  { id: 'tags', kind: 'tags', label: 'Tags', width: 150 },
-  { id: 'created', kind: 'created', label: 'Created', width: 132 },
+  { id: 'tags', kind: 'tags', label: 'Tags', width: 130 },
+  { id: 'created', kind: 'created', label: 'Created', width: 124 },
 ];
 
 export function featureColumn(key: string): Column {
-  return { id: `f:${key}`, kind: 'feature', key, label: key, width: 120 };
+  return { id: `f:${key}`, kind: 'feature', key, label: key, width: 110 };
 }
 
 export function metricColumn(m: TableMetric, agg: Agg): Column {
-  return { id: `metric:${m.name}:${agg}`, kind: 'metric', metric: m.name, agg, direction: m.direction, label: m.name, width: 112 };
+  return { id: `metric:${m.name}:${agg}`, kind: 'metric', metric: m.name, agg, direction: m.direction, label: m.name, width: 104 };
 }
 
 /** Every column the chooser offers: base, each flattened feature key, each metric × aggregation. */
