@@ -57,12 +57,20 @@ export default function ComparePage() {
     })),
   });
   const anyRunning = exps.some((q) => q.data?.status === 'running');
+  // The metric names (and last values) come cheap from the summaries; `best` scans every point of
+  // every run (seconds for 10 runs × 1M points), so it is asked only for the metric table.
   const compare = useQuery({
     queryKey: ['compare', projectId, ids],
-    queryFn: ({ signal }) =>
-      api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids, include: 'best' }, signal }),
+    queryFn: ({ signal }) => api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids }, signal }),
     enabled: ids.length > 0,
     refetchInterval: anyRunning ? 5000 : false,
+  });
+  const withBest = useQuery({
+    queryKey: ['compare-best', projectId, ids],
+    queryFn: ({ signal }) =>
+      api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids, include: 'best' }, signal }),
+    enabled: ids.length > 0 && tab === 'metrics',
+    refetchInterval: anyRunning && tab === 'metrics' ? 5000 : false,
   });
   const store = useMemo(() => new SeriesStore(projectId), [projectId]);
   useLivePolling(store, anyRunning);
@@ -172,7 +180,13 @@ export default function ComparePage() {
         ) : compare.isError ? (
           <ErrorState error={compare.error} retry={() => void compare.refetch()} />
         ) : tab === 'metrics' ? (
-          <MetricTable runs={runs} baseline={baseline} stats={compare.data.experiments} metrics={metrics} />
+          withBest.isPending ? (
+            <Loading what="Computing best values" />
+          ) : withBest.isError ? (
+            <ErrorState error={withBest.error} retry={() => void withBest.refetch()} />
+          ) : (
+            <MetricTable runs={runs} baseline={baseline} stats={withBest.data.experiments} metrics={metrics} />
+          )
         ) : metrics.length === 0 ? (
           <Empty>None of these runs has logged a metric yet.</Empty>
         ) : (
