@@ -103,7 +103,8 @@ def main(argv: List[str]) -> int:
     p.add_argument("--against", choices=["assay", "mlflow"], default="assay", help="mlflow: the baseline, a real `mlflow server` %s per test" % REQUIREMENTS[0])
     a = p.parse_args(argv)
     try:
-        out = run(a.select, against=a.against)
+        # a real mlflow server starts per test (~30-60 s each on a loaded 2-core machine)
+        out = run(a.select, against=a.against, timeout=7200.0 if a.against == "mlflow" else 1800.0)
     except SourcesUnavailable as e:
         print(f"MLflow's test sources are not available: {e}", file=sys.stderr)
         return 2
