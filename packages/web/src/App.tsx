@@ -1,18 +1,45 @@
 import { lazy, Suspense, type ReactNode } from 'react';
-import { Navigate, Route, Routes, useLocation } from 'react-router';
+import { matchPath, Navigate, Route, Routes, useLocation } from 'react-router';
 import { Layout } from './components/Layout.tsx';
 import { Loading, NotFound } from './components/states.tsx';
 import { useSession } from './session.tsx';
 
 // One chunk per page: the sign-in page does not download the chart code.
-const SignIn = lazy(() => import('./pages/SignIn.tsx'));
-const Projects = lazy(() => import('./pages/Projects.tsx'));
-const Runs = lazy(() => import('./pages/Runs.tsx'));
-const Run = lazy(() => import('./pages/Run.tsx'));
-const Compare = lazy(() => import('./pages/Compare.tsx'));
-const Hypotheses = lazy(() => import('./pages/Hypotheses.tsx'));
-const Hypothesis = lazy(() => import('./pages/Hypothesis.tsx'));
-const Admin = lazy(() => import('./pages/Admin.tsx'));
+const load = {
+  signin: () => import('./pages/SignIn.tsx'),
+  projects: () => import('./pages/Projects.tsx'),
+  runs: () => import('./pages/Runs.tsx'),
+  run: () => import('./pages/Run.tsx'),
+  compare: () => import('./pages/Compare.tsx'),
+  hypotheses: () => import('./pages/Hypotheses.tsx'),
+  hypothesis: () => import('./pages/Hypothesis.tsx'),
+  admin: () => import('./pages/Admin.tsx'),
+};
+const SignIn = lazy(load.signin);
+const Projects = lazy(load.projects);
+const Runs = lazy(load.runs);
+const Run = lazy(load.run);
+const Compare = lazy(load.compare);
+const Hypotheses = lazy(load.hypotheses);
+const Hypothesis = lazy(load.hypothesis);
+const Admin = lazy(load.admin);
+
+/**
+ * The page a URL opens, fetched while the session is being checked rather than after it: a shared
+ * compare link otherwise waits for the session, then for the chart code, one after the other.
+ */
+const PRELOAD: [string, keyof typeof load][] = [
+  ['/signin', 'signin'],
+  ['/admin', 'admin'],
+  ['/p/:projectId/runs/:runId', 'run'],
+  ['/p/:projectId/compare', 'compare'],
+  ['/p/:projectId/hypotheses/:hypothesisId', 'hypothesis'],
+  ['/p/:projectId/hypotheses', 'hypotheses'],
+  ['/p/:projectId', 'runs'],
+  ['/', 'projects'],
+];
+const first = PRELOAD.find(([pattern]) => matchPath(pattern, window.location.pathname));
+if (first) void load[first[1]]().catch(() => undefined); // a failed preload is retried by lazy()
 
 /** Pages behind sign-in: without a session, go to /signin and come back afterwards. */
 function RequireSession({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
