@@ -1,6 +1,6 @@
+import { csvCell as cell } from '../components/format.ts';
 import type { Track } from './types.ts';
 
-const cell = (v: string) => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 const num = (v: number | null) => (v === null ? '' : Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : String(v));
 
 /**
@@ -18,15 +18,4 @@ export function tracksCsv(rows: { run: string; metric: string; track: Track }[],
     }
   }
   return out.join('\n') + '\n';
-}
-
-export function download(name: string, text: string, type = 'text/csv'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
