@@ -119,6 +119,10 @@ export const projects = pgTable(
     name: varchar('name', { length: 255 }).notNull(),
     description: text('description'),
     retentionDays: integer('retention_days').notNull().default(730),
+    /** MLflow experiment tags (key → value; mlflow.note.content is the description instead). */
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    /** Soft delete (MLflow delete_experiment): hidden from lists, its routes 404, the name stays taken; restorable. */
+    deletedAt: ts('deleted_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
