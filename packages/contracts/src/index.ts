@@ -178,6 +178,7 @@ export const Project = z.object({
   name: z.string(),
   description: z.string().nullable(),
   retention_days: z.number().int(),
+  deleted_at: z.string().nullable().describe('Set while the project is soft-deleted (MLflow delete_experiment); null otherwise'),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -246,7 +247,10 @@ export const ExperimentListQuery = Pagination.extend({
   tag: Name('tag').optional(),
   include_deleted: z.stringbool().default(false).describe('Also list soft-deleted runs (deleted through the MLflow API, restorable there)'),
 });
-export const ProjectListQuery = Pagination.extend({ name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name') });
+export const ProjectListQuery = Pagination.extend({
+  name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name'),
+  include_deleted: z.stringbool().default(false).describe('Also list soft-deleted projects (deleted through the MLflow API, restorable there)'),
+});
 
 export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 

@@ -61,6 +61,7 @@ const EXPECT: Record<string, Expectation> = {
   'GET /api/2.0/mlflow/experiments/get-by-name': 'own-data',
   'POST /api/2.0/mlflow/experiments/update': 'not-found',
   'POST /api/2.0/mlflow/experiments/set-experiment-tag': 'not-found',
+  'POST /api/2.0/mlflow/experiments/delete-experiment-tag': 'not-found',
   'POST /api/2.0/mlflow/experiments/delete': 'not-found',
   'POST /api/2.0/mlflow/experiments/restore': 'not-found',
   'POST /api/2.0/mlflow/runs/create': 'not-found',

@@ -8,7 +8,7 @@ import { errors, ProjectParams, type Api, type RouteDeps } from './types.ts';
 export function projectRoutes(app: Api, { ctx }: RouteDeps): void {
   const tags = ['projects'];
   app.get('/projects', {
-    schema: { tags, summary: 'List projects', description: 'Newest first; filter by name substring; paginate with `cursor`.', querystring: ProjectListQuery, response: { 200: page(Project), ...errors() } },
+    schema: { tags, summary: 'List projects', description: 'Newest first; filter by name substring; paginate with `cursor`. Soft-deleted projects (MLflow delete_experiment) only with `include_deleted=true`.', querystring: ProjectListQuery, response: { 200: page(Project), ...errors() } },
   }, (req) => svc.listProjects(ctx, req.tenant, req.query));
 
   app.post('/projects', {
@@ -26,15 +26,15 @@ export function projectRoutes(app: Api, { ctx }: RouteDeps): void {
   });
 
   app.get('/projects/:project_id', {
-    schema: { tags, summary: 'Get a project (by UUID or name)', params: ProjectParams, response: { 200: Project, ...errors() } },
-  }, async (req) => projectDto(await resolveProject(ctx, req.tenant, req.params.project_id)));
+    schema: { tags, summary: 'Get a project (by UUID or name)', description: 'A soft-deleted project is returned with `deleted_at` set; every other route under it answers 404 until it is restored.', params: ProjectParams, response: { 200: Project, ...errors() } },
+  }, async (req) => projectDto(await resolveProject(ctx, req.tenant, req.params.project_id, { includeDeleted: true })));
 
   app.patch('/projects/:project_id', {
     schema: { tags, summary: 'Update a project', params: ProjectParams, body: ProjectPatch, response: { 200: Project, ...errors(403, 409) } },
   }, (req) => svc.updateProject(ctx, req.tenant, req.params.project_id, req.body));
 
   app.delete('/projects/:project_id', {
-    schema: { tags, summary: 'Delete a project, its experiments and all their metrics (admin)', params: ProjectParams, response: { 204: z.null(), ...errors(403) } },
+    schema: { tags, summary: 'Delete a project, its experiments and all their metrics (admin)', description: 'Permanent; also purges a soft-deleted project.', params: ProjectParams, response: { 204: z.null(), ...errors(403) } },
   }, async (req, reply) => {
     await svc.deleteProject(ctx, req.tenant, req.params.project_id);
     return reply.code(204).send(null);

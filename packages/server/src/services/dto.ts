@@ -11,6 +11,7 @@ export const projectDto = (p: ProjectRow) => ({
   name: p.name,
   description: p.description,
   retention_days: p.retentionDays,
+  deleted_at: p.deletedAt?.toISOString() ?? null,
   created_at: p.createdAt.toISOString(),
   updated_at: p.updatedAt.toISOString(),
 });

@@ -8,8 +8,8 @@ import { pageOf, projectDto } from './dto.ts';
 import { deleteProjectCascade } from './cascade.ts';
 import { forgetIngestTargets, resolveProject } from './resolve.ts';
 
-export async function listProjects(ctx: AppContext, tenant: Tenant, q: { limit: number; cursor?: string; name?: string }) {
-  return pageOf(await repo.listProjects(ctx.pg.db, tenant, q), q.limit, projectDto);
+export async function listProjects(ctx: AppContext, tenant: Tenant, q: { limit: number; cursor?: string; name?: string; include_deleted?: boolean }) {
+  return pageOf(await repo.listProjects(ctx.pg.db, tenant, { ...q, includeDeleted: q.include_deleted }), q.limit, projectDto);
 }
 
 export async function createProject(
@@ -22,7 +22,9 @@ export async function createProject(
   const created = await repo.insertProject(ctx.pg.db, tenant, { name: body.name, description: body.description, retentionDays: body.retention_days });
   if (created) return { status: 201 as const, project: projectDto(created) };
   const existing = await repo.findProject(ctx.pg.db, tenant, body.name);
-  if (ifExists === 'return' && existing) return { status: 200 as const, project: projectDto(existing) };
+  if (ifExists === 'return' && existing && !existing.deletedAt) return { status: 200 as const, project: projectDto(existing) };
+  // a soft-deleted project keeps its name (as MLflow's deleted experiments do) until restored or purged
+  if (existing?.deletedAt) throw conflict(`A project named "${body.name}" already exists and is deleted: restore it (MLflow restore_experiment) or delete it for good (DELETE /api/v1/projects/{id})`);
   throw conflict(`A project named "${body.name}" already exists`);
 }
 
@@ -42,6 +44,17 @@ export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: s
 
 export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
   requireRole(tenant, 'admin');
-  const p = await resolveProject(ctx, tenant, idOrName);
+  // also purges a soft-deleted one (emptying the trash, like `mlflow gc`)
+  const p = await resolveProject(ctx, tenant, idOrName, { includeDeleted: true });
   await deleteProjectCascade(ctx, tenant, p.id);
+}
+
+/** MLflow delete_experiment / restore_experiment: a restorable soft delete of the project. */
+export async function setProjectDeleted(ctx: AppContext, tenant: Tenant, id: string, deleted: boolean) {
+  requireRole(tenant, 'researcher');
+  const p = await repo.setProjectDeleted(ctx.pg.db, tenant, id, deleted ? new Date() : null);
+  if (!p) throw notFound('Project');
+  // ingest resolves its target through a short cache: a deleted project must stop taking points now
+  forgetIngestTargets(ctx);
+  return p;
 }

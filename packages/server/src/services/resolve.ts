@@ -6,11 +6,13 @@ import type { Tenant } from '../stores/postgres/tenant.ts';
 
 /**
  * Name resolution: a `{project_id}` / `{experiment_id}` path segment is a UUID or a name. Anything
- * not in the tenant's team is a 404, never a 403 — another team's objects don't exist for us.
+ * not in the tenant's team is a 404, never a 403 — another team's objects don't exist for us. A
+ * soft-deleted project (MLflow delete_experiment) is in the trash: 404 for everything under it
+ * (no reads, no writes, no ingest), found only by `includeDeleted` (get it, purge it).
  */
-export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
+export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: string, o: { includeDeleted?: boolean } = {}) {
   const p = await projectRepo.findProject(ctx.pg.db, tenant, idOrName);
-  if (!p) throw notFound('Project');
+  if (!p || (p.deletedAt && !o.includeDeleted)) throw notFound('Project');
   return p;
 }
 

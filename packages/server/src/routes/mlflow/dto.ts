@@ -1,6 +1,6 @@
-import { hex, metaOf, mlflowStatus, paramsOf, runName, tagsOf } from '../../services/mlflow/model.ts';
+import { hex, metaOf, mlflowStatus, paramsOf, runDeleted, runName, tagsOf, type RunRow } from '../../services/mlflow/model.ts';
 import type { LatestMetric } from '../../services/mlflow/runs.ts';
-import { experimentDescriptionTag } from '../../services/mlflow/experiments.ts';
+import { experimentTags } from '../../services/mlflow/experiments.ts';
 import { toWire } from '../../services/metric-values.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
@@ -14,13 +14,13 @@ export const experimentJson = (p: ProjectRow) => ({
   experiment_id: hex(p.id),
   name: p.name,
   artifact_location: artifactRoot(p.id),
-  lifecycle_stage: 'active',
+  lifecycle_stage: p.deletedAt ? 'deleted' : 'active',
   last_update_time: p.updatedAt.getTime(),
   creation_time: p.createdAt.getTime(),
-  tags: experimentDescriptionTag(p).map(([key, value]) => ({ key, value })),
+  tags: experimentTags(p).map(([key, value]) => ({ key, value })),
 });
 
-export const runInfoJson = (e: ExperimentRow) => ({
+export const runInfoJson = (e: RunRow) => ({
   run_id: hex(e.id),
   run_uuid: hex(e.id),
   run_name: runName(e),
@@ -30,12 +30,12 @@ export const runInfoJson = (e: ExperimentRow) => ({
   start_time: e.startedAt.getTime(),
   ...(e.finishedAt ? { end_time: e.finishedAt.getTime() } : {}),
   artifact_uri: runArtifactUri(e),
-  lifecycle_stage: e.deletedAt ? 'deleted' : 'active',
+  lifecycle_stage: runDeleted(e) ? 'deleted' : 'active',
 });
 
 export const metricJson = (m: LatestMetric) => ({ key: m.key, value: toWire(m.value), timestamp: m.timestamp, step: m.step });
 
-export const runJson = (e: ExperimentRow, metrics: LatestMetric[] = []) => {
+export const runJson = (e: RunRow, metrics: LatestMetric[] = []) => {
   const meta = metaOf(e);
   return {
     info: runInfoJson(e),

@@ -1,19 +1,15 @@
-import { MlflowError } from '../../services/mlflow/errors.ts';
 import * as svc from '../../services/mlflow/experiments.ts';
 import { decodeToken, encodeToken } from '../../services/mlflow/search.ts';
 import type { Api, RouteDeps } from '../types.ts';
-import { input, list, maxResults, optString, pairs, schema, viewType } from './common.ts';
+import { array, input, list, maxResults, optString, pairs, schema, stringValue, viewType } from './common.ts';
 import { experimentJson } from './dto.ts';
 
 /** MLflow experiments = Assay projects. */
 export function mlflowExperimentRoutes(app: Api, { ctx }: RouteDeps): void {
-  app.post('/experiments/create', schema('MLflow CreateExperiment → a new Assay project', 'Tags other than mlflow.note.content (→ the description) are refused: projects have no key/value tags.'), async (req) => {
+  app.post('/experiments/create', schema('MLflow CreateExperiment → a new Assay project', 'Tags are kept as the project\'s key/value tags (mlflow.note.content as its description). A name held by a deleted experiment is RESOURCE_ALREADY_EXISTS, as in MLflow.'), async (req) => {
     const b = input(req);
-    const tags = pairs(b.tags, 'tags');
-    const note = tags.find(([k]) => k === 'mlflow.note.content');
-    const other = tags.filter(([k]) => k !== 'mlflow.note.content');
-    if (other.length) throw new MlflowError('INVALID_PARAMETER_VALUE', `Assay experiments (projects) keep no tags other than mlflow.note.content; got '${String(other[0][0])}'`);
-    const p = await svc.createExperimentProject(ctx, req.tenant, b.name, note ? String(note[1]) : undefined);
+    stringValue(b.artifact_location, 'artifact_location'); // kept nowhere (artifacts go through the proxy), but typed like MLflow
+    const p = await svc.createExperimentProject(ctx, req.tenant, b.name, pairs(array(b.tags, 'tags'), 'tags'));
     return { experiment_id: experimentJson(p).experiment_id };
   });
 
@@ -47,18 +43,25 @@ export function mlflowExperimentRoutes(app: Api, { ctx }: RouteDeps): void {
     return {};
   });
 
-  app.post('/experiments/set-experiment-tag', schema('MLflow SetExperimentTag (only mlflow.note.content → the project description)'), async (req) => {
+  app.post('/experiments/set-experiment-tag', schema('MLflow SetExperimentTag (a project tag; mlflow.note.content is the description)', 'Sets or overwrites one key (≤ 250 characters, value ≤ 20,000). INVALID_PARAMETER_VALUE on a deleted experiment.'), async (req) => {
     const b = input(req);
-    const p = await svc.projectByExperimentId(ctx, req.tenant, b.experiment_id);
-    if (b.key !== 'mlflow.note.content') throw new MlflowError('INVALID_PARAMETER_VALUE', `Assay experiments (projects) keep no tags other than mlflow.note.content; got '${String(b.key)}'`);
-    await svc.setExperimentNote(ctx, req.tenant, p, b.value === undefined || b.value === null ? null : String(b.value));
+    await svc.setExperimentTag(ctx, req.tenant, await svc.projectByExperimentId(ctx, req.tenant, b.experiment_id), b.key, b.value);
     return {};
   });
 
-  for (const [url, what] of [['/experiments/delete', 'DeleteExperiment'], ['/experiments/restore', 'RestoreExperiment']] as const) {
-    app.post(url, schema(`MLflow ${what}: not supported (projects are not soft-deleted)`), async (req) => {
-      await svc.projectByExperimentId(ctx, req.tenant, input(req).experiment_id);
-      throw new MlflowError('NOT_IMPLEMENTED', 'Assay projects are not soft-deleted; delete one with DELETE /api/v1/projects/{id} (admin role; deletes its runs and metrics)');
-    });
-  }
+  app.post('/experiments/delete-experiment-tag', schema('MLflow DeleteExperimentTag', 'RESOURCE_DOES_NOT_EXIST when the experiment has no such tag.'), async (req) => {
+    const b = input(req);
+    await svc.deleteExperimentTag(ctx, req.tenant, await svc.projectByExperimentId(ctx, req.tenant, b.experiment_id), b.key);
+    return {};
+  });
+
+  app.post('/experiments/delete', schema('MLflow DeleteExperiment: soft delete of the project', 'The project leaves Assay\'s lists and its /api/v1 routes answer 404 (GET /api/v1/projects/{id} shows it with deleted_at); its runs read as deleted; the name stays taken. Restorable.'), async (req) => {
+    await svc.setExperimentDeleted(ctx, req.tenant, await svc.projectByExperimentId(ctx, req.tenant, input(req).experiment_id), true);
+    return {};
+  });
+
+  app.post('/experiments/restore', schema('MLflow RestoreExperiment: undo the soft delete', 'RESOURCE_DOES_NOT_EXIST unless the experiment is deleted.'), async (req) => {
+    await svc.setExperimentDeleted(ctx, req.tenant, await svc.projectByExperimentId(ctx, req.tenant, input(req).experiment_id), false);
+    return {};
+  });
 }

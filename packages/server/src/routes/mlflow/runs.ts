@@ -21,7 +21,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
 
   app.post('/runs/create', schema('MLflow CreateRun → a new Assay experiment in the project', 'The run name becomes the experiment name (a short suffix if the project already has one by that name; the exact name stays in the mlflow.runName tag).'), async (req) => {
     const b = input(req);
-    const project = await projectByExperimentId(ctx, req.tenant, b.experiment_id ?? '0', true);
+    const project = await projectByExperimentId(ctx, req.tenant, b.experiment_id ?? '0');
     const e = await runs.createRun(ctx, req.tenant, project, {
       runName: optString(b.run_name, 'run_name'),
       startTime: b.start_time === undefined || b.start_time === null ? undefined : runs.int64(b.start_time, 'start_time'),
@@ -130,7 +130,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
       const projects = await Promise.all(ids.map((id) => projectByExperimentId(ctx, req.tenant, id)));
       const max = maxResults(b.max_results, 1000, 50_000);
       const offset = decodeToken(b.page_token);
-      const r = await searchRuns(ctx, req.tenant, [...new Set(projects.map((p) => p.id))], {
+      const r = await searchRuns(ctx, req.tenant, projects, {
         filter: optString(b.filter, 'filter'),
         orderBy: list(b.order_by, 'order_by').map(String),
         maxResults: max,

@@ -12,6 +12,8 @@ export const STATUS = {
   NOT_IMPLEMENTED: 501,
   INTERNAL_ERROR: 500,
   MALFORMED_REQUEST: 400,
+  /** 500 on MLflow's server (its client retries 500s); a state conflict is the caller's, so 400 here. */
+  INVALID_STATE: 400,
 } as const;
 export type MlflowErrorCode = keyof typeof STATUS;
 

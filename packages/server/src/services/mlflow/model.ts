@@ -9,7 +9,7 @@ import { invalid } from './errors.ts';
  *   params            ↔ features, flat keys  (nested Assay features read back as dotted keys)
  *   metrics           ↔ metric points        (timestamp, step; the later write of a step wins)
  *   status            ↔ status               RUNNING/FINISHED/FAILED/KILLED ↔ running/complete/failed/crashed
- *   lifecycle deleted ↔ experiments.deleted_at (soft delete, restorable; hidden from Assay's lists)
+ *   lifecycle deleted ↔ experiments.deleted_at / projects.deleted_at (soft delete, restorable; hidden from Assay's lists)
  *   tags (key/value)  ↔ features["mlflow"].tags — Assay's own tags are plain strings, so MLflow's
  *                       key/value tags live under one reserved feature key; Assay string tags read
  *                       back as MLflow tags with an empty value. mlflow.runName ↔ the experiment name,
@@ -36,6 +36,14 @@ export interface MlflowMeta {
 }
 
 export const hex = (uuid: string) => uuid.replace(/-/g, '');
+
+/**
+ * A run as the MLflow routes see it: the Assay experiment plus its project's soft delete, since a
+ * run of a deleted experiment is deleted for MLflow (derived, not written: a restore of the
+ * experiment gives back exactly the runs that were active).
+ */
+export type RunRow = ExperimentRow & { projectDeletedAt?: Date | null };
+export const runDeleted = (e: RunRow): boolean => Boolean(e.deletedAt ?? e.projectDeletedAt);
 
 /** A 32-hex MLflow id (or a dashed UUID) → the UUID; undefined if it is neither. */
 export function uuidOf(id: unknown): string | undefined {

@@ -11,7 +11,8 @@ import { logBatch } from '../ingest.ts';
 import { chToNumber } from '../metric-values.ts';
 import { forgetIngestTargets } from '../resolve.ts';
 import { invalid, missing } from './errors.ts';
-import { assayStatus, hex, metaOf, paramsOf, randomRunName, RESERVED_KEY, uuidOf, type MlflowMeta } from './model.ts';
+import { requireActiveExperiment } from './experiments.ts';
+import { assayStatus, hex, metaOf, paramsOf, randomRunName, RESERVED_KEY, runDeleted, uuidOf, type MlflowMeta, type RunRow } from './model.ts';
 
 /* Run operations addressed by MLflow's run_id alone, over the same repositories and ingest path as Assay's API. */
 
@@ -21,17 +22,17 @@ export const PARAM_VALUE_MAX = 6000;
 export const TAG_VALUE_MAX = 8000;
 const TERMINAL = new Set(['complete', 'failed', 'crashed']);
 
-export async function findRun(ctx: AppContext, tenant: Tenant, runId: unknown): Promise<ExperimentRow> {
+export async function findRun(ctx: AppContext, tenant: Tenant, runId: unknown): Promise<RunRow> {
   if (runId === undefined || runId === null || runId === '') throw invalid("Missing value for required parameter 'run_id'");
   if (typeof runId !== 'string') throw invalid(`Invalid value ${JSON.stringify(runId)} for parameter 'run_id' supplied`);
   const id = uuidOf(runId);
-  const e = id ? await repo.findExperimentInTeam(ctx.pg.db, tenant, id) : undefined;
+  const e = id ? await repo.findExperimentWithProjectState(ctx.pg.db, tenant, id) : undefined;
   if (!e) throw missing('Run with this run_id not found in your team');
   return e;
 }
 
-function requireActive(e: ExperimentRow): void {
-  if (e.deletedAt) throw invalid(`The run ${hex(e.id)} must be in the 'active' state. Current state is deleted.`);
+function requireActive(e: RunRow): void {
+  if (runDeleted(e)) throw invalid(`The run ${hex(e.id)} must be in the 'active' state. Current state is deleted.`);
 }
 
 function checkKey(kind: string, key: unknown): string {
@@ -71,6 +72,7 @@ export async function createRun(
   b: { runName?: string; startTime?: number; userId?: string; tags: [string, string][] },
 ): Promise<ExperimentRow> {
   requireRole(tenant, 'researcher');
+  requireActiveExperiment(project);
   const tags: Record<string, string> = {};
   for (const [k, v] of b.tags) tags[checkKey('Tag', k)] = checkValue('Tag', k, v, TAG_VALUE_MAX);
   const name = b.runName || tags['mlflow.runName'] || randomRunName();
@@ -119,8 +121,10 @@ export async function updateRun(ctx: AppContext, tenant: Tenant, e: ExperimentRo
   return u;
 }
 
-export async function setDeleted(ctx: AppContext, tenant: Tenant, e: ExperimentRow, deleted: boolean): Promise<void> {
+export async function setDeleted(ctx: AppContext, tenant: Tenant, e: RunRow, deleted: boolean): Promise<void> {
   requireRole(tenant, 'researcher');
+  // its experiment's delete is what hides it: restoring the run alone would not bring it back
+  if (!deleted && e.projectDeletedAt) throw invalid(`The experiment ${hex(e.projectId)} must be in the 'active' state. Current state is deleted.`);
   await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { deletedAt: deleted ? (e.deletedAt ?? new Date()) : null });
 }
 

@@ -1,16 +1,17 @@
 import type { AppContext } from '../../context.ts';
 import * as repo from '../../stores/postgres/repos/experiments.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
+import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { timeseries } from '../metrics.ts';
 import { fromWire } from '../metric-values.ts';
 import { invalid } from './errors.ts';
 import { compareValues, parseFilter, parseOrderBy, test, type Entity } from './filter.ts';
-import { hex, metaOf, mlflowStatus, paramsOf, runName, tagsOf } from './model.ts';
+import { hex, metaOf, mlflowStatus, paramsOf, runDeleted, runName, tagsOf, type RunRow } from './model.ts';
 import { latestMetrics, type LatestMetric } from './runs.ts';
 
 /** Run attributes MLflow's search accepts, read off an Assay experiment row. */
-function runAttr(e: ExperimentRow, key: string): string | number | undefined {
+function runAttr(e: RunRow, key: string): string | number | undefined {
   switch (key) {
     case 'run_id': case 'run_uuid': case 'id': return hex(e.id);
     case 'run_name': return runName(e);
@@ -19,7 +20,7 @@ function runAttr(e: ExperimentRow, key: string): string | number | undefined {
     case 'end_time': return e.finishedAt?.getTime();
     case 'user_id': return metaOf(e).tags?.['mlflow.user'] ?? '';
     case 'artifact_uri': return `mlflow-artifacts:/${hex(e.projectId)}/${hex(e.id)}/artifacts`;
-    case 'lifecycle_stage': return e.deletedAt ? 'deleted' : 'active';
+    case 'lifecycle_stage': return runDeleted(e) ? 'deleted' : 'active';
     case 'experiment_id': return hex(e.projectId);
   }
   throw invalid(`Invalid attribute key '${key}' specified. Valid keys are 'run_id', 'run_name', 'status', 'start_time', 'end_time', 'user_id', 'artifact_uri', 'lifecycle_stage'`);
@@ -38,6 +39,14 @@ export function decodeToken(token: unknown): number {
   throw invalid(`Invalid page token, could not base64-decode '${String(token).slice(0, 40)}'`);
 }
 
+/** The runs of soft-deleted projects, all read as deleted (none for ACTIVE_ONLY). */
+async function runsOfDeletedProjects(ctx: AppContext, tenant: Tenant, projects: ProjectRow[], lifecycle: 'active' | 'deleted' | 'all'): Promise<RunRow[]> {
+  const deleted = projects.filter((p) => p.deletedAt);
+  if (!deleted.length || lifecycle === 'active') return [];
+  const at = new Map(deleted.map((p) => [p.id, p.deletedAt]));
+  return (await repo.listProjectsExperiments(ctx.pg.db, tenant, [...at.keys()], 'all')).map((e) => ({ ...e, projectDeletedAt: at.get(e.projectId) ?? null }));
+}
+
 /**
  * search_runs over the runs of the given projects. Filter and order are evaluated in memory (see
  * filter.ts for why): one Postgres read of the projects' runs, plus one ClickHouse summary read
@@ -46,19 +55,21 @@ export function decodeToken(token: unknown): number {
 export async function searchRuns(
   ctx: AppContext,
   tenant: Tenant,
-  projectIds: string[],
+  projects: ProjectRow[],
   o: { filter?: string; orderBy?: string[]; maxResults: number; offset: number; lifecycle: 'active' | 'deleted' | 'all' },
-): Promise<{ runs: ExperimentRow[]; metrics: Map<string, LatestMetric[]>; more: boolean }> {
+): Promise<{ runs: RunRow[]; metrics: Map<string, LatestMetric[]>; more: boolean }> {
   const clauses = parseFilter(o.filter);
   const order = parseOrderBy(o.orderBy);
   if ([...clauses, ...order].some((c) => c.entity === 'dataset')) throw invalid('Searching runs by datasets is not supported by Assay');
-  if (!clauses.length && !order.length) {
+  const activeIds = [...new Set(projects.filter((p) => !p.deletedAt).map((p) => p.id))];
+  const ofDeleted = await runsOfDeletedProjects(ctx, tenant, projects, o.lifecycle);
+  if (!clauses.length && !order.length && !ofDeleted.length) {
     // nothing to evaluate: the page comes straight from PostgreSQL in MLflow's default order
-    const page = await repo.listProjectsExperiments(ctx.pg.db, tenant, projectIds, o.lifecycle, { limit: o.maxResults + 1, offset: o.offset });
+    const page = await repo.listProjectsExperiments(ctx.pg.db, tenant, activeIds, o.lifecycle, { limit: o.maxResults + 1, offset: o.offset });
     const runs = page.slice(0, o.maxResults);
     return { runs, metrics: await latestMetrics(ctx, tenant, runs), more: page.length > o.maxResults };
   }
-  const rows = await repo.listProjectsExperiments(ctx.pg.db, tenant, projectIds, o.lifecycle);
+  const rows: RunRow[] = [...(await repo.listProjectsExperiments(ctx.pg.db, tenant, activeIds, o.lifecycle)), ...ofDeleted];
   const metricKeys = [...new Set([...clauses, ...order].filter((c) => c.entity === 'metric').map((c) => c.key))];
   let metrics = metricKeys.length ? await latestMetrics(ctx, tenant, rows, metricKeys) : undefined;
 

@@ -1,6 +1,6 @@
 import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
-import { experimentReferences, experiments, type ExperimentStatus } from '../schema.ts';
+import { experimentReferences, experiments, projects, type ExperimentStatus } from '../schema.ts';
 import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
@@ -157,6 +157,17 @@ export async function findExperimentInTeam(db: Db, tenant: Tenant, id: string): 
   if (!isUuid(id)) return undefined;
   const [e] = await db.select().from(experiments).where(and(eq(experiments.teamId, tenant.teamId), eq(experiments.id, id)));
   return e;
+}
+
+/** By id alone, with its project's soft delete (MLflow: a run of a deleted experiment is deleted) — one read. */
+export async function findExperimentWithProjectState(db: Db, tenant: Tenant, id: string): Promise<(ExperimentRow & { projectDeletedAt: Date | null }) | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [r] = await db
+    .select({ e: experiments, projectDeletedAt: projects.deletedAt })
+    .from(experiments)
+    .innerJoin(projects, and(eq(projects.id, experiments.projectId), eq(projects.teamId, tenant.teamId)))
+    .where(and(eq(experiments.teamId, tenant.teamId), eq(experiments.id, id)));
+  return r ? { ...r.e, projectDeletedAt: r.projectDeletedAt } : undefined;
 }
 
 /**
