@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { migrationsTableDdl, renderMigrations } from '../src/stores/clickhouse/ddl.ts';
+import { createRequire } from 'node:module';
+import { forMode, type ClusterMode } from '../src/stores/clickhouse/cluster.ts';
+import { renderMigrations, setupStatements } from '../src/stores/clickhouse/ddl.ts';
 import { ClickHouseStore } from '../src/stores/clickhouse/query.ts';
 
 /**
@@ -43,7 +45,10 @@ const sourceFiles = (d: string): string[] =>
   fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(d, e.name)) : e.name.endsWith('.ts') ? [path.join(d, e.name)] : []));
 
 const render = (o: Parameters<typeof renderMigrations>[0]) =>
-  [migrationsTableDdl(o), ...renderMigrations(o).flatMap((m) => [`-- migration ${m.version}: ${m.name}`, ...m.statements])].join(';\n\n') + ';\n';
+  [...setupStatements(o), ...renderMigrations(o).flatMap((m) => [`-- migration ${m.version}: ${m.name}`, ...m.statements])].join(';\n\n') + ';\n';
+
+const CLUSTER: ClusterMode = { name: 'metrics_cluster', database: 'assay' };
+const queryFile = (queries: { name: string; sql: string }[]) => queries.map((q) => `-- ${q.name}\n${q.sql}`).join(';\n\n') + ';\n';
 
 describe('ClickHouse DDL and queries (golden)', () => {
   it('single node', () => golden('clickhouse-single.sql', render({ database: 'default' })));
@@ -51,7 +56,10 @@ describe('ClickHouse DDL and queries (golden)', () => {
   it('every query the server sends for a tenant', async () => {
     const queries = await allQueries();
     expect(queries.length).toBeGreaterThan(10);
-    golden('metric-queries.sql', queries.map((q) => `-- ${q.name}\n${q.sql}`).join(';\n\n') + ';\n');
+    golden('metric-queries.sql', queryFile(queries));
+  });
+  it('every query the server sends for a tenant, as it runs on a cluster', async () => {
+    golden('metric-queries-cluster.sql', queryFile((await allQueries()).map((q) => ({ name: q.name, sql: forMode(q.sql, CLUSTER) }))));
   });
 
   it('tenant reads and commands take their SQL from a queries module (so the golden file sees every one)', () => {
@@ -75,6 +83,61 @@ describe('ClickHouse DDL and queries (golden)', () => {
     expect(sql).not.toMatch(/ENGINE = (Replacing|Aggregating)?MergeTree\(/);
     expect(sql.match(/ON CLUSTER c1/g)!.length).toBeGreaterThan(10);
   });
+
+  it('cluster DDL: every statement ON CLUSTER, views local to local, replicated paths per table, a Distributed table per local table', () => {
+    const o = { database: 'assay', cluster: 'c1' };
+    const stmts = [...setupStatements(o), ...renderMigrations(o).flatMap((m) => m.statements)];
+    expect(stmts.filter((x) => !/^(CREATE|ALTER|DROP) (DATABASE|TABLE|VIEW|MATERIALIZED VIEW) (IF (NOT )?EXISTS )?assay(\.\w+)? ON CLUSTER c1\b/.test(x))).toEqual([]);
+    for (const mv of stmts.filter((x) => x.startsWith('CREATE MATERIALIZED VIEW'))) {
+      // a view on a Distributed table fires only for inserts through this node; on the local table it sees every row of its shard
+      expect(mv, mv).toMatch(/ TO assay\.\w+_local AS\n[\s\S]*\nFROM assay\.\w+_local(\n|$)/);
+    }
+    const replicated = stmts.map((x) => /^CREATE TABLE IF NOT EXISTS assay\.(\w+) ON CLUSTER c1\n[\s\S]*ENGINE = Replicated\w*MergeTree\('([^']+)', '([^']+)'/.exec(x)).filter((m) => m !== null);
+    expect(replicated.length).toBe(7); // six tenant tables and the bookkeeping table
+    for (const [, table, zkPath, replica] of replicated) {
+      if (table === 'assay_schema_migrations') expect([zkPath, replica]).toEqual(['/clickhouse/tables/assay/assay_schema_migrations', '{shard}-{replica}']);
+      else expect([zkPath, replica]).toEqual([`/clickhouse/tables/{shard}/assay/${table}`, '{replica}']);
+    }
+    const locals = [...stmts.join('\n').matchAll(/CREATE TABLE IF NOT EXISTS assay\.(\w+)_local ON CLUSTER/g)].map((m) => m[1]);
+    const distributed = [...stmts.join('\n').matchAll(/CREATE TABLE IF NOT EXISTS assay\.(\w+) ON CLUSTER c1 AS assay\.(\w+)_local\nENGINE = Distributed\(c1, assay, \w+_local, (.+)\)/g)];
+    expect(distributed.map((m) => m[1]).sort()).toEqual([...locals].sort());
+    for (const [, name, , key] of distributed) expect([name, key]).toEqual([name, /^(ingest_keys|metrics_ingest)$/.test(name) ? 'ingest_key' : 'cityHash64(team_id)']);
+    expect(setupStatements(o)[0]).toBe('CREATE DATABASE IF NOT EXISTS assay ON CLUSTER c1');
+    expect(setupStatements({ database: 'default' }).some((x) => x.includes('DATABASE'))).toBe(false);
+  });
+
+  it('on a cluster only mutations change: they go to the local table ON CLUSTER', async () => {
+    const queries = await allQueries();
+    const changed = queries.filter((q) => forMode(q.sql, CLUSTER) !== q.sql);
+    expect(changed.length).toBe(queries.filter((q) => /^DELETE FROM /.test(q.sql)).length);
+    for (const q of changed) expect(forMode(q.sql, CLUSTER), q.name).toMatch(/^DELETE FROM assay\.(metrics|metrics_summary|metrics_hourly|metrics_aggregated|metrics_rollup)_local ON CLUSTER metrics_cluster WHERE team_id = \{team_id:UUID\}/);
+    expect(forMode('ALTER TABLE metrics MODIFY TTL toDateTime(logged_at) + INTERVAL 1 YEAR', CLUSTER)).toBe('ALTER TABLE assay.metrics_local ON CLUSTER metrics_cluster MODIFY TTL toDateTime(logged_at) + INTERVAL 1 YEAR');
+    expect(forMode('OPTIMIZE TABLE default.metrics_summary FINAL', CLUSTER)).toBe('OPTIMIZE TABLE assay.metrics_summary_local ON CLUSTER metrics_cluster FINAL');
+    expect(forMode('DELETE FROM metrics WHERE team_id = {team_id:UUID}', undefined)).toBe('DELETE FROM metrics WHERE team_id = {team_id:UUID}');
+    expect(forMode('INSERT INTO metrics_summary SELECT 1 FROM metrics', CLUSTER)).toBe('INSERT INTO metrics_summary SELECT 1 FROM metrics');
+  });
+
+  it('ClickHouse itself parses every statement of both renderings (chDB formatQuery)', async () => {
+    const { queryBind } = createRequire(import.meta.url)('chdb') as { queryBind(q: string, args: object, format?: string): string };
+    const parse = (sql: string) => queryBind('SELECT formatQuery({sql:String})', { sql }, 'TSVRaw');
+    expect(() => parse('CREATE TABLE assay.t ON CLUSTER c1 (a UInt8')).toThrow(/Syntax error/); // the check can fail
+    const queries = await allQueries();
+    const statements = [
+      ...[{ database: 'default' }, { database: 'assay', cluster: 'metrics_cluster' }].flatMap((o) => [...setupStatements(o), ...renderMigrations(o).flatMap((m) => m.statements)]),
+      ...queries.map((q) => q.sql),
+      ...queries.map((q) => forMode(q.sql, CLUSTER)),
+    ];
+    const failed: string[] = [];
+    for (const sql of statements) {
+      try {
+        expect(parse(sql).length).toBeGreaterThan(10);
+      } catch (e) {
+        failed.push(`${(e as Error).message.slice(0, 300)}\n${sql.slice(0, 200)}`);
+      }
+    }
+    expect(failed).toEqual([]);
+    expect(statements.length).toBeGreaterThan(100); // both schemas and both query sets, not an empty list
+  }, 60_000);
 
   it('every tenant-table query carries the team predicate', async () => {
     for (const { name, sql } of await allQueries()) {

@@ -1,6 +1,8 @@
+CREATE DATABASE IF NOT EXISTS assay ON CLUSTER metrics_cluster;
+
 CREATE TABLE IF NOT EXISTS assay.assay_schema_migrations ON CLUSTER metrics_cluster
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/assay/assay_schema_migrations', '{replica}')
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/assay/assay_schema_migrations', '{shard}-{replica}')
 ORDER BY version;
 
 -- migration 1: metrics and aggregates;

@@ -1,13 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import type { Config } from '../../config.ts';
+import { ConfigError, type Config } from '../../config.ts';
+import type { ClusterMode } from './cluster.ts';
 import { ChdbSessionPool } from './chdb-pool.ts';
 
 /** Statements chDB runs side by side (reads beside the writer's inserts); each has its own session. */
 const CHDB_SESSIONS = 4;
 
 export interface ClickHouseConnection {
+  /** A ClickHouse cluster (CLICKHOUSE_CLUSTER, a server only): Distributed tables, mutations ON CLUSTER. */
+  cluster?: ClusterMode;
   client: ClickHouseClient;
   kind: 'chdb' | 'http';
   /** chDB: a directory for staging Native inserts (emptied on connect). */
@@ -21,6 +24,9 @@ export interface ClickHouseConnection {
 export async function connectClickHouse(config: Config): Promise<ClickHouseConnection> {
   const ch = config.clickhouse;
   if (ch.kind === 'chdb') {
+    if (config.CLICKHOUSE_CLUSTER) {
+      throw new ConfigError('invalid configuration: CLICKHOUSE_CLUSTER: needs a ClickHouse server (CLICKHOUSE_URL or CLICKHOUSE_HOST); embedded chDB is one node without Keeper');
+    }
     fs.mkdirSync(ch.path, { recursive: true });
     // Loaded lazily: the native library is ~500 MB and only needed in embedded mode.
     const { createChdbConnection } = await import('chdb/connection');
@@ -38,5 +44,6 @@ export async function connectClickHouse(config: Config): Promise<ClickHouseConne
     database: config.CLICKHOUSE_DATABASE,
     request_timeout: Math.ceil(config.ASSAY_QUERY_MAX_SECONDS * 1000) + 5000,
   });
-  return { client, kind: 'http' };
+  const cluster = config.CLICKHOUSE_CLUSTER ? { name: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE } : undefined;
+  return { client, kind: 'http', cluster };
 }

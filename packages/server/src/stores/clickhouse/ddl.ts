@@ -199,6 +199,15 @@ function onCluster(o: DdlOptions): string {
   return o.cluster ? ` ON CLUSTER ${o.cluster}` : '';
 }
 
+/**
+ * On a cluster: a Replicated engine per shard at `/clickhouse/tables/{shard}/<db>/<table>_local`,
+ * replica `{replica}` (macros from each host's config), and a Distributed table of the plain name
+ * over it. The Keeper path names the table instead of `{uuid}`: it stays the same when a replica is
+ * rebuilt from scratch or a table is re-created from a backup (new UUID), so the replica re-joins its
+ * shard's data and an operator can find it in Keeper. `{uuid}` would protect a DROP and re-CREATE of
+ * the same name, which no migration does (migration 4 drops only Null tables and views); a future
+ * one that must re-create a replicated table drops it with SYNC first.
+ */
 function createTable(o: DdlOptions, t: TableSpec): string[] {
   const local = o.cluster ? `${t.name}_local` : t.name;
   const engine = o.cluster
@@ -359,7 +368,33 @@ const PARTIAL_VIEWS = [
   { view: 'metrics_rollup_input_mv', source: 'metrics_rollup_input', target: 'metrics_rollup', select: `${KEY_COLS}, host, bucket,${ROLLUP_FROM_PARTIALS}`, groupBy: `${KEY_COLS}, host, bucket` },
 ];
 
-/** The bookkeeping table for applied versions (not a tenant table). */
+/**
+ * The bookkeeping table for applied versions (not a tenant table). On a cluster every host is a
+ * replica of one table (no `{shard}` in the path, replica `{shard}-{replica}`, unique across the
+ * cluster): the API may reach any node through a load balancer, and each must see the same applied
+ * versions, or a node of another shard would re-run migrations that are already in force.
+ */
 export function migrationsTableDdl(o: DdlOptions): string {
-  return `CREATE TABLE IF NOT EXISTS ${q(o, 'assay_schema_migrations')}${onCluster(o)}\n(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))\nENGINE = ${o.cluster ? "ReplicatedMergeTree('/clickhouse/tables/{shard}/" + o.database + "/assay_schema_migrations', '{replica}')" : 'MergeTree'}\nORDER BY version`;
+  const engine = o.cluster ? `ReplicatedMergeTree('/clickhouse/tables/${o.database}/assay_schema_migrations', '{shard}-{replica}')` : 'MergeTree';
+  return `CREATE TABLE IF NOT EXISTS ${q(o, 'assay_schema_migrations')}${onCluster(o)}\n(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))\nENGINE = ${engine}\nORDER BY version`;
+}
+
+/** The database on every host of a cluster; none for `default`, which every server has. */
+export function createDatabaseDdl(o: DdlOptions): string | undefined {
+  return o.database === 'default' ? undefined : `CREATE DATABASE IF NOT EXISTS ${o.database}${onCluster(o)}`;
+}
+
+/** What runs before any migration, in order: the database and the bookkeeping table. */
+export function setupStatements(o: DdlOptions): string[] {
+  const db = createDatabaseDdl(o);
+  return [...(db ? [db] : []), migrationsTableDdl(o)];
+}
+
+/**
+ * Where a statement that changes stored rows in place (lightweight DELETE, ALTER … UPDATE/DELETE,
+ * OPTIMIZE, MODIFY TTL) goes: a Distributed table takes no mutations, so on a cluster it is the
+ * local table on every host (the replicated engines pass a mutation on to their other replicas).
+ */
+export function mutationTarget(o: DdlOptions, table: (typeof TENANT_TABLES)[number]): string {
+  return o.cluster ? `${q(o, `${table}_local`)}${onCluster(o)}` : table;
 }

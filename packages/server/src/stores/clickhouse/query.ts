@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
 import { QueryLimitError } from '../errors.ts';
+import { CLUSTER_READ_SETTINGS, CLUSTER_WRITE_SETTINGS, forMode, type ClusterMode } from './cluster.ts';
 import { TENANT_TABLES } from './ddl.ts';
 
 export interface Tenant {
@@ -53,6 +54,8 @@ export class TenantPredicateMissing extends Error {
  * tenant's team id is bound here — callers can't forget or forge it.
  */
 export class ClickHouseStore {
+  /** Set on a ClickHouse cluster (CLICKHOUSE_CLUSTER): what changes then is in cluster.ts. */
+  readonly cluster: ClusterMode | undefined;
   readonly client: ClickHouseClient;
   readonly kind: 'chdb' | 'http';
   /** chDB only: where Native inserts are staged for file() (see insertNative). */
@@ -62,6 +65,7 @@ export class ClickHouseStore {
     conn: ClickHouseConnection,
     private readonly limits: QueryLimits,
   ) {
+    this.cluster = conn.cluster;
     this.client = conn.client;
     this.kind = conn.kind;
     this.ingestDir = conn.ingestDir;
@@ -79,6 +83,7 @@ export class ClickHouseStore {
       output_format_json_quote_denormals: 1,
       output_format_json_quote_64bit_integers: 0,
       log_comment: tag,
+      ...(this.cluster ? CLUSTER_READ_SETTINGS : {}),
     } as const;
   }
 
@@ -114,11 +119,15 @@ export class ClickHouseStore {
     }
   }
 
-  /** A tenant-scoped statement without a result (e.g. lightweight DELETE). */
+  /**
+   * A tenant-scoped statement without a result (lightweight DELETE, INSERT … SELECT). On a cluster a
+   * mutation goes to the local tables ON CLUSTER (forMode) and an insert waits for its quorum.
+   */
   async tenantCommand(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<void> {
     ClickHouseStore.assertTenantSafe(sql);
+    const settings = { ...this.settings(tag), ...(this.cluster ? CLUSTER_WRITE_SETTINGS : {}) };
     await this.client
-      .command({ query: sql, query_params: { ...params, team_id: tenant.teamId }, clickhouse_settings: this.settings(tag) as never })
+      .command({ query: forMode(sql, this.cluster), query_params: { ...params, team_id: tenant.teamId }, clickhouse_settings: settings as never })
       .catch((err: unknown) => limitError(err, this.limits));
   }
 
@@ -173,8 +182,8 @@ export async function insertNative(ch: ClickHouseStore, table: InsertTable, bloc
   const r = await ch.client.exec({
     query: `INSERT INTO ${table} FORMAT Native`,
     values: Readable.from(blocks, { objectMode: false }),
-    // On a cluster, acknowledge only once the rows are on the shards.
-    clickhouse_settings: { distributed_foreground_insert: 1 } as never,
+    // On a cluster, acknowledge only once the rows are on a quorum of their shard's replicas (cluster.ts).
+    clickhouse_settings: (ch.cluster ? CLUSTER_WRITE_SETTINGS : { distributed_foreground_insert: 1 }) as never,
   });
   r.stream.resume();
   await new Promise((resolve, reject) => r.stream.on('end', resolve).on('error', reject));
