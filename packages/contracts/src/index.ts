@@ -297,6 +297,17 @@ export const TeamCreated = z.object({
 export const PASSWORD_MAX = 1024;
 export const Password = (field: string, min = 8) => Name(field, PASSWORD_MAX, min);
 export const TeamCreate = z.object({ name: Name('name'), email: z.string().email().max(320).optional(), password: Password('password').optional() });
+export const BackupRequest = z.object({ dir: Name('dir', 4096).describe('Absolute path of a new or empty directory on the server machine') });
+export const BackupSummary = z.object({
+  dir: z.string(),
+  created_at: z.string(),
+  pause_ms: z.number().describe('How long metric inserts waited for the snapshot'),
+  files: z.number().int(),
+  bytes: z.number().int(),
+  metric_rows: z.number().int(),
+  committed_batches: z.number().int(),
+  artifacts: z.number().int(),
+});
 export const LoginRequest = z.object({
   email: Name('email', 320),
   password: Password('password', 1),

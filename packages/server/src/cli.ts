@@ -1,5 +1,6 @@
 import { Password } from '@assay/contracts';
 import { Command } from 'commander';
+import { registerBackupCommands } from './backup.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { registerImportCommands } from './importers/index.ts';
 import { serve } from './serve.ts';
@@ -127,6 +128,7 @@ user
   });
 
 registerImportCommands(program);
+registerBackupCommands(program);
 
 try {
   await program.parseAsync(process.argv);

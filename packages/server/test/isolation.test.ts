@@ -46,6 +46,7 @@ const EXPECT: Record<string, Expectation> = {
   'DELETE /api/v1/members/:user_id': 'not-found',
   'POST /api/v1/admin/teams': 'not-a-tenant-route',
   'PUT /api/v1/admin/users/password': 'not-a-tenant-route',
+  'POST /api/v1/admin/backup': 'not-a-tenant-route',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/redeem': 'public',
   'GET /api/v1/auth/session': 'own-data',
@@ -216,6 +217,7 @@ function requestFor(method: string, url: string): { url: string; body?: unknown;
   if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: 'spy@example.com', role: 'viewer' } };
   if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: 'secret-project' } };
   if (url.endsWith('/admin/teams')) return { url: u, body: { name: 'x' } };
+  if (url.endsWith('/admin/backup')) return { url: u, body: { dir: '/tmp/assay-isolation-backup' } };
   if (url.endsWith('/admin/users/password')) return { url: u, body: { email: 'spy@example.com', password: 'taken-over' } };
   if (url.endsWith('/auth/login')) return { url: u, body: { email: 'spy@example.com', password: 'a guess' } };
   if (url.endsWith('/auth/redeem')) return { url: u, body: { token: 'x'.repeat(43) } };

@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { TeamCreate, TeamCreated, UserPasswordSet } from '@assay/contracts';
+import { BackupRequest, BackupSummary, TeamCreate, TeamCreated, UserPasswordSet } from '@assay/contracts';
 import { HttpError } from '../errors.ts';
+import { backupSummary, takeBackup } from '../services/backup.ts';
 import { setPasswordByEmail } from '../services/sessions.ts';
 import { createTeam } from '../services/teams.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
@@ -45,5 +46,22 @@ export function adminRoutes(app: Api, { ctx, auth }: RouteDeps, adminToken: stri
     const done = await setPasswordByEmail(ctx, req.body.email, req.body.password);
     auth.invalidate();
     return done;
+  });
+
+  app.post('/admin/backup', {
+    config: { public: true },
+    schema: {
+      tags: ['admin'],
+      summary: 'Back up the embedded stores into a directory (local admin token, used by `assay backup`)',
+      description:
+        'A consistent snapshot of PGlite, chDB and the artifacts while serving: metric inserts wait (typically well under a second) ' +
+        'while the metadata is dumped and the ClickHouse parts are frozen. Writes `manifest.json` last. 409 for server stores ' +
+        '(use pg_dump and ClickHouse BACKUP) or a non-empty directory. See docs/operations.md.',
+      body: BackupRequest,
+      response: { 200: BackupSummary, ...errors(400, 409) },
+    },
+  }, async (req) => {
+    checkToken(req.headers.authorization);
+    return backupSummary(req.body.dir, await takeBackup(ctx, req.body.dir));
   });
 }

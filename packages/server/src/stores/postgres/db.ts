@@ -13,9 +13,11 @@ export interface PostgresStore {
   migrate(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** PGlite only: its data dir as a tarball, taken under its query lock (one instant; `assay backup`). */
+  dumpDataDir?(): Promise<Blob>;
 }
 
-const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /**
  * PGlite starts PostgreSQL with `-F` (fsync off), and even with fsync on its Node filesystem
@@ -75,6 +77,7 @@ export async function openPostgres(config: Config['postgres']): Promise<Postgres
       migrate: () => migrate(db as never, { migrationsFolder }),
       ping: async () => void (await client.query('select 1')),
       close: () => client.close(),
+      dumpDataDir: () => client.dumpDataDir('none'),
     };
   }
   const pg = await import('pg');
