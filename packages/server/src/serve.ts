@@ -76,12 +76,10 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
     throw e;
   }
   try {
-    // A pending batch id younger than 2 minutes may be another API replica's flush in progress
-    // (a shared PostgreSQL). Embedded metadata has one writer — us, holding the lock — so every
-    // pending batch is a cut-off one: settle them all now. A client that never retries (it was
-    // killed too) would otherwise leave its batch's points and aggregates disagreeing until a
-    // restart 2 minutes later (crash-safety.test.ts).
-    const recovered = await recoverPendingBatches(ctx, { minAgeMs: config.postgres.kind === 'pglite' ? 0 : undefined });
+    // A pending batch id still under lease may be another API replica's write in progress (a
+    // shared PostgreSQL). Embedded metadata has one writer — us, holding the lock — so every
+    // pending batch is a cut-off one: settle them all now (services/ingest.ts).
+    const recovered = await recoverPendingBatches(ctx, { all: config.postgres.kind === 'pglite' });
     if (recovered.landed + recovered.dropped > 0) {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }

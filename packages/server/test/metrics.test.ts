@@ -149,7 +149,7 @@ describe('metric ingest and reads', () => {
     await srv.ctx.pg.db.update(metricBatches).set({ committedAt: null }).where(eq(metricBatches.batchId, 'rec-1'));
     await srv.ctx.pg.db.insert(metricBatches).values({ teamId: team.teamId, experimentId, batchId: 'rec-never-landed', points: 7, versionBase: 1_000_000 });
     await srv.ctx.ch.tenantCommand({ teamId: team.teamId }, 'test', 'DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID}', { e: experimentId });
-    const r = await recoverPendingBatches(srv.ctx, { minAgeMs: 0, onlyTeams: [team.teamId] });
+    const r = await recoverPendingBatches(srv.ctx, { all: true, onlyTeams: [team.teamId] });
     expect(r.landed).toBeGreaterThanOrEqual(1);
     expect(r.dropped).toBeGreaterThanOrEqual(1);
     expect((await team.api.get(`/metrics/summary/${projectId}/${experimentId}`)).body.metrics.loss).toMatchObject({ count: 20, avg: 9.5 });

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { AppContext } from '../context.ts';
+import { releaseLease, tryLease } from '../stores/postgres/repos/coordination.ts';
 import { markStaleRunsCrashed } from '../stores/postgres/repos/experiments.ts';
+import { recoverPendingBatches } from './ingest.ts';
 
 /**
  * Crash detection: `running` experiments whose last heartbeat is older than
@@ -16,31 +20,57 @@ export async function sweepStaleRuns(ctx: AppContext, opts: { now?: Date; onlyTe
 export interface CrashSweeper {
   /** Runs one pass now (unless the start-up grace period is still on); resolves to the ids marked. */
   sweep(): Promise<{ id: string; teamId: string }[]>;
-  /** Stops the timer and waits for a pass in flight, so stores can close after it. */
+  /** Stops the timer, waits for a pass in flight and hands the lease on, so stores can close after it. */
   stop(): Promise<void>;
+  /** This process's name in the lease (host:pid:random). */
+  readonly holder: string;
+  /** Passes this process ran while holding the lease. */
+  readonly passes: number;
 }
 
-type Log = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+type Log = { info?(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+
+/** The sweeper's lease in replica_coordination. */
+export const SWEEPER_LEASE = 'crash-sweeper';
 
 /**
  * Started by `serve`: a pass every min(30 s, timeout / 3). The timer is unref'd (never keeps the
  * process alive). For the first `timeout` after start nothing is marked: while the server was down,
  * live runs could not heartbeat, and they deserve one full timeout to reach us again.
+ *
+ * Every API process runs one, but a pass runs only in the process holding the sweeper's lease
+ * (a row in PostgreSQL, renewed by each pass, 3 intervals long): one replica sweeps, the others
+ * stand by and take over within 3 intervals if it dies, at once if it stops cleanly. The pass also
+ * settles batch ids whose writer died with their lease run out (services/ingest.ts), so a dead
+ * replica's cut-off batches don't wait for a restart or a retry.
  */
 export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number; onlyTeams?: string[] } = {}): CrashSweeper {
   const timeoutMs = ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000;
   const intervalMs = opts.intervalMs ?? Math.max(250, Math.min(30_000, timeoutMs / 3));
+  const leaseMs = Math.max(1000, Math.ceil(3 * intervalMs));
   const graceUntil = Date.now() + (opts.graceMs ?? timeoutMs);
+  const holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   let inFlight: Promise<{ id: string; teamId: string }[]> | undefined;
   let stopped = false;
+  let held = false;
+  let passes = 0;
+
+  const pass = async () => {
+    const leased = await tryLease(ctx.pg.db, SWEEPER_LEASE, holder, leaseMs);
+    if (leased !== held) log.info?.({ holder }, leased ? `crash sweeper: this process (${holder}) holds the sweeper lease` : `crash sweeper: another process holds the sweeper lease`);
+    held = leased;
+    if (!leased) return [];
+    passes++;
+    const marked = await sweepStaleRuns(ctx, { onlyTeams: opts.onlyTeams });
+    if (marked.length) log.warn({ experiments: marked.map((m) => m.id), holder }, `marked ${marked.length} run(s) crashed: no heartbeat for ${ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS} s`);
+    const settled = await recoverPendingBatches(ctx, { onlyTeams: opts.onlyTeams });
+    if (settled.landed + settled.dropped) log.warn({ ...settled, holder }, `settled ${settled.landed + settled.dropped} batch(es) a stopped writer left pending`);
+    return marked;
+  };
 
   const sweep = () => {
     if (stopped || Date.now() < graceUntil) return Promise.resolve([]);
-    inFlight ??= sweepStaleRuns(ctx, { onlyTeams: opts.onlyTeams })
-      .then((marked) => {
-        if (marked.length) log.warn({ experiments: marked.map((m) => m.id) }, `marked ${marked.length} run(s) crashed: no heartbeat for ${ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS} s`);
-        return marked;
-      })
+    inFlight ??= pass()
       .catch((err: unknown) => {
         log.error({ err }, 'crash sweep failed');
         return [];
@@ -55,10 +85,16 @@ export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?
   timer.unref();
   return {
     sweep,
+    holder,
+    get passes() {
+      return passes;
+    },
     async stop() {
       stopped = true;
       clearInterval(timer);
       await inFlight;
+      // the next replica's pass takes over now instead of after the lease runs out
+      if (held) await releaseLease(ctx.pg.db, SWEEPER_LEASE, holder).catch(() => undefined);
     },
   };
 }

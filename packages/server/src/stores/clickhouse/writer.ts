@@ -21,8 +21,12 @@ export interface WriterOptions {
 }
 
 export interface FlushHooks {
-  /** Before the insert (e.g. mark batch ids pending); a failure fails the flush (StoreUnavailableError). */
-  beforeInsert(batch: WriteRequest[]): Promise<void>;
+  /**
+   * Before the insert (e.g. renew the claims of batch ids); a failure fails the flush
+   * (StoreUnavailableError). Requests it returns are left out of the insert and fail with the error
+   * it gives (a batch id another process took over meanwhile).
+   */
+  beforeInsert(batch: WriteRequest[]): Promise<{ drop: Set<WriteRequest>; error: Error } | undefined>;
   /** After the insert succeeded, before any request is acknowledged. */
   afterInsert(flushed: WriteRequest[], remainingByExperiment: Map<string, number>): Promise<void>;
 }
@@ -48,7 +52,6 @@ export class MetricWriter {
   /** Set while an exclusive task runs: no flush may start. */
   private paused: Promise<void> | undefined;
   private closed = false;
-  private lastVersionUs = 0;
 
   constructor(
     private readonly ch: ClickHouseStore,
@@ -104,25 +107,18 @@ export class MetricWriter {
     return this.opts.maxRows / (this.inflight.size === 0 ? 4 : 5);
   }
 
-  /**
-   * Reserves `n` consecutive logged_at versions (µs since epoch) above every one handed out so far.
-   * Called before encoding, in arrival order, so a step logged twice keeps its later value.
-   */
-  reserveVersions(n: number): number {
-    const now = Date.now() * 1000;
-    const base = now > this.lastVersionUs ? now : this.lastVersionUs + 1;
-    this.lastVersionUs = base + n;
-    return base;
-  }
-
   private async flushOnce(): Promise<void> {
-    const batch = this.queue;
+    let batch = this.queue;
     const rows = this.queuedRows;
     this.queue = [];
     this.queuedRows = 0;
     this.inflightRows += rows;
     try {
-      await this.hooks.beforeInsert(batch.map((p) => p.req));
+      const dropped = await this.hooks.beforeInsert(batch.map((p) => p.req));
+      if (dropped?.drop.size) {
+        for (const p of batch) if (dropped.drop.has(p.req)) p.reject(dropped.error);
+        batch = batch.filter((p) => !dropped.drop.has(p.req));
+      }
       // The points and the partial aggregates go in side by side (each insert has a fixed cost of
       // several ms; in sequence they held every acknowledgement back). If any of them fails, a
       // batch with an id stays pending and settling it (services/ingest.ts) rebuilds the experiment's

@@ -287,10 +287,28 @@ export const metricBatches = pgTable(
     /** First logged_at version (µs) of the batch's rows; they hold versionBase … versionBase+points-1. */
     versionBase: bigint('version_base', { mode: 'number' }).notNull().default(0),
     committedAt: ts('committed_at'),
+    /**
+     * While pending: the attempt whose version_base this is owns the batch until then (any replica,
+     * services/ingest.ts); null = nobody does (released after a failed insert, or committed).
+     */
+    leaseUntil: ts('lease_until'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.batchId] })],
 );
+
+/**
+ * Coordination between API processes sharing one database (docs/operations.md "Running several
+ * replicas"): a named lease (`holder` until `expires_at`, e.g. the crash sweeper's) or a counter
+ * (`counter`, e.g. the logged_at version clock). System state, no tenant data: no team_id.
+ */
+export const replicaCoordination = pgTable('replica_coordination', {
+  name: varchar('name', { length: 64 }).primaryKey(),
+  holder: varchar('holder', { length: 255 }),
+  expiresAt: ts('expires_at'),
+  counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+  updatedAt: updatedAt(),
+});
 
 /**
  * Files attached to an experiment. The bytes live content-addressed on disk
@@ -333,4 +351,5 @@ export const schema = {
   clickhouseSyncState,
   metricBatches,
   artifacts,
+  replicaCoordination,
 };
