@@ -33,7 +33,14 @@ interface Native {
   QueryAsyncConnection(connection: unknown, sql: string, format: string, params?: Record<string, string>): Promise<RawResult>;
 }
 
-const chdb = require('chdb') as { Session: new (dir: string) => Session };
+const chdb = require('chdb') as { Session: new (dir: string, opts?: { connectionArgs?: string[] }) => Session };
+
+/**
+ * Where clickhouse-local (chDB) changes a setting's default, a server keeps the stock one: start
+ * every session with the server's, so a statement that relies on a local-only default fails here
+ * as it would against a server (`SELECT name, value, default FROM system.settings WHERE changed`).
+ */
+const SERVER_DEFAULTS = ['--implicit_select=0', '--allow_introspection_functions=0'];
 /**
  * chDB's own `queryBindAsync` formats JS values into parameter text (strings are TSV-escaped once
  * more). Over HTTP the values already are that text — `param_x` as the client formatted it, e.g.
@@ -105,6 +112,7 @@ export class Engine {
 
   async run(st: Statement): Promise<Outcome> {
     const slot = await this.acquire();
+    if (process.env.CH_FIXTURE_DEBUG) console.error('run', st.sql.slice(0, 80), Object.keys(st.params));
     let ok = false;
     const requested = new Set(Object.keys(st.settings));
     try {
@@ -119,6 +127,7 @@ export class Engine {
       const sql = `${prefix.join('; ')}; ${st.sql}`;
       const r = await this.exec(slot, sql, st.format, st.params);
       ok = true;
+      if (process.env.CH_FIXTURE_DEBUG) console.error('done', st.sql.slice(0, 80));
       slot.applied = requested;
       return r;
     } finally {
@@ -159,7 +168,7 @@ export class Engine {
   }
 
   private open(): Slot {
-    const slot = { session: new chdb.Session(this.dir), applied: new Set<string>() };
+    const slot = { session: new chdb.Session(this.dir, { connectionArgs: SERVER_DEFAULTS }), applied: new Set<string>() };
     this.all.add(slot);
     return slot;
   }

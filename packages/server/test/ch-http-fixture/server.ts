@@ -4,7 +4,7 @@
  * machine where no modern ClickHouse server installs: it serves ClickHouse's HTTP interface over
  * chDB (the same engine, 26.x) in its own process, with its own temp data dir, removed on stop.
  *
- * Run: `node --import tsx server.ts` (start.ts does it). Prints `ch-http-fixture listening on <url>`.
+ * Run: `node --import tsx server.ts` (start.ts does it). Prints `ch-http-fixture listening on <url> data <dir>`.
  * Stops on SIGTERM/SIGINT or when its stdin closes (the parent died). Env: CH_FIXTURE_PORT (0 = any),
  * CH_FIXTURE_USER / CH_FIXTURE_PASSWORD (default `default` / empty), CH_FIXTURE_SESSIONS (4).
  *
@@ -89,7 +89,7 @@ interface Options {
   sessions: number;
 }
 
-export async function serve(o: Options): Promise<{ url: string; stop(): Promise<void> }> {
+export async function serve(o: Options): Promise<{ url: string; dataDir: string; stop(): Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-ch-fixture-'));
   const infileDir = path.join(dir, 'infile');
   fs.mkdirSync(infileDir);
@@ -188,6 +188,7 @@ export async function serve(o: Options): Promise<{ url: string; stop(): Promise<
   let stopping: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
+    dataDir: dir,
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((r) => server.close(() => r()));
@@ -268,5 +269,5 @@ if (isMain) {
   process.once('SIGINT', stop);
   // The parent holds our stdin: when it goes (even by SIGKILL), so do we, and the data dir with us.
   process.stdin.on('end', stop).on('close', stop).resume();
-  console.log(`ch-http-fixture listening on ${fixture.url}`);
+  console.log(`ch-http-fixture listening on ${fixture.url} data ${fixture.dataDir}`);
 }

@@ -14,6 +14,8 @@ export interface ClickHouseHttpFixture {
   /** e.g. http://127.0.0.1:40123 — use as CLICKHOUSE_URL. */
   url: string;
   pid: number;
+  /** The child's temp data dir (removed by stop()). */
+  dataDir: string;
   /** SIGTERM, then waits for the exit (the child removes its data dir first). Idempotent. */
   stop(): Promise<void>;
 }
@@ -51,19 +53,27 @@ export function startClickHouseHttpFixture(o: FixtureOptions = {}): Promise<Clic
       proc.kill('SIGKILL');
       reject(e);
     };
-    proc.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-10_000)));
-    proc.once('exit', (code, signal) => fail(new Error(`ch-http-fixture exited during startup (${code ?? signal}):\n${out}`)));
+    proc.stderr!.on('data', (d: Buffer) => {
+      out = (out + d.toString()).slice(-10_000);
+      if (process.env.CH_FIXTURE_DEBUG) process.stderr.write(d);
+    });
+    const early = (code: number | null, signal: NodeJS.Signals | null) => fail(new Error(`ch-http-fixture exited during startup (${code ?? signal}):\n${out}`));
+    proc.once('exit', early);
     proc.stdout!.on('data', (d: Buffer) => {
       out = (out + d.toString()).slice(-10_000);
-      const m = /ch-http-fixture listening on (http:\/\/\S+)/.exec(out);
+      const m = /ch-http-fixture listening on (http:\/\/\S+) data (.+)\n/.exec(out);
       if (!m) return;
       clearTimeout(timer);
-      proc.removeAllListeners('exit');
+      proc.off('exit', early);
       proc.stdout!.removeAllListeners('data').resume();
+      // A parent that forgets stop() still exits; the child follows when its stdin closes.
+      proc.unref();
+      for (const s of [proc.stdin, proc.stdout, proc.stderr] as unknown as { unref?: () => void }[]) s.unref?.();
       let stopping: Promise<void> | undefined;
       resolve({
         url: m[1],
         pid: proc.pid!,
+        dataDir: m[2],
         stop() {
           stopping ??= (async () => {
             if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
