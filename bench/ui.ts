@@ -160,6 +160,15 @@ async function signInToChart(browser: Browser, base: string, m: Manifest): Promi
   return { ms: out, series };
 }
 
+/** BENCH_UI_TRACE=1: each request of the page (start → end, ms from navigation), to see the critical path. */
+const TRACE = process.env.BENCH_UI_TRACE === '1';
+async function traceRequests(page: Page): Promise<void> {
+  const rows = await page.evaluate(() =>
+    performance.getEntriesByType('resource').map((e) => `${e.startTime.toFixed(0).padStart(6)} → ${e.responseEnd.toFixed(0).padStart(6)}  ${e.name.replace(location.origin, '')}`),
+  );
+  note(`requests (ms from navigation):\n${rows.join('\n')}`);
+}
+
 async function compareView(browser: Browser, base: string, m: Manifest): Promise<{ ms: number[]; longest: number[]; charts: number; requests: number; series: number[] }> {
   const ms: number[] = [];
   const series: number[] = [];
@@ -185,6 +194,7 @@ async function compareView(browser: Browser, base: string, m: Manifest): Promise
     await page.goto(`/p/${m.projectId}/compare?runs=${m.compareRuns.join(',')}`);
     await painted(page, 10);
     ms.push(await page.evaluate(() => performance.now()));
+    if (TRACE) await traceRequests(page);
     await page.waitForTimeout(300);
     longest.push(await page.evaluate(() => Math.max(0, ...(window as unknown as { __longTasks: number[] }).__longTasks)));
     charts = await page.$$eval('[data-testid=chart] canvas', (cs) => cs.length);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { canvasPainted, launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
-import { chartAttr, chartSel, dragZoom, logSeries, recordSeries } from './chart-helpers.ts';
+import { chartAttr, chartSel, colourPixels, dragZoom, logSeries, recordSeries } from './chart-helpers.ts';
 import { seedProject } from './pages-helpers.ts';
 
 const N = 1_000_000;
@@ -227,6 +227,24 @@ describe('chart settings', () => {
     await page.selectOption('[data-testid=x-axis]', 'relative');
     await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-x-max')) < 1e6, sel);
     expect(new URL(page.url()).searchParams.get('x')).toBe('relative');
+    await page.close();
+  });
+  it('follows a theme switch while open: axes and grid are repainted in the dark palette', async () => {
+    const page = await context.newPage();
+    await page.emulateMedia({ colorScheme: 'light' });
+    await openRun(page, oddRun);
+    const canvas = `${chartSel('val/odd')} canvas`;
+    await page.waitForSelector(`${chartSel('val/odd')}[data-mode=raw]`);
+    // styles.css: --border (the grid) is #d9dde3 in light and #333a44 in dark
+    const lightGrid = await colourPixels(page, canvas, '#d9dde3');
+    expect(lightGrid).toBeGreaterThan(100);
+    expect(await colourPixels(page, canvas, '#333a44')).toBe(0);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForFunction((s) => document.querySelector(s)?.getAttribute('data-axis-stroke') === '#9aa3ae', chartSel('val/odd'));
+    await screenshot(page, 'chart-dark');
+    expect(await colourPixels(page, canvas, '#333a44')).toBeGreaterThan(100);
+    // what stays near the light grid colour is the points' white fill (~60 px), not the grid (~1,800)
+    expect(await colourPixels(page, canvas, '#d9dde3')).toBeLessThan(lightGrid / 10);
     await page.close();
   });
 });

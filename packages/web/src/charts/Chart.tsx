@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useReducer, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useMemo, useReducer, useRef, useState, useSyncExternalStore, type KeyboardEvent } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './charts.css';
@@ -71,6 +71,15 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
+/** uPlot paints axis and grid colours into its canvas once: a theme switch must rebuild the plot. */
+const DARK = '(prefers-color-scheme: dark)';
+const onSchemeChange = (cb: () => void) => {
+  const m = matchMedia(DARK);
+  m.addEventListener('change', cb);
+  return () => m.removeEventListener('change', cb);
+};
+const useDarkScheme = () => useSyncExternalStore(onSchemeChange, () => matchMedia(DARK).matches);
+
 /**
  * A metric chart on uPlot at full fidelity: it asks for as many buckets as it has pixels, draws
  * each bucket's min/max as a band under the line of its last values (raw points when they fit),
@@ -83,6 +92,7 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
   const uRef = useRef<uPlot | null>(null);
   const [width, setWidth] = useState(0);
   const { zoom, xAxis, logY, smoothing } = settings;
+  const dark = useDarkScheme();
   const keys = useMemo(() => runs.map((r) => r.key), [runs]);
   const buckets = Math.max(100, Math.min(10_000, Math.round(width)));
 
@@ -155,6 +165,7 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
     if (!el || width === 0) return;
     const fg2 = cssVar('--fg-2', '#5b6472');
     const grid = cssVar('--border', '#d9dde3');
+    if (wrapRef.current) wrapRef.current.dataset.axisStroke = fg2;
     const { built: b } = latest.current;
     const xValues: uPlot.Axis['values'] = axis === 'relative' ? (_u, ticks) => ticks.map(fmtDuration) : axis === 'step' ? (_u, ticks) => {
       // "k" only when the ticks are whole thousands apart: zoomed in, 307,850 and 307,900 must differ
@@ -202,7 +213,7 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
     };
     // a new instance only when the plot's structure changes; data and size go through setData/setSize
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [built.signature, logY, axis, height, width === 0]);
+  }, [built.signature, logY, axis, height, width === 0, dark]);
 
   useEffect(() => {
     const u = uRef.current;
