@@ -15,6 +15,11 @@ export interface ClickHouseConnection {
   kind: 'chdb' | 'http';
   /** chDB: a directory for staging Native inserts (emptied on connect). */
   ingestDir?: string;
+  /**
+   * A server: a client bound to no database, for CREATE DATABASE — a ClickHouse server refuses any
+   * request whose `database` parameter names a database that does not exist yet (UNKNOWN_DATABASE).
+   */
+  serverClient?: () => ClickHouseClient;
 }
 
 /**
@@ -37,13 +42,13 @@ export async function connectClickHouse(config: Config): Promise<ClickHouseConne
     fs.mkdirSync(ingestDir, { recursive: true });
     return { client, kind: 'chdb', ingestDir };
   }
-  const client = createClient({
+  const options = {
     url: ch.url,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
-    database: config.CLICKHOUSE_DATABASE,
     request_timeout: Math.ceil(config.ASSAY_QUERY_MAX_SECONDS * 1000) + 5000,
-  });
+  };
+  const client = createClient({ ...options, database: config.CLICKHOUSE_DATABASE });
   const cluster = config.CLICKHOUSE_CLUSTER ? { name: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE } : undefined;
-  return { client, kind: 'http', cluster };
+  return { client, kind: 'http', serverClient: () => createClient(options), cluster };
 }

@@ -3,7 +3,7 @@ import { migrationsTableDdl, renderMigrations, type DdlOptions } from './ddl.ts'
 
 /** Applies pending versions in order; each statement is idempotent (IF NOT EXISTS). */
 export async function migrateClickHouse(ch: ClickHouseStore, o: DdlOptions): Promise<number[]> {
-  if (o.database !== 'default') await ch.adminCommand(`CREATE DATABASE IF NOT EXISTS ${o.database}${o.cluster ? ` ON CLUSTER ${o.cluster}` : ''}`);
+  if (o.database !== 'default') await ch.serverCommand(`CREATE DATABASE IF NOT EXISTS ${o.database}${o.cluster ? ` ON CLUSTER ${o.cluster}` : ''}`);
   await ch.adminCommand(migrationsTableDdl(o));
   const done = new Set((await ch.adminRows<[number]>(`SELECT version FROM ${o.database}.assay_schema_migrations`)).map((r) => Number(r[0])));
   const applied: number[] = [];

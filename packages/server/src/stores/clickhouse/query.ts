@@ -60,6 +60,7 @@ export class ClickHouseStore {
   readonly kind: 'chdb' | 'http';
   /** chDB only: where Native inserts are staged for file() (see insertNative). */
   readonly ingestDir: string | undefined;
+  private readonly serverClient: (() => ClickHouseClient) | undefined;
 
   constructor(
     conn: ClickHouseConnection,
@@ -69,6 +70,7 @@ export class ClickHouseStore {
     this.client = conn.client;
     this.kind = conn.kind;
     this.ingestDir = conn.ingestDir;
+    this.serverClient = conn.serverClient;
   }
 
   static assertTenantSafe(sql: string): void {
@@ -134,6 +136,17 @@ export class ClickHouseStore {
   /** Schema statements and bookkeeping outside any tenant (migrations). */
   async adminCommand(sql: string, params: QueryParams = {}): Promise<void> {
     await this.client.command({ query: sql, query_params: params, clickhouse_settings: unbounded(this.kind) });
+  }
+
+  /** A statement outside any database (CREATE DATABASE): on a server, sent without the `database` parameter. */
+  async serverCommand(sql: string): Promise<void> {
+    if (!this.serverClient) return this.adminCommand(sql);
+    const c = this.serverClient();
+    try {
+      await c.command({ query: sql });
+    } finally {
+      await c.close();
+    }
   }
 
   async adminRows<T extends unknown[]>(sql: string, params: QueryParams = {}): Promise<T[]> {
