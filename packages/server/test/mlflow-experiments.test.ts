@@ -40,6 +40,10 @@ describe('experiment tags', () => {
       .toEqual([404, 'RESOURCE_DOES_NOT_EXIST', `No tag with name: dataset in experiment with id ${id}`]);
     expect((await api.post(`${M}/experiments/delete-experiment-tag`, { experiment_id: id, key: 'mlflow.note.content' })).status).toBe(200);
     expect(tagsOf(await api.get(`${M}/experiments/get?experiment_id=${id}`))).toEqual({ empty: '' });
+    // rename (UpdateExperiment); a taken name is BAD_REQUEST, as MLflow's SQL store answers it
+    expect((await api.post(`${M}/experiments/update`, { experiment_id: other, new_name: 'renamed-untagged' })).status).toBe(200);
+    expect((await api.get('/projects/renamed-untagged')).status).toBe(200);
+    expect(err(await api.post(`${M}/experiments/update`, { experiment_id: other, new_name: 'tagged' }))).toEqual([400, 'BAD_REQUEST', 'Experiment(name=tagged) already exists.']);
   });
 
   it('are checked as MLflow checks them; a refused create writes nothing', async () => {

@@ -104,7 +104,8 @@ export async function renameExperimentProject(ctx: AppContext, tenant: Tenant, p
   try {
     await updateProject(ctx, tenant, p.id, { name: newName });
   } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 409) throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Experiment(name=${newName}) already exists.`);
+    // MLflow's SQL store answers a taken name with BAD_REQUEST (its unique-constraint error), not RESOURCE_ALREADY_EXISTS
+    if ((e as { statusCode?: number }).statusCode === 409) throw new MlflowError('BAD_REQUEST', `Experiment(name=${newName}) already exists.`);
     throw e;
   }
 }
