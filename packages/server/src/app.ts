@@ -50,6 +50,8 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
     // Metric names are up to 250 Unicode characters; percent-encoded that can reach ~3 kB.
     routerOptions: { maxParamLength: 4096 },
     frameworkErrors,
+    // request.ip (per-IP rate limits, sign-in throttling) is the client's behind a trusted proxy
+    trustProxy: ctx.config.ASSAY_TRUST_PROXY.length ? ctx.config.ASSAY_TRUST_PROXY : false,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   // Responses are built by our own DTO functions; re-validating 100k points per response would

@@ -32,6 +32,19 @@ export const envSchema = z.object({
     .string()
     .default('')
     .transform((v) => v.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean)),
+  /**
+   * Behind a reverse proxy: the proxies whose X-Forwarded-For to believe, so per-IP rate limits
+   * see the client, not the proxy (every sign-in would share one bucket). Addresses, CIDRs or
+   * proxy-addr's names `loopback`, `linklocal`, `uniquelocal` (private ranges: deploy/'s nginx),
+   * comma-separated. Empty (default): none — a client reaching Assay directly could otherwise
+   * choose its own address. No hop counts: Fastify treats them as "trust nothing".
+   */
+  ASSAY_TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('')
+    .refine((v) => !/^(true|\*|\d+)$/i.test(v), { message: 'list the proxies (addresses, CIDRs, loopback, linklocal or uniquelocal), not true or a hop count' })
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
   ASSAY_DATA_DIR: z.string().min(1).default('./.assay'),
   DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
   CLICKHOUSE_URL: optionalUrl(['http://', 'https://']),
