@@ -109,8 +109,12 @@ describe('ClickHouse DDL and queries (golden)', () => {
   it('on a cluster only mutations change: they go to the local table ON CLUSTER', async () => {
     const queries = await allQueries();
     const changed = queries.filter((q) => forMode(q.sql, CLUSTER) !== q.sql);
-    expect(changed.length).toBe(queries.filter((q) => /^DELETE FROM /.test(q.sql)).length);
-    for (const q of changed) expect(forMode(q.sql, CLUSTER), q.name).toMatch(/^DELETE FROM assay\.(metrics|metrics_summary|metrics_hourly|metrics_aggregated|metrics_rollup)_local ON CLUSTER metrics_cluster WHERE team_id = \{team_id:UUID\}/);
+    expect(changed.length).toBe(queries.filter((q) => /^(DELETE FROM|ALTER TABLE) /.test(q.sql)).length);
+    for (const q of changed) {
+      expect(forMode(q.sql, CLUSTER), q.name).toMatch(
+        /^(DELETE FROM|ALTER TABLE) assay\.(metrics|metrics_summary|metrics_hourly|metrics_aggregated|metrics_rollup)_local ON CLUSTER metrics_cluster (UPDATE [^{]+\{\w+:\w+\} )?WHERE team_id = \{team_id:UUID\}/,
+      );
+    }
     expect(forMode('ALTER TABLE metrics MODIFY TTL toDateTime(logged_at) + INTERVAL 1 YEAR', CLUSTER)).toBe('ALTER TABLE assay.metrics_local ON CLUSTER metrics_cluster MODIFY TTL toDateTime(logged_at) + INTERVAL 1 YEAR');
     expect(forMode('OPTIMIZE TABLE default.metrics_summary FINAL', CLUSTER)).toBe('OPTIMIZE TABLE assay.metrics_summary_local ON CLUSTER metrics_cluster FINAL');
     expect(forMode('DELETE FROM metrics WHERE team_id = {team_id:UUID}', undefined)).toBe('DELETE FROM metrics WHERE team_id = {team_id:UUID}');

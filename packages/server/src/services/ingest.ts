@@ -131,7 +131,7 @@ const inflightBatches = new Map<string, Promise<void>>();
 export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
   requireRole(tenant, 'researcher');
   const { project, experiment } = await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName);
-  const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id };
+  const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id, retentionDays: project.retentionDays };
   const tooLarge = batchSizeProblem(body);
   if (tooLarge) throw new HttpError(413, tooLarge);
   const encoded = encodeBatch(body, target, Date.now(), await reserveVersions(ctx, countPoints(body)));

@@ -7,6 +7,7 @@ import { requireRole } from './auth.ts';
 import { pageOf, projectDto } from './dto.ts';
 import { deleteProjectCascade } from './cascade.ts';
 import { forgetIngestTargets, resolveProject } from './resolve.ts';
+import { applyProjectRetention } from './retention.ts';
 
 export async function listProjects(ctx: AppContext, tenant: Tenant, q: { limit: number; cursor?: string; name?: string; include_deleted?: boolean }) {
   return pageOf(await repo.listProjects(ctx.pg.db, tenant, { ...q, includeDeleted: q.include_deleted }), q.limit, projectDto);
@@ -34,7 +35,9 @@ export async function updateProject(ctx: AppContext, tenant: Tenant, idOrName: s
   try {
     const u = await repo.updateProject(ctx.pg.db, tenant, p.id, { name: body.name, description: body.description, retentionDays: body.retention_days });
     if (!u) throw notFound('Project');
-    if (body.name !== undefined) forgetIngestTargets(ctx);
+    if (body.name !== undefined || body.retention_days !== undefined) forgetIngestTargets(ctx);
+    // Also when unchanged: a retry after a failed ClickHouse step finishes it (rows already right are not rewritten).
+    if (body.retention_days !== undefined) await applyProjectRetention(ctx, tenant, p.id, body.retention_days);
     return projectDto(u);
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`A project named "${body.name}" already exists`);

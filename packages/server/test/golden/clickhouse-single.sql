@@ -352,3 +352,116 @@ ALTER TABLE default.evidence_metrics
   ADD COLUMN IF NOT EXISTS df Nullable(Float64),
   ADD COLUMN IF NOT EXISTS p_value Nullable(Float64),
   MODIFY ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name, evaluation_id);
+
+-- migration 6: per-project retention;
+
+ALTER TABLE default.metrics
+  ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 730;
+
+ALTER TABLE default.metrics
+  MODIFY TTL toDateTime(logged_at) + toIntervalDay(retention_days) DELETE
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE default.metrics_summary
+  ADD COLUMN IF NOT EXISTS retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
+  ADD COLUMN IF NOT EXISTS last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now();
+
+ALTER TABLE default.metrics_summary
+  MODIFY TTL last_logged_at + toIntervalDay(retention_days) DELETE
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE default.metrics_hourly
+  ADD COLUMN IF NOT EXISTS retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
+  ADD COLUMN IF NOT EXISTS last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now();
+
+ALTER TABLE default.metrics_hourly
+  MODIFY TTL last_logged_at + toIntervalDay(retention_days) DELETE
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE default.metrics_aggregated
+  ADD COLUMN IF NOT EXISTS retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
+  ADD COLUMN IF NOT EXISTS last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now();
+
+ALTER TABLE default.metrics_aggregated
+  MODIFY TTL last_logged_at + toIntervalDay(retention_days) DELETE
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE default.metrics_rollup
+  ADD COLUMN IF NOT EXISTS retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
+  ADD COLUMN IF NOT EXISTS last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now();
+
+ALTER TABLE default.metrics_rollup
+  MODIFY TTL last_logged_at + toIntervalDay(retention_days) DELETE
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE default.metrics_summary_input
+  ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 730;
+
+ALTER TABLE default.metrics_aggregated_input
+  ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 730;
+
+ALTER TABLE default.metrics_rollup_input
+  ADD COLUMN IF NOT EXISTS retention_days UInt16 DEFAULT 730;
+
+DROP VIEW IF EXISTS default.metrics_summary_input_mv;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_summary_input_mv TO default.metrics_summary AS
+SELECT team_id, project_id, experiment_id, metric_name,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp,
+  max(retention_days) AS retention_days
+FROM default.metrics_summary_input
+GROUP BY team_id, project_id, experiment_id, metric_name;
+
+DROP VIEW IF EXISTS default.metrics_hourly_input_mv;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_hourly_input_mv TO default.metrics_hourly AS
+SELECT team_id, project_id, experiment_id, metric_name, hour,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp,
+  max(retention_days) AS retention_days
+FROM default.metrics_summary_input
+GROUP BY team_id, project_id, experiment_id, metric_name, hour;
+
+DROP VIEW IF EXISTS default.metrics_aggregated_input_mv;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_aggregated_input_mv TO default.metrics_aggregated AS
+SELECT team_id, project_id, experiment_id, metric_name, step,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  sum(p_sum) AS sum_value,
+  sum(p_value_count) AS value_count,
+  sum(p_point_count) AS point_count,
+  argMaxState(p_last_value, (p_last_step, p_last_logged)) AS last_value,
+  min(p_first_step) AS first_step,
+  max(p_last_step) AS last_step,
+  max(p_last_ts) AS last_timestamp,
+  max(retention_days) AS retention_days
+FROM default.metrics_aggregated_input
+GROUP BY team_id, project_id, experiment_id, metric_name, step;
+
+DROP VIEW IF EXISTS default.metrics_rollup_input_mv;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_rollup_input_mv TO default.metrics_rollup AS
+SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
+  argMinState((low_step, low_ts, low_value), low_key) AS low_point,
+  argMaxState((high_step, high_ts, high_value), high_key) AS high_point,
+  argMinState((first_step, first_ts, first_value), first_step) AS first_point,
+  argMaxState((last_step, last_ts, last_value), last_step) AS last_point,
+  max(retention_days) AS retention_days
+FROM default.metrics_rollup_input
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

@@ -69,7 +69,8 @@ DELETE FROM assay.metrics_rollup_local ON CLUSTER metrics_cluster WHERE team_id 
 DELETE FROM assay.metrics_summary_local ON CLUSTER metrics_cluster WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
 
 -- metrics.ts:SQL_REBUILD_AGGREGATES[1]
-INSERT INTO metrics_summary SELECT team_id, project_id, experiment_id, metric_name,
+INSERT INTO metrics_summary (team_id, project_id, experiment_id, metric_name, min_value, max_value, sum_value, value_count, point_count, last_value, first_step, last_step, last_timestamp, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name,
   min(metric_value) AS min_value,
   max(metric_value) AS max_value,
   sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
@@ -78,7 +79,9 @@ INSERT INTO metrics_summary SELECT team_id, project_id, experiment_id, metric_na
   argMaxState(metric_value, (step, logged_at)) AS last_value,
   min(step) AS first_step,
   max(step) AS last_step,
-  max(timestamp) AS last_timestamp
+  max(timestamp) AS last_timestamp,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
 FROM metrics FINAL
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
 GROUP BY team_id, project_id, experiment_id, metric_name;
@@ -87,7 +90,8 @@ GROUP BY team_id, project_id, experiment_id, metric_name;
 DELETE FROM assay.metrics_hourly_local ON CLUSTER metrics_cluster WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
 
 -- metrics.ts:SQL_REBUILD_AGGREGATES[3]
-INSERT INTO metrics_hourly SELECT team_id, project_id, experiment_id, metric_name, toStartOfHour(timestamp) AS hour,
+INSERT INTO metrics_hourly (team_id, project_id, experiment_id, metric_name, hour, min_value, max_value, sum_value, value_count, point_count, last_value, first_step, last_step, last_timestamp, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name, toStartOfHour(timestamp) AS hour,
   min(metric_value) AS min_value,
   max(metric_value) AS max_value,
   sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
@@ -96,7 +100,9 @@ INSERT INTO metrics_hourly SELECT team_id, project_id, experiment_id, metric_nam
   argMaxState(metric_value, (step, logged_at)) AS last_value,
   min(step) AS first_step,
   max(step) AS last_step,
-  max(timestamp) AS last_timestamp
+  max(timestamp) AS last_timestamp,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
 FROM metrics FINAL
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
 GROUP BY team_id, project_id, experiment_id, metric_name, hour;
@@ -105,7 +111,8 @@ GROUP BY team_id, project_id, experiment_id, metric_name, hour;
 DELETE FROM assay.metrics_aggregated_local ON CLUSTER metrics_cluster WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
 
 -- metrics.ts:SQL_REBUILD_AGGREGATES[5]
-INSERT INTO metrics_aggregated SELECT team_id, project_id, experiment_id, metric_name, step,
+INSERT INTO metrics_aggregated (team_id, project_id, experiment_id, metric_name, step, min_value, max_value, sum_value, value_count, point_count, last_value, first_step, last_step, last_timestamp, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name, step,
   min(metric_value) AS min_value,
   max(metric_value) AS max_value,
   sumIf(metric_value, NOT isNaN(metric_value)) AS sum_value,
@@ -114,7 +121,9 @@ INSERT INTO metrics_aggregated SELECT team_id, project_id, experiment_id, metric
   argMaxState(metric_value, (step, logged_at)) AS last_value,
   min(step) AS first_step,
   max(step) AS last_step,
-  max(timestamp) AS last_timestamp
+  max(timestamp) AS last_timestamp,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
 FROM metrics FINAL
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} AND host != ''
 GROUP BY team_id, project_id, experiment_id, metric_name, step;
@@ -123,12 +132,15 @@ GROUP BY team_id, project_id, experiment_id, metric_name, step;
 DELETE FROM assay.metrics_rollup_local ON CLUSTER metrics_cluster WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
 
 -- metrics.ts:SQL_REBUILD_AGGREGATES[7]
-INSERT INTO metrics_rollup SELECT team_id, project_id, experiment_id, metric_name, host,
+INSERT INTO metrics_rollup (team_id, project_id, experiment_id, metric_name, host, bucket, low_point, high_point, first_point, last_point, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name, host,
   intDiv(step, 256) AS bucket,
   argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), inf, metric_value)) AS low_point,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
   argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
-  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
 FROM metrics FINAL
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
 GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
@@ -225,6 +237,27 @@ SELECT DISTINCT metric_name
 FROM metrics_summary
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
 ORDER BY metric_name;
+
+-- retention.ts:SQL_PROJECT_POINT_COUNTS
+SELECT toString(experiment_id), count()
+FROM metrics
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+GROUP BY experiment_id;
+
+-- retention.ts:SQL_SET_RETENTION[0]
+ALTER TABLE assay.metrics_local ON CLUSTER metrics_cluster UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- retention.ts:SQL_SET_RETENTION[1]
+ALTER TABLE assay.metrics_summary_local ON CLUSTER metrics_cluster UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- retention.ts:SQL_SET_RETENTION[2]
+ALTER TABLE assay.metrics_hourly_local ON CLUSTER metrics_cluster UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- retention.ts:SQL_SET_RETENTION[3]
+ALTER TABLE assay.metrics_aggregated_local ON CLUSTER metrics_cluster UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- retention.ts:SQL_SET_RETENTION[4]
+ALTER TABLE assay.metrics_rollup_local ON CLUSTER metrics_cluster UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
 
 -- steps.ts:SQL_RUN_AGGREGATES
 SELECT experiment_id,

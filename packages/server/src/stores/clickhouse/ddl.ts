@@ -277,7 +277,62 @@ export function renderMigrations(o: DdlOptions): Migration[] {
     },
     { version: 4, name: 'native ingest with pre-aggregated partials', statements: partialIngestStatements(o) },
     { version: 5, name: 'evidence rows per evaluation', statements: evidenceStatements(o) },
+    { version: 6, name: 'per-project retention', statements: retentionStatements(o) },
   ];
+}
+
+/** What a row carries when nothing says otherwise: PostgreSQL's `projects.retention_days` default. */
+export const RETENTION_DEFAULT_DAYS = 730;
+
+/** The aggregate tables' columns, in table order (the rebuild inserts name them: migration 6 added two). */
+const AGGREGATE_SPECS: Record<string, TableSpec> = {
+  metrics_summary: METRICS_SUMMARY,
+  metrics_hourly: METRICS_HOURLY,
+  metrics_aggregated: METRICS_AGGREGATED,
+  metrics_rollup: METRICS_ROLLUP,
+};
+export function aggregateColumns(target: string): string[] {
+  return AGGREGATE_SPECS[target].columns
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter(Boolean);
+}
+
+/**
+ * Migration 6: a project's retention (PostgreSQL `projects.retention_days`) made real. Every point
+ * carries its project's retention (`retention_days`, written by the ingest path) and expires
+ * `retention_days` after it was logged; changing a project's retention rewrites the column for
+ * that project (`ALTER … UPDATE`, queries/retention.ts), and that mutation recomputes the TTL of
+ * the parts it rewrites, so expired points go at once. Aggregate rows carry the retention and
+ * their newest point's ingest time (`last_logged_at`, `now()` at insert) and expire with it.
+ * The existing parts keep the TTL they have (2 years ≈ the 730-day default): rewriting every part
+ * at upgrade (materialize_ttl_after_modify) would buy nothing.
+ */
+function retentionStatements(o: DdlOptions): string[] {
+  const local = (t: string) => (o.cluster ? `${t}_local` : t);
+  const both = (t: string, alter: string) => [`ALTER TABLE ${q(o, local(t))}${onCluster(o)}\n  ${alter}`, ...(o.cluster ? [`ALTER TABLE ${q(o, t)}${onCluster(o)}\n  ${alter}`] : [])];
+  const ttl = (t: string, expr: string) => `ALTER TABLE ${q(o, local(t))}${onCluster(o)}\n  MODIFY TTL ${expr} DELETE\nSETTINGS materialize_ttl_after_modify = 0`;
+  const days = `retention_days UInt16 DEFAULT ${RETENTION_DEFAULT_DAYS}`;
+  const out = [...both('metrics', `ADD COLUMN IF NOT EXISTS ${days}`), ttl('metrics', 'toDateTime(logged_at) + toIntervalDay(retention_days)')];
+  for (const t of Object.keys(AGGREGATE_SPECS)) {
+    out.push(
+      ...both(
+        t,
+        `ADD COLUMN IF NOT EXISTS retention_days SimpleAggregateFunction(max, UInt16) DEFAULT ${RETENTION_DEFAULT_DAYS},\n  ` +
+          "ADD COLUMN IF NOT EXISTS last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now()",
+      ),
+      ttl(t, 'last_logged_at + toIntervalDay(retention_days)'),
+    );
+  }
+  for (const t of ['metrics_summary_input', 'metrics_aggregated_input', 'metrics_rollup_input']) out.push(...both(t, `ADD COLUMN IF NOT EXISTS ${days}`));
+  // The partial views pass the retention on (last_logged_at takes its default, the insert's now()).
+  for (const v of PARTIAL_VIEWS) {
+    out.push(
+      `DROP VIEW IF EXISTS ${q(o, v.view)}${onCluster(o)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, v.view)}${onCluster(o)} TO ${q(o, local(v.target))} AS\nSELECT ${v.select},\n  max(retention_days) AS retention_days\nFROM ${q(o, local(v.source))}\nGROUP BY ${v.groupBy}`,
+    );
+  }
+  return out;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { LIMITS, nameProblem, wireTimestampMs } from '@assay/contracts';
-import { ByteWriter, uuidBytes } from './native.ts';
+import { ByteWriter, u16, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
 export interface ValidationIssue {
@@ -32,6 +32,8 @@ export interface EncodeTarget {
   teamId: string;
   projectId: string;
   experimentId: string;
+  /** The project's retention, carried on every row (ClickHouse TTL, ddl.ts migration 6). */
+  retentionDays: number;
 }
 
 export type EncodeResult = { ok: true; rows: EncodedRows; batchId?: string } | { ok: false; issues: ValidationIssue[] };
@@ -47,6 +49,7 @@ export const METRICS_NATIVE_COLUMNS = [
   ['timestamp', "DateTime64(3, 'UTC')"],
   ['metric_value', 'Float64'],
   ['logged_at', "DateTime64(6, 'UTC')"],
+  ['retention_days', 'UInt16'],
 ] as const;
 
 // The 64-bit columns are written as uint32 pairs through typed arrays and handed over as bytes.
@@ -234,6 +237,7 @@ class Encoder {
       timestamp: () => w.bytes(this.times.bytes),
       metric_value: () => w.bytes(this.values.bytes),
       logged_at: () => w.bytes(this.versions.bytes),
+      retention_days: () => w.repeat(u16(target.retentionDays), n),
     };
     for (const [name, type] of METRICS_NATIVE_COLUMNS) {
       w.string(name);

@@ -91,7 +91,7 @@ export function uuidBytes(uuid: string): Buffer {
 }
 
 /** Column types this writer can encode from plain JS values. */
-export type NativeType = 'UUID' | 'String' | 'UInt64' | 'Int64' | 'Float64' | 'DateTime' | `DateTime64(${3 | 6}, 'UTC')` | "DateTime('UTC')";
+export type NativeType = 'UUID' | 'String' | 'UInt16' | 'UInt64' | 'Int64' | 'Float64' | 'DateTime' | `DateTime64(${3 | 6}, 'UTC')` | "DateTime('UTC')";
 
 /**
  * A block from row-major JS values (for the few rows of pre-aggregated partials; the per-point
@@ -118,10 +118,19 @@ function writeValue(w: ByteWriter, type: NativeType, v: unknown): void {
       return w.string(v as string);
     case 'Float64':
       return w.f64(v as number);
+    case 'UInt16':
+      return w.repeat(u16(v as number), 1);
     case 'DateTime':
     case "DateTime('UTC')":
       return w.u32(v as number);
     default: // UInt64, Int64 (non-negative here), DateTime64 ticks
       return w.u64(v as number);
   }
+}
+
+/** A UInt16 value's two bytes (little-endian). */
+export function u16(n: number): Buffer {
+  const b = Buffer.allocUnsafe(2);
+  b.writeUInt16LE(n);
+  return b;
 }

@@ -133,6 +133,7 @@ export interface PartialTarget {
   teamId: string;
   projectId: string;
   experimentId: string;
+  retentionDays: number;
 }
 
 /** The Native blocks of a request's partials, per input table (absent: no rows). */
@@ -183,6 +184,8 @@ export const ROLLUP_INPUT_COLUMNS = [
   ...POINT_COLUMNS('last'),
 ] as const;
 
+const withRetention = (columns: readonly (readonly [string, NativeType])[]) => [...columns, ['retention_days', 'UInt16'] as const];
+
 const statRow = (s: StatPartial) => [s.min, s.max, s.sum, s.valueCount, s.pointCount, s.lastValue, s.lastStep, s.lastLogged, s.firstStep, s.lastTs];
 
 export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPartials>): PartialBlocks {
@@ -190,17 +193,18 @@ export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPa
   const aggregated: unknown[][] = [];
   const rollup: unknown[][] = [];
   const ids = [uuidBytes(target.teamId), uuidBytes(target.projectId), uuidBytes(target.experimentId)];
+  const days = target.retentionDays; // migration 6 appended it to every input table
   for (const m of metrics) {
     const key = [...ids, m.name];
-    for (const [hour, s] of m.hours) summary.push([...key, hour * 3600, ...statRow(s)]);
-    for (const [step, s] of m.steps) aggregated.push([...key, step, ...statRow(s)]);
+    for (const [hour, s] of m.hours) summary.push([...key, hour * 3600, ...statRow(s), days]);
+    for (const [step, s] of m.steps) aggregated.push([...key, step, ...statRow(s), days]);
     for (const [host, buckets] of m.rollups) {
-      for (const [bucket, r] of buckets) rollup.push([...key, host, bucket, ...r.low, r.lowKey, ...r.high, r.highKey, ...r.first, ...r.last]);
+      for (const [bucket, r] of buckets) rollup.push([...key, host, bucket, ...r.low, r.lowKey, ...r.high, r.highKey, ...r.first, ...r.last, days]);
     }
   }
   const out: PartialBlocks = {};
-  if (summary.length) out.metrics_summary_input = nativeBlock(SUMMARY_INPUT_COLUMNS, summary);
-  if (aggregated.length) out.metrics_aggregated_input = nativeBlock(AGGREGATED_INPUT_COLUMNS, aggregated);
-  if (rollup.length) out.metrics_rollup_input = nativeBlock(ROLLUP_INPUT_COLUMNS, rollup);
+  if (summary.length) out.metrics_summary_input = nativeBlock(withRetention(SUMMARY_INPUT_COLUMNS), summary);
+  if (aggregated.length) out.metrics_aggregated_input = nativeBlock(withRetention(AGGREGATED_INPUT_COLUMNS), aggregated);
+  if (rollup.length) out.metrics_rollup_input = nativeBlock(withRetention(ROLLUP_INPUT_COLUMNS), rollup);
   return out;
 }

@@ -1,4 +1,4 @@
-import { AGGREGATES } from '../ddl.ts';
+import { AGGREGATES, aggregateColumns } from '../ddl.ts';
 import type { ClickHouseStore, Tenant } from '../query.ts';
 
 /**
@@ -203,10 +203,15 @@ export async function countVersions(ch: ClickHouseStore, tenant: Tenant, project
 
 const EXPERIMENT_SCOPE = 'team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}';
 
-/** Per aggregate table: clear the experiment's rows, then refill them from its points (FINAL: a re-logged step counts once). */
+/**
+ * Per aggregate table: clear the experiment's rows, then refill them from its points (FINAL: a
+ * re-logged step counts once), with the retention and newest ingest time of the points they cover.
+ */
 export const SQL_REBUILD_AGGREGATES: readonly string[] = AGGREGATES.flatMap((a) => [
   `DELETE FROM ${a.target} WHERE ${EXPERIMENT_SCOPE} SETTINGS lightweight_deletes_sync = 2`,
-  `INSERT INTO ${a.target} SELECT ${a.select}\nFROM metrics FINAL\nWHERE ${EXPERIMENT_SCOPE}${a.where ? ` AND ${a.where}` : ''}\nGROUP BY ${a.groupBy}`,
+  `INSERT INTO ${a.target} (${aggregateColumns(a.target).join(', ')}, retention_days, last_logged_at)\n` +
+    `SELECT ${a.select},\n  max(retention_days) AS retention_days,\n  toDateTime(max(logged_at)) AS last_logged_at\n` +
+    `FROM metrics FINAL\nWHERE ${EXPERIMENT_SCOPE}${a.where ? ` AND ${a.where}` : ''}\nGROUP BY ${a.groupBy}`,
 ]);
 
 /**
