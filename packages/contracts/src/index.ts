@@ -387,3 +387,39 @@ export type Artifact = z.infer<typeof Artifact>;
 export const ArtifactList = z.object({ items: z.array(Artifact) });
 
 export const HeartbeatResponse = z.object({ status: ExperimentStatus, heartbeat_at: z.string() });
+
+/** `assay doctor` / GET /admin/doctor: what an operator checks first. Sizes in bytes, ages in seconds. */
+export const DoctorStoreCheck = z.object({
+  name: z.enum(['postgres', 'clickhouse', 'redis']),
+  where: z.string().describe('Where the store is, without credentials'),
+  reachable: z.boolean(),
+  latency_ms: z.number().nullable().describe('One round trip (a ping), measured from the process that answers'),
+  version: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export const DoctorMigrations = z.object({ applied: z.array(z.string()), pending: z.array(z.string()) });
+export const DoctorReport = z.object({
+  ok: z.boolean().describe('Every configured store answered'),
+  checked_by: z.object({ pid: z.number().int(), via: z.enum(['server', 'cli']) }),
+  versions: z.object({ assay: z.string(), node: z.string(), postgres: z.string().nullable(), clickhouse: z.string().nullable(), chdb: z.string().nullable() }),
+  stores: z.array(DoctorStoreCheck),
+  migrations: z.object({ postgres: DoctorMigrations.nullable(), clickhouse: DoctorMigrations.nullable() }),
+  pending_batches: z
+    .object({
+      count: z.number().int(),
+      oldest_age_seconds: z.number().nullable(),
+      items: z.array(z.object({ team_id: z.string(), experiment_id: z.string(), batch_id: z.string(), age_seconds: z.number() })).describe('The oldest 20'),
+    })
+    .nullable()
+    .describe('Metric batches recorded before their ClickHouse insert and not yet committed (null when PostgreSQL is unreachable)'),
+  disk: z.object({
+    data_dir: z.string(),
+    postgres_bytes: z.number().nullable().describe('Embedded PGlite only'),
+    clickhouse_bytes: z.number().nullable().describe('Embedded chDB only'),
+    artifacts_bytes: z.number().nullable(),
+    free_bytes: z.number().nullable().describe('Free to this user on the data dir file system'),
+    total_bytes: z.number().nullable(),
+  }),
+  warnings: z.array(z.string()),
+});
+export type DoctorReport = z.infer<typeof DoctorReport>;

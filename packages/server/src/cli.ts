@@ -2,7 +2,9 @@ import { Password } from '@assay/contracts';
 import { Command } from 'commander';
 import { registerBackupCommands } from './backup.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { registerDoctorCommand } from './doctor.ts';
 import { registerImportCommands } from './importers/index.ts';
+import { printMigrationSql } from './migrate-sql.ts';
 import { serve } from './serve.ts';
 import { busyMessage, lockDataDir, waitForServer } from './server-file.ts';
 import { setPasswordByEmail } from './services/sessions.ts';
@@ -32,9 +34,11 @@ program
 program
   .command('migrate')
   .description('apply PostgreSQL and ClickHouse migrations, then exit (serve does this at start too)')
+  .option('--print-sql', 'print the statements instead (ClickHouse: all, for a single node or CLICKHOUSE_CLUSTER, without connecting; PostgreSQL: the pending ones, read-only)')
   .option(...dataDirOption)
   .action(async (opts) => {
     const c = config(opts);
+    if (opts.printSql) return printMigrationSql(c);
     const holder = c.postgres.kind === 'pglite' || c.clickhouse.kind === 'chdb' ? await lockDataDir(c.dataDir, 'migrate') : undefined;
     if (holder?.command === 'serve') {
       console.log(`a server (pid ${holder.pid}) holds ${c.dataDir}; it migrated both stores when it started`);
@@ -128,6 +132,7 @@ user
   });
 
 registerImportCommands(program);
+registerDoctorCommand(program);
 registerBackupCommands(program);
 
 try {

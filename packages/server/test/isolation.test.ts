@@ -46,6 +46,7 @@ const EXPECT: Record<string, Expectation> = {
   'DELETE /api/v1/members/:user_id': 'not-found',
   'POST /api/v1/admin/teams': 'not-a-tenant-route',
   'PUT /api/v1/admin/users/password': 'not-a-tenant-route',
+  'GET /api/v1/admin/doctor': 'not-a-tenant-route',
   'POST /api/v1/admin/backup': 'not-a-tenant-route',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/redeem': 'public',

@@ -5,6 +5,7 @@ import { HttpError } from '../errors.ts';
 import { backupSummary, takeBackup } from '../services/backup.ts';
 import { setPasswordByEmail } from '../services/sessions.ts';
 import { createTeam } from '../services/teams.ts';
+import { doctorRoute } from './doctor.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
 
 /**
@@ -18,6 +19,7 @@ export function adminRoutes(app: Api, { ctx, auth }: RouteDeps, adminToken: stri
     const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'This route needs the local admin token from the server data directory');
   };
+  doctorRoute(app, { ctx, auth }, checkToken);
   app.post('/admin/teams', {
     config: { public: true },
     schema: {
