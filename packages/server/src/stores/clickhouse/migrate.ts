@@ -1,9 +1,11 @@
 import type { ClickHouseStore } from './query.ts';
-import { migrationsTableDdl, renderMigrations, type DdlOptions } from './ddl.ts';
+import { createDatabaseDdl, migrationsTableDdl, renderMigrations, type DdlOptions } from './ddl.ts';
 
 /** Applies pending versions in order; each statement is idempotent (IF NOT EXISTS). */
 export async function migrateClickHouse(ch: ClickHouseStore, o: DdlOptions): Promise<number[]> {
-  if (o.database !== 'default') await ch.serverCommand(`CREATE DATABASE IF NOT EXISTS ${o.database}${o.cluster ? ` ON CLUSTER ${o.cluster}` : ''}`);
+  // The same statements `assay migrate --print-sql` shows (setupStatements).
+  const database = createDatabaseDdl(o);
+  if (database) await ch.serverCommand(database);
   await ch.adminCommand(migrationsTableDdl(o));
   const done = new Set((await ch.adminRows<[number]>(`SELECT version FROM ${o.database}.assay_schema_migrations`)).map((r) => Number(r[0])));
   const applied: number[] = [];
