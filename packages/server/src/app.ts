@@ -73,9 +73,10 @@ export async function buildApp(ctx: AppContext, opts: AppOptions = {}): Promise<
   // the session cookie (routes/auth.ts sets it, plugins/auth.ts reads it); nothing is signed: the value is a random token
   await app.register(cookie);
   registerNotFound(app, await registerWebUi(app));
-  await registerRateLimit(app, ctx.config);
+  const redis = await registerRateLimit(app, ctx.config);
   await registerOpenApi(app);
-  const auth = new Authenticator(ctx);
+  const auth = new Authenticator(ctx, redis);
+  app.addHook('onClose', () => auth.close());
   const deps: RouteDeps = { ctx, auth };
   const adminToken = opts.adminToken ?? randomBytes(32).toString('base64url');
   healthRoutes(app as Api, deps);

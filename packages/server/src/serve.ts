@@ -93,7 +93,8 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
   const port = (app.server.address() as { port: number }).port;
   // PORT=0 picks the port at listen: sign-in and invite links must name the one we got
   if (!config.ASSAY_PUBLIC_URL) ctx.config.publicUrl = `http://localhost:${port}`;
-  const sweeper = startCrashSweeper(ctx, app.log);
+  // which replica sweeps (a lease change) is a notice like the banner's; marks and failures go to the app log
+  const sweeper = startCrashSweeper(ctx, { info: (_o, msg) => say('info', msg), warn: (o, msg) => app.log.warn(o, msg), error: (o, msg) => app.log.error(o, msg) });
   const url = `http://localhost:${port}`;
   writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });
   const stores = describeStores(config);
@@ -144,6 +145,7 @@ async function servePrimary(config: Config, say: StartupLog): Promise<void> {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
     sweeper = startCrashSweeper(ctx, {
+      info: (_obj, msg) => say('info', msg),
       warn: (_obj, msg) => say('warn', msg),
       error: (obj, msg) => say('error', msg, (obj as { err?: unknown }).err),
     });

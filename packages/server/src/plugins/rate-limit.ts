@@ -15,7 +15,8 @@ import { HttpError } from '../errors.ts';
 /** The API (ours and MLflow's, with its web UI's /ajax-api alias); not probes or docs. */
 const LIMITED = /^\/(?:api|ajax-api)\//;
 
-export async function registerRateLimit(app: FastifyInstance, config: Config): Promise<void> {
+/** Returns the Redis client (REDIS_URL set) for the other shared state (services/auth.ts); closed with the app. */
+export async function registerRateLimit(app: FastifyInstance, config: Config): Promise<Redis | undefined> {
   const perKey = config.ASSAY_RATE_LIMIT_PER_MINUTE;
   const perIp = config.ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE;
   let redis: Redis | undefined;
@@ -52,4 +53,5 @@ export async function registerRateLimit(app: FastifyInstance, config: Config): P
       return new HttpError(429, `Rate limit exceeded: ${context.max} requests per minute for this ${who}; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
     },
   });
+  return redis;
 }

@@ -1,4 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { AppContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import { findLiveSession, findUserByEmail, listUserTeams, touchSession } from '../stores/postgres/repos/sessions.ts';
@@ -21,34 +22,65 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Failed authentications per client IP in a one-minute window: past the limit, the client's next
- * attempts are a 429 before any lookup (no Postgres query, no argon2). In this process only: each
- * replica counts its own (the per-key limits in Redis need a key that authenticated).
+ * attempts are a 429 before any lookup (no Postgres query, no argon2). With REDIS_URL the window is
+ * a Redis counter every replica shares (a client spreading its guesses over replicas gets the same
+ * budget); without it, or while Redis fails, this process counts on its own (a limiter outage must
+ * not become an API outage, nor switch the limit off).
  */
 class FailureWindow {
   private readonly byIp = new Map<string, { n: number; until: number }>();
   constructor(
     private readonly limit: () => number,
     private readonly what: string,
+    private readonly redis: Redis | undefined,
+    private readonly prefix: string,
   ) {}
 
   /** 429 once the client has used up its failures in this window. */
-  check(ip: string, now: number): void {
-    const f = this.byIp.get(ip);
+  async check(ip: string, now: number): Promise<void> {
     const limit = this.limit();
-    if (limit > 0 && f && f.until > now && f.n >= limit) {
+    if (limit <= 0) return;
+    const f = (await this.shared(ip, false)) ?? this.byIp.get(ip);
+    if (f && f.until > now && f.n >= limit) {
       const seconds = Math.max(1, Math.ceil((f.until - now) / 1000));
       throw new HttpError(429, `Too many ${this.what} from this client; retry in ${seconds} s`, { 'Retry-After': String(seconds) });
     }
   }
 
-  failed(ip: string, now: number): void {
+  async failed(ip: string, now: number): Promise<void> {
+    if ((await this.shared(ip, true)) !== undefined) return;
     const f = this.byIp.get(ip);
     if (!f || f.until <= now) {
       if (this.byIp.size >= CACHE_MAX) this.byIp.clear();
       this.byIp.set(ip, { n: 1, until: now + 60_000 });
     } else f.n++;
   }
+
+  /** The Redis window (counted up when `add`): a counter whose first failure sets its 60 s expiry. */
+  private async shared(ip: string, add: boolean): Promise<{ n: number; until: number } | undefined> {
+    if (!this.redis) return undefined;
+    const key = `${this.prefix}${ip}`;
+    try {
+      const m = this.redis.multi();
+      if (add) m.set(key, 0, 'PX', 60_000, 'NX').incr(key);
+      else m.get(key);
+      const r = await m.pttl(key).exec();
+      if (!r || r.some(([err]) => err)) return undefined;
+      const n = Number(r[r.length - 2][1] ?? 0);
+      const ttl = Number(r[r.length - 1][1]);
+      return { n, until: Date.now() + Math.max(0, ttl) };
+    } catch {
+      return undefined;
+    }
+  }
 }
+
+/**
+ * Key and membership changes, password changes and revocations clear the caches of every replica:
+ * a message on this Redis channel (the sender's id, which it ignores). Without Redis, or if a
+ * message is lost while a replica is disconnected, the TTLs bound it (CACHE_TTL_MS, BASIC_TTL_MS).
+ */
+const INVALIDATE_CHANNEL = 'assay:auth-invalidate';
 
 /** What the auth plugin hands over from a request. */
 export interface Credentials {
@@ -69,8 +101,9 @@ export const constantTimeEqual = (a: string, b: string): boolean => {
 /**
  * Credentials → tenant: an API key (`Authorization: Bearer`), HTTP Basic with a user's email and
  * password (MLflow clients), or the browser session cookie. Keys and Basic headers are cached for a
- * short time so the hot ingest path doesn't hit Postgres (or argon2) per request; membership and
- * key changes in this process drop the caches at once, other replicas see them within the TTL.
+ * short time so the hot ingest path doesn't hit Postgres (or argon2) per request; membership, key
+ * and password changes drop the caches at once in this process and, through Redis, in the other
+ * replicas (without Redis they see them within the TTL: 30 s for keys, 60 s for Basic).
  * Sessions are read per request (their role, expiry and sign-out apply at once).
  */
 export class Authenticator {
@@ -81,15 +114,41 @@ export class Authenticator {
   private readonly wrongPasswords: FailureWindow;
   /** Unknown or revoked API keys (each costs a Postgres lookup): the unauthenticated budget. */
   private readonly wrongKeys: FailureWindow;
+  private readonly id = randomBytes(8).toString('hex');
+  private readonly subscriber: Redis | undefined;
 
-  constructor(private readonly ctx: Pick<AppContext, 'pg' | 'config'>) {
-    this.wrongPasswords = new FailureWindow(() => ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE, 'wrong passwords');
-    this.wrongKeys = new FailureWindow(() => ctx.config.ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE, 'invalid API keys');
+  constructor(
+    private readonly ctx: Pick<AppContext, 'pg' | 'config'>,
+    /** Shared with the rate limits (plugins/rate-limit.ts); REDIS_URL unset: undefined. */
+    private readonly redis?: Redis,
+  ) {
+    this.wrongPasswords = new FailureWindow(() => ctx.config.ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE, 'wrong passwords', redis, 'assay-auth-fail:password:');
+    this.wrongKeys = new FailureWindow(() => ctx.config.ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE, 'invalid API keys', redis, 'assay-auth-fail:key:');
+    if (redis) {
+      // a connection in subscriber mode takes no other commands: its own
+      this.subscriber = redis.duplicate();
+      this.subscriber.on('error', () => undefined);
+      this.subscriber.on('message', (_channel: string, from: string) => {
+        if (from !== this.id) this.clear();
+      });
+      this.subscriber.subscribe(INVALIDATE_CHANNEL).catch(() => undefined);
+    }
   }
 
+  /** Drops every cached key and Basic sign-in, here and (through Redis) in every other replica. */
   invalidate(): void {
+    this.clear();
+    this.redis?.publish(INVALIDATE_CHANNEL, this.id).catch(() => undefined);
+  }
+
+  private clear(): void {
     this.cache.clear();
     this.basic.clear();
+  }
+
+  /** Closes the invalidation subscription (with the app). */
+  async close(): Promise<void> {
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
   }
 
   async authenticate(c: Credentials): Promise<Tenant> {
@@ -113,8 +172,8 @@ export class Authenticator {
     if (!row) {
       this.cache.delete(hash);
       // after the lookup: a flood of bad keys from one address never locks out a good key from it
-      this.wrongKeys.check(ip, now);
-      this.wrongKeys.failed(ip, now);
+      await this.wrongKeys.check(ip, now);
+      await this.wrongKeys.failed(ip, now);
       throw new HttpError(401, 'Invalid or revoked API key', { 'WWW-Authenticate': 'Bearer' });
     }
     // A key never carries more power than its user currently has in the team.
@@ -145,10 +204,10 @@ export class Authenticator {
     const email = colon < 0 ? '' : decoded.slice(0, colon);
     const password = colon < 0 ? '' : decoded.slice(colon + 1);
     if (password.startsWith('assay_')) return this.fromKey(`Bearer ${password}`, ip);
-    this.wrongPasswords.check(ip, now);
+    await this.wrongPasswords.check(ip, now);
     const tenant = email && password && email.length <= 320 && password.length <= 1024 ? await this.verifyBasic(email, password) : undefined;
     if (!tenant) {
-      this.wrongPasswords.failed(ip, now);
+      await this.wrongPasswords.failed(ip, now);
       throw new HttpError(401, 'wrong email or password');
     }
     if (this.basic.size >= CACHE_MAX) this.basic.clear();

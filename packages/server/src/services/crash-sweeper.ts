@@ -52,7 +52,8 @@ export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?
   const holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   let inFlight: Promise<{ id: string; teamId: string }[]> | undefined;
   let stopped = false;
-  let held = false;
+  /** Whether the last pass had the lease (undefined: no pass yet), to log changes only. */
+  let held: boolean | undefined;
   let passes = 0;
 
   const pass = async () => {
