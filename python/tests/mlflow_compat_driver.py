@@ -189,8 +189,57 @@ def main(suffix: str, out_path: str) -> None:
     with open(os.path.join(mlflow.artifacts.download_artifacts(f"models:/{m.model_id}"), "MLmodel")) as f:
         out["logged_model.download"] = f.read()
 
+    experiment_lifecycle(c, suffix)
+
     with open(out_path, "w") as f:
         json.dump(out, f, sort_keys=True, default=str)
+
+
+def experiment_lifecycle(c: MlflowClient, suffix: str) -> None:
+    """Experiment tags, rename, delete/restore (and what it does to runs), the Default experiment."""
+    from mlflow.entities import ViewType
+
+    # the Default experiment exists before anything is written to it (its id differs: "0" vs Assay's UUID)
+    d = c.get_experiment("0")
+    out["default.get"] = [d.name, d.lifecycle_stage]
+    out["default.by_name"] = c.get_experiment_by_name("Default").name
+    out["default.in_search"] = "Default" in [e.name for e in c.search_experiments()]
+
+    eid = c.create_experiment(f"life-{suffix}", tags={"dataset": "imagenet", "owner": "vision"})
+    c.set_experiment_tag(eid, "dataset", "birds")
+    c.set_experiment_tag(eid, "multi", "a\nb")
+    c.set_experiment_tag(eid, "empty", "")
+    c.delete_experiment_tag(eid, "owner")
+    out["exp_tags.get"] = user_tags(c.get_experiment(eid).tags)
+    out["exp_tags.delete_missing"] = code_of(lambda: c.delete_experiment_tag(eid, "owner"))
+    out["exp_tags.search"] = [e.name for e in c.search_experiments(filter_string=f"tags.dataset = 'birds' AND name LIKE '%{suffix}'")]
+    c.rename_experiment(eid, f"life-renamed-{suffix}")
+    out["rename.name"] = c.get_experiment(eid).name
+    out["rename.taken"] = code_of(lambda: c.rename_experiment(eid, f"compat-{suffix}"))
+    run = c.create_run(eid, run_name="inside").info.run_id
+
+    c.delete_experiment(eid)
+    e = c.get_experiment(eid)
+    out["delete_experiment.lifecycle"] = [e.lifecycle_stage, c.get_experiment_by_name(f"life-renamed-{suffix}").lifecycle_stage]
+    mine = f"name LIKE 'life-%{suffix}'"
+    out["delete_experiment.search"] = {v: [x.name for x in c.search_experiments(view_type=getattr(ViewType, v), filter_string=mine)] for v in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")}
+    out["delete_experiment.run_lifecycle"] = c.get_run(run).info.lifecycle_stage
+    out["delete_experiment.search_runs"] = {v: names(c.search_runs([eid], run_view_type=getattr(ViewType, v))) for v in ("ACTIVE_ONLY", "DELETED_ONLY")}
+    out["delete_experiment.log_metric"] = code_of(lambda: c.log_metric(run, "x", 1.0, step=0))
+    out["delete_experiment.create_run"] = code_of(lambda: c.create_run(eid))
+    out["delete_experiment.set_tag"] = code_of(lambda: c.set_experiment_tag(eid, "k", "v"))
+    out["delete_experiment.same_name"] = code_of(lambda: c.create_experiment(f"life-renamed-{suffix}"))
+    out["delete_experiment.again"] = code_of(lambda: c.delete_experiment(eid))
+    try:
+        mlflow.set_experiment(f"life-renamed-{suffix}")
+        out["delete_experiment.set_experiment"] = "OK"
+    except MlflowException as ex:
+        out["delete_experiment.set_experiment"] = [ex.error_code, "deleted experiment" in str(ex)]
+
+    c.restore_experiment(eid)
+    out["restore_experiment.lifecycle"] = [c.get_experiment(eid).lifecycle_stage, c.get_run(run).info.lifecycle_stage]
+    out["restore_experiment.again"] = code_of(lambda: c.restore_experiment(eid))
+    out["restore_experiment.log_metric"] = code_of(lambda: c.log_metric(run, "x", 1.0, step=0))
 
 
 if __name__ == "__main__":

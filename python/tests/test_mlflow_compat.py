@@ -146,6 +146,31 @@ class MlflowClientAgainstAssay(unittest.TestCase):
         self.assertEqual(OUT["delete_run.lifecycle"], "deleted")
         self.assertEqual(OUT["restore_run.lifecycle"], "active")
 
+    def test_experiment_tags_rename_default(self) -> None:
+        self.assertEqual(OUT["default.get"], ["Default", "active"])
+        self.assertEqual((OUT["default.by_name"], OUT["default.in_search"]), ("Default", True))
+        self.assertEqual(OUT["exp_tags.get"], {"dataset": "birds", "empty": "", "multi": "a\nb"})
+        self.assertEqual(OUT["exp_tags.delete_missing"], "RESOURCE_DOES_NOT_EXIST")
+        self.assertEqual(OUT["exp_tags.search"], ["life-t1"])
+        self.assertEqual((OUT["rename.name"], OUT["rename.taken"]), ("life-renamed-t1", "BAD_REQUEST"))
+
+    def test_delete_restore_experiment(self) -> None:
+        self.assertEqual(OUT["delete_experiment.lifecycle"], ["deleted", "deleted"])
+        self.assertEqual(OUT["delete_experiment.search"], {"ACTIVE_ONLY": [], "DELETED_ONLY": ["life-renamed-t1"], "ALL": ["life-renamed-t1"]})
+        self.assertEqual(OUT["delete_experiment.run_lifecycle"], "deleted")
+        self.assertEqual(OUT["delete_experiment.search_runs"], {"ACTIVE_ONLY": [], "DELETED_ONLY": ["inside"]})
+        for k in ("log_metric", "create_run", "set_tag"):
+            self.assertEqual(OUT[f"delete_experiment.{k}"], "INVALID_PARAMETER_VALUE", k)
+        self.assertEqual(OUT["delete_experiment.same_name"], "RESOURCE_ALREADY_EXISTS")
+        self.assertEqual(OUT["delete_experiment.again"], "RESOURCE_DOES_NOT_EXIST")
+        self.assertEqual(OUT["delete_experiment.set_experiment"], ["INVALID_PARAMETER_VALUE", True])
+        self.assertEqual(OUT["restore_experiment.lifecycle"], ["active", "active"])
+        self.assertEqual(OUT["restore_experiment.again"], "RESOURCE_DOES_NOT_EXIST")
+        self.assertEqual(OUT["restore_experiment.log_metric"], "OK")
+        # Assay's own API: the restored project is listed again, with its run
+        exps = assay_get("/api/v1/projects/life-renamed-t1/experiments")["items"]
+        self.assertEqual([e["name"] for e in exps], ["inside"])
+
     def test_artifacts(self) -> None:
         self.assertEqual(OUT["list_artifacts.root"], [["checkpoints", True, None], ["notes.txt", False, 17]])
         self.assertEqual(OUT["list_artifacts.sub"], [["checkpoints/inner", True, None], ["checkpoints/w0.bin", False, 2]])
@@ -176,7 +201,7 @@ class MlflowClientAgainstAssay(unittest.TestCase):
         ok = subprocess.run([PYTHON, "-c", probe], env=mlflow_env(SERVER.url, MLFLOW_TRACKING_USERNAME="anyone", MLFLOW_TRACKING_PASSWORD=SERVER.api_key),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(ok.returncode, 0, ok.stderr.decode()[-2000:])
-        self.assertEqual(ok.stdout.decode().strip(), "['compat-other-t1', 'compat-t1']")
+        self.assertEqual(ok.stdout.decode().strip(), "['Default', 'compat-other-t1', 'compat-t1', 'life-renamed-t1']")
         bad = subprocess.run([PYTHON, "-c", probe], env=mlflow_env(SERVER.url, MLFLOW_TRACKING_TOKEN="assay_wrong", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertNotEqual(bad.returncode, 0)
@@ -213,7 +238,7 @@ class SameScriptAgainstMlflowServer(unittest.TestCase):
             log.close()
         diffs = {k: (OUT.get(k), theirs.get(k)) for k in set(OUT) | set(theirs) if OUT.get(k) != theirs.get(k)}
         self.assertEqual(diffs, {}, "results that differ between Assay and mlflow server (assay, mlflow)")
-        self.assertEqual(len(OUT), 47)
+        self.assertEqual(len(OUT), 68)
 
 
 if __name__ == "__main__":
