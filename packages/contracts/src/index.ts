@@ -167,7 +167,16 @@ export const Description = Name('description', LIMITS.descriptionMax, 0);
 export const ProjectCreate = z.object({
   name: Name('name'),
   description: Description.nullish(),
-  retention_days: z.number().int().min(1).max(36500).optional(),
+  retention_days: z
+    .number()
+    .int()
+    .min(1)
+    .max(36500)
+    .optional()
+    .describe(
+      'Days metric points are kept after the server received them (default 730). Enforced by ClickHouse TTL; changing it deletes points ' +
+        'already past the new value before the answer and rebuilds the affected runs\' summaries.',
+    ),
 });
 export const ProjectPatch = ProjectCreate.partial();
 export const IfExistsQuery = z.object({ if_exists: z.enum(['error', 'return']).default('error') });
