@@ -122,6 +122,7 @@ describe('deploy/docker-compose.yml', () => {
   it('API replicas publish no port (so --scale works); only the proxy does, and it forwards to the `api` name', () => {
     const published = services.filter(([, s]) => s.ports?.length).map(([n]) => n);
     expect(published).toEqual(['proxy']);
+    for (const [name, s] of apiServices) expect((s as { deploy?: unknown }).deploy, name).toEqual({ replicas: '${ASSAY_API_REPLICAS:-1}' });
     expect(compose.services['api-cluster'].networks).toEqual({ default: { aliases: ['api'] } });
     const nginx = read('deploy/nginx/assay.conf');
     expect(nginx).toMatch(/^\s*server api:8000 resolve;$/m);
