@@ -1,0 +1,150 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { insecureSettings } from '../src/config.ts';
+import { postgresMigrations } from '../src/migration-state.ts';
+import { diskUse } from '../src/services/doctor.ts';
+import { renderMigrations, setupStatements } from '../src/stores/clickhouse/ddl.ts';
+import { metricBatches } from '../src/stores/postgres/schema.ts';
+import { BIN, ChildServer, childEnv, freePort } from './child-server.ts';
+import { seedRun, useTestServer } from './helpers.ts';
+
+/** `assay doctor` and `assay migrate --print-sql`: the route on real stores, the CLI as a user runs it. */
+const t = useTestServer('doctor');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-doctor-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { env: { ...childEnv, ...env }, encoding: 'utf8', timeout: 120_000 });
+
+async function doctor(token = t.srv.adminToken) {
+  const r = await t.srv.app.inject({ method: 'GET', url: '/api/v1/admin/doctor', headers: { authorization: `Bearer ${token}` } });
+  return { status: r.statusCode, body: r.json() };
+}
+
+describe('GET /api/v1/admin/doctor', () => {
+  it('needs the local admin token', async () => {
+    expect((await doctor('not-the-token')).status).toBe(401);
+  });
+
+  it('reports real versions, stores, migrations, pending batches and disk use', async () => {
+    const { ctx, config } = t.srv;
+    const run = await seedRun(t.team.api);
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+    // older than anything a parallel file can leave in a shared DATABASE_URL: ours are the oldest
+    await ctx.pg.db.insert(metricBatches).values({ teamId: t.team.teamId, experimentId: run.experimentId, batchId: 'doctor-pending-2m', points: 5, committedAt: null, createdAt: at(7 * 24 * 60 - 2) });
+    await ctx.pg.db.insert(metricBatches).values({ teamId: t.team.teamId, experimentId: run.experimentId, batchId: 'doctor-committed', points: 5, committedAt: at(1), createdAt: at(7 * 24 * 60 + 10) });
+
+    const { status, body: r } = await doctor();
+    expect(status).toBe(200);
+    expect(r.ok).toBe(true);
+    expect(r.checked_by).toEqual({ pid: process.pid, via: 'server' });
+
+    const pgVersion = ((await ctx.pg.db.execute(sql`show server_version`)) as unknown as { rows: { server_version: string }[] }).rows[0].server_version;
+    const [[chVersion]] = await ctx.ch.adminRows<[string]>('SELECT version()');
+    const chdb = JSON.parse(fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('chdb')), 'package.json'), 'utf8')).version;
+    expect(r.versions).toEqual({ assay: '0.1.0', node: process.version, postgres: pgVersion, clickhouse: chVersion, chdb });
+
+    expect(r.stores.map((s: { name: string; reachable: boolean; error: unknown }) => [s.name, s.reachable, s.error])).toEqual([
+      ['postgres', true, null],
+      ['clickhouse', true, null],
+    ]);
+    for (const s of r.stores) expect(s.latency_ms).toBeGreaterThan(0);
+
+    expect(r.migrations.postgres).toEqual({ applied: postgresMigrations().map((m) => m.tag), pending: [] });
+    expect(r.migrations.clickhouse).toEqual({ applied: renderMigrations({ database: 'x' }).map((m) => `${m.version} ${m.name}`), pending: [] });
+
+    // the pending one, not the committed one; its age from created_at
+    expect(r.pending_batches.items[0]).toMatchObject({ team_id: t.team.teamId, experiment_id: run.experimentId, batch_id: 'doctor-pending-2m' });
+    expect(r.pending_batches.items.some((b: { batch_id: string }) => b.batch_id === 'doctor-committed')).toBe(false);
+    expect(Math.abs(r.pending_batches.oldest_age_seconds - (7 * 24 * 60 - 2) * 60)).toBeLessThan(60);
+    if (config.postgres.kind === 'pglite') expect(r.pending_batches.count).toBe(1); // a shared DATABASE_URL has other files' in-flight batches too
+    expect(r.warnings.filter((w: string) => w.includes('metric batch'))).toEqual([`${r.pending_batches.count} metric batch(es) pending, the oldest for ${7 * 24 * 60 - 2} min: a client retry, the crash sweeper's pass or the next start settles them (services/ingest.ts recoverPendingBatches)`]);
+    expect(r.warnings.filter((w: string) => !w.includes('metric batch'))).toEqual([...config.notices, ...insecureSettings(config)]);
+
+    const st = fs.statfsSync(config.dataDir);
+    expect(r.disk.data_dir).toBe(config.dataDir);
+    expect(r.disk.total_bytes).toBe(st.blocks * st.bsize);
+    expect(Math.abs(r.disk.free_bytes - st.bavail * st.bsize)).toBeLessThan(256 * 1024 * 1024); // other processes write meanwhile
+    expect(r.disk.artifacts_bytes).toBe(await diskUse(config.artifactDir));
+    if (config.postgres.kind === 'pglite') expect(r.disk.postgres_bytes).toBeGreaterThan(1024 * 1024);
+    else expect(r.disk.postgres_bytes).toBeNull();
+    if (config.clickhouse.kind === 'chdb') expect(r.disk.clickhouse_bytes).toBeGreaterThan(0);
+    else expect(r.disk.clickhouse_bytes).toBeNull();
+  });
+});
+
+describe('assay doctor (CLI)', () => {
+  it('an unreachable store: exit 1, and the report names it with the reason', () => {
+    const r = cli(['doctor', '--json', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    expect(r.status, r.stderr).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.stores.map((s: { name: string; reachable: boolean }) => [s.name, s.reachable])).toEqual([
+      ['postgres', false],
+      ['clickhouse', false],
+    ]);
+    expect(report.stores[0].where).toBe('PostgreSQL postgres://***@127.0.0.1:1/assay');
+    expect(report.stores[0].error).toMatch(/ECONNREFUSED/);
+    expect(report.pending_batches).toBeNull();
+    const human = cli(['doctor', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    expect(human.status).toBe(1);
+    expect(human.stdout.split('\n')[0]).toMatch(/^assay doctor — UNREACHABLE: postgres, clickhouse \(checked by this command, pid \d+\)$/);
+    expect(fs.existsSync(path.join(tmp, 'none'))).toBe(false); // nothing created
+  });
+
+  it('while a server holds the data dir: the report comes from it, and --print-sql reads nothing it holds', async () => {
+    const dir = path.join(tmp, 'served');
+    const server = await new ChildServer(dir, await freePort()).ready();
+    try {
+      const r = cli(['doctor', '--json', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect([report.ok, report.checked_by]).toEqual([true, { pid: server.proc.pid, via: 'server' }]);
+      expect(report.migrations.postgres.pending).toEqual([]);
+      expect(report.migrations.clickhouse.pending).toEqual([]);
+
+      const p = cli(['migrate', '--print-sql', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+      expect(p.status, p.stderr).toBe(0);
+      expect(p.stdout).toContain(`-- PostgreSQL: embedded PGlite at ${dir}/postgres: held by pid ${server.proc.pid} (assay serve), which applied its migrations when it started`);
+    } finally {
+      server.crash();
+      await server.exited;
+    }
+  }, 180_000);
+});
+
+describe('assay migrate --print-sql', () => {
+  const statements = (o: { database: string; cluster?: string }) => [...setupStatements(o), ...renderMigrations(o).flatMap((m) => m.statements)];
+  const printed = (out: string) =>
+    out
+      .split(/;\n\n/)
+      .map((s) => s.replace(/^(?:--[^\n]*\n|\n)+/, '').trim())
+      .filter((s) => s && !s.startsWith('--'));
+
+  it('prints the cluster DDL without connecting, and every PostgreSQL migration of a new data dir without creating it', () => {
+    const dir = path.join(tmp, 'fresh');
+    const r = cli(['migrate', '--print-sql', '--data-dir', dir], { CLICKHOUSE_URL: 'http://127.0.0.1:1', CLICKHOUSE_CLUSTER: 'lab', CLICKHOUSE_DATABASE: 'assay', DATABASE_URL: '' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.existsSync(dir)).toBe(false);
+    const [chPart, pgPart] = r.stdout.split(/(?=-- PostgreSQL: )/);
+    expect(printed(chPart)).toEqual(statements({ database: 'assay', cluster: 'lab' }));
+    const all = postgresMigrations();
+    expect(pgPart.split('\n')[0]).toBe(`-- PostgreSQL: embedded PGlite at ${dir}/postgres: ${all.length} of ${all.length} migrations pending`);
+    expect([...pgPart.matchAll(/^-- PostgreSQL migration (\S+)$/gm)].map((m) => m[1])).toEqual(all.map((m) => m.tag));
+  });
+
+  it('single node by default; a migrated data dir has no PostgreSQL migration pending', () => {
+    const dir = path.join(tmp, 'migrated');
+    expect(cli(['migrate', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' }).status).toBe(0);
+    const r = cli(['migrate', '--print-sql', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+    expect(r.status, r.stderr).toBe(0);
+    const [chPart, pgPart] = r.stdout.split(/(?=-- PostgreSQL: )/);
+    expect(printed(chPart)).toEqual(statements({ database: 'default' }));
+    expect(pgPart.trim()).toBe(`-- PostgreSQL: embedded PGlite at ${dir}/postgres: 0 of ${postgresMigrations().length} migrations pending`);
+  }, 120_000);
+});
