@@ -5,8 +5,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTeam } from '../src/services/teams.ts';
+import { BLOCK_US, VersionClock } from '../src/services/version-clock.ts';
+import { reserveCounterBlock } from '../src/stores/postgres/repos/coordination.ts';
 import { openPostgres, type PostgresStore } from '../src/stores/postgres/db.ts';
 import { startClickHouseHttpFixture, type ClickHouseHttpFixture } from './ch-http-fixture/start.ts';
 import { BIN, freePort } from './child-server.ts';
@@ -135,6 +137,7 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
       ...process.env,
       DATABASE_URL: dbUrl.toString(),
       CLICKHOUSE_URL: fixture.url,
+      CLICKHOUSE_DATABASE: 'default',
       REDIS_URL: redisUrl.toString(),
       LOG_LEVEL: 'info',
       TSX_DISABLE_CACHE: '1',
@@ -176,6 +179,29 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
     for (const r of [a, b]) {
       const s = await r.call('GET', `/metrics/summary/${p}/${e}`, { key });
       expect(s.body.metrics.loss).toMatchObject({ count: 150, min: 0, max: 149, last: 149 });
+    }
+  });
+
+  it('logged_at version blocks reserved in PostgreSQL never overlap between processes, even at the same instant', async () => {
+    const T = 1_800_000_000_000;
+    const frozen = vi.spyOn(Date, 'now').mockReturnValue(T);
+    try {
+      // what two processes on their own clocks hand out at one instant: the same range (settling would miscount)
+      expect([new VersionClock().reserve(10), new VersionClock().reserve(10)]).toEqual([T * 1000, T * 1000]);
+      const counter = `test-versions-${process.pid}`;
+      const clocks = [0, 1].map(() => new VersionClock((min, size) => reserveCounterBlock(store!.db, counter, min, size)));
+      const asks = Array.from({ length: 60 }, (_, i) => ({ clock: i % 2, n: i % 7 === 0 ? BLOCK_US + 1 : 900 + i }));
+      const got = await Promise.all(asks.map(async (x) => ({ ...x, lo: await clocks[x.clock].reserve(x.n) })));
+      const sorted = [...got].sort((x, y) => x.lo - y.lo);
+      expect(sorted.slice(1).filter((r, i) => r.lo < sorted[i].lo + sorted[i].n)).toEqual([]);
+      // each process's versions rise in the order its requests arrived
+      for (const c of [0, 1]) {
+        const mine = got.filter((x) => x.clock === c).map((x) => x.lo);
+        expect(mine).toEqual([...mine].sort((x, y) => x - y));
+      }
+      expect(sorted[0].lo).toBe(T * 1000);
+    } finally {
+      frozen.mockRestore();
     }
   });
 
