@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { forMode, type ClusterMode } from '../src/stores/clickhouse/cluster.ts';
+import { CLUSTER_READ_SETTINGS, CLUSTER_WRITE_SETTINGS, forMode, type ClusterMode } from '../src/stores/clickhouse/cluster.ts';
 import { renderMigrations, setupStatements } from '../src/stores/clickhouse/ddl.ts';
 import { ClickHouseStore } from '../src/stores/clickhouse/query.ts';
 
@@ -141,6 +141,12 @@ describe('ClickHouse DDL and queries (golden)', () => {
     }
     expect(failed).toEqual([]);
     expect(statements.length).toBeGreaterThan(100); // both schemas and both query sets, not an empty list
+
+    // the cluster settings the wrapper sends are real ClickHouse settings with valid values
+    const settings: Record<string, string | number> = { ...CLUSTER_READ_SETTINGS, ...CLUSTER_WRITE_SETTINGS };
+    const clause = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'string' ? `'${v}'` : v}`).join(', ');
+    const shown = queryBind(`SELECT name, value FROM system.settings WHERE has({names:Array(String)}, name) ORDER BY name SETTINGS ${clause}`, { names: Object.keys(settings) }, 'JSONCompactEachRow');
+    expect(shown.trim().split('\n').map((l) => JSON.parse(l))).toEqual(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
   }, 60_000);
 
   it('every tenant-table query carries the team predicate', async () => {
