@@ -3,7 +3,7 @@ import type { Db } from '../db.ts';
 import { replicaCoordination } from '../schema.ts';
 
 /**
- * Coordination between the API processes sharing one database (docs/operations.md "Running
+ * Coordination between the API processes sharing one database (docs/architecture.md "Running
  * several replicas"). System state, not a tenant's: no tenant argument. Times are PostgreSQL's
  * `now()`, the one clock every replica shares.
  */
