@@ -298,7 +298,7 @@ export const metricBatches = pgTable(
 );
 
 /**
- * Coordination between API processes sharing one database (docs/operations.md "Running several
+ * Coordination between API processes sharing one database (docs/architecture.md "Running several
  * replicas"): a named lease (`holder` until `expires_at`, e.g. the crash sweeper's) or a counter
  * (`counter`, e.g. the logged_at version clock). System state, no tenant data: no team_id.
  */
