@@ -1,8 +1,11 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createRequire } from 'node:module';
+import { loadConfig } from '../src/config.ts';
+import { connectClickHouse } from '../src/stores/clickhouse/client.ts';
 import { CLUSTER_READ_SETTINGS, CLUSTER_WRITE_SETTINGS, forMode, type ClusterMode } from '../src/stores/clickhouse/cluster.ts';
 import { renderMigrations, setupStatements } from '../src/stores/clickhouse/ddl.ts';
 import { ClickHouseStore } from '../src/stores/clickhouse/query.ts';
@@ -119,6 +122,14 @@ describe('ClickHouse DDL and queries (golden)', () => {
     expect(forMode('OPTIMIZE TABLE default.metrics_summary FINAL', CLUSTER)).toBe('OPTIMIZE TABLE assay.metrics_summary_local ON CLUSTER metrics_cluster FINAL');
     expect(forMode('DELETE FROM metrics WHERE team_id = {team_id:UUID}', undefined)).toBe('DELETE FROM metrics WHERE team_id = {team_id:UUID}');
     expect(forMode('INSERT INTO metrics_summary SELECT 1 FROM metrics', CLUSTER)).toBe('INSERT INTO metrics_summary SELECT 1 FROM metrics');
+  });
+
+  it('CLICKHOUSE_CLUSTER needs a ClickHouse server: embedded chDB refuses it before opening anything', async () => {
+    const dir = path.join(os.tmpdir(), `assay-cluster-refusal-${process.pid}`);
+    await expect(connectClickHouse(loadConfig({ ASSAY_DATA_DIR: dir, CLICKHOUSE_CLUSTER: 'c1' }, {}))).rejects.toThrow(
+      'invalid configuration: CLICKHOUSE_CLUSTER: needs a ClickHouse server (CLICKHOUSE_URL or CLICKHOUSE_HOST); embedded chDB is one node without Keeper',
+    );
+    expect(fs.existsSync(dir)).toBe(false);
   });
 
   it('ClickHouse itself parses every statement of both renderings (chDB formatQuery)', async () => {
