@@ -7,7 +7,7 @@ import { busyMessage, lockDataDir, unlockDataDir, waitForServer } from './server
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, backupSummary, checksums, postgresCounts, serverStoresRefusal, takeBackup, type BackupManifest } from './services/backup.ts';
 import { closeStores, openStores } from './stores.ts';
 import { connectClickHouse } from './stores/clickhouse/client.ts';
-import { migrationsTableDdl, renderMigrations } from './stores/clickhouse/ddl.ts';
+import { renderMigrations, setupStatements } from './stores/clickhouse/ddl.ts';
 import { ClickHouseStore } from './stores/clickhouse/query.ts';
 
 /**
@@ -136,8 +136,7 @@ async function restoreClickHouse(c: Config, from: string, into: string, m: Backu
   const ch = new ClickHouseStore(await connectClickHouse(config), { maxExecutionSeconds: 3600, maxMemoryBytes: 2 ** 31 });
   try {
     const o = { database: m.clickhouse.database };
-    if (o.database !== 'default') await ch.adminCommand(`CREATE DATABASE IF NOT EXISTS ${o.database}`);
-    await ch.adminCommand(migrationsTableDdl(o));
+    for (const stmt of setupStatements(o)) await ch.adminCommand(stmt);
     const versions = new Set(m.clickhouse.migrations);
     for (const mig of renderMigrations(o)) {
       if (!versions.has(mig.version)) continue;

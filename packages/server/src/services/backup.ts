@@ -76,6 +76,7 @@ export function serverStoresRefusal(c: Config): string | undefined {
 
 /** The backup target must be new or empty, and outside what it copies. */
 export function prepareBackupDir(c: Config, dir: string): string {
+  if (!path.isAbsolute(dir)) throw new HttpError(400, `the backup dir must be an absolute path, got ${JSON.stringify(dir)}`);
   const abs = path.resolve(dir);
   for (const inside of [c.dataDir, c.artifactDir]) {
     const rel = path.relative(inside, abs);
