@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { connectClickHouse } from '../src/stores/clickhouse/client.ts';
 import { CLUSTER_READ_SETTINGS, CLUSTER_WRITE_SETTINGS, forMode, type ClusterMode } from '../src/stores/clickhouse/cluster.ts';
@@ -133,7 +133,16 @@ describe('ClickHouse DDL and queries (golden)', () => {
   });
 
   it('ClickHouse itself parses every statement of both renderings (chDB formatQuery)', async () => {
-    const { queryBind } = createRequire(import.meta.url)('chdb') as { queryBind(q: string, args: object, format?: string): string };
+    type Session = { queryBind(q: string, args: object, format?: string): string; close(): void };
+    const { Session } = createRequire(import.meta.url)('chdb') as { Session: new (path: string) => Session };
+    // its own directory, removed after: the stateless query() leaves a temp dir behind
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-parse-'));
+    const session = new Session(dir);
+    onTestFinished(() => {
+      session.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    const queryBind = session.queryBind.bind(session);
     const parse = (sql: string) => queryBind('SELECT formatQuery({sql:String})', { sql }, 'TSVRaw');
     expect(() => parse('CREATE TABLE assay.t ON CLUSTER c1 (a UInt8')).toThrow(/Syntax error/); // the check can fail
     const queries = await allQueries();
