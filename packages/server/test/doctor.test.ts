@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { insecureSettings } from '../src/config.ts';
 import { postgresMigrations } from '../src/migration-state.ts';
@@ -18,6 +19,8 @@ const t = useTestServer('doctor');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-doctor-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** Both stores embedded whatever the suite's environment (CI's runs set DATABASE_URL, CLICKHOUSE_URL + CLICKHOUSE_DATABASE, REDIS_URL). */
+const EMBEDDED = { DATABASE_URL: '', CLICKHOUSE_URL: '', CLICKHOUSE_DATABASE: 'default', REDIS_URL: '' };
 const cli = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { env: { ...childEnv, ...env }, encoding: 'utf8', timeout: 120_000 });
 
@@ -51,11 +54,18 @@ describe('GET /api/v1/admin/doctor', () => {
     const chdb = JSON.parse(fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('chdb')), 'package.json'), 'utf8')).version;
     expect(r.versions).toEqual({ assay: '0.1.0', node: process.version, postgres: pgVersion, clickhouse: chVersion, chdb });
 
+    // CI sets REDIS_URL for every suite: then Redis is checked too
     expect(r.stores.map((s: { name: string; reachable: boolean; error: unknown }) => [s.name, s.reachable, s.error])).toEqual([
       ['postgres', true, null],
       ['clickhouse', true, null],
+      ...(config.REDIS_URL ? [['redis', true, null]] : []),
     ]);
     for (const s of r.stores) expect(s.latency_ms).toBeGreaterThan(0);
+    if (config.REDIS_URL) {
+      const redis = new Redis(config.REDIS_URL);
+      const info = await redis.info('server').finally(() => redis.disconnect());
+      expect(r.stores[2].version).toBe(/redis_version:(\S+)/.exec(info)![1]);
+    }
 
     expect(r.migrations.postgres).toEqual({ applied: postgresMigrations().map((m) => m.tag), pending: [] });
     expect(r.migrations.clickhouse).toEqual({ applied: renderMigrations({ database: 'x' }).map((m) => `${m.version} ${m.name}`), pending: [] });
@@ -88,18 +98,19 @@ describe('GET /api/v1/admin/doctor', () => {
 
 describe('assay doctor (CLI)', () => {
   it('an unreachable store: exit 1, and the report names it with the reason', () => {
-    const r = cli(['doctor', '--json', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    const r = cli(['doctor', '--json', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1' });
     expect(r.status, r.stderr).toBe(1);
     const report = JSON.parse(r.stdout);
     expect(report.ok).toBe(false);
     expect(report.stores.map((s: { name: string; reachable: boolean }) => [s.name, s.reachable])).toEqual([
       ['postgres', false],
       ['clickhouse', false],
+      ['redis', false],
     ]);
     expect(report.stores[0].where).toBe('PostgreSQL postgres://***@127.0.0.1:1/assay');
-    expect(report.stores[0].error).toMatch(/ECONNREFUSED/);
+    expect(report.stores.map((s: { error: string }) => s.error)).toEqual(['connect ECONNREFUSED 127.0.0.1:1', 'connect ECONNREFUSED 127.0.0.1:1', 'connect ECONNREFUSED 127.0.0.1:1']);
     expect(report.pending_batches).toBeNull();
-    const human = cli(['doctor', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    const human = cli(['doctor', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1', REDIS_URL: '' });
     expect(human.status).toBe(1);
     expect(human.stdout.split('\n')[0]).toMatch(/^assay doctor — UNREACHABLE: postgres, clickhouse \(checked by this command, pid \d+\)$/);
     expect(fs.existsSync(path.join(tmp, 'none'))).toBe(false); // nothing created
@@ -109,14 +120,14 @@ describe('assay doctor (CLI)', () => {
     const dir = path.join(tmp, 'served');
     const server = await new ChildServer(dir, await freePort()).ready();
     try {
-      const r = cli(['doctor', '--json', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+      const r = cli(['doctor', '--json', '--data-dir', dir], EMBEDDED);
       expect(r.status, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout);
       expect([report.ok, report.checked_by]).toEqual([true, { pid: server.proc.pid, via: 'server' }]);
       expect(report.migrations.postgres.pending).toEqual([]);
       expect(report.migrations.clickhouse.pending).toEqual([]);
 
-      const p = cli(['migrate', '--print-sql', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+      const p = cli(['migrate', '--print-sql', '--data-dir', dir], EMBEDDED);
       expect(p.status, p.stderr).toBe(0);
       expect(p.stdout).toContain(`-- PostgreSQL: embedded PGlite at ${dir}/postgres: held by pid ${server.proc.pid} (assay serve), which applied its migrations when it started`);
     } finally {
@@ -136,7 +147,7 @@ describe('assay migrate --print-sql', () => {
 
   it('prints the cluster DDL without connecting, and every PostgreSQL migration of a new data dir without creating it', () => {
     const dir = path.join(tmp, 'fresh');
-    const r = cli(['migrate', '--print-sql', '--data-dir', dir], { CLICKHOUSE_URL: 'http://127.0.0.1:1', CLICKHOUSE_CLUSTER: 'lab', CLICKHOUSE_DATABASE: 'assay', DATABASE_URL: '' });
+    const r = cli(['migrate', '--print-sql', '--data-dir', dir], { CLICKHOUSE_URL: 'http://127.0.0.1:1', CLICKHOUSE_CLUSTER: 'lab', CLICKHOUSE_DATABASE: 'assay', DATABASE_URL: '', REDIS_URL: '' });
     expect(r.status, r.stderr).toBe(0);
     expect(fs.existsSync(dir)).toBe(false);
     const [chPart, pgPart] = r.stdout.split(/(?=-- PostgreSQL: )/);
@@ -148,8 +159,8 @@ describe('assay migrate --print-sql', () => {
 
   it('single node by default; a migrated data dir has no PostgreSQL migration pending', () => {
     const dir = path.join(tmp, 'migrated');
-    expect(cli(['migrate', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' }).status).toBe(0);
-    const r = cli(['migrate', '--print-sql', '--data-dir', dir], { DATABASE_URL: '', CLICKHOUSE_URL: '' });
+    expect(cli(['migrate', '--data-dir', dir], EMBEDDED).status).toBe(0);
+    const r = cli(['migrate', '--print-sql', '--data-dir', dir], EMBEDDED);
     expect(r.status, r.stderr).toBe(0);
     const [chPart, pgPart] = r.stdout.split(/(?=-- PostgreSQL: )/);
     expect(printed(chPart)).toEqual(statements({ database: 'default' }));

@@ -82,7 +82,8 @@ function chdbVersion(): string | null {
 async function redisCheck(url: string): Promise<DoctorReport['stores'][number]> {
   const { Redis } = await import('ioredis');
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: CHECK_TIMEOUT_MS, retryStrategy: () => null });
-  r.on('error', () => undefined); // reported below, not as an unhandled event
+  let cause: unknown; // the socket's error (ECONNREFUSED…), which connect() only reports as "Connection is closed."
+  r.on('error', (e) => (cause ??= e));
   let version: string | null = null;
   const where = url.replace(/\/\/[^@/]*@/, '//***@');
   try {
@@ -91,7 +92,7 @@ async function redisCheck(url: string): Promise<DoctorReport['stores'][number]> 
     version = /redis_version:(\S+)/.exec(await r.info('server'))?.[1] ?? null;
     return { name: 'redis', where, reachable: check.error === null, ...check, version };
   } catch (e) {
-    return { name: 'redis', where, reachable: false, latency_ms: null, version, error: message(e) };
+    return { name: 'redis', where, reachable: false, latency_ms: null, version, error: message(cause ?? e) };
   } finally {
     r.disconnect();
   }
