@@ -39,15 +39,16 @@ export const SWEEPER_LEASE = 'crash-sweeper';
  * live runs could not heartbeat, and they deserve one full timeout to reach us again.
  *
  * Every API process runs one, but a pass runs only in the process holding the sweeper's lease
- * (a row in PostgreSQL, renewed by each pass, 3 intervals long): one replica sweeps, the others
- * stand by and take over within 3 intervals if it dies, at once if it stops cleanly. The pass also
+ * (a row in PostgreSQL, renewed by each pass, 3 intervals and at least 15 s long): one replica
+ * sweeps, the others stand by and take over once that ran out if it dies, at once if it stops cleanly. The pass also
  * settles batch ids whose writer died with their lease run out (services/ingest.ts), so a dead
  * replica's cut-off batches don't wait for a restart or a retry.
  */
 export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number; onlyTeams?: string[] } = {}): CrashSweeper {
   const timeoutMs = ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000;
   const intervalMs = opts.intervalMs ?? Math.max(250, Math.min(30_000, timeoutMs / 3));
-  const leaseMs = Math.max(1000, Math.ceil(3 * intervalMs));
+  // at least 15 s: a pass held up by a busy event loop or a slow database must not hand the sweep over
+  const leaseMs = Math.max(15_000, Math.ceil(3 * intervalMs));
   const graceUntil = Date.now() + (opts.graceMs ?? timeoutMs);
   const holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   let inFlight: Promise<{ id: string; teamId: string }[]> | undefined;

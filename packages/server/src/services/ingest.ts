@@ -5,7 +5,7 @@ import { batchSizeProblem, countPoints, encodeBatch, type EncodedRows } from '..
 import * as q from '../stores/clickhouse/queries/metrics.ts';
 import type { ClickHouseStore } from '../stores/clickhouse/query.ts';
 import { MetricWriter, type WriteRequest } from '../stores/clickhouse/writer.ts';
-import { StoreUnavailableError } from '../stores/errors.ts';
+import { ShuttingDownError, StoreUnavailableError, WriterOverloadedError } from '../stores/errors.ts';
 import type { PostgresStore } from '../stores/postgres/db.ts';
 import { reserveCounterBlock } from '../stores/postgres/repos/coordination.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
@@ -144,7 +144,8 @@ export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName:
     message: duplicate ? `Batch ${batchId} was already logged` : `Logged ${rows.count} metrics successfully`,
   });
   const req = { tenant, projectId: project.id, experimentId: experiment.id, batchId, rows };
-  if (!batchId) {
+  // an empty batch writes nothing, so there is nothing to claim either
+  if (!batchId || rows.count === 0) {
     await ctx.writer.submit(req);
     return ok(false);
   }
@@ -206,12 +207,18 @@ async function writeOnce(ctx: AppContext, req: WriteRequest & { batchId: string 
   }
 }
 
-/** Writes a claimed batch; if that fails, the claim is released so the retry settles it at once. */
+/**
+ * Writes a claimed batch. If the writer refused it outright (buffer full, shutting down) nothing
+ * was written: the claim goes, and the retry starts afresh. If the insert failed, some rows may
+ * have landed: the claim is released, so the retry (on any replica) settles it at once.
+ */
 async function submitClaimed(ctx: AppContext, req: WriteRequest & { batchId: string }): Promise<void> {
   try {
     await ctx.writer.submit(req);
   } catch (e) {
-    await logs.releaseBatch(ctx.pg.db, req.tenant, { experimentId: req.experimentId, batchId: req.batchId, versionBase: req.rows.versionBase }).catch(() => undefined);
+    const claim = { experimentId: req.experimentId, batchId: req.batchId, versionBase: req.rows.versionBase };
+    const forget = e instanceof WriterOverloadedError || e instanceof ShuttingDownError;
+    await (forget ? logs.deletePendingBatch(ctx.pg.db, req.tenant, claim.experimentId, claim.batchId, claim.versionBase) : logs.releaseBatch(ctx.pg.db, req.tenant, claim)).catch(() => undefined);
     throw e;
   }
 }

@@ -294,7 +294,8 @@ export const metricBatches = pgTable(
     leaseUntil: ts('lease_until'),
     createdAt: createdAt(),
   },
-  (t) => [primaryKey({ columns: [t.experimentId, t.batchId] })],
+  // the crash sweeper's pass looks for pending batches whose lease ran out, every interval
+  (t) => [primaryKey({ columns: [t.experimentId, t.batchId] }), index('metric_batches_pending_idx').on(t.leaseUntil).where(sql`committed_at IS NULL`)],
 );
 
 /**
