@@ -31,14 +31,15 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
 /**
  * ASSAY_TEST_CH_FIXTURE=1: one ClickHouse-HTTP test fixture (chDB behind ClickHouse's HTTP
  * interface, test/ch-http-fixture) for the whole run, exported as CLICKHOUSE_URL to every test
- * file, which share it as they share DATABASE_URL's PostgreSQL: isolated by team. Its own database
- * (not `default`) so the CLICKHOUSE_DATABASE path runs too.
+ * file, which share it as they share DATABASE_URL's PostgreSQL: isolated by team. The database
+ * stays `default`: child servers that drop CLICKHOUSE_URL for embedded chDB inherit the env, and
+ * embedded chDB reads the default database whatever CLICKHOUSE_DATABASE says (clickhouse-http.test.ts
+ * covers a named database over HTTP).
  */
 async function clickHouseFixture(): Promise<(() => Promise<void>) | undefined> {
   if (process.env.ASSAY_TEST_CH_FIXTURE !== '1') return undefined;
   const fixture = await startClickHouseHttpFixture();
   process.env.CLICKHOUSE_URL = fixture.url;
-  process.env.CLICKHOUSE_DATABASE ??= 'assay_test';
   return () => fixture.stop();
 }
 
