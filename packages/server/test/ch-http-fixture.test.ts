@@ -93,6 +93,9 @@ describe('ClickHouse HTTP test fixture', () => {
     const syntax = await q('SELEC 1', {}, PW);
     expect([syntax.status, syntax.headers.get('x-clickhouse-exception-code')]).toEqual([400, '62']);
     await expect(client.query({ query: 'SELECT * FROM fx.nope' })).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
+    // What the fixture does not implement is refused, never half-done: NOT_IMPLEMENTED → 501.
+    const session = await q('SELECT 1', {}, { ...PW, session_id: 's1' });
+    expect([session.status, session.headers.get('x-clickhouse-exception-code')]).toEqual([501, '48']);
     // HTTP: "requests using GET are readonly".
     const get = await fetch(`${fx.url}/?${new URLSearchParams({ query: 'CREATE TABLE fx.x (a UInt8) ENGINE = Memory', password: 'pw' })}`);
     expect([get.status, get.headers.get('x-clickhouse-exception-code')]).toEqual([500, '164']);

@@ -10,6 +10,17 @@
  *
  * Each behaviour cites the rule of ClickHouse's HTTP interface it mirrors,
  * https://clickhouse.com/docs/interfaces/http ("HTTP:" below); where the fixture differs, it says so.
+ *
+ * Not implemented (Assay does not use them): HTTP sessions (`session_id`) and multipart bodies
+ * (`use_multipart_params`, external tables) answer 501 NOT_IMPLEMENTED, as does ClickHouse's own
+ * block compression (`compress=1` / `decompress=1`); responses are never compressed
+ * (`enable_http_compression` is ignored) and never streamed (the whole result is buffered, so no
+ * progress headers and no mid-stream exception); one user; no roles, quotas, `/replicas_status`,
+ * `/play`; a client disconnect does not cancel the statement; GET's readonly rule is a check of the
+ * statement's first keyword, not the `readonly` setting; a body with several statements runs them
+ * all (chDB's multi-query) where a server refuses it; an INSERT whose URL query carries a SETTINGS
+ * clause before FORMAT is not rewritten correctly. Exception codes and texts are the engine's own
+ * (chDB is ClickHouse 26.x); the `(version …)` suffix is the fixture's.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,7 +37,7 @@ const VERSION = '26.7.2.1 (chDB test fixture)';
  * "password", "query_id", "session_id", "param_<name>" are named parameters; every other parameter
  * is a setting — "You can specify any number of settings as URL parameters").
  */
-const NON_SETTINGS = new Set(['query', 'database', 'default_format', 'user', 'password', 'query_id', 'session_id', 'role', 'quota_key']);
+const NON_SETTINGS = new Set(['query', 'database', 'default_format', 'user', 'password', 'query_id', 'session_id', 'role', 'quota_key', 'compress', 'decompress']);
 
 /**
  * Settings of the HTTP layer, not of the query engine: accepted and ignored. The fixture always
@@ -45,8 +56,6 @@ const HTTP_LAYER_SETTINGS = new Set([
   'http_zlib_compression_level',
   'http_native_compression_disable_checksumming_on_decompress',
   'cancel_http_readonly_queries_on_client_close',
-  'compress',
-  'decompress',
   'session_timeout',
   'session_check',
 ]);
@@ -117,6 +126,10 @@ export async function serve(o: Options): Promise<{ url: string; dataDir: string;
     authenticate(req, url, o);
     // HTTP sessions (session_id) keep settings and temporary tables between requests: Assay does not use them.
     if (url.searchParams.has('session_id')) throw new FixtureError(48, 'NOT_IMPLEMENTED', 'HTTP sessions (session_id) are not implemented by the test fixture');
+    if (/^multipart\//i.test(header(req, 'content-type') ?? '')) throw new FixtureError(48, 'NOT_IMPLEMENTED', 'multipart bodies are not implemented by the test fixture');
+    for (const k of ['compress', 'decompress']) {
+      if (url.searchParams.get(k) === '1') throw new FixtureError(48, 'NOT_IMPLEMENTED', `${k}=1 (ClickHouse block compression) is not implemented by the test fixture`);
+    }
 
     const settings: Record<string, string> = {};
     const params: Record<string, string> = {};
