@@ -127,7 +127,7 @@ user
     checkPassword(password);
     const done =
       (await viaServer(c, 'user password', 'PUT', '/admin/users/password', { email, password })) ??
-      (await withPostgres(c, (pg) => setPasswordByEmail({ pg }, email, password)));
+      (await withPostgres(c, (pg) => setPasswordByEmail({ pg }, email, password, c.REDIS_URL)));
     process.stdout.write(JSON.stringify(done) + '\n');
   });
 

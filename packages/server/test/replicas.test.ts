@@ -98,6 +98,7 @@ let a: Replica;
 let b: Replica;
 const dirs: string[] = [];
 let startMs = 0;
+let replicaEnv: NodeJS.ProcessEnv = {};
 
 async function team(name: string, password?: string) {
   const email = `${name}@replicas.test`;
@@ -133,7 +134,7 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
     redis = new Redis(redisUrl.toString());
     await redis.flushdb();
     fixture = await startClickHouseHttpFixture();
-    const env: NodeJS.ProcessEnv = {
+    const env: NodeJS.ProcessEnv = (replicaEnv = {
       ...process.env,
       DATABASE_URL: dbUrl.toString(),
       CLICKHOUSE_URL: fixture.url,
@@ -145,7 +146,7 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
       ASSAY_RATE_LIMIT_PER_MINUTE: String(PER_KEY),
       ASSAY_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: String(PER_IP),
       ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE: String(PER_SIGN_IN),
-    };
+    });
     const dir = (n: string) => {
       const d = fs.mkdtempSync(path.join(os.tmpdir(), `assay-replica-${n}-`));
       dirs.push(d);
@@ -318,7 +319,16 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
     expect(basicOnB).toBeLessThan(1000);
     console.log(`replicas.test.ts: revoked key refused on the other replica after ${keyOnB} ms, old Basic password after ${basicOnB} ms`);
     expect((await b.call('GET', '/me', { auth: basic(email, 'second password 2') })).status).toBe(200);
-  });
+
+    // the operator's CLI writes PostgreSQL itself (no server to go through) and tells the replicas through Redis
+    for (const r of [a, b]) expect((await r.call('GET', '/me', { auth: basic(email, 'second password 2') })).status).toBe(200);
+    const cli = spawn(process.execPath, [BIN, 'user', 'password', email, '--password', 'third password 3', '--data-dir', a.dataDir], { env: replicaEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let cliOut = '';
+    cli.stdout!.on('data', (d: Buffer) => (cliOut += d));
+    cli.stderr!.on('data', (d: Buffer) => (cliOut += d));
+    expect(await new Promise((r) => cli.once('exit', r)), cliOut).toBe(0);
+    for (const r of [a, b]) expect(await refusedWithin(r, { auth: basic(email, 'second password 2') })).toBeLessThan(1000);
+  }, 60_000);
 
   it('rate limits are one budget across replicas: per key, invalid keys per IP, wrong passwords per IP', async () => {
     // the revoked key's and the old password's refusals above count in these windows too: start afresh

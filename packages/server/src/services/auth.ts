@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { AppContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import { findLiveSession, findUserByEmail, listUserTeams, touchSession } from '../stores/postgres/repos/sessions.ts';
@@ -81,6 +81,23 @@ class FailureWindow {
  * message is lost while a replica is disconnected, the TTLs bound it (CACHE_TTL_MS, BASIC_TTL_MS).
  */
 const INVALIDATE_CHANNEL = 'assay:auth-invalidate';
+
+/**
+ * The same message from a process that serves nothing (the CLI writing PostgreSQL itself): every
+ * running replica drops its cached keys and sign-ins. Best effort, like the replicas' own.
+ */
+export async function broadcastAuthInvalidation(redisUrl: string): Promise<void> {
+  const redis = new Redis(redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.publish(INVALIDATE_CHANNEL, 'cli');
+  } catch {
+    /* no Redis: the replicas' cache TTLs bound it */
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** What the auth plugin hands over from a request. */
 export interface Credentials {

@@ -5,7 +5,7 @@ import type { Db } from '../stores/postgres/db.ts';
 import * as repo from '../stores/postgres/repos/sessions.ts';
 import { isUuid, type Tenant } from '../stores/postgres/tenant.ts';
 import type { SignInTokenKind } from '../stores/postgres/schema.ts';
-import { SESSION_IDLE_MS, SESSION_MAX_MS, type Authenticator } from './auth.ts';
+import { broadcastAuthInvalidation, SESSION_IDLE_MS, SESSION_MAX_MS, type Authenticator } from './auth.ts';
 import { dummyVerify, hashPassword, randomToken, sha256Hex, verifyPassword } from './passwords.ts';
 
 /** Sign-in, sessions, one-time links and passwords for browsers (routes/auth.ts). */
@@ -132,11 +132,15 @@ export async function changePassword(ctx: Ctx, auth: Authenticator, tenant: Tena
   auth.invalidate();
 }
 
-/** `assay user password <email>`: the operator sets a password; every session of the user ends. */
-export async function setPasswordByEmail(ctx: Pick<AppContext, 'pg'>, email: string, password: string): Promise<{ user_id: string }> {
+/**
+ * `assay user password <email>`: the operator sets a password; every session of the user ends.
+ * `redisUrl` (the CLI writing PostgreSQL itself): running replicas drop cached Basic sign-ins too.
+ */
+export async function setPasswordByEmail(ctx: Pick<AppContext, 'pg'>, email: string, password: string, redisUrl?: string): Promise<{ user_id: string }> {
   const user = await repo.findUserByEmail(ctx.pg.db, email);
   if (!user) throw notFound('User');
   await repo.setPasswordHash(ctx.pg.db, user.id, await hashPassword(password));
   await repo.deleteUserSessions(ctx.pg.db, user.id, null);
+  if (redisUrl) await broadcastAuthInvalidation(redisUrl);
   return { user_id: user.id };
 }
