@@ -164,7 +164,7 @@ async function signInToChart(browser: Browser, base: string, m: Manifest): Promi
 const TRACE = process.env.BENCH_UI_TRACE === '1';
 async function traceRequests(page: Page): Promise<void> {
   const rows = await page.evaluate(() =>
-    performance.getEntriesByType('resource').map((e) => `${e.startTime.toFixed(0).padStart(6)} → ${e.responseEnd.toFixed(0).padStart(6)}  ${e.name.replace(location.origin, '')}`),
+    [...performance.getEntriesByType('resource'), ...performance.getEntriesByType('mark')].sort((a, b) => a.startTime - b.startTime).map((e) => `${e.startTime.toFixed(0).padStart(6)} → ${(e.entryType === 'mark' ? e.startTime : (e as PerformanceResourceTiming).responseEnd).toFixed(0).padStart(6)}  ${e.name.replace(location.origin, '')}`),
   );
   note(`requests (ms from navigation):\n${rows.join('\n')}`);
 }

@@ -1,11 +1,11 @@
-import { lazy, Suspense, type ReactNode } from 'react';
+import { lazy, Suspense, type ComponentType, type ReactNode } from 'react';
 import { matchPath, Navigate, Route, Routes, useLocation } from 'react-router';
 import { Layout } from './components/Layout.tsx';
 import { Loading, NotFound } from './components/states.tsx';
 import { useSession } from './session.tsx';
 
 // One chunk per page: the sign-in page does not download the chart code.
-const load = {
+const imports = {
   signin: () => import('./pages/SignIn.tsx'),
   projects: () => import('./pages/Projects.tsx'),
   runs: () => import('./pages/Runs.tsx'),
@@ -15,20 +15,37 @@ const load = {
   hypothesis: () => import('./pages/Hypothesis.tsx'),
   admin: () => import('./pages/Admin.tsx'),
 };
-const SignIn = lazy(load.signin);
-const Projects = lazy(load.projects);
-const Runs = lazy(load.runs);
-const Run = lazy(load.run);
-const Compare = lazy(load.compare);
-const Hypotheses = lazy(load.hypotheses);
-const Hypothesis = lazy(load.hypothesis);
-const Admin = lazy(load.admin);
+type PageName = keyof typeof imports;
 
 /**
- * The page a URL opens, fetched while the session is being checked rather than after it: a shared
- * compare link otherwise waits for the session, then for the chart code, one after the other.
+ * Pages whose chunk has arrived render directly. A lazy() page suspends on its first render even
+ * when its chunk is already here, and React holds back a Suspense reveal for ~300 ms after the
+ * fallback showed: a shared compare link lost that much before its first request.
  */
-const PRELOAD: [string, keyof typeof load][] = [
+const ready: Partial<Record<PageName, ComponentType>> = {};
+const load = (name: PageName) =>
+  imports[name]().then((m) => {
+    ready[name] = m.default;
+    return m;
+  });
+
+function page(name: PageName): ComponentType {
+  const Lazy = lazy(() => load(name));
+  return function Page() {
+    const Ready = ready[name];
+    return Ready ? <Ready /> : <Lazy />;
+  };
+}
+const SignIn = page('signin');
+const Projects = page('projects');
+const Runs = page('runs');
+const Run = page('run');
+const Compare = page('compare');
+const Hypotheses = page('hypotheses');
+const Hypothesis = page('hypothesis');
+const Admin = page('admin');
+
+const PRELOAD: [string, PageName][] = [
   ['/signin', 'signin'],
   ['/admin', 'admin'],
   ['/p/:projectId/runs/:runId', 'run'],
@@ -38,8 +55,16 @@ const PRELOAD: [string, keyof typeof load][] = [
   ['/p/:projectId', 'runs'],
   ['/', 'projects'],
 ];
-const first = PRELOAD.find(([pattern]) => matchPath(pattern, window.location.pathname));
-if (first) void load[first[1]]().catch(() => undefined); // a failed preload is retried by lazy()
+
+/**
+ * The chunk of the page the URL opens, fetched while the session is checked (main.tsx renders once
+ * both are in, so the first render is the page itself). Never rejects: a failed chunk is retried
+ * by lazy() on render, which shows the error state.
+ */
+export function preloadFirstPage(): Promise<void> {
+  const first = PRELOAD.find(([pattern]) => matchPath(pattern, window.location.pathname));
+  return first ? load(first[1]).then(() => undefined, () => undefined) : Promise.resolve();
+}
 
 /** Pages behind sign-in: without a session, go to /signin and come back afterwards. */
 function RequireSession({ children, admin = false }: { children: ReactNode; admin?: boolean }) {

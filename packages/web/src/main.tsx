@@ -3,8 +3,8 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { ApiError } from './api.ts';
-import { App } from './App.tsx';
-import { SessionProvider } from './session.tsx';
+import { App, preloadFirstPage } from './App.tsx';
+import { fetchSession, SESSION_KEY, SessionProvider } from './session.tsx';
 import './styles.css';
 
 const queryClient = new QueryClient({
@@ -17,7 +17,12 @@ const queryClient = new QueryClient({
   },
 });
 
-createRoot(document.getElementById('root')!).render(
+// The session and the opened page's code load side by side; the first render waits for both (a
+// failed session check is the provider's to show), at most 3 s.
+const session = queryClient.prefetchQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: Infinity, retry: false });
+const bothOrTimeout = Promise.race([Promise.all([session, preloadFirstPage()]), new Promise((r) => setTimeout(r, 3000))]);
+
+void bothOrTimeout.then(() => createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
       <BrowserRouter>
@@ -27,4 +32,4 @@ createRoot(document.getElementById('root')!).render(
       </BrowserRouter>
     </QueryClientProvider>
   </StrictMode>,
-);
+));

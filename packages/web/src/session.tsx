@@ -25,26 +25,24 @@ interface SessionState {
 const Ctx = createContext<SessionState | null>(null);
 export const SESSION_KEY = ['session'];
 
+/** The signed-in session, or null (401). main.tsx starts it before the first render. */
+export async function fetchSession(): Promise<Session | null> {
+  try {
+    const s = await api<Session>('/auth/session');
+    setCsrfToken(s.csrf_token);
+    return s;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      setCsrfToken(null);
+      return null;
+    }
+    throw err;
+  }
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient();
-  const q = useQuery({
-    queryKey: SESSION_KEY,
-    queryFn: async () => {
-      try {
-        const s = await api<Session>('/auth/session');
-        setCsrfToken(s.csrf_token);
-        return s;
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 401) {
-          setCsrfToken(null);
-          return null;
-        }
-        throw err;
-      }
-    },
-    staleTime: Infinity,
-    retry: false,
-  });
+  const q = useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: Infinity, retry: false });
   const signedIn = useCallback(
     (s: Session) => {
       setCsrfToken(s.csrf_token);

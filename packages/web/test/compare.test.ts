@@ -46,6 +46,24 @@ afterAll(async () => {
 const legend = (page: import('playwright-core').Page, metric: string) => page.$$eval(`${chartSel(metric)} [data-testid=legend-item] b`, (bs) => bs.map((b) => b.textContent));
 
 describe('compare', () => {
+  it('a shared link renders the page itself first: no Suspense or session fallback on the way', async () => {
+    // A lazy page suspends once even with its chunk loaded, and React holds a Suspense reveal back
+    // ~300 ms: the page's first requests left that much later. main.tsx renders once the session
+    // and the page's chunk are in, so the only loading states are the page's own, named ones.
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      const seen: string[] = ((window as unknown as { __loading: string[] }).__loading = []);
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('.state-loading')) if (!seen.includes(el.textContent ?? '')) seen.push(el.textContent ?? '');
+      }).observe(document, { childList: true, subtree: true, characterData: true });
+    });
+    await page.goto(`/p/${projectId}/compare?runs=${ids.get('a1')},${ids.get('b1')}`);
+    await page.waitForSelector(`${chartSel('loss')}[data-mode=buckets]`);
+    const seen = await page.evaluate(() => (window as unknown as { __loading: string[] }).__loading);
+    expect(seen).not.toContain('Loading…');
+    await page.close();
+  });
+
   it('overlays two runs per metric from one series request', async () => {
     const page = await context.newPage();
     const requests = recordSeries(page);
