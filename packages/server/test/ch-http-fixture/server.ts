@@ -6,7 +6,8 @@
  *
  * Run: `node --import tsx server.ts` (start.ts does it). Prints `ch-http-fixture listening on <url> data <dir>`.
  * Stops on SIGTERM/SIGINT or when its stdin closes (the parent died). Env: CH_FIXTURE_PORT (0 = any),
- * CH_FIXTURE_USER / CH_FIXTURE_PASSWORD (default `default` / empty), CH_FIXTURE_SESSIONS (4).
+ * CH_FIXTURE_USER / CH_FIXTURE_PASSWORD (default `default` / empty), CH_FIXTURE_SESSIONS (4),
+ * CH_FIXTURE_DEBUG=1 (each statement to stderr; start.ts forwards it).
  *
  * Each behaviour cites the rule of ClickHouse's HTTP interface it mirrors,
  * https://clickhouse.com/docs/interfaces/http ("HTTP:" below); where the fixture differs, it says so.
