@@ -84,6 +84,7 @@ function baseBody(method: string, url: string): unknown {
     'POST /api/v1/members': { email: `m${++seq}@example.com`, role: 'viewer', name: 'm' },
     'POST /api/v1/admin/teams': { name: 't-new' },
     'PUT /api/v1/admin/users/password': { email: 'nobody@example.com', password: 'long-enough-pw' },
+    'POST /api/v1/admin/backup': { dir: '/nonexistent/backup' },
     'POST /api/v1/auth/login': { email: 'nobody@example.com', password: 'wrong-password' },
     'POST /api/v1/auth/redeem': { token: 'no-such-token', password: 'a-new-password' },
     'POST /api/v1/auth/switch-team': { team: 'no-such-team' },

@@ -17,6 +17,9 @@ import { apiClient, seedRun, startTestServer, type ApiClient, type Res, type Tes
 type Role = 'viewer' | 'researcher' | 'admin';
 // public: sign-in with the body's credentials (any caller's bogus ones → 400/401); session-only: a
 // browser session's routes, which no API key may use (400 for every key, 401 without one)
+/** What the local admin token gets where the matrix's request is refused by the service on purpose. */
+const ADMIN_TOKEN_STATUS: Record<string, number> = { 'POST /api/v1/admin/backup': 409 };
+
 const MIN_ROLE: Record<string, Role | 'admin-token' | 'public' | 'session-only'> = {
   'GET /api/v1/projects': 'viewer',
   'POST /api/v1/projects': 'researcher',
@@ -68,6 +71,8 @@ const MIN_ROLE: Record<string, Role | 'admin-token' | 'public' | 'session-only'>
   'DELETE /api/v1/members/:user_id': 'admin',
   'POST /api/v1/admin/teams': 'admin-token',
   'PUT /api/v1/admin/users/password': 'admin-token',
+  'POST /api/v1/admin/backup': 'admin-token',
+  'GET /api/v1/admin/doctor': 'admin-token',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/redeem': 'public',
   'GET /api/v1/auth/session': 'viewer',
@@ -142,6 +147,9 @@ function request(method: string, url: string, ids: Record<string, string>): { ur
   if (url.endsWith('/members') && method === 'POST') return { url: u, body: { email: `m-${n}@example.com`, role: 'viewer' } };
   if (url.endsWith('/projects') && method === 'POST') return { url: u, body: { name: `p-${n}` } };
   if (url.endsWith('/admin/teams')) return { url: u, body: { name: `t-${n}` } };
+  // a directory that is not empty: the token's holder gets the service's 409 in both store modes
+  // (server stores are refused first), and no backup is written by the matrix
+  if (url.endsWith('/admin/backup')) return { url: u, body: { dir: import.meta.dirname } };
   // the admin of team a (createTeam's default email)
   if (url.endsWith('/admin/users/password')) return { url: u, body: { email: `admin@${a.name}.local`, password: `pw-${n}-long-enough` } };
   if (url.endsWith('/auth/login')) return { url: u, body: { email: `nobody-${n}@example.com`, password: 'a guess' } };
@@ -204,7 +212,7 @@ describe('tenant × role matrix', () => {
           if (min === 'public') ok = [400, 401].includes(r.status);
           else if (who === 'none' || who === 'revoked') ok = r.status === 401;
           else if (min === 'session-only') ok = r.status === 400;
-          else if (min === 'admin-token') ok = r.status === (who === 'admin' ? (route.method === 'POST' ? 201 : 200) : 401);
+          else if (min === 'admin-token') ok = r.status === (who === 'admin' ? (ADMIN_TOKEN_STATUS[key] ?? (route.method === 'POST' ? 201 : 200)) : 401);
           else if (RANK[who] < RANK[min]) ok = target === 'own' ? r.status === 403 : [403, 404].includes(r.status) || (target === 'malformed' && r.status === 422);
           else if (target === 'own') ok = r.status >= 200 && r.status < 300;
           else if (target === 'malformed') ok = r.status === (params.some((p) => UUID_ONLY.has(p)) ? 422 : 404);

@@ -82,8 +82,15 @@ export function prepareBackupDir(c: Config, dir: string): string {
     const rel = path.relative(inside, abs);
     if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) throw new HttpError(400, `the backup dir ${abs} is inside ${inside}, which it would copy`);
   }
-  if (fs.existsSync(abs) && fs.readdirSync(abs).length > 0) throw new HttpError(409, `the backup dir ${abs} is not empty`);
-  fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+  const existing = fs.statSync(abs, { throwIfNoEntry: false });
+  if (existing && !existing.isDirectory()) throw new HttpError(409, `the backup dir ${abs} exists and is not a directory`);
+  if (existing && fs.readdirSync(abs).length > 0) throw new HttpError(409, `the backup dir ${abs} is not empty`);
+  try {
+    fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    // a parent that is a file, no permission, a read-only disk: the operator's path, not our fault
+    throw new HttpError(409, `cannot create the backup dir ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   return abs;
 }
 
