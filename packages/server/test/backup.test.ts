@@ -10,7 +10,10 @@ import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server
  * dir, and a server on the restored dir answering exactly what the source answered — all through
  * real processes (chDB binds one data dir per process).
  */
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-backup-'));
+// The commands cover the embedded stores only (the server-store refusal is tested below either way).
+const serverStores = Boolean(process.env.CLICKHOUSE_URL || process.env.CLICKHOUSE_HOST);
+// not made at all when the file is skipped: vitest runs no hook of a file whose tests all skip
+const tmp = serverStores ? '' : fs.mkdtempSync(path.join(os.tmpdir(), 'assay-backup-'));
 const srcDir = path.join(tmp, 'src');
 const backupDir = path.join(tmp, 'backup');
 const restoredDir = path.join(tmp, 'restored');
@@ -58,9 +61,6 @@ async function stop(s: ChildServer): Promise<void> {
 
 const ARTIFACT = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) % 251));
 const BATCH = 500;
-
-// The commands cover the embedded stores only (the server-store refusal is tested below either way).
-const serverStores = Boolean(process.env.CLICKHOUSE_URL || process.env.CLICKHOUSE_HOST);
 
 describe.skipIf(serverStores)('assay backup / restore (embedded stores)', () => {
   beforeAll(async () => {
