@@ -9,30 +9,27 @@
 # library is glibc-only — no Alpine). The code itself runs on Node >= 20.19 (package.json engines).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# ---- production dependencies only: no devDependency is needed at run time (the TypeScript sources
-# run through tsx, a production dependency of @assay/server). Scripts are skipped: the root
-# `prepare` (SDK + web builds) needs devDependencies, and no production package needs an install
-# script (chdb's is a no-op; its native library is the @chdb/lib-* package itself).
-FROM ${NODE_IMAGE} AS deps
+# ---- the workspace manifests both installs start from (layers cached until a package.json changes)
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/server/package.json packages/server/
 COPY packages/sdk/package.json packages/sdk/
 COPY packages/web/package.json packages/web/
+
+# ---- production dependencies only: no devDependency is needed at run time (the TypeScript sources
+# run through tsx, a production dependency of @assay/server). Scripts are skipped: the root
+# `prepare` (SDK + web builds) needs devDependencies, and no production package needs an install
+# script (chdb's is a no-op; its native library is the @chdb/lib-* package itself).
+FROM manifests AS deps
 # Only the workspaces the server runs (the web UI's React is bundled into packages/web/dist).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
       --workspace packages/server --workspace packages/contracts --include-workspace-root \
  && npm cache clean --force
 
 # ---- the web UI's production build (needs the devDependencies: vite, the React plugin)
-FROM ${NODE_IMAGE} AS build
-WORKDIR /app
-COPY package.json package-lock.json ./
-COPY packages/contracts/package.json packages/contracts/
-COPY packages/server/package.json packages/server/
-COPY packages/sdk/package.json packages/sdk/
-COPY packages/web/package.json packages/web/
+FROM manifests AS build
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY packages/contracts packages/contracts
 COPY packages/web packages/web

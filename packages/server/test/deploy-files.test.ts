@@ -290,7 +290,7 @@ describe('Dockerfile', () => {
   const runtimes = [byName.get('server')!, stages.at(-1)!];
 
   it('is multi-stage: the default (last) stage and the compose target both run the API', () => {
-    expect(stages.map((s) => s.name)).toEqual(['deps', 'build', 'deps-server', 'server', 'standalone']);
+    expect(stages.map((s) => s.name)).toEqual(['manifests', 'deps', 'build', 'deps-server', 'server', 'standalone']);
     expect(compose.services.api.build!.target).toBe('server');
   });
 
