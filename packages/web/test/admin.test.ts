@@ -96,7 +96,10 @@ describe('admin page', () => {
     await page.waitForSelector(row);
     await page.selectOption(`${row} select`, 'admin');
     await expect.poll(async () => (await members()).find((m) => m.email === 'rita@example.com')?.role).toBe('admin');
-    await page.waitForSelector(`${row} select >> nth=0`);
+    // the list refetched after the change shows the new role (it may land a moment after the write)
+    await expect.poll(() => page.inputValue(`${row} select`)).toBe('admin');
+    await page.reload();
+    await page.waitForSelector(row);
     expect(await page.inputValue(`${row} select`)).toBe('admin');
     page.once('dialog', (d) => void d.accept());
     await page.click(`${row} button.danger`);

@@ -78,8 +78,19 @@ export function Members() {
   const refresh = () => void qc.invalidateQueries({ queryKey: MEMBERS_KEY });
   const setRole = useMutation({
     mutationFn: (m: { email: string; role: Role }) => api('/members', { method: 'POST', body: m }),
-    onSuccess: refresh,
-    onError: (e) => setError(e.message),
+    // The select is controlled by the cached list: without this it snaps back to the old role
+    // until the refetch lands, and a quick second change would start from the stale value.
+    onMutate: async (m) => {
+      await qc.cancelQueries({ queryKey: MEMBERS_KEY });
+      const before = qc.getQueryData<{ items: Member[] }>(MEMBERS_KEY);
+      if (before) qc.setQueryData(MEMBERS_KEY, { items: before.items.map((x) => (x.email === m.email ? { ...x, role: m.role } : x)) });
+      return { before };
+    },
+    onError: (e, _m, ctx) => {
+      if (ctx?.before) qc.setQueryData(MEMBERS_KEY, ctx.before);
+      setError(e.message);
+    },
+    onSettled: refresh,
   });
   const remove = useMutation({
     mutationFn: (id: string) => api(`/members/${id}`, { method: 'DELETE' }),
