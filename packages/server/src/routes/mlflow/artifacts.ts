@@ -4,7 +4,8 @@ import type { AppContext } from '../../context.ts';
 import * as artifacts from '../../services/artifacts.ts';
 import { missing } from '../../services/mlflow/errors.ts';
 import { runOfModel } from '../../services/mlflow/models.ts';
-import { hex } from '../../services/mlflow/model.ts';
+import { modelArtifactUri, proxied, runArtifactUri } from '../../services/mlflow/artifact-location.ts';
+import { hex, uuidOf } from '../../services/mlflow/model.ts';
 import { findRun } from '../../services/mlflow/runs.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
@@ -16,25 +17,28 @@ import { input, schema } from './common.ts';
 export const MODEL_PREFIX = '.mlflow/models';
 
 /**
- * `<experiment>/<run>/artifacts/<path>` → the run and the Assay artifact path;
- * `<experiment>/models/<model_id>/artifacts/<path>` → the model's run and `.mlflow/models/<model_id>/<path>`.
+ * `<root>/<run>/artifacts/<path>` → the run and the Assay artifact path;
+ * `<root>/models/<model_id>/artifacts/<path>` → the model's run and `.mlflow/models/<model_id>/<path>`.
+ * `<root>` is the experiment id (the default location) or the path of a host-less
+ * `mlflow-artifacts:` artifact_location; the run's own artifact URI must be exactly that prefix,
+ * so a path can reach only a run of the caller's team, through the location the run was given.
  */
 async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ run: ExperimentRow; rel: string }> {
   const parts = full.replace(/^\/+/, '').split('/');
-  const [expHex, second, third, fourth, ...rest] = parts;
-  let run: ExperimentRow;
-  let rel: string;
-  if (second === 'models' && third && fourth === 'artifacts') {
-    run = await runOfModel(ctx, tenant, third);
-    rel = [MODEL_PREFIX, third, ...rest].join('/');
-  } else if (second && third === 'artifacts') {
-    run = await findRun(ctx, tenant, second);
-    rel = [fourth, ...rest].filter((s) => s !== undefined).join('/');
-  } else {
-    throw missing(`Artifact path '${full}' is not <experiment_id>/<run_id>/artifacts/… or <experiment_id>/models/<model_id>/artifacts/…`);
+  // the first `artifacts` segment preceded by a run id (or models/<id>) whose URI matches the prefix
+  for (let i = 1; i < parts.length && i <= 64; i++) {
+    if (parts[i] !== 'artifacts') continue;
+    const isModel = i >= 2 && parts[i - 2] === 'models' && parts[i - 1].startsWith('m-');
+    if (!isModel && !uuidOf(parts[i - 1])) continue;
+    const run = await (isModel ? runOfModel(ctx, tenant, parts[i - 1]) : findRun(ctx, tenant, parts[i - 1])).catch(() => undefined);
+    if (!run) continue;
+    const uri = isModel ? modelArtifactUri(run, parts[i - 1]) : runArtifactUri(run);
+    if (uri !== `mlflow-artifacts:/${parts.slice(0, i + 1).join('/')}`) continue;
+    const rest = parts.slice(i + 1);
+    const rel = (isModel ? [MODEL_PREFIX, parts[i - 1], ...rest] : rest).join('/');
+    return { run, rel: rel.replace(/\/+$/, '') };
   }
-  if (hex(run.projectId) !== expHex) throw missing('Artifact path not found: no such run or model in your team');
-  return { run, rel: rel.replace(/\/+$/, '') };
+  throw missing(`Artifact path not found: '${full}' is not <artifact location>/<run_id>/artifacts/… or …/models/<model_id>/artifacts/… of a run or model in your team`);
 }
 
 /**
@@ -53,6 +57,9 @@ export function safeArtifactPath(path: string): boolean {
 
 /** One directory level, as MLflow lists it: base names, directories flagged, sizes of files. */
 export async function listRunArtifacts(ctx: AppContext, tenant: Tenant, run: ExperimentRow, dir: string) {
+  // the client wrote them to its own location (file:, s3:, …), which Assay never opens
+  const uri = runArtifactUri(run);
+  if (!proxied(uri)) return { root_uri: uri, files: [] };
   const all = (await artifacts.listArtifacts(ctx, tenant, run.projectId, run.id)).items;
   const prefix = dir ? `${dir.replace(/\/+$/, '')}/` : '';
   const entries = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();

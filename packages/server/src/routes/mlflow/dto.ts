@@ -1,19 +1,17 @@
 import { hex, metaOf, mlflowStatus, paramsOf, runDeleted, runName, tagsOf, type RunRow } from '../../services/mlflow/model.ts';
 import type { LatestMetric } from '../../services/mlflow/runs.ts';
+import { experimentArtifactLocation, runArtifactUri } from '../../services/mlflow/artifact-location.ts';
 import { experimentTags } from '../../services/mlflow/experiments.ts';
 import { toWire } from '../../services/metric-values.ts';
-import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 
 /* Assay rows → MLflow's protobuf JSON (int64 as numbers, NaN/±Inf as the strings protobuf uses). */
 
-export const artifactRoot = (projectId: string) => `mlflow-artifacts:/${hex(projectId)}`;
-export const runArtifactUri = (e: Pick<ExperimentRow, 'projectId' | 'id'>) => `${artifactRoot(e.projectId)}/${hex(e.id)}/artifacts`;
 
 export const experimentJson = (p: ProjectRow) => ({
   experiment_id: hex(p.id),
   name: p.name,
-  artifact_location: artifactRoot(p.id),
+  artifact_location: experimentArtifactLocation(p),
   lifecycle_stage: p.deletedAt ? 'deleted' : 'active',
   last_update_time: p.updatedAt.getTime(),
   creation_time: p.createdAt.getTime(),

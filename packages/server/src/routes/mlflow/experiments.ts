@@ -6,10 +6,10 @@ import { experimentJson } from './dto.ts';
 
 /** MLflow experiments = Assay projects. */
 export function mlflowExperimentRoutes(app: Api, { ctx }: RouteDeps): void {
-  app.post('/experiments/create', schema('MLflow CreateExperiment → a new Assay project', 'Tags are kept as the project\'s key/value tags (mlflow.note.content as its description). A name held by a deleted experiment is RESOURCE_ALREADY_EXISTS, as in MLflow.'), async (req) => {
+  app.post('/experiments/create', schema('MLflow CreateExperiment → a new Assay project', 'Tags are kept as the project\'s key/value tags (mlflow.note.content as its description). artifact_location is kept as MLflow keeps it (a relative path resolved against the server\'s working directory) and runs created in the experiment get <location>/<run_id>/artifacts; the client reads and writes file:, local and object-store locations itself, a host-less mlflow-artifacts: location goes through Assay\'s proxy. A name held by a deleted experiment is RESOURCE_ALREADY_EXISTS, as in MLflow.'), async (req) => {
     const b = input(req);
-    stringValue(b.artifact_location, 'artifact_location'); // kept nowhere (artifacts go through the proxy), but typed like MLflow
-    const p = await svc.createExperimentProject(ctx, req.tenant, b.name, pairs(array(b.tags, 'tags'), 'tags'));
+    const location = (stringValue(b.artifact_location, 'artifact_location') as string | null | undefined) ?? undefined;
+    const p = await svc.createExperimentProject(ctx, req.tenant, b.name, pairs(array(b.tags, 'tags'), 'tags'), location);
     return { experiment_id: experimentJson(p).experiment_id };
   });
 

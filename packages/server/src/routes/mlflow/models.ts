@@ -7,7 +7,7 @@ import { decodeToken, encodeToken } from '../../services/mlflow/search.ts';
 import { listProjectsExperiments, removeModelTag } from '../../services/mlflow/runs.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { Api, RouteDeps } from '../types.ts';
-import { artifactRoot } from './dto.ts';
+import { modelArtifactUri } from '../../services/mlflow/artifact-location.ts';
 import { input, list, maxResults, optString, pairs, schema } from './common.ts';
 
 const modelJson = (run: ExperimentRow, id: string, m: LoggedModelMeta) => ({
@@ -17,7 +17,7 @@ const modelJson = (run: ExperimentRow, id: string, m: LoggedModelMeta) => ({
     name: m.name,
     creation_timestamp_ms: m.created_ms,
     last_updated_timestamp_ms: m.updated_ms,
-    artifact_uri: `${artifactRoot(run.projectId)}/models/${id}/artifacts`,
+    artifact_uri: modelArtifactUri(run, id),
     status: m.status,
     model_type: m.model_type ?? '',
     source_run_id: hex(run.id),

@@ -5,6 +5,7 @@ import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { requireRole } from '../auth.ts';
 import { setProjectDeleted, updateProject } from '../projects.ts';
+import { resolveArtifactLocation } from './artifact-location.ts';
 import { invalid, missing, MlflowError } from './errors.ts';
 import { compareValues, parseFilter, parseOrderBy, test } from './filter.ts';
 import { hex, uuidOf } from './model.ts';
@@ -75,7 +76,7 @@ export function checkExperimentTag(key: unknown, value: unknown): [string, strin
   return [key, value];
 }
 
-export async function createExperimentProject(ctx: AppContext, tenant: Tenant, name: unknown, tags: [unknown, unknown][] = []): Promise<ProjectRow> {
+export async function createExperimentProject(ctx: AppContext, tenant: Tenant, name: unknown, tags: [unknown, unknown][] = [], artifactLocation?: string): Promise<ProjectRow> {
   if (name === undefined || name === null || name === '') throw invalid("Missing value for required parameter 'name'");
   if (typeof name !== 'string') throw invalid(`Invalid value ${JSON.stringify(name)} for parameter 'name' supplied`);
   const problem = nameProblem(name, 'name', 255);
@@ -87,9 +88,10 @@ export async function createExperimentProject(ctx: AppContext, tenant: Tenant, n
     if (key === NOTE_TAG) description = value;
     else kv[key] = value;
   }
+  const location = resolveArtifactLocation(artifactLocation);
   requireRole(tenant, 'researcher');
   // one insert with its tags: a refused create writes nothing
-  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { name, description, tags: kv });
+  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { name, description, tags: kv, artifactLocation: location });
   if (p) return p;
   // MLflow's answer whether the holder of the name is active or deleted (the name stays taken until purged)
   throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists.`);

@@ -33,6 +33,8 @@ export interface MlflowMeta {
   models?: Record<string, LoggedModelMeta>;
   inputs?: unknown[];
   outputs?: { model_id: string; step: number }[];
+  /** The experiment's custom artifact_location when the run was created (absent: Assay's proxy). */
+  artifact_root?: string;
 }
 
 export const hex = (uuid: string) => uuid.replace(/-/g, '');

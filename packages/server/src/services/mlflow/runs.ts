@@ -79,7 +79,7 @@ export async function createRun(
   if ([...name].length > 255) throw invalid(`Run name '${name.slice(0, 40)}…' is longer than 255 characters`);
   tags['mlflow.runName'] = name;
   if (b.userId && !tags['mlflow.user']) tags['mlflow.user'] = b.userId;
-  const meta: MlflowMeta = { tags };
+  const meta: MlflowMeta = { tags, ...(project.artifactLocation ? { artifact_root: project.artifactLocation } : {}) };
   return insertUnique(ctx, tenant, project.id, name, {
     features: { [RESERVED_KEY]: meta },
     description: tags['mlflow.note.content'] ?? null,

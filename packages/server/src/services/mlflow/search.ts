@@ -5,6 +5,7 @@ import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { timeseries } from '../metrics.ts';
 import { fromWire } from '../metric-values.ts';
+import { runArtifactUri } from './artifact-location.ts';
 import { invalid } from './errors.ts';
 import { compareValues, parseFilter, parseOrderBy, test, type Entity } from './filter.ts';
 import { hex, metaOf, mlflowStatus, paramsOf, runDeleted, runName, tagsOf, type RunRow } from './model.ts';
@@ -19,7 +20,7 @@ function runAttr(e: RunRow, key: string): string | number | undefined {
     case 'start_time': case 'created': case 'Created': return e.startedAt.getTime();
     case 'end_time': return e.finishedAt?.getTime();
     case 'user_id': return metaOf(e).tags?.['mlflow.user'] ?? '';
-    case 'artifact_uri': return `mlflow-artifacts:/${hex(e.projectId)}/${hex(e.id)}/artifacts`;
+    case 'artifact_uri': return runArtifactUri(e);
     case 'lifecycle_stage': return runDeleted(e) ? 'deleted' : 'active';
     case 'experiment_id': return hex(e.projectId);
   }

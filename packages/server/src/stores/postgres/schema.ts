@@ -123,6 +123,8 @@ export const projects = pgTable(
     tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
     /** Soft delete (MLflow delete_experiment): hidden from lists, its routes 404, the name stays taken; restorable. */
     deletedAt: ts('deleted_at'),
+    /** MLflow create_experiment's artifact_location, resolved as MLflow does (null: Assay's mlflow-artifacts: proxy). */
+    artifactLocation: text('artifact_location'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
