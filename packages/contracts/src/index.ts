@@ -252,6 +252,11 @@ export const Experiment = z.object({
 
 export const ExperimentListQuery = Pagination.extend({
   name: Name('name', LIMITS.nameMax, 0).optional().describe('Substring match on the name'),
+  ids: listParam
+    .transform((v) => v.flatMap((s) => s.split(',')).filter(Boolean))
+    .pipe(z.array(Name('ids')).max(1000))
+    .optional()
+    .describe('Only these runs, by UUID or name (comma-separated or repeated): one request for the runs a compare view shows'),
   status: ExperimentStatus.optional(),
   tag: Name('tag').optional(),
   include_deleted: z.stringbool().default(false).describe('Also list soft-deleted runs (deleted through the MLflow API, restorable there)'),

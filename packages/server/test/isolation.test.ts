@@ -17,6 +17,7 @@ const EXPECT: Record<string, Expectation> = {
   'GET /api/v1/projects/:project_id': 'not-found',
   'PATCH /api/v1/projects/:project_id': 'not-found',
   'DELETE /api/v1/projects/:project_id': 'not-found',
+  'POST /api/v1/projects/:project_id/restore': 'not-found',
   'GET /api/v1/projects/:project_id/experiments': 'not-found',
   'POST /api/v1/projects/:project_id/experiments': 'not-found',
   'GET /api/v1/projects/:project_id/experiments/:experiment_id': 'not-found',

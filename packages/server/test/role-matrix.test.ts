@@ -26,6 +26,7 @@ const MIN_ROLE: Record<string, Role | 'admin-token' | 'public' | 'session-only'>
   'GET /api/v1/projects/:project_id': 'viewer',
   'PATCH /api/v1/projects/:project_id': 'researcher',
   'DELETE /api/v1/projects/:project_id': 'admin',
+  'POST /api/v1/projects/:project_id/restore': 'researcher',
   'GET /api/v1/projects/:project_id/experiments': 'viewer',
   'POST /api/v1/projects/:project_id/experiments': 'researcher',
   'GET /api/v1/projects/:project_id/experiments/:experiment_id': 'viewer',

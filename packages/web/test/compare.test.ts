@@ -67,6 +67,12 @@ describe('compare', () => {
   it('overlays two runs per metric from one series request', async () => {
     const page = await context.newPage();
     const requests = recordSeries(page);
+    // the compared runs come in one request, not one GET per run
+    const runRequests: string[] = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith(`/api/v1/projects/${projectId}/experiments`)) runRequests.push(u.pathname + u.search);
+    });
     const a = ids.get('a1')!;
     const b = ids.get('b1')!;
     await page.goto(`/p/${projectId}/compare?runs=${a},${b}&baseline=${a}`);
@@ -76,6 +82,7 @@ describe('compare', () => {
     expect(requests).toHaveLength(1);
     const asked = requests[0].series.map((s) => `${s.experiment_id}/${s.metric_name}`).sort();
     expect(asked).toEqual([`${a}/acc`, `${a}/loss`, `${b}/acc`, `${b}/loss`].sort());
+    expect(runRequests).toEqual([`/api/v1/projects/${projectId}/experiments?ids=${encodeURIComponent(`${a},${b}`)}&limit=1000`]);
     const canvas = `${chartSel('loss')} canvas`;
     expect(await canvasPainted(page, canvas)).toBe(true);
     // both lines are drawn, each in its run's colour

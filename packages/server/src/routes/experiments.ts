@@ -10,7 +10,7 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
     schema: {
       tags,
       summary: 'List experiments of a project',
-      description: 'Newest first; filter by name substring, status and tag; paginate with `cursor`.',
+      description: 'Newest first; filter by name substring, status, tag and `ids` (UUIDs or names: the runs a compare view shows, in one request); paginate with `cursor`.',
       params: ProjectParams,
       querystring: ExperimentListQuery,
       response: { 200: page(Experiment), ...errors() },

@@ -33,6 +33,16 @@ export function projectRoutes(app: Api, { ctx }: RouteDeps): void {
     schema: { tags, summary: 'Update a project', params: ProjectParams, body: ProjectPatch, response: { 200: Project, ...errors(403, 409) } },
   }, (req) => svc.updateProject(ctx, req.tenant, req.params.project_id, req.body));
 
+  app.post('/projects/:project_id/restore', {
+    schema: {
+      tags,
+      summary: 'Restore a soft-deleted project (researcher)',
+      description: 'Undoes MLflow delete_experiment: the project is listed again and its routes answer; its runs come back exactly as they were before the delete (a run deleted earlier stays deleted). A no-op on an active project (200).',
+      params: ProjectParams,
+      response: { 200: Project, ...errors(403) },
+    },
+  }, (req) => svc.restoreProject(ctx, req.tenant, req.params.project_id));
+
   app.delete('/projects/:project_id', {
     schema: { tags, summary: 'Delete a project, its experiments and all their metrics (admin)', description: 'Permanent; also purges a soft-deleted project.', params: ProjectParams, response: { 204: z.null(), ...errors(403) } },
   }, async (req, reply) => {

@@ -16,7 +16,7 @@ export async function listExperiments(
   ctx: AppContext,
   tenant: Tenant,
   projectIdOrName: string,
-  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string },
+  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string; ids?: string[] },
 ) {
   const project = await resolveProject(ctx, tenant, projectIdOrName);
   return pageOf(await repo.listExperiments(ctx.pg.db, tenant, project.id, q), q.limit, experimentDto);

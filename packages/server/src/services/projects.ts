@@ -52,6 +52,17 @@ export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: s
   await deleteProjectCascade(ctx, tenant, p.id);
 }
 
+/**
+ * Undo the soft delete from Assay's own API (the web UI's Restore): runs come back as they were —
+ * their lifecycle is derived from the project, so a run deleted before stays deleted. Restoring an
+ * active project is a no-op, so a retried request answers like the first.
+ */
+export async function restoreProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
+  requireRole(tenant, 'researcher');
+  const p = await resolveProject(ctx, tenant, idOrName, { includeDeleted: true });
+  return projectDto(p.deletedAt ? await setProjectDeleted(ctx, tenant, p.id, false) : p);
+}
+
 /** MLflow delete_experiment / restore_experiment: a restorable soft delete of the project. */
 export async function setProjectDeleted(ctx: AppContext, tenant: Tenant, id: string, deleted: boolean) {
   requireRole(tenant, 'researcher');

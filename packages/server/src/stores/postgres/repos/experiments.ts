@@ -27,9 +27,13 @@ export async function listExperiments(
   db: Db,
   tenant: Tenant,
   projectId: string,
-  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string; include_deleted?: boolean },
+  q: { limit: number; cursor?: string; name?: string; status?: ExperimentStatus; tag?: string; include_deleted?: boolean; ids?: string[] },
 ) {
   const where: SQL[] = [scope(tenant, projectId)!];
+  if (q.ids) {
+    const uuids = q.ids.filter(isUuid);
+    where.push((uuids.length ? or(inArray(experiments.id, uuids), inArray(experiments.name, q.ids)) : inArray(experiments.name, q.ids.length ? q.ids : ['']))!);
+  }
   // soft-deleted runs (MLflow delete_run) are hidden unless asked for
   if (!q.include_deleted) where.push(isNull(experiments.deletedAt));
   if (q.name) where.push(ilike(experiments.name, likeLiteral(q.name)));
