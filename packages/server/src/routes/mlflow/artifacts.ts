@@ -38,7 +38,8 @@ async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ 
     const rel = (isModel ? [MODEL_PREFIX, parts[i - 1], ...rest] : rest).join('/');
     return { run, rel: rel.replace(/\/+$/, '') };
   }
-  throw missing(`Artifact path not found: '${full}' is not <artifact location>/<run_id>/artifacts/… or …/models/<model_id>/artifacts/… of a run or model in your team`);
+  // the path is not echoed: it may name another team's run
+  throw missing('Artifact path not found: no run or model of your team at <artifact location>/<run_id>/artifacts/… or …/models/<model_id>/artifacts/…');
 }
 
 /**
