@@ -5,6 +5,8 @@ export interface Project {
   name: string;
   description: string | null;
   retention_days: number;
+  /** set while soft-deleted (MLflow delete_experiment); restorable */
+  deleted_at?: string | null;
   created_at: string;
   updated_at: string;
 }

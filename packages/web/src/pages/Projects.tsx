@@ -1,4 +1,4 @@
-import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
@@ -44,12 +44,76 @@ function CreateProject({ onDone }: { onDone: () => void }) {
   );
 }
 
+/**
+ * Projects deleted through MLflow's delete_experiment: in the trash, restorable. Their runs come
+ * back as they were (the server derives a run's lifecycle from its project).
+ */
+function DeletedProjects({ canWrite, needle }: { canWrite: boolean; needle: string }) {
+  const qc = useQueryClient();
+  const deleted = useQuery({
+    queryKey: ['projects', 'deleted'],
+    queryFn: () => api<{ items: Project[] }>('/projects', { query: { limit: 1000, include_deleted: 'true' } }),
+  });
+  const restore = useMutation({
+    mutationFn: (p: Project) => api<Project>(`/projects/${p.id}/restore`, { method: 'POST' }),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ['projects'] }),
+  });
+  const items = (deleted.data?.items ?? []).filter((p) => p.deleted_at && (!needle || p.name.toLowerCase().includes(needle)));
+  return (
+    <section className="deleted-projects" data-testid="deleted-projects">
+      <h2>Deleted projects</h2>
+      {deleted.isPending ? (
+        <Loading what="Loading deleted projects" />
+      ) : deleted.error ? (
+        <ErrorState error={deleted.error} retry={() => void deleted.refetch()} />
+      ) : items.length === 0 ? (
+        <Empty>No deleted projects.</Empty>
+      ) : (
+        <table className="grid-table">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Description</th>
+              <th>Deleted</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((p) => (
+              <tr key={p.id} data-testid="deleted-project-row" data-name={p.name}>
+                <td className="strong">{p.name}</td>
+                <td className="muted clip">{p.description}</td>
+                <td className="nowrap">{fmtDate(p.deleted_at!)}</td>
+                <td className="nowrap">
+                  {canWrite && (
+                    <button type="button" onClick={() => restore.mutate(p)} disabled={restore.isPending}>
+                      {restore.isPending && restore.variables?.id === p.id ? 'Restoring…' : 'Restore'}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {restore.error && <p className="inline-error" role="alert">{restore.error.message}</p>}
+    </section>
+  );
+}
+
 export default function ProjectsPage() {
   const { session } = useSession();
   const projects = useProjects();
   const [params, setParams] = useSearchParams();
   const [creating, setCreating] = useState(false);
   const q = params.get('q') ?? '';
+  const showDeleted = params.get('deleted') === '1';
+  const setParam = (key: string, value: string) => {
+    const next = new URLSearchParams(params);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    setParams(next, { replace: true });
+  };
   const canWrite = session?.role !== 'viewer';
   const needle = q.trim().toLowerCase();
   const items = (projects.data?.items ?? []).filter(
@@ -64,8 +128,11 @@ export default function ProjectsPage() {
           type="search"
           placeholder="Filter projects  ( / )"
           value={q}
-          onChange={(e) => setParams(e.target.value ? { q: e.target.value } : {}, { replace: true })}
+          onChange={(e) => setParam('q', e.target.value)}
         />
+        <label className="toggle">
+          <input type="checkbox" data-testid="show-deleted" checked={showDeleted} onChange={(e) => setParam('deleted', e.target.checked ? '1' : '')} /> Show deleted
+        </label>
         <span className="spacer" />
         {canWrite && (
           <button type="button" className="primary" onClick={() => setCreating(true)}>
@@ -116,6 +183,7 @@ export default function ProjectsPage() {
           </tbody>
         </table>
       )}
+      {showDeleted && <DeletedProjects canWrite={canWrite} needle={needle} />}
       {canWrite && (
         <Dialog open={creating} onClose={() => setCreating(false)} title="New project">
           <CreateProject onDone={() => setCreating(false)} />
