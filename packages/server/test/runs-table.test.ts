@@ -118,3 +118,64 @@ describe('GET /projects/{p}/runs-table', () => {
     expect((await other.api.get('/projects/table/runs-table')).status).toBe(404);
   });
 });
+
+/**
+ * `best` comes from the rollup's extremes when the point holding one is still live; these re-logs
+ * make the stored extreme stale (must fall back to the exact rule) or move it (must follow it).
+ */
+describe('runs-table best after re-logged steps (the later write wins)', () => {
+  const rid: Record<string, string> = {};
+  let rp: string;
+  const post = async (run: string, metrics: { metric_name: string; metric_value: number | string; step: number }[]) => {
+    const r = await t.team.api.post(`/metrics/batch/${rp}/${rid[run]}`, { metrics });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+  };
+  const best = async () => {
+    const r = await t.team.api.get(`/projects/${rp}/runs-table`);
+    expect(r.status).toBe(200);
+    const names = Object.keys(rid);
+    const cmp = await t.team.api.post(`/metrics/compare?project_id=${rp}&${names.map((n) => `experiment_ids=${rid[n]}`).join('&')}&include=best`);
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const row of r.body.items) {
+      out[row.name] = Object.fromEntries(Object.entries<any>(row.metrics).map(([m, c]) => [m, c.best]));
+      for (const [m, c] of Object.entries<any>(row.metrics)) expect(c.best, `${row.name}/${m} vs compare`).toEqual(cmp.body.experiments[row.id][m].best);
+    }
+    return out;
+  };
+
+  it('a worse re-log of the extreme falls back to the next live value, a better one is taken, across rollup buckets', async () => {
+    for (const name of ['better', 'worse', 'long', 'nan', 'same']) {
+      const r = await seedRun(t.team.api, 'relog', name);
+      rp = r.projectId;
+      rid[name] = r.experimentId;
+    }
+    const series = (metric: string, values: (number | string)[]) => values.map((v, step) => ({ metric_name: metric, metric_value: v, step }));
+    await post('better', series('loss', [5, 4, 3, 2]));
+    await post('worse', [...series('loss', [5, 0.1, 3, 2]), ...series('score', [1, 9, 3])]);
+    await post('long', series('loss', Array.from({ length: 600 }, (_, s) => 1000 - s))); // minimum 401 at step 599, third rollup bucket
+    await post('nan', series('loss', [3, 1]));
+    await post('same', series('loss', [7, 6]));
+    expect(await best()).toEqual({
+      same: { loss: 6 },
+      nan: { loss: 1 },
+      long: { loss: 401 },
+      worse: { loss: 0.1, score: 9 },
+      better: { loss: 2 },
+    });
+    await post('better', [{ metric_name: 'loss', metric_value: 0.5, step: 1 }]);
+    await post('worse', [{ metric_name: 'loss', metric_value: 9, step: 1 }, { metric_name: 'score', metric_value: 2, step: 1 }]);
+    await post('long', [{ metric_name: 'loss', metric_value: 1000, step: 599 }]);
+    await post('nan', [{ metric_name: 'loss', metric_value: 'NaN', step: 1 }]);
+    await post('same', [{ metric_name: 'loss', metric_value: 6, step: 1 }]);
+    expect(await best()).toEqual({
+      same: { loss: 6 },
+      nan: { loss: 3 },
+      long: { loss: 402 },
+      worse: { loss: 2, score: 3 },
+      better: { loss: 0.5 },
+    });
+    // the stale maximum re-logged higher again: the rollup's extreme is live once more
+    await post('worse', [{ metric_name: 'score', metric_value: 11, step: 0 }]);
+    expect((await best()).worse).toEqual({ loss: 2, score: 11 });
+  });
+});
