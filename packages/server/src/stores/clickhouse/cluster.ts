@@ -10,9 +10,12 @@
  * and -Merge over AggregatingMergeTree states are merged across shards by the initiator anyway.
  *
  * Only statements that change stored rows in place differ: a Distributed table takes no
- * mutation, so those are rewritten to the local table ON CLUSTER.
+ * mutation, so those are rewritten to the table targets.ts names for a mutation (the local table
+ * ON CLUSTER). Which table each kind of statement names is targets.ts's alone; the schema
+ * (ddl.ts) is rendered with it too.
  */
-import { TENANT_TABLES, mutationTarget } from './ddl.ts';
+import { TENANT_TABLES } from './ddl.ts';
+import { mutationTarget } from './targets.ts';
 
 export interface ClusterMode {
   /** The cluster name from remote_servers (a validated plain identifier). */

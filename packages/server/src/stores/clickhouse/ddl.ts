@@ -6,6 +6,7 @@
 import { AGGREGATED_INPUT_COLUMNS, ROLLUP_INPUT_COLUMNS, ROLLUP_STEPS, SUMMARY_INPUT_COLUMNS } from './partials.ts';
 
 export { ROLLUP_STEPS };
+import { distributedOver, localTable, onCluster, qualified as q, schemaTargets, target as targetOf } from './targets.ts';
 
 export interface DdlOptions {
   database: string;
@@ -171,18 +172,15 @@ const METRICS_INGEST_COLUMNS = `
 // Superseded by migration 4 (Native blocks carry the Float64 as is).
 
 function ingestStatements(o: DdlOptions): string[] {
-  const keys = o.cluster ? 'ingest_keys_local' : 'ingest_keys';
-  const ingest = o.cluster ? 'metrics_ingest_local' : 'metrics_ingest';
-  const target = o.cluster ? 'metrics_local' : 'metrics';
+  const keys = localTable(o, 'ingest_keys');
+  const ingest = localTable(o, 'metrics_ingest');
+  const target = localTable(o, 'metrics');
   const out = [
     `CREATE TABLE IF NOT EXISTS ${q(o, keys)}${onCluster(o)}\n(${INGEST_KEYS_COLUMNS}\n)\nENGINE = Join(ANY, LEFT, ingest_key)`,
     `CREATE TABLE IF NOT EXISTS ${q(o, ingest)}${onCluster(o)}\n(${METRICS_INGEST_COLUMNS}\n)\nENGINE = Null`,
   ];
-  if (o.cluster) {
-    // Rows and their key land on the same shard (both sharded by the key), so the view resolves locally.
-    out.push(`CREATE TABLE IF NOT EXISTS ${q(o, 'ingest_keys')}${onCluster(o)} AS ${q(o, keys)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${keys}, ingest_key)`);
-    out.push(`CREATE TABLE IF NOT EXISTS ${q(o, 'metrics_ingest')}${onCluster(o)} AS ${q(o, ingest)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${ingest}, ingest_key)`);
-  }
+  // Rows and their key land on the same shard (both sharded by the key), so the view resolves locally.
+  out.push(...distributedOver(o, 'ingest_keys', 'ingest_key'), ...distributedOver(o, 'metrics_ingest', 'ingest_key'));
   const lookup = (col: string) => `joinGet('${o.database}.${keys}', '${col}', ingest_key) AS ${col}`;
   out.push(
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_ingest_mv')}${onCluster(o)} TO ${q(o, target)} AS\nSELECT\n  ${lookup('team_id')},\n  ${lookup('project_id')},\n  ${lookup('experiment_id')},\n  metric_name, step, host,\n  fromUnixTimestamp64Milli(ts_ms, 'UTC') AS timestamp,\n  reinterpretAsFloat64(unhex(value_bits)) AS metric_value,\n  fromUnixTimestamp64Micro(logged_us, 'UTC') AS logged_at\nFROM ${q(o, ingest)}`,
@@ -192,12 +190,6 @@ function ingestStatements(o: DdlOptions): string[] {
 
 export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup', 'evidence_metrics'] as const;
 
-function q(o: DdlOptions, table: string): string {
-  return `${o.database}.${table}`;
-}
-function onCluster(o: DdlOptions): string {
-  return o.cluster ? ` ON CLUSTER ${o.cluster}` : '';
-}
 
 /**
  * On a cluster: a Replicated engine per shard at `/clickhouse/tables/{shard}/<db>/<table>_local`,
@@ -209,24 +201,16 @@ function onCluster(o: DdlOptions): string {
  * one that must re-create a replicated table drops it with SYNC first.
  */
 function createTable(o: DdlOptions, t: TableSpec): string[] {
-  const local = o.cluster ? `${t.name}_local` : t.name;
+  const local = localTable(o, t.name);
   const engine = o.cluster
     ? `Replicated${t.engine}('/clickhouse/tables/{shard}/${o.database}/${local}', '{replica}'${t.engineArgs ? ', ' + t.engineArgs : ''})`
     : `${t.engine}(${t.engineArgs ?? ''})`;
-  const out = [`CREATE TABLE IF NOT EXISTS ${q(o, local)}${onCluster(o)}\n(${t.columns}\n)\nENGINE = ${engine}\n${t.tail}`];
-  if (o.cluster) {
-    out.push(
-      `CREATE TABLE IF NOT EXISTS ${q(o, t.name)}${onCluster(o)} AS ${q(o, local)}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${local}, cityHash64(team_id))`,
-    );
-  }
-  return out;
+  return [`CREATE TABLE IF NOT EXISTS ${targetOf(o, 'ddl', t.name)}\n(${t.columns}\n)\nENGINE = ${engine}\n${t.tail}`, ...distributedOver(o, t.name, 'cityHash64(team_id)')];
 }
 
 /** A materialized view fires on inserts into the (local) metrics table and feeds the (local) target. */
 function createView(o: DdlOptions, name: string, target: string, select: string, groupBy: string, where?: string): string {
-  const src = o.cluster ? 'metrics_local' : 'metrics';
-  const dst = o.cluster ? `${target}_local` : target;
-  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${q(o, dst)} AS\nSELECT ${select}\nFROM ${q(o, src)}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${groupBy}`;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, name)}${onCluster(o)} TO ${targetOf(o, 'view', target)} AS\nSELECT ${select}\nFROM ${targetOf(o, 'view', 'metrics')}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${groupBy}`;
 }
 
 const KEY_COLS = 'team_id, project_id, experiment_id, metric_name';
@@ -309,9 +293,9 @@ export function aggregateColumns(target: string): string[] {
  * at upgrade (materialize_ttl_after_modify) would buy nothing.
  */
 function retentionStatements(o: DdlOptions): string[] {
-  const local = (t: string) => (o.cluster ? `${t}_local` : t);
-  const both = (t: string, alter: string) => [`ALTER TABLE ${q(o, local(t))}${onCluster(o)}\n  ${alter}`, ...(o.cluster ? [`ALTER TABLE ${q(o, t)}${onCluster(o)}\n  ${alter}`] : [])];
-  const ttl = (t: string, expr: string) => `ALTER TABLE ${q(o, local(t))}${onCluster(o)}\n  MODIFY TTL ${expr} DELETE\nSETTINGS materialize_ttl_after_modify = 0`;
+  const local = (t: string) => localTable(o, t);
+  const both = (t: string, alter: string) => schemaTargets(o, t).map((x) => `ALTER TABLE ${x}\n  ${alter}`);
+  const ttl = (t: string, expr: string) => `ALTER TABLE ${targetOf(o, 'ddl', t)}\n  MODIFY TTL ${expr} DELETE\nSETTINGS materialize_ttl_after_modify = 0`;
   const days = `retention_days UInt16 DEFAULT ${RETENTION_DEFAULT_DAYS}`;
   const out = [...both('metrics', `ADD COLUMN IF NOT EXISTS ${days}`), ttl('metrics', 'toDateTime(logged_at) + toIntervalDay(retention_days)')];
   for (const t of Object.keys(AGGREGATE_SPECS)) {
@@ -355,12 +339,12 @@ const EVIDENCE_COLUMNS = [
 
 function evidenceStatements(o: DdlOptions): string[] {
   const add = EVIDENCE_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(',\n  ');
-  const local = o.cluster ? 'evidence_metrics_local' : 'evidence_metrics';
-  const out = [
-    `ALTER TABLE ${q(o, local)}${onCluster(o)}\n  ${add},\n  MODIFY ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name, evaluation_id)`,
+  // the sorting key is the local table's alone; the Distributed table only mirrors the columns
+  const [local, distributed] = schemaTargets(o, 'evidence_metrics');
+  return [
+    `ALTER TABLE ${local}\n  ${add},\n  MODIFY ORDER BY (team_id, project_id, hypothesis_id, experiment_id, metric_name, evaluation_id)`,
+    ...(distributed ? [`ALTER TABLE ${distributed}\n  ${add}`] : []),
   ];
-  if (o.cluster) out.push(`ALTER TABLE ${q(o, 'evidence_metrics')}${onCluster(o)}\n  ${add}`);
-  return out;
 }
 
 /**
@@ -371,13 +355,14 @@ function evidenceStatements(o: DdlOptions): string[] {
  * Measured on chDB, 2M points: 2.98 CPU µs/point (narrow TSV + four views) → ~0.9.
  */
 function partialIngestStatements(o: DdlOptions): string[] {
-  const local = (t: string) => (o.cluster ? `${t}_local` : t);
+  const local = (t: string) => localTable(o, t);
   const out: string[] = [];
   for (const v of ['metrics_ingest_mv', 'metrics_summary_mv', 'metrics_hourly_mv', 'metrics_aggregated_mv', 'metrics_rollup_mv']) {
     out.push(`DROP VIEW IF EXISTS ${q(o, v)}${onCluster(o)}`);
   }
-  const dropped = o.cluster ? ['metrics_ingest', 'ingest_keys', 'metrics_ingest_local', 'ingest_keys_local'] : ['metrics_ingest', 'ingest_keys'];
-  for (const t of dropped) out.push(`DROP TABLE IF EXISTS ${q(o, t)}${onCluster(o)}`);
+  const dropped = ['metrics_ingest', 'ingest_keys'];
+  for (const t of dropped) out.push(`DROP TABLE IF EXISTS ${targetOf(o, 'distributed', t) ?? targetOf(o, 'ddl', t)}`);
+  if (o.cluster) for (const t of dropped) out.push(`DROP TABLE IF EXISTS ${targetOf(o, 'ddl', t)}`);
   const inputs: [string, readonly (readonly [string, string])[]][] = [
     ['metrics_summary_input', SUMMARY_INPUT_COLUMNS],
     ['metrics_aggregated_input', AGGREGATED_INPUT_COLUMNS],
@@ -385,10 +370,7 @@ function partialIngestStatements(o: DdlOptions): string[] {
   ];
   for (const [name, columns] of inputs) {
     const cols = columns.map(([c, t]) => `  ${c} ${t}`).join(',\n');
-    out.push(`CREATE TABLE IF NOT EXISTS ${q(o, local(name))}${onCluster(o)}\n(\n${cols}\n)\nENGINE = Null`);
-    if (o.cluster) {
-      out.push(`CREATE TABLE IF NOT EXISTS ${q(o, name)}${onCluster(o)} AS ${q(o, local(name))}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${local(name)}, cityHash64(team_id))`);
-    }
+    out.push(`CREATE TABLE IF NOT EXISTS ${targetOf(o, 'ddl', name)}\n(\n${cols}\n)\nENGINE = Null`, ...distributedOver(o, name, 'cityHash64(team_id)'));
   }
   for (const v of PARTIAL_VIEWS) {
     out.push(
@@ -445,11 +427,3 @@ export function setupStatements(o: DdlOptions): string[] {
   return [...(db ? [db] : []), migrationsTableDdl(o)];
 }
 
-/**
- * Where a statement that changes stored rows in place (lightweight DELETE, ALTER … UPDATE/DELETE,
- * OPTIMIZE, MODIFY TTL) goes: a Distributed table takes no mutations, so on a cluster it is the
- * local table on every host (the replicated engines pass a mutation on to their other replicas).
- */
-export function mutationTarget(o: DdlOptions, table: (typeof TENANT_TABLES)[number]): string {
-  return o.cluster ? `${q(o, `${table}_local`)}${onCluster(o)}` : table;
-}
