@@ -29,7 +29,8 @@ def gen_mlflow(out: str) -> dict:
     client = MlflowClient(uri)
     runs = {}
 
-    exp_a = client.create_experiment("exp-a")
+    exp_a = client.create_experiment("exp-a", tags={"owner": "vision-team"})
+    client.set_experiment_tag(exp_a, "dataset", "cifar10")
     r = client.create_run(exp_a, run_name="alpha", start_time=1_700_000_000_000, tags={"team": "vision", "mlflow.note.content": "first try"})
     rid = r.info.run_id
     client.log_param(rid, "lr", "0.01")
@@ -69,13 +70,22 @@ def gen_mlflow(out: str) -> dict:
     client.log_metric(r.info.run_id, "loss", 1.0, step=0)
     client.set_terminated(r.info.run_id, "FINISHED")
     client.delete_run(r.info.run_id)
+    runs["gone"] = r.info.run_id
 
     exp_b = client.create_experiment("exp-b")
     r = client.create_run(exp_b, run_name="gamma", start_time=1_700_001_000_000)
     rid = r.info.run_id
     client.log_batch(rid, metrics=[mlflow.entities.Metric("m/x", float(i), 1_700_001_000_000 + i, i) for i in range(1000)])
     runs["gamma"] = rid  # left RUNNING
-    return {"runs": runs, "experiments": {"exp-a": exp_a, "exp-b": exp_b}}
+
+    # a deleted experiment (the file store moves it to .trash/) with a run: imported, then soft-deleted
+    exp_c = client.create_experiment("exp-c", tags={"stage": "abandoned"})
+    r = client.create_run(exp_c, run_name="delta", start_time=1_700_002_000_000)
+    client.log_metric(r.info.run_id, "loss", 0.25, timestamp=1_700_002_000_000, step=0)
+    client.set_terminated(r.info.run_id, "FINISHED", end_time=1_700_002_100_000)
+    client.delete_experiment(exp_c)
+    runs["delta"] = r.info.run_id
+    return {"runs": runs, "experiments": {"exp-a": exp_a, "exp-b": exp_b, "exp-c": exp_c}}
 
 
 def tb_scalar_tensor(tag: str, value: float, double: bool, first: bool):

@@ -60,6 +60,38 @@ async function metricNames(team: TestTeam, project: string, experiment: string) 
   return Object.fromEntries((r.body.items as { metric_name: string; total_points: number }[]).map((m) => [m.metric_name, m.total_points]));
 }
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Through Assay's MLflow API (the project tags live there): each project's tags and lifecycle with
+ * its deleted_at, and each deleted run's lifecycle, deleted_at and its first loss value.
+ */
+async function deletedState(team: TestTeam, ids: Record<string, string>) {
+  const call = async (p: string, body?: unknown) => {
+    const r = await fetch(`${url}/api/2.0/mlflow/${p}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${team.apiKey}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    expect(r.status).toBe(200);
+    return (await r.json()) as Record<string, any>;
+  };
+  const exps = (await call('experiments/search', { view_type: 'ALL', max_results: 100 })).experiments as Record<string, any>[];
+  const tags: Record<string, Record<string, string>> = {};
+  const stages: Record<string, string> = {};
+  const runs: Record<string, [string, unknown]> = {};
+  const at: Record<string, unknown> = {};
+  for (const e of exps.filter((x) => x.name !== 'Default')) {
+    tags[e.name] = Object.fromEntries((e.tags ?? []).map((t: { key: string; value: string }) => [t.key, t.value]));
+    stages[e.name] = e.lifecycle_stage;
+    at[e.name] = e.last_update_time;
+    for (const r of (await call('runs/search', { experiment_ids: [e.experiment_id], run_view_type: 'DELETED_ONLY' })).runs ?? []) {
+      const loss = (r.data.metrics ?? []).find((m: { key: string }) => m.key === 'loss');
+      runs[r.info.run_name] = [r.info.lifecycle_stage, loss?.value];
+      if (ids[r.info.run_name]) expect(r.data.tags.find((t: { key: string }) => t.key === 'assay.import.run_id')?.value).toBe(ids[r.info.run_name]);
+    }
+  }
+  const projects = (await team.api.get('/projects?include_deleted=true&limit=100')).body.items as { name: string; deleted_at: string | null }[];
+  const inA = (await team.api.get('/projects/exp-a/experiments?include_deleted=true&limit=100')).body.items as { name: string; deleted_at: string | null }[];
+  const deletedAt = Object.fromEntries([...projects, ...inA].filter((x) => x.deleted_at).map((x) => [x.name, x.deleted_at]));
+  expect(Object.keys(deletedAt).sort()).toEqual(['exp-c', 'gone']);
+  return { tags, stages, runs, at, deletedAt };
+}
 const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 describe('mlflow', () => {
@@ -72,7 +104,7 @@ describe('mlflow', () => {
     const ids = expected.mlflow.runs;
     const first = await imp(team, 'mlflow', path.join(tmp, 'mlruns'), { artifacts: true });
     expect(first.warnings).toEqual([]);
-    expect(first.counts).toEqual({ projects: 2, experiments: 4, experimentsExisting: 0, params: 4, points: 1154, pointsExisting: 0, artifacts: 2, artifactsExisting: 0, warnings: 0, skipped: 1 });
+    expect(first.counts).toEqual({ projects: 3, experiments: 6, experimentsExisting: 0, params: 4, points: 1156, pointsExisting: 0, artifacts: 2, artifactsExisting: 0, warnings: 0, deleted: 3 });
 
     const a = await experiments(team, 'exp-a');
     const alpha = `alpha-${ids.alpha.slice(0, 8)}`;
@@ -108,8 +140,16 @@ describe('mlflow', () => {
       ['notes/readme.txt', sha(path.join(runDir, 'notes', 'readme.txt'))],
     ]);
 
+    const lifecycle = await deletedState(team, ids);
+    expect(lifecycle.tags).toEqual({ 'exp-a': { owner: 'vision-team', dataset: 'cifar10' }, 'exp-b': {}, 'exp-c': { stage: 'abandoned' } });
+    expect(lifecycle.stages).toEqual({ 'exp-a': 'active', 'exp-b': 'active', 'exp-c': 'deleted' });
+    // mlflow's file store marks the runs of a deleted experiment deleted too
+    expect(lifecycle.runs).toEqual({ gone: ['deleted', 1], delta: ['deleted', 0.25] });
+
+    // the second import leaves the deleted project alone (its one run counts as already there) and the deleted run deleted
     const second = await imp(team, 'mlflow', path.join(tmp, 'mlruns'), { artifacts: true });
-    expect(second.counts).toEqual({ projects: 0, experiments: 0, experimentsExisting: 4, params: 4, points: 0, pointsExisting: 1154, artifacts: 0, artifactsExisting: 2, warnings: 0, skipped: 1 });
+    expect(second.counts).toEqual({ projects: 0, experiments: 0, experimentsExisting: 6, params: 4, points: 0, pointsExisting: 1155, artifacts: 0, artifactsExisting: 2, warnings: 0, deleted: 0 });
+    expect(await deletedState(team, ids)).toEqual(lifecycle);
     expect(await experiments(team, 'exp-a')).toEqual(a);
     expect(await experiments(team, 'exp-b')).toEqual([gamma]);
     expect((await series(team, 'exp-a', alpha, 'loss')).length).toBe(100);
@@ -120,8 +160,15 @@ describe('mlflow', () => {
     const target = await srv.newTeam('imp-rest');
     const env = { MLFLOW_TRACKING_TOKEN: team.apiKey };
     const first = await imp(target, 'mlflow', url, { artifacts: true, env });
-    expect(first.warnings).toEqual([]);
-    expect(first.counts).toEqual({ projects: 2, experiments: 4, experimentsExisting: 0, params: 4, points: 1154, pointsExisting: 0, artifacts: 2, artifactsExisting: 0, warnings: 0, skipped: 0 });
+    // Assay's MLflow API serves no history for a run of a deleted experiment (a real MLflow server does)
+    expect(first.warnings).toEqual([
+      expect.stringMatching(/^deleted run [0-9a-f]{32}: metric 'loss' not readable from the server \(MLflow GET \/api\/2\.0\/mlflow\/metrics\/get-history: HTTP 404 /),
+      expect.stringMatching(/^deleted run [0-9a-f]{32}: artifacts not readable from the server \(MLflow GET \/api\/2\.0\/mlflow\/artifacts\/list: HTTP 404 /),
+    ]);
+    // the source's deleted run and deleted experiment (with its run, deleted with it) come over deleted
+    expect(first.counts).toEqual({ projects: 3, experiments: 6, experimentsExisting: 0, params: 4, points: 1155, pointsExisting: 0, artifacts: 2, artifactsExisting: 0, warnings: 2, deleted: 3 });
+    const got3 = await deletedState(target, {});
+    expect([got3.tags, got3.stages]).toEqual([(await deletedState(team, {})).tags, { 'exp-a': 'active', 'exp-b': 'active', 'exp-c': 'deleted' }]);
     const strip = (l: Awaited<ReturnType<typeof experiments>>) => l.map(({ name, features, ...rest }) => ({ ...rest, base: name.split('-')[0], params: Object.fromEntries(Object.entries(features).filter(([k]) => k !== 'mlflow')) }));
     const src = await experiments(team, 'exp-a');
     const got = await experiments(target, 'exp-a');
@@ -131,7 +178,8 @@ describe('mlflow', () => {
     expect(await series(target, 'exp-a', alphaGot.name, 'loss')).toEqual(await series(team, 'exp-a', alphaSrc.name, 'loss'));
     expect((await target.api.get(`/projects/exp-a/experiments/${alphaGot.name}/artifacts`)).body.items.map((x: { path: string }) => x.path).sort()).toEqual(['model.bin', 'notes/readme.txt']);
     const second = await imp(target, 'mlflow', url, { artifacts: true, env });
-    expect([second.counts.experiments, second.counts.points, second.counts.pointsExisting, second.counts.artifacts]).toEqual([0, 0, 1154, 0]);
+    expect([second.counts.experiments, second.counts.points, second.counts.pointsExisting, second.counts.artifacts, second.counts.deleted]).toEqual([0, 0, 1155, 0, 0]);
+    expect(await deletedState(target, {})).toEqual(got3);
   });
 });
 
@@ -140,7 +188,7 @@ describe('tensorboard', () => {
     const team = await srv.newTeam('imp-tb');
     const first = await imp(team, 'tensorboard', path.join(tmp, 'tb'), { project: 'tb' });
     expect(first.warnings).toEqual([]);
-    expect(first.counts).toEqual({ projects: 1, experiments: 3, experimentsExisting: 0, params: 3, points: 271, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, skipped: 0 });
+    expect(first.counts).toEqual({ projects: 1, experiments: 3, experimentsExisting: 0, params: 3, points: 271, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, deleted: 0 });
     const list = await experiments(team, 'tb');
     expect(list.map((e) => [e.name, e.status, e.features])).toEqual([
       ['group/runB', 'complete', {}],

@@ -60,7 +60,7 @@ export function summaryLines(r: ImportResult): string[] {
     `params       ${c.params}`,
     `points       ${c.points} written, ${c.pointsExisting} already there (${Math.round((c.points + c.pointsExisting) / Math.max(r.seconds, 1e-9))} points/s)`,
     `artifacts    ${c.artifacts} uploaded, ${c.artifactsExisting} already there`,
-    `skipped      ${c.skipped} deleted experiments/runs`,
+    `deleted      ${c.deleted} experiments/runs imported as deleted (restorable soft delete, as in the source)`,
     `warnings     ${c.warnings}`,
   ];
   const shown = r.warnings.slice(0, 50).map((w) => `  warning: ${w}`);

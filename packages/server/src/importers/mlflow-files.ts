@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { runSpecs, type MlflowRun } from './mlflow-map.ts';
+import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
 import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
 
@@ -10,8 +10,9 @@ import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sin
  * MLflow's file store (`mlruns/`): <experiment_id>/meta.yaml, <experiment_id>/<run_id>/meta.yaml,
  * and per run params/<key>, tags/<key> (the value is the whole file; keys with "/" are
  * subdirectories), metrics/<key> ("<timestamp ms> <value> <step>" per line, appended in logging
- * order) and artifacts/. Deleted experiments (.trash/, lifecycle_stage deleted) and deleted runs are
- * skipped and counted.
+ * order) and artifacts/; <experiment_id>/tags/<key> are the experiment's tags. Deleted experiments
+ * (moved to .trash/ by MLflow, lifecycle_stage deleted) and deleted runs are imported and then
+ * soft-deleted on Assay, as MLflow's delete_experiment / delete_run would.
  */
 
 interface FileRun extends MlflowRun {
@@ -46,27 +47,20 @@ const readKeyValues = (dir: string) => Object.fromEntries(walk(dir).map(([k, f])
 export function scanFileStore(root: string, sink: Sink): FileRun[] {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root} is not a directory`);
   const runs: FileRun[] = [];
-  const expDirs = fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.trash').map((e) => e.name).sort();
+  const dirsOf = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.trash').map((e) => path.join(d, e.name)).sort() : []);
   let found = 0;
-  for (const expName of expDirs) {
-    const expDir = path.join(root, expName);
+  for (const expDir of [...dirsOf(root), ...dirsOf(path.join(root, '.trash'))]) {
     const meta = readYaml(path.join(expDir, 'meta.yaml'));
     if (!meta || meta.experiment_id === undefined) continue;
     found++;
-    if (meta.lifecycle_stage === 'deleted') {
-      sink.counts.skipped++;
-      continue;
-    }
-    const experimentName = String(meta.name ?? expName);
+    const experimentName = String(meta.name ?? path.basename(expDir));
+    const experimentTags = readKeyValues(path.join(expDir, 'tags'));
+    const experimentDeleted = meta.lifecycle_stage === 'deleted' || path.basename(path.dirname(expDir)) === '.trash';
     for (const runDir of fs.readdirSync(expDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
       const dir = path.join(expDir, runDir);
       const m = readYaml(path.join(dir, 'meta.yaml'));
       const runId = String(m?.run_id ?? m?.run_uuid ?? '');
-      if (!m || !runId) continue; // models/, datasets/ and other non-run directories
-      if (m.lifecycle_stage === 'deleted') {
-        sink.counts.skipped++;
-        continue;
-      }
+      if (!m || !runId) continue; // models/, datasets/, tags/ and other non-run directories
       const tags = readKeyValues(path.join(dir, 'tags'));
       let artifactDir = path.join(dir, 'artifacts');
       const uri = typeof m.artifact_uri === 'string' ? m.artifact_uri : '';
@@ -84,6 +78,9 @@ export function scanFileStore(root: string, sink: Sink): FileRun[] {
         endTime: typeof m.end_time === 'number' ? m.end_time : null,
         params: readKeyValues(path.join(dir, 'params')),
         tags,
+        deleted: m.lifecycle_stage === 'deleted',
+        experimentTags,
+        experimentDeleted,
         artifactDir: fs.existsSync(artifactDir) ? artifactDir : undefined,
         metricFiles: walk(path.join(dir, 'metrics')).map(([key, file]) => ({ key, file, size: fs.statSync(file).size })),
       });
@@ -150,13 +147,16 @@ export async function importMlflowFiles(root: string, sink: Sink, progress: Prog
   const specs = runSpecs(sink, runs, o.project);
   progress.start(runs.reduce((s, r) => s + r.metricFiles.reduce((t, m) => t + m.size, 0), 0), 'bytes');
   await eachConcurrently(runs, o.jobs ?? 4, async (r) => {
+    if (await deletedTarget(sink, specs.get(r)!)) return;
     const w = await sink.run(specs.get(r)!);
     for (const m of r.metricFiles) {
       await readMetricFile(w, m.key, m.file, sink);
       progress.advance(m.size);
     }
-    await w.finish();
+    // before finish(): a deleted run is deleted there, last
     if (o.artifacts && r.artifactDir) await uploadArtifacts(w, r.artifactDir, sink);
+    await w.finish();
   });
+  await finishProjects(sink, runs, o.project);
   progress.stop();
 }

@@ -7,7 +7,9 @@ import { uniqueNames } from './sink.ts';
  * (services/mlflow/model.ts, docs/mlflow.md): experiment → project, run → experiment named by
  * mlflow.runName, params → flat string features, key/value tags → features["mlflow"].tags,
  * mlflow.note.content → description, RUNNING/FINISHED/FAILED/KILLED → running/complete/failed/crashed.
- * The source run id is kept as the tag `assay.import.run_id`.
+ * The source run id is kept as the tag `assay.import.run_id`. Experiment tags → project tags,
+ * lifecycle deleted → the soft delete MLflow's delete_experiment / delete_run make on Assay (a deleted
+ * run is imported, then deleted; a deleted experiment's project likewise, after all its runs).
  */
 
 export interface MlflowRun {
@@ -19,6 +21,10 @@ export interface MlflowRun {
   endTime?: number | null;
   params: Record<string, string>;
   tags: Record<string, string>;
+  /** The run's lifecycle_stage is deleted. */
+  deleted?: boolean;
+  experimentTags?: Record<string, string>;
+  experimentDeleted?: boolean;
 }
 
 /** Experiment specs of the runs, names unique per target project and stable across imports. */
@@ -31,12 +37,13 @@ export function runSpecs(sink: Sink, runs: MlflowRun[], project?: string): Map<M
   const out = new Map<MlflowRun, RunSpec>();
   for (const [p, list] of byProject) {
     const names = uniqueNames(list, (r) => (r.runName || r.tags['mlflow.runName'] || r.runId).slice(0, 255), (r) => r.runId);
-    for (const r of list) out.set(r, spec(sink, r, p, names.get(r)!));
+    // into one --project, a deleted experiment can only be carried by its runs
+    for (const r of list) out.set(r, spec(sink, r, p, names.get(r)!, Boolean(r.deleted || (project !== undefined && r.experimentDeleted))));
   }
   return out;
 }
 
-function spec(sink: Sink, r: MlflowRun, project: string, name: string): RunSpec {
+function spec(sink: Sink, r: MlflowRun, project: string, name: string, deleted: boolean): RunSpec {
   const features: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.params)) {
     if (k === RESERVED_KEY) sink.warn(`run ${r.runId}: param '${RESERVED_KEY}' skipped (the feature key is reserved for MLflow metadata)`);
@@ -60,5 +67,30 @@ function spec(sink: Sink, r: MlflowRun, project: string, name: string): RunSpec 
     status,
     startedAt: r.startTime ?? undefined,
     finishedAt: r.endTime ?? (status === 'running' ? undefined : null),
+    deleted,
   };
+}
+
+/** A run whose target project is deleted on the server is left out (Sink.projectState says why). */
+export async function deletedTarget(sink: Sink, spec: RunSpec): Promise<boolean> {
+  if (!(await sink.projectState(spec.project)).deleted) return false;
+  sink.counts.experimentsExisting++;
+  return true;
+}
+
+/**
+ * Once every run is in: experiment tags and the deleted state onto each target project. Into one
+ * --project the tags of every source experiment are merged (sorted by experiment name, so a key two
+ * of them set resolves the same way each time) and the project is never deleted.
+ */
+export async function finishProjects(sink: Sink, runs: MlflowRun[], project?: string): Promise<void> {
+  const byProject = new Map<string, { tags: Record<string, string>; deleted: boolean; sources: Set<string> }>();
+  for (const r of [...runs].sort((a, b) => (a.experimentName < b.experimentName ? -1 : 1))) {
+    const p = project ?? r.experimentName;
+    let t = byProject.get(p);
+    if (!t) byProject.set(p, (t = { tags: {}, deleted: project === undefined && Boolean(r.experimentDeleted), sources: new Set() }));
+    if (!t.sources.has(r.experimentName)) Object.assign(t.tags, r.experimentTags ?? {});
+    t.sources.add(r.experimentName);
+  }
+  for (const [p, t] of byProject) await sink.finishProject(p, { tags: t.tags, deleted: t.deleted });
 }

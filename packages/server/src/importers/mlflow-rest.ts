@@ -1,10 +1,10 @@
-import { runSpecs, type MlflowRun } from './mlflow-map.ts';
+import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
 import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
 
 /*
  * A running MLflow tracking server through its REST API: experiments/search and runs/search with
- * page tokens (active only), metrics/get-history per metric key with page tokens, artifacts/list
+ * page tokens (active and deleted: both lifecycles are carried over), metrics/get-history per metric key with page tokens, artifacts/list
  * and downloads (the mlflow-artifacts proxy for `mlflow-artifacts:` URIs, get-artifact otherwise).
  * Auth as MLflow's own client: MLFLOW_TRACKING_TOKEN (Bearer) or MLFLOW_TRACKING_USERNAME/PASSWORD (Basic).
  */
@@ -17,6 +17,12 @@ interface RestRun extends MlflowRun {
 
 type Kv = { key: string; value: string }[] | undefined;
 const kv = (l: Kv) => Object.fromEntries((l ?? []).map((t) => [t.key, t.value ?? '']));
+
+class MlflowHttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
 
 export class MlflowRestClient {
   private readonly base: string;
@@ -37,7 +43,7 @@ export class MlflowRestClient {
       body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
     });
     const text = await res.text();
-    if (!res.ok) throw new Error(`MLflow ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    if (!res.ok) throw new MlflowHttpError(res.status, `MLflow ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     return (text ? JSON.parse(text) : {}) as T;
   }
 
@@ -53,9 +59,10 @@ export class MlflowRestClient {
 
   async runs(): Promise<RestRun[]> {
     const out: RestRun[] = [];
-    for await (const e of this.pages<{ experiment_id: string; name: string }>('POST', '/api/2.0/mlflow/experiments/search', { max_results: 1000, view_type: 'ACTIVE_ONLY' }, 'experiments')) {
+    type Experiment = { experiment_id: string; name: string; lifecycle_stage?: string; tags?: Kv };
+    for await (const e of this.pages<Experiment>('POST', '/api/2.0/mlflow/experiments/search', { max_results: 1000, view_type: 'ALL' }, 'experiments')) {
       const runs = this.pages<{ info: Record<string, unknown>; data?: { params?: Kv; tags?: Kv; metrics?: { key: string }[] } }>(
-        'POST', '/api/2.0/mlflow/runs/search', { experiment_ids: [e.experiment_id], max_results: 1000, run_view_type: 'ACTIVE_ONLY' }, 'runs');
+        'POST', '/api/2.0/mlflow/runs/search', { experiment_ids: [e.experiment_id], max_results: 1000, run_view_type: 'ALL' }, 'runs');
       for await (const r of runs) {
         const i = r.info;
         out.push({
@@ -68,6 +75,9 @@ export class MlflowRestClient {
           endTime: i.end_time != null ? Number(i.end_time) : null,
           params: kv(r.data?.params),
           tags: kv(r.data?.tags),
+          deleted: i.lifecycle_stage === 'deleted',
+          experimentTags: kv(e.tags),
+          experimentDeleted: e.lifecycle_stage === 'deleted',
           artifactUri: String(i.artifact_uri ?? ''),
           metricKeys: [...new Set((r.data?.metrics ?? []).map((m) => m.key))].sort(),
         });
@@ -116,24 +126,36 @@ export async function importMlflowRest(uri: string, sink: Sink, progress: Progre
   const specs = runSpecs(sink, runs, o.project);
   progress.start(runs.length, 'runs');
   await eachConcurrently(runs, o.jobs ?? 4, async (r) => {
+    if (await deletedTarget(sink, specs.get(r)!)) return;
     const w = await sink.run(specs.get(r)!);
+    // some servers serve nothing of a run of a deleted experiment (Assay's MLflow API answers 404)
+    const unreadable = (e: unknown, what: string) => {
+      if (!(e instanceof MlflowHttpError && e.status === 404 && r.deleted)) throw e;
+      sink.warn(`deleted run ${r.runId}: ${what} not readable from the server (${e.message.slice(0, 200)}); imported without it`);
+    };
     for (const key of r.metricKeys) {
-      await client.history(w, r.runId, key);
+      await client.history(w, r.runId, key).catch((e) => unreadable(e, `metric '${key}'`));
       await w.drain();
     }
-    await w.finish();
     if (o.artifacts) {
+      // before finish(): a deleted run is deleted there, last
       const existing = await w.existingArtifacts();
-      for await (const [rel, fetchBytes] of client.artifacts(r)) {
-        try {
-          await w.artifactBytes(rel, await fetchBytes(), existing);
-        } catch (e) {
-          if (!(e instanceof ImportHttpError) || e.status >= 500) throw e;
-          sink.warn(`artifact ${rel} of run ${r.runId}: ${e.message}`);
+      try {
+        for await (const [rel, fetchBytes] of client.artifacts(r)) {
+          try {
+            await w.artifactBytes(rel, await fetchBytes(), existing);
+          } catch (e) {
+            if (!(e instanceof ImportHttpError) || e.status >= 500) throw e;
+            sink.warn(`artifact ${rel} of run ${r.runId}: ${e.message}`);
+          }
         }
+      } catch (e) {
+        unreadable(e, 'artifacts');
       }
     }
+    await w.finish();
     progress.advance(1);
   });
+  await finishProjects(sink, runs, o.project);
   progress.stop();
 }

@@ -27,6 +27,8 @@ export interface RunSpec {
   startedAt?: number;
   /** End time; undefined keeps what a terminal status records. */
   finishedAt?: number | null;
+  /** Deleted in the source (MLflow lifecycle_stage): imported, then soft-deleted (MLflow delete_run). */
+  deleted?: boolean;
 }
 
 export interface Counts {
@@ -39,7 +41,8 @@ export interface Counts {
   artifacts: number;
   artifactsExisting: number;
   warnings: number;
-  skipped: number;
+  /** Projects and experiments imported in the deleted state (MLflow deleted experiments and runs). */
+  deleted: number;
 }
 
 export interface SinkOptions {
@@ -65,11 +68,11 @@ const RETRYABLE = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Sink {
-  readonly counts: Counts = { projects: 0, experiments: 0, experimentsExisting: 0, params: 0, points: 0, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, skipped: 0 };
+  readonly counts: Counts = { projects: 0, experiments: 0, experimentsExisting: 0, params: 0, points: 0, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, deleted: 0 };
   readonly warnings: string[] = [];
   readonly batchPoints: number;
   private readonly base: string;
-  private readonly projects = new Map<string, Promise<string>>();
+  private readonly projects = new Map<string, Promise<{ id: string; deleted: boolean }>>();
   private readonly slots: number;
   private inflight = 0;
   private readonly waiters: (() => void)[] = [];
@@ -119,17 +122,70 @@ export class Sink {
   }
 
   /** Project id by name, created on first use. */
-  project(name: string): Promise<string> {
-    if (this.dryRun) return Promise.resolve(name);
+  async project(name: string): Promise<string> {
+    const p = await this.projectState(name);
+    if (p.deleted) throw new Error(`project ${name} is deleted on the Assay server`);
+    return p.id;
+  }
+
+  /**
+   * The project, and whether it is soft-deleted on the server (create answers 409 for a deleted
+   * name). An importer leaves a deleted project alone: it was deleted by the end of an earlier
+   * import of a deleted MLflow experiment (MLflow takes no writes into one, so nothing new can be
+   * in it), or by a user — an import must not undo that.
+   */
+  projectState(name: string): Promise<{ id: string; deleted: boolean }> {
+    if (this.dryRun) return Promise.resolve({ id: name, deleted: false });
     let p = this.projects.get(name);
     if (!p) {
-      p = this.request<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name }).then((r) => {
-        if (r.status === 201) this.counts.projects++;
-        return r.body.id;
-      });
+      p = this.getOrCreateProject(name);
       this.projects.set(name, p);
     }
     return p;
+  }
+
+  private async getOrCreateProject(name: string): Promise<{ id: string; deleted: boolean }> {
+    try {
+      const r = await this.request<{ id: string }>('POST', '/api/v1/projects?if_exists=return', { name });
+      if (r.status === 201) this.counts.projects++;
+      return { id: r.body.id, deleted: false };
+    } catch (e) {
+      if (!(e instanceof ImportHttpError) || e.status !== 409) throw e;
+      const q = new URLSearchParams({ name, include_deleted: 'true', limit: '100' });
+      const found = (await this.request<{ items: { id: string; name: string; deleted_at: string | null }[] }>('GET', `/api/v1/projects?${q}`)).body.items.find((x) => x.name === name);
+      if (!found?.deleted_at) throw e;
+      return { id: found.id, deleted: true };
+    }
+  }
+
+  /**
+   * After every run of the project is in: MLflow experiment tags onto the project (set-experiment-tag
+   * of Assay's MLflow API: overwrites, so a re-run is a no-op; mlflow.note.content becomes the
+   * description there), then the source's deleted state (delete_experiment, a restorable soft delete).
+   */
+  async finishProject(name: string, o: { tags?: Record<string, string>; deleted?: boolean }): Promise<void> {
+    if (this.dryRun) {
+      if (o.deleted) this.counts.deleted++;
+      return;
+    }
+    const p = await this.projectState(name);
+    if (p.deleted) return;
+    if (o.deleted) this.counts.deleted++;
+    const experiment_id = mlflowId(p.id);
+    const tags = Object.entries(o.tags ?? {});
+    // only what differs is written: a re-run must not even touch the project's update time
+    const have = tags.length ? await this.request<{ experiment: { tags?: { key: string; value: string }[]; description?: string } }>('GET', `/api/2.0/mlflow/experiments/get?experiment_id=${experiment_id}`) : undefined;
+    const current = new Map((have?.body.experiment.tags ?? []).map((t) => [t.key, t.value]));
+    for (const [key, value] of tags) {
+      if (current.get(key) === value) continue;
+      try {
+        await this.request('POST', '/api/2.0/mlflow/experiments/set-experiment-tag', { experiment_id, key, value });
+      } catch (e) {
+        if (!(e instanceof ImportHttpError) || e.status >= 500) throw e;
+        this.warn(`project ${name}: experiment tag ${JSON.stringify(key.slice(0, 60))} skipped: ${e.message}`);
+      }
+    }
+    if (o.deleted) await this.request('POST', '/api/2.0/mlflow/experiments/delete', { experiment_id });
   }
 
   /** Get-or-create the experiment (features and tags merged into an existing one); points then go through the writer. */
@@ -137,7 +193,7 @@ export class Sink {
     const projectId = await this.project(spec.project);
     if (this.dryRun) {
       this.counts.experiments++;
-      return new RunWriter(this, spec, projectId, spec.name);
+      return new RunWriter(this, spec, projectId, spec.name, true);
     }
     const body: Record<string, unknown> = { name: spec.name, features: spec.features ?? {}, tags: spec.tags ?? [] };
     if (spec.description != null) body.description = spec.description;
@@ -145,7 +201,7 @@ export class Sink {
     const r = await this.request<{ id: string }>('POST', `/api/v1/projects/${projectId}/experiments?if_exists=return`, body);
     if (r.status === 201) this.counts.experiments++;
     else this.counts.experimentsExisting++;
-    return new RunWriter(this, spec, projectId, r.body.id);
+    return new RunWriter(this, spec, projectId, r.body.id, r.status === 201);
   }
 
   async acquire(): Promise<void> {
@@ -183,7 +239,7 @@ export class RunWriter {
   private readonly badNames = new Set<string>();
   private skipped = 0;
 
-  constructor(private readonly sink: Sink, readonly spec: RunSpec, readonly projectId: string, readonly experimentId: string) {}
+  constructor(private readonly sink: Sink, readonly spec: RunSpec, readonly projectId: string, readonly experimentId: string, private readonly created: boolean) {}
 
   /** One point; `ts` in epoch ms (omitted: the server's time). Steps must be integers ≥ 0. */
   add(metric: string, step: number, value: Value, ts?: number): void {
@@ -288,6 +344,7 @@ export class RunWriter {
     while (this.pending.size) await Promise.all([...this.pending]);
     if (this.failure) throw this.failure;
     if (this.skipped) this.sink.warn(`${this.spec.name}: ${this.skipped} points skipped (negative or fractional step, or timestamp outside 1970–2106)`);
+    if (this.spec.deleted && this.created) this.sink.counts.deleted++;
     if (this.sink.dryRun) return;
     // get-or-create marked an existing run running again; the source's status and times come back here
     const patch: Record<string, unknown> = { status: this.spec.status ?? 'complete' };
@@ -295,8 +352,13 @@ export class RunWriter {
     if (this.spec.finishedAt !== undefined && patch.status !== 'running') patch.finished_at = this.spec.finishedAt;
     if (late.features && Object.keys(late.features).length) patch.features = late.features;
     await this.sink.request('PATCH', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}`, patch);
+    // MLflow delete_run keeps the first deletion time: a re-run leaves it as it was
+    if (this.spec.deleted) await this.sink.request('POST', '/api/2.0/mlflow/runs/delete', { run_id: mlflowId(this.experimentId) });
   }
 }
+
+/** An Assay UUID as the id Assay's MLflow API uses for it (services/mlflow/model.ts). */
+const mlflowId = (uuid: string) => uuid.replace(/-/g, '');
 
 /** A value read from text: numbers, and the spellings of NaN/±Inf that Python and C libraries write. */
 export function parseValue(s: string): Value | undefined {
