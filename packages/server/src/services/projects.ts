@@ -60,15 +60,19 @@ export async function deleteProject(ctx: AppContext, tenant: Tenant, idOrName: s
 export async function restoreProject(ctx: AppContext, tenant: Tenant, idOrName: string) {
   requireRole(tenant, 'researcher');
   const p = await resolveProject(ctx, tenant, idOrName, { includeDeleted: true });
-  return projectDto(p.deletedAt ? await setProjectDeleted(ctx, tenant, p.id, false) : p);
+  const restored = p.deletedAt ? await setProjectDeleted(ctx, tenant, p.id, false) : p;
+  // undefined: a concurrent restore (or purge) got there first — answer with what is there now
+  return projectDto(restored ?? (await resolveProject(ctx, tenant, p.id, { includeDeleted: true })));
 }
 
-/** MLflow delete_experiment / restore_experiment: a restorable soft delete of the project. */
+/**
+ * MLflow delete_experiment / restore_experiment: a restorable soft delete of the project.
+ * Undefined when the project is missing or already in that state (a concurrent request won).
+ */
 export async function setProjectDeleted(ctx: AppContext, tenant: Tenant, id: string, deleted: boolean) {
   requireRole(tenant, 'researcher');
   const p = await repo.setProjectDeleted(ctx.pg.db, tenant, id, deleted ? new Date() : null);
-  if (!p) throw notFound('Project');
   // ingest resolves its target through a short cache: a deleted project must stop taking points now
-  forgetIngestTargets(ctx);
+  if (p) forgetIngestTargets(ctx);
   return p;
 }

@@ -139,8 +139,8 @@ export async function deleteExperimentTag(ctx: AppContext, tenant: Tenant, p: Pr
  */
 export async function setExperimentDeleted(ctx: AppContext, tenant: Tenant, p: ProjectRow, deleted: boolean): Promise<void> {
   // MLflow looks the experiment up in the other lifecycle only: deleting a deleted one is "does not exist"
-  if (Boolean(p.deletedAt) === deleted) throw missing(`No Experiment with id=${hex(p.id)} exists`);
-  await setProjectDeleted(ctx, tenant, p.id, deleted);
+  // (checked again by the update itself: of concurrent deletes one wins, the others get this too)
+  if (Boolean(p.deletedAt) === deleted || !(await setProjectDeleted(ctx, tenant, p.id, deleted))) throw missing(`No Experiment with id=${hex(p.id)} exists`);
 }
 
 /** Every project of the team (MLflow search_experiments filters them in memory, like search_runs). */

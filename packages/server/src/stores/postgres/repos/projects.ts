@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ilike, isNotNull, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { projects, teams } from '../schema.ts';
 import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
@@ -62,12 +62,16 @@ export async function insertDefaultProject(db: Db, tenant: Tenant, name: string)
   await db.insert(projects).values({ name, teamId: tenant.teamId, createdAt: teamCreated, updatedAt: teamCreated }).onConflictDoNothing();
 }
 
-/** Soft delete (a date) or restore (null). */
+/**
+ * Soft delete (a date) or restore (null), only from the other state: undefined when the project is
+ * missing or already there, so of two concurrent deletes exactly one wins (MLflow's answer to the
+ * other is "does not exist") and the first deletion date is kept.
+ */
 export async function setProjectDeleted(db: Db, tenant: Tenant, id: string, deletedAt: Date | null): Promise<ProjectRow | undefined> {
   const [p] = await db
     .update(projects)
     .set({ deletedAt, updatedAt: new Date() })
-    .where(and(eq(projects.teamId, tenant.teamId), eq(projects.id, id)))
+    .where(and(eq(projects.teamId, tenant.teamId), eq(projects.id, id), deletedAt ? isNull(projects.deletedAt) : isNotNull(projects.deletedAt)))
     .returning();
   return p;
 }
