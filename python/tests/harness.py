@@ -158,10 +158,11 @@ class LiveServer:
             raise RuntimeError(out.stderr.decode()[-2000:])
         return json.loads([x for x in out.stdout.decode().splitlines() if x.strip().startswith("{")][-1])
 
-    def start(self, timeout: float = 90.0) -> "LiveServer":
+    def start(self, timeout: float = 90.0, cwd: Optional[str] = None) -> "LiveServer":
+        """`cwd`: the server's working directory (MLflow resolves a relative artifact_location there)."""
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(["node", ASSAY_BIN, "serve", "--port", str(self.port),
-                                      "--data-dir", self.data_dir], cwd=REPO, env=self.env,
+                                      "--data-dir", self.data_dir], cwd=cwd or REPO, env=self.env,
                                      stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         deadline = time.monotonic() + timeout

@@ -190,6 +190,7 @@ def main(suffix: str, out_path: str) -> None:
         out["logged_model.download"] = f.read()
 
     experiment_lifecycle(c, suffix)
+    artifact_locations(c, suffix)
 
     with open(out_path, "w") as f:
         json.dump(out, f, sort_keys=True, default=str)
@@ -240,6 +241,39 @@ def experiment_lifecycle(c: MlflowClient, suffix: str) -> None:
     out["restore_experiment.lifecycle"] = [c.get_experiment(eid).lifecycle_stage, c.get_run(run).info.lifecycle_stage]
     out["restore_experiment.again"] = code_of(lambda: c.restore_experiment(eid))
     out["restore_experiment.log_metric"] = code_of(lambda: c.log_metric(run, "x", 1.0, step=0))
+
+
+def artifact_locations(c: MlflowClient, suffix: str) -> None:
+    """create_experiment's artifact_location: kept, followed by runs; the client itself writes file: locations."""
+    import pathlib
+
+    def rel(uri: str, run_id: str) -> str:
+        return uri.replace(run_id, "<run>")
+
+    s3 = c.create_experiment(f"loc-s3-{suffix}", artifact_location=f"s3://compat-bucket/{suffix}/")
+    r = c.create_run(s3).info
+    out["artifact_location.s3"] = [c.get_experiment(s3).artifact_location, rel(r.artifact_uri, r.run_id)]
+
+    src = os.path.join(tempfile.mkdtemp(), "a.txt")
+    with open(src, "w") as f:
+        f.write("local bytes")
+    local = tempfile.mkdtemp()
+    fe = c.create_experiment(f"loc-file-{suffix}", artifact_location=pathlib.Path(local).as_uri())
+    r = c.create_run(fe).info
+    out["artifact_location.file"] = [c.get_experiment(fe).artifact_location.replace(local, "<tmp>"), rel(r.artifact_uri, r.run_id).replace(local, "<tmp>")]
+    c.log_artifact(r.run_id, src)
+    out["artifact_location.file_written"] = sorted(os.listdir(os.path.join(local, r.run_id, "artifacts")))
+    out["artifact_location.file_listed"] = [(f.path, f.file_size) for f in c.list_artifacts(r.run_id)]
+
+    # resolved against the server's working directory (each server has its own)
+    loc = c.get_experiment(c.create_experiment(f"loc-rel-{suffix}", artifact_location="rel_loc")).artifact_location
+    out["artifact_location.relative"] = [os.path.isabs(loc), loc.endswith("/rel_loc")]
+
+    px = c.create_experiment(f"loc-proxy-{suffix}", artifact_location=f"mlflow-artifacts:/custom/{suffix}")
+    r = c.create_run(px).info
+    c.log_artifact(r.run_id, src)
+    out["artifact_location.proxy"] = [c.get_experiment(px).artifact_location, rel(r.artifact_uri, r.run_id), [(f.path, f.file_size) for f in c.list_artifacts(r.run_id)]]
+    out["artifact_location.runs_uri"] = code_of(lambda: c.create_experiment(f"loc-runs-{suffix}", artifact_location="runs:/abc/x"))
 
 
 if __name__ == "__main__":

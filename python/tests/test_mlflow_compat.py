@@ -177,6 +177,15 @@ class MlflowClientAgainstAssay(unittest.TestCase):
         self.assertEqual(OUT["download_artifacts.dir"], {"inner/w1.bin": "w1-longer", "w0.bin": "w0"})
         self.assertEqual(OUT["download_artifacts.file"], "hello from run a\n")
 
+    def test_artifact_locations(self) -> None:
+        self.assertEqual(OUT["artifact_location.s3"], ["s3://compat-bucket/t1/", "s3://compat-bucket/t1/<run>/artifacts"])
+        self.assertEqual(OUT["artifact_location.file"], ["file://<tmp>", "file://<tmp>/<run>/artifacts"])
+        self.assertEqual(OUT["artifact_location.file_written"], ["a.txt"])
+        self.assertEqual(OUT["artifact_location.file_listed"], [["a.txt", 11]])
+        self.assertEqual(OUT["artifact_location.relative"], [True, True])
+        self.assertEqual(OUT["artifact_location.proxy"], ["mlflow-artifacts:/custom/t1", "mlflow-artifacts:/custom/t1/<run>/artifacts", [["a.txt", 11]]])
+        self.assertEqual(OUT["artifact_location.runs_uri"], "INVALID_PARAMETER_VALUE")
+
     def test_logged_models(self) -> None:
         self.assertEqual(OUT["logged_model"], {"model_type": "classifier", "name": "clf", "params": {"C": "1.0"}, "source_run_matches": True, "status": "READY", "tags": {"flavor": "sk"}})
         self.assertEqual(OUT["logged_model.search"], ["clf"])
@@ -201,7 +210,7 @@ class MlflowClientAgainstAssay(unittest.TestCase):
         ok = subprocess.run([PYTHON, "-c", probe], env=mlflow_env(SERVER.url, MLFLOW_TRACKING_USERNAME="anyone", MLFLOW_TRACKING_PASSWORD=SERVER.api_key),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(ok.returncode, 0, ok.stderr.decode()[-2000:])
-        self.assertEqual(ok.stdout.decode().strip(), "['Default', 'compat-other-t1', 'compat-t1', 'life-renamed-t1']")
+        self.assertEqual(ok.stdout.decode().strip(), "['Default', 'compat-other-t1', 'compat-t1', 'life-renamed-t1', 'loc-file-t1', 'loc-proxy-t1', 'loc-rel-t1', 'loc-s3-t1']")
         bad = subprocess.run([PYTHON, "-c", probe], env=mlflow_env(SERVER.url, MLFLOW_TRACKING_TOKEN="assay_wrong", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertNotEqual(bad.returncode, 0)
@@ -238,7 +247,7 @@ class SameScriptAgainstMlflowServer(unittest.TestCase):
             log.close()
         diffs = {k: (OUT.get(k), theirs.get(k)) for k in set(OUT) | set(theirs) if OUT.get(k) != theirs.get(k)}
         self.assertEqual(diffs, {}, "results that differ between Assay and mlflow server (assay, mlflow)")
-        self.assertEqual(len(OUT), 68)
+        self.assertEqual(len(OUT), 75)
 
 
 if __name__ == "__main__":

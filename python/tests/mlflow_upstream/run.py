@@ -65,7 +65,9 @@ def run(select: Optional[str] = None, timeout: float = 1800.0, against: str = "a
         if against == "mlflow":
             env["ASSAY_UPSTREAM_AGAINST"] = "mlflow"
         else:
-            server = LiveServer(team="upstream-owner").start()
+            # in the test's working directory, as upstream's server is: a relative artifact_location
+            # resolves against the server's cwd (test_create_get_search_experiment asserts it)
+            server = LiveServer(team="upstream-owner").start(cwd=root)
             with open(os.path.join(server.data_dir, "server.json")) as f:
                 env.update(ASSAY_URL=server.url, ASSAY_ADMIN_TOKEN=json.load(f)["admin_token"])
         env.update(ASSAY_UPSTREAM_SKIPS=SKIPS, TMPDIR=work,
