@@ -42,6 +42,8 @@ const READS: Record<string, string> = {
     FROM metrics_aggregated WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, step ORDER BY metric_name, step`,
   rollup: `SELECT metric_name, host, bucket, argMinMerge(low_point), argMaxMerge(high_point), argMinMerge(first_point), argMaxMerge(last_point)
     FROM metrics_rollup WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, host, bucket ORDER BY metric_name, host, bucket`,
+  fine: `SELECT metric_name, host, bucket, min(min_value), max(max_value), argMaxMerge(last_point), sum(point_count), groupBitOr(step_mask)
+    FROM metrics_rollup_fine WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, host, bucket ORDER BY metric_name, host, bucket`,
 };
 
 async function readAggregates(experimentId: string) {
@@ -69,6 +71,8 @@ describe('pre-aggregated partials', () => {
     expect(live.hourly.length).toBeGreaterThan(3 * 15); // ~20 h of steps
     expect(live.aggregated).toHaveLength(3 * 301);
     expect(live.rollup.length).toBeGreaterThan(3 * 8);
+    // 8-step buckets per metric: steps 0..1499 on host '' (188), 1500..1800 on node-a (39), 1500..1799 on node-b (38)
+    expect(live.fine).toHaveLength(3 * (188 + 39 + 38));
     // weird: NaN and ±Inf are values like any other (min/max skip NaN only)
     const weird = live.summary.find((r) => (r as unknown[])[0] === 'weird') as unknown[];
     expect(weird[1]).toBe('-inf');

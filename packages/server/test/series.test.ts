@@ -52,16 +52,18 @@ describe('POST /metrics/series', () => {
     expect(Math.max(...sampled)).toBe(0);
   });
 
-  it('fewer than 256 steps per bucket: equal buckets from every deduplicated point, with counts', async () => {
+  it('fewer than 256 steps per bucket: whole 8-step fine-rollup buckets (100 → 104 steps), with counts', async () => {
     const r = await series({ series: [{ experiment_id: big, metric_name: 'loss' }], buckets: 10_000 });
     const [s] = r.body.series;
     expect([s.total_points, s.first_step, s.last_step, s.mode]).toEqual([N, 0, N - 1, 'buckets']);
     const d = s.data;
-    expect(d.step_start).toEqual(Array.from({ length: 10_000 }, (_, b) => b * 100));
-    expect(d.count).toEqual(Array(10_000).fill(100));
-    expect(d.max[Math.floor(SPIKE / 100)]).toBe(1000);
+    const B = Math.ceil(N / 104);
+    expect(d.step_start).toEqual(Array.from({ length: B }, (_, b) => b * 104));
+    expect(d.count).toEqual(Array.from({ length: B }, (_, b) => (b === B - 1 ? N - (B - 1) * 104 : 104)));
+    expect(d.max[Math.floor(SPIKE / 104)]).toBe(1000);
     expect(d.max.filter((v: number) => v === 1000)).toHaveLength(1);
-    expect(d.last_step).toEqual(d.step_start.map((x: number) => x + 99));
+    expect(d.last_step).toEqual(d.step_start.map((x: number) => Math.min(N - 1, x + 103)));
+    expect(d.last).toEqual(d.last_step.map(wave));
   });
 
   it('a step window clips the buckets to the data and is raw once its points fit', async () => {

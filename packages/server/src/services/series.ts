@@ -1,7 +1,8 @@
 import type { MetricValue } from '@assay/contracts';
 import type { AppContext } from '../context.ts';
 import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
-import { ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
+import { FINE_ROLLUP_STEPS, ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
+import { seriesFine, type FineRequest, type SeriesFineRow } from '../stores/clickhouse/queries/series-fine.ts';
 import type { RollupPoint } from '../stores/clickhouse/queries/metrics.ts';
 import {
   seriesExtents,
@@ -86,20 +87,53 @@ function overviewEntry(o: Overview, row: SeriesRollupRow | undefined) {
   return { total_points: o.n, first_step: o.lo, last_step: o.hi, mode: 'buckets' as const, data };
 }
 
+type Fine = FineRequest & { n: number; lo: number; hi: number };
+const nanToNull = (v: RawValue) => {
+  const w = chToWire(v);
+  return w === 'NaN' ? null : w;
+};
+
+/** Fine-rollup buckets → the wire entry: per fine buckets each, aligned to multiples of FINE_ROLLUP_STEPS. */
+function fineEntry(f: Fine, row: SeriesFineRow) {
+  const span = f.per * FINE_ROLLUP_STEPS;
+  const base = f.first * FINE_ROLLUP_STEPS;
+  const buckets = row[4];
+  const data: Buckets = {
+    step_start: buckets.map(([b]) => Math.max(f.lo, base + Number(b) * span)),
+    step_end: buckets.map(([b]) => Math.min(f.hi, base + (Number(b) + 1) * span - 1)),
+    min: buckets.map(([, lo]) => nanToNull(lo)),
+    max: buckets.map(([, , hi]) => nanToNull(hi)),
+    last: buckets.map(([, , , last]) => chToWire(last[2])),
+    last_step: buckets.map(([, , , last]) => Number(last[0])),
+    last_timestamp: buckets.map(([, , , last]) => Number(last[1])),
+    count: buckets.map(([, , , , n]) => Number(n)),
+  };
+  return { total_points: f.n, first_step: f.lo, last_step: f.hi, mode: 'buckets' as const, data };
+}
+
 /**
- * Whole-history series too long to draw point by point at ≥ ROLLUP_STEPS steps per bucket: their
- * overview comes from the rollup (pre-aggregated per 256 steps) instead of a scan of every point.
+ * Which whole-history series skip the point scan. At ≥ ROLLUP_STEPS steps per bucket: an overview
+ * from the 256-step rollup. At fewer, when rounding the bucket width up to whole fine buckets
+ * leaves it at most 1.5× as wide as asked (a 23-step width becomes 24, 12 becomes 16; 9 stays a
+ * scan): buckets from the fine rollup (8 steps). The rest scan their points.
  */
-async function overviews(ctx: AppContext, tenant: Tenant, projectId: string, pairs: Pair[], buckets: number): Promise<Overview[]> {
-  const out: Overview[] = [];
+async function plan(ctx: AppContext, tenant: Tenant, projectId: string, pairs: Pair[], buckets: number): Promise<{ long: Overview[]; fine: Fine[] }> {
+  const long: Overview[] = [];
+  const fine: Fine[] = [];
   for (const [experimentId, metricName, n, lo, hi] of await seriesExtents(ctx.ch, tenant, projectId, pairs)) {
     const [N, LO, HI] = [Number(n), Number(lo), Number(hi)];
-    if (N <= buckets || Math.ceil((HI - LO + 1) / buckets) < ROLLUP_STEPS) continue;
-    const first = Math.floor(LO / ROLLUP_STEPS);
-    const per = Math.ceil((Math.floor(HI / ROLLUP_STEPS) - first + 1) / buckets);
-    out.push({ experimentId, metricName, n: N, lo: LO, hi: HI, first, per });
+    if (N <= buckets) continue;
+    const width = Math.ceil((HI - LO + 1) / buckets);
+    if (width >= ROLLUP_STEPS) {
+      const first = Math.floor(LO / ROLLUP_STEPS);
+      const per = Math.ceil((Math.floor(HI / ROLLUP_STEPS) - first + 1) / buckets);
+      long.push({ experimentId, metricName, n: N, lo: LO, hi: HI, first, per });
+      continue;
+    }
+    const per = Math.ceil(width / FINE_ROLLUP_STEPS);
+    if (2 * per * FINE_ROLLUP_STEPS <= 3 * width) fine.push({ experimentId, metricName, n: N, lo: LO, hi: HI, first: Math.floor(LO / FINE_ROLLUP_STEPS), per });
   }
-  return out;
+  return { long, fine };
 }
 
 /**
@@ -116,23 +150,29 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   const wanted = body.series.map((s) => ({ experimentId: idOf.get(s.experiment_id)!, metricName: s.metric_name }));
   const unique = [...new Map(wanted.map((p) => [keyOf(p), p])).values()];
   const whole = body.step_min === undefined && body.step_max === undefined && body.host === undefined;
-  const long = whole ? await overviews(ctx, tenant, project.id, unique, body.buckets) : [];
-  const longKeys = new Set(long.map(keyOf));
-  const [rows, rolled] = await Promise.all([
-    seriesMulti(ctx.ch, tenant, {
-      projectId: project.id,
-      pairs: unique.filter((p) => !longKeys.has(keyOf(p))),
-      buckets: body.buckets,
-      stepMin: body.step_min,
-      stepMax: body.step_max,
-      host: body.host,
-    }),
+  const { long, fine } = whole ? await plan(ctx, tenant, project.id, unique, body.buckets) : { long: [], fine: [] };
+  const planned = new Set([...long, ...fine].map(keyOf));
+  const scan = (pairs: Pair[]) =>
+    seriesMulti(ctx.ch, tenant, { projectId: project.id, pairs, buckets: body.buckets, stepMin: body.step_min, stepMax: body.step_max, host: body.host });
+  const [rows, rolled, fined] = await Promise.all([
+    scan(unique.filter((p) => !planned.has(keyOf(p)))),
     seriesRollup(ctx.ch, tenant, project.id, long),
+    seriesFine(ctx.ch, tenant, project.id, fine),
   ]);
-  const byKey = new Map(rows.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
+  // Fine rows are trusted only when complete (as many points as the summary counts) and free of
+  // re-logged steps; any other series scans its points.
+  const finedByKey = new Map(fined.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
+  const trusted = fine.filter((f) => {
+    const r = finedByKey.get(keyOf(f));
+    return r !== undefined && Number(r[3]) === 1 && Number(r[2]) === f.n;
+  });
+  const trustedKeys = new Set(trusted.map(keyOf));
+  const rescanned = await scan(fine.filter((f) => !trustedKeys.has(keyOf(f))));
+  const byKey = new Map([...rows, ...rescanned].map((r) => [`${r[0]}\u0000${r[1]}`, r]));
   const rolledByKey = new Map(rolled.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
   const entries = new Map(unique.map((p) => [keyOf(p), entryOf(byKey.get(keyOf(p)))]));
   for (const o of long) entries.set(keyOf(o), overviewEntry(o, rolledByKey.get(keyOf(o))));
+  for (const f of trusted) entries.set(keyOf(f), fineEntry(f, finedByKey.get(keyOf(f))!));
   return {
     series: body.series.map((s, i) => ({
       experiment_id: s.experiment_id,

@@ -544,3 +544,74 @@ SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
   max(retention_days) AS retention_days
 FROM assay.metrics_rollup_input_local
 GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- migration 7: fine downsampling rollup;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_fine_local ON CLUSTER metrics_cluster
+(
+  team_id       UUID,
+  project_id    UUID,
+  experiment_id UUID,
+  metric_name   LowCardinality(String),
+  host           LowCardinality(String),
+  bucket         UInt64,
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  last_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  step_mask      SimpleAggregateFunction(groupBitOr, UInt16),
+  retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
+  last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now()
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/assay/metrics_rollup_fine_local', '{replica}')
+ORDER BY (team_id, project_id, experiment_id, metric_name, host, bucket)
+TTL last_logged_at + toIntervalDay(retention_days) DELETE;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_fine ON CLUSTER metrics_cluster AS assay.metrics_rollup_fine_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_rollup_fine_local, cityHash64(team_id));
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_fine_input_local ON CLUSTER metrics_cluster
+(
+  team_id UUID,
+  project_id UUID,
+  experiment_id UUID,
+  metric_name String,
+  host String,
+  bucket UInt64,
+  p_min Float64,
+  p_max Float64,
+  last_step UInt64,
+  last_ts Int64,
+  last_value Float64,
+  p_point_count UInt64,
+  step_mask UInt16,
+  retention_days UInt16
+)
+ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS assay.metrics_rollup_fine_input ON CLUSTER metrics_cluster AS assay.metrics_rollup_fine_input_local
+ENGINE = Distributed(metrics_cluster, assay, metrics_rollup_fine_input_local, cityHash64(team_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS assay.metrics_rollup_fine_input_mv ON CLUSTER metrics_cluster TO assay.metrics_rollup_fine_local AS
+SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  argMaxState((last_step, last_ts, last_value), last_step) AS last_point,
+  sum(p_point_count) AS point_count,
+  groupBitOr(step_mask) AS step_mask,
+  max(retention_days) AS retention_days
+FROM assay.metrics_rollup_fine_input_local
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+INSERT INTO assay.metrics_rollup_fine (team_id, project_id, experiment_id, metric_name, host, bucket, min_value, max_value, last_point, point_count, step_mask, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name, host,
+  intDiv(step, 8) AS bucket,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  count() AS point_count,
+  groupBitOr(toUInt16(bitShiftLeft(1, step % 8))) AS step_mask,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
+FROM assay.metrics
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;

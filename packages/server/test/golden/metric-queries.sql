@@ -65,6 +65,9 @@ DELETE FROM metrics_aggregated WHERE team_id = {team_id:UUID} AND project_id = {
 -- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[4]
 DELETE FROM metrics_rollup WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
 
+-- metrics.ts:SQL_DELETE_EXPERIMENT_POINTS[5]
+DELETE FROM metrics_rollup_fine WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)} SETTINGS lightweight_deletes_sync = 2;
+
 -- metrics.ts:SQL_REBUILD_AGGREGATES[0]
 DELETE FROM metrics_summary WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
 
@@ -139,6 +142,24 @@ SELECT team_id, project_id, experiment_id, metric_name, host,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), if(isNaN(metric_value), -inf, metric_value)) AS high_point,
   argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  max(retention_days) AS retention_days,
+  toDateTime(max(logged_at)) AS last_logged_at
+FROM metrics FINAL
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID}
+GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[8]
+DELETE FROM metrics_rollup_fine WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id = {experiment_id:UUID} SETTINGS lightweight_deletes_sync = 2;
+
+-- metrics.ts:SQL_REBUILD_AGGREGATES[9]
+INSERT INTO metrics_rollup_fine (team_id, project_id, experiment_id, metric_name, host, bucket, min_value, max_value, last_point, point_count, step_mask, retention_days, last_logged_at)
+SELECT team_id, project_id, experiment_id, metric_name, host,
+  intDiv(step, 8) AS bucket,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  count() AS point_count,
+  groupBitOr(toUInt16(bitShiftLeft(1, step % 8))) AS step_mask,
   max(retention_days) AS retention_days,
   toDateTime(max(logged_at)) AS last_logged_at
 FROM metrics FINAL
@@ -232,6 +253,26 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment
   AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
 GROUP BY metric_name;
 
+-- mlflow.ts:SQL_LATEST_IN_PROJECT
+SELECT experiment_id, metric_name,
+  argMaxMerge(last_value) AS last_v,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND (empty({metric_names:Array(String)}) OR has({metric_names:Array(String)}, metric_name))
+GROUP BY experiment_id, metric_name;
+
+-- mlflow.ts:SQL_LATEST_OF_RUNS
+SELECT experiment_id, metric_name,
+  argMaxMerge(last_value) AS last_v,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+GROUP BY experiment_id, metric_name;
+
 -- project-metrics.ts:SQL_PROJECT_METRIC_NAMES
 SELECT DISTINCT metric_name
 FROM metrics_summary
@@ -258,6 +299,31 @@ ALTER TABLE metrics_aggregated UPDATE retention_days = {retention_days:UInt16} W
 
 -- retention.ts:SQL_SET_RETENTION[4]
 ALTER TABLE metrics_rollup UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- retention.ts:SQL_SET_RETENTION[5]
+ALTER TABLE metrics_rollup_fine UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
+
+-- series-fine.ts:SQL_SERIES_FINE
+WITH req AS (
+  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
+  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
+)
+SELECT experiment_id, metric_name, sum(n) AS points, min(exact) AS exact, arraySort(groupArray((b, min_v, max_v, last, n)))
+FROM (
+  SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
+    min(lo) AS min_v, max(hi) AS max_v, argMax(last, last.1) AS last, sum(cnt) AS n, min(cnt = bitCount(mask)) AS exact
+  FROM (
+    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, argMaxMerge(last_point) AS last,
+      sum(point_count) AS cnt, groupBitOr(step_mask) AS mask
+    FROM metrics_rollup_fine
+    WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+      AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    GROUP BY experiment_id, metric_name, host, bucket
+  ) AS f
+  INNER JOIN req AS r USING (experiment_id, metric_name)
+  GROUP BY experiment_id, metric_name, b
+)
+GROUP BY experiment_id, metric_name;
 
 -- steps.ts:SQL_RUN_AGGREGATES
 SELECT experiment_id,

@@ -3,9 +3,9 @@
  * ON CLUSTER, and a Distributed table per tenant table sharded by cityHash64(team_id)).
  * Identifiers come from the validated config (plain identifiers only); values never appear here.
  */
-import { AGGREGATED_INPUT_COLUMNS, ROLLUP_INPUT_COLUMNS, ROLLUP_STEPS, SUMMARY_INPUT_COLUMNS } from './partials.ts';
+import { AGGREGATED_INPUT_COLUMNS, FINE_INPUT_COLUMNS, FINE_ROLLUP_STEPS, ROLLUP_INPUT_COLUMNS, ROLLUP_STEPS, SUMMARY_INPUT_COLUMNS } from './partials.ts';
 
-export { ROLLUP_STEPS };
+export { FINE_ROLLUP_STEPS, ROLLUP_STEPS };
 import { distributedOver, localTable, onCluster, qualified as q, schemaTargets, target as targetOf } from './targets.ts';
 
 export interface DdlOptions {
@@ -126,6 +126,35 @@ const ROLLUP_SELECT = `
   argMinState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS first_point,
   argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point`;
 
+/**
+ * The fine level (migration 7): FINE_ROLLUP_STEPS steps per bucket, for compare-sized reads (10k
+ * steps into a few hundred pixels). Only what a chart bucket shows — min/max (NaN skipped), the last
+ * point, the count — plus `step_mask`, the steps logged (bit step % FINE_ROLLUP_STEPS): a bucket
+ * whose count exceeds its distinct steps holds a re-logged step, and readers scan its points instead.
+ */
+const METRICS_ROLLUP_FINE: TableSpec = {
+  name: 'metrics_rollup_fine',
+  columns:
+    KEY +
+    `
+  host           LowCardinality(String),
+  bucket         UInt64,
+  min_value      SimpleAggregateFunction(min, Float64),
+  max_value      SimpleAggregateFunction(max, Float64),
+  last_point     AggregateFunction(argMax, ${POINT}, UInt64),
+  point_count    SimpleAggregateFunction(sum, UInt64),
+  step_mask      SimpleAggregateFunction(groupBitOr, UInt16)`,
+  engine: 'AggregatingMergeTree',
+  tail: `ORDER BY (team_id, project_id, experiment_id, metric_name, host, bucket)`,
+};
+const ROLLUP_FINE_SELECT = `
+  intDiv(step, ${FINE_ROLLUP_STEPS}) AS bucket,
+  min(metric_value) AS min_value,
+  max(metric_value) AS max_value,
+  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  count() AS point_count,
+  groupBitOr(toUInt16(bitShiftLeft(1, step % ${FINE_ROLLUP_STEPS}))) AS step_mask`;
+
 const EVIDENCE_METRICS: TableSpec = {
   name: 'evidence_metrics',
   columns: `
@@ -188,7 +217,7 @@ function ingestStatements(o: DdlOptions): string[] {
   return out;
 }
 
-export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup', 'evidence_metrics'] as const;
+export const TENANT_TABLES = ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_aggregated', 'metrics_rollup', 'metrics_rollup_fine', 'evidence_metrics'] as const;
 
 
 /**
@@ -230,6 +259,8 @@ export const AGGREGATES: Aggregate[] = [
   // every single-host point through a per-step GROUP BY cost 3.6 of 5.6 CPU µs per ingested row.
   { view: 'metrics_aggregated_mv', target: 'metrics_aggregated', select: `${KEY_COLS}, step,${SUMMARY_SELECT}`, groupBy: `${KEY_COLS}, step`, where: "host != ''" },
   { view: 'metrics_rollup_mv', target: 'metrics_rollup', select: `${KEY_COLS}, host,${ROLLUP_SELECT}`, groupBy: `${KEY_COLS}, host, bucket` },
+  // no view on `metrics` (partials feed it from the start): this entry is its rebuild, backfill and deletes
+  { view: 'metrics_rollup_fine_mv', target: 'metrics_rollup_fine', select: `${KEY_COLS}, host,${ROLLUP_FINE_SELECT}`, groupBy: `${KEY_COLS}, host, bucket` },
 ];
 const aggregate = (view: string) => AGGREGATES.find((a) => a.view === view)!;
 const viewFor = (o: DdlOptions, a: Aggregate) => createView(o, a.view, a.target, a.select, a.groupBy, a.where);
@@ -262,6 +293,7 @@ export function renderMigrations(o: DdlOptions): Migration[] {
     { version: 4, name: 'native ingest with pre-aggregated partials', statements: partialIngestStatements(o) },
     { version: 5, name: 'evidence rows per evaluation', statements: evidenceStatements(o) },
     { version: 6, name: 'per-project retention', statements: retentionStatements(o) },
+    { version: 7, name: 'fine downsampling rollup', statements: fineRollupStatements(o) },
   ];
 }
 
@@ -276,7 +308,7 @@ const AGGREGATE_SPECS: Record<string, TableSpec> = {
   metrics_rollup: METRICS_ROLLUP,
 };
 export function aggregateColumns(target: string): string[] {
-  return AGGREGATE_SPECS[target].columns
+  return (AGGREGATE_SPECS[target] ?? METRICS_ROLLUP_FINE).columns
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0])
     .filter(Boolean);
@@ -318,6 +350,40 @@ function retentionStatements(o: DdlOptions): string[] {
   }
   return out;
 }
+
+/**
+ * Migration 7: the fine rollup (METRICS_ROLLUP_FINE), born with migration 6's retention columns and
+ * TTL, fed from its own partials input (partials.ts FinePartial), and filled once from the points
+ * already stored. Readers trust a series' fine rows only when their point count equals the
+ * summary's, so a write racing the backfill (counted twice) or an older server writing without the
+ * partials (counted never) sends that series to the point scan instead of showing wrong buckets.
+ */
+function fineRollupStatements(o: DdlOptions): string[] {
+  const local = (t: string) => (o.cluster ? `${t}_local` : t);
+  const retention =
+    `,\n  retention_days SimpleAggregateFunction(max, UInt16) DEFAULT ${RETENTION_DEFAULT_DAYS},` +
+    "\n  last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now()";
+  const table = { ...METRICS_ROLLUP_FINE, columns: METRICS_ROLLUP_FINE.columns + retention, tail: `${METRICS_ROLLUP_FINE.tail}\nTTL last_logged_at + toIntervalDay(retention_days) DELETE` };
+  const input = 'metrics_rollup_fine_input';
+  const cols = FINE_INPUT_COLUMNS.map(([c, t]) => `  ${c} ${t}`).join(',\n');
+  const a = aggregate('metrics_rollup_fine_mv');
+  return [
+    ...createTable(o, table),
+    `CREATE TABLE IF NOT EXISTS ${q(o, local(input))}${onCluster(o)}\n(\n${cols}\n)\nENGINE = Null`,
+    ...(o.cluster ? [`CREATE TABLE IF NOT EXISTS ${q(o, input)}${onCluster(o)} AS ${q(o, local(input))}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${local(input)}, cityHash64(team_id))`] : []),
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_rollup_fine_input_mv')}${onCluster(o)} TO ${q(o, local('metrics_rollup_fine'))} AS\nSELECT ${KEY_COLS}, host, bucket,${ROLLUP_FINE_FROM_PARTIALS},\n  max(retention_days) AS retention_days\nFROM ${q(o, local(input))}\nGROUP BY ${KEY_COLS}, host, bucket`,
+    // through the plain names: on a cluster, the Distributed tables read every shard and route each row to its team's
+    `INSERT INTO ${q(o, 'metrics_rollup_fine')} (${aggregateColumns('metrics_rollup_fine').join(', ')}, retention_days, last_logged_at)\n` +
+      `SELECT ${a.select},\n  max(retention_days) AS retention_days,\n  toDateTime(max(logged_at)) AS last_logged_at\nFROM ${q(o, 'metrics')}\nGROUP BY ${a.groupBy}`,
+  ];
+}
+
+const ROLLUP_FINE_FROM_PARTIALS = `
+  min(p_min) AS min_value,
+  max(p_max) AS max_value,
+  argMaxState((last_step, last_ts, last_value), last_step) AS last_point,
+  sum(p_point_count) AS point_count,
+  groupBitOr(step_mask) AS step_mask`;
 
 /**
  * Migration 5: an evaluation appends its own evidence rows (one per target metric × candidate run)

@@ -20,6 +20,35 @@ const HOUR_MS = 3_600_000;
  */
 export const ROLLUP_STEPS = 256;
 
+/**
+ * Steps per fine rollup bucket (metrics_rollup_fine, migration 7): a compare-sized chart (10k steps
+ * into a few hundred pixels) merges ~1.2k of these per series instead of scanning 10k points.
+ */
+export const FINE_ROLLUP_STEPS = 8;
+
+/**
+ * One fine rollup bucket of one (metric, host): min/max ignoring NaN, the last point, how many
+ * points, and which of its steps were logged (bit step % FINE_ROLLUP_STEPS). A re-logged step is
+ * two points on one bit, so readers can tell a bucket whose extremes may hold an overwritten value.
+ */
+export class FinePartial {
+  min = NaN;
+  max = NaN;
+  n = 0;
+  mask = 0;
+  last: [number, number, number] = [0, 0, 0];
+
+  add(step: number, tsMs: number, v: number): void {
+    if (v === v) {
+      if (!(v >= this.min)) this.min = v;
+      if (!(v <= this.max)) this.max = v;
+    }
+    if (this.n === 0 || step >= this.last[0]) this.last = [step, tsMs, v];
+    this.mask |= 1 << step % FINE_ROLLUP_STEPS;
+    this.n++;
+  }
+}
+
 /** Summary statistics of some points (one metric, one hour or one step). */
 export class StatPartial {
   min = NaN;
@@ -93,11 +122,15 @@ export class MetricPartials {
   readonly hours = new Map<number, StatPartial>();
   readonly steps = new Map<number, StatPartial>(); // host-tagged points only
   readonly rollups = new Map<string, Map<number, RollupPartial>>(); // host → bucket → partial
+  readonly fine = new Map<string, Map<number, FinePartial>>(); // host → fine bucket → partial
   private hour = -1;
   private hourStat: StatPartial | undefined;
   private rollupHost: string | undefined;
   private rollupBucket = -1;
   private rollup: RollupPartial | undefined;
+  private fineHost: string | undefined;
+  private fineBucket = -1;
+  private finePartial: FinePartial | undefined;
 
   constructor(readonly name: string) {}
 
@@ -121,6 +154,17 @@ export class MetricPartials {
     }
     this.rollup.add(step, tsMs, v);
 
+    const fine = Math.floor(step / FINE_ROLLUP_STEPS);
+    if (fine !== this.fineBucket || host !== this.fineHost || !this.finePartial) {
+      let byBucket = this.fine.get(host);
+      if (!byBucket) this.fine.set(host, (byBucket = new Map()));
+      this.finePartial = byBucket.get(fine);
+      if (!this.finePartial) byBucket.set(fine, (this.finePartial = new FinePartial()));
+      this.fineBucket = fine;
+      this.fineHost = host;
+    }
+    this.finePartial.add(step, tsMs, v);
+
     if (host !== '') {
       let s = this.steps.get(step);
       if (!s) this.steps.set(step, (s = new StatPartial()));
@@ -141,6 +185,7 @@ export interface PartialBlocks {
   metrics_summary_input?: Buffer;
   metrics_aggregated_input?: Buffer;
   metrics_rollup_input?: Buffer;
+  metrics_rollup_fine_input?: Buffer;
 }
 
 const KEY_COLUMNS = [
@@ -184,6 +229,18 @@ export const ROLLUP_INPUT_COLUMNS = [
   ...POINT_COLUMNS('last'),
 ] as const;
 
+export const FINE_INPUT_COLUMNS = [
+  ...KEY_COLUMNS,
+  ['host', 'String'],
+  ['bucket', 'UInt64'],
+  ['p_min', 'Float64'],
+  ['p_max', 'Float64'],
+  ...POINT_COLUMNS('last'),
+  ['p_point_count', 'UInt64'],
+  ['step_mask', 'UInt16'],
+  ['retention_days', 'UInt16'],
+] as const;
+
 const withRetention = (columns: readonly (readonly [string, NativeType])[]) => [...columns, ['retention_days', 'UInt16'] as const];
 
 const statRow = (s: StatPartial) => [s.min, s.max, s.sum, s.valueCount, s.pointCount, s.lastValue, s.lastStep, s.lastLogged, s.firstStep, s.lastTs];
@@ -192,6 +249,7 @@ export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPa
   const summary: unknown[][] = [];
   const aggregated: unknown[][] = [];
   const rollup: unknown[][] = [];
+  const fine: unknown[][] = [];
   const ids = [uuidBytes(target.teamId), uuidBytes(target.projectId), uuidBytes(target.experimentId)];
   const days = target.retentionDays; // migration 6 appended it to every input table
   for (const m of metrics) {
@@ -201,10 +259,14 @@ export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPa
     for (const [host, buckets] of m.rollups) {
       for (const [bucket, r] of buckets) rollup.push([...key, host, bucket, ...r.low, r.lowKey, ...r.high, r.highKey, ...r.first, ...r.last, days]);
     }
+    for (const [host, buckets] of m.fine) {
+      for (const [bucket, f] of buckets) fine.push([...key, host, bucket, f.min, f.max, ...f.last, f.n, f.mask, days]);
+    }
   }
   const out: PartialBlocks = {};
   if (summary.length) out.metrics_summary_input = nativeBlock(withRetention(SUMMARY_INPUT_COLUMNS), summary);
   if (aggregated.length) out.metrics_aggregated_input = nativeBlock(withRetention(AGGREGATED_INPUT_COLUMNS), aggregated);
   if (rollup.length) out.metrics_rollup_input = nativeBlock(withRetention(ROLLUP_INPUT_COLUMNS), rollup);
+  if (fine.length) out.metrics_rollup_fine_input = nativeBlock(FINE_INPUT_COLUMNS, fine);
   return out;
 }

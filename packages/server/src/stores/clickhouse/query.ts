@@ -170,7 +170,7 @@ export class ClickHouseStore {
 }
 
 /** Tables the writer inserts Native blocks into (identifiers, never from input). */
-export type InsertTable = 'metrics' | 'metrics_summary_input' | 'metrics_aggregated_input' | 'metrics_rollup_input';
+export type InsertTable = 'metrics' | 'metrics_summary_input' | 'metrics_aggregated_input' | 'metrics_rollup_input' | 'metrics_rollup_fine_input';
 
 let tmpSeq = 0;
 
