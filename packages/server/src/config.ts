@@ -82,8 +82,12 @@ export const envSchema = z.object({
   ASSAY_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   /** Group-commit writer: flush when this many points are buffered … */
   ASSAY_WRITER_MAX_ROWS: z.coerce.number().int().positive().default(200_000),
-  /** … or when the oldest buffered point has waited this long (ms). */
-  ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(20),
+  /**
+   * … or when the oldest buffered point has waited this long (ms) with no insert running. 0: an idle
+   * writer flushes on the next tick — a synchronous client (MLflow's log_batch) paid the whole wait
+   * on every call, and while an insert runs arrivals still form the next flush.
+   */
+  ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(0),
   /** Inserts in flight at once (one ClickHouse insert with its views keeps about one core busy). */
   ASSAY_WRITER_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
   /** Back-pressure: above this many buffered + in-flight points, writes get 429. */

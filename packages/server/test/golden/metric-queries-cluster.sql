@@ -253,6 +253,26 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment
   AND logged_at >= fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND logged_at < fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
 GROUP BY metric_name;
 
+-- mlflow.ts:SQL_LATEST_IN_PROJECT
+SELECT experiment_id, metric_name,
+  argMaxMerge(last_value) AS last_v,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND (empty({metric_names:Array(String)}) OR has({metric_names:Array(String)}, metric_name))
+GROUP BY experiment_id, metric_name;
+
+-- mlflow.ts:SQL_LATEST_OF_RUNS
+SELECT experiment_id, metric_name,
+  argMaxMerge(last_value) AS last_v,
+  max(last_step) AS last_step,
+  toUnixTimestamp64Milli(max(last_timestamp)) AS last_ts
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)}
+GROUP BY experiment_id, metric_name;
+
 -- project-metrics.ts:SQL_PROJECT_METRIC_NAMES
 SELECT DISTINCT metric_name
 FROM metrics_summary

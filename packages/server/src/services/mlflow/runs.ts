@@ -1,6 +1,7 @@
 import { jsonTextProblem, LIMITS } from '@assay/contracts';
 import type { AppContext } from '../../context.ts';
-import * as q from '../../stores/clickhouse/queries/metrics.ts';
+import * as mlq from '../../stores/clickhouse/queries/mlflow.ts';
+import type { LatestRow } from '../../stores/clickhouse/queries/mlflow.ts';
 import { isUniqueViolation } from '../../stores/postgres/errors.ts';
 import * as repo from '../../stores/postgres/repos/experiments.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
@@ -243,7 +244,7 @@ export interface LatestMetric {
 }
 
 /** The latest value (highest step) of every metric of these runs, from the ClickHouse summary. */
-export async function latestMetrics(ctx: AppContext, tenant: Tenant, runs: ExperimentRow[], metricNames: string[] = []): Promise<Map<string, LatestMetric[]>> {
+export async function latestMetrics(ctx: AppContext, tenant: Tenant, runs: ExperimentRow[]): Promise<Map<string, LatestMetric[]>> {
   const out = new Map<string, LatestMetric[]>();
   const byProject = new Map<string, string[]>();
   for (const r of runs) {
@@ -253,15 +254,35 @@ export async function latestMetrics(ctx: AppContext, tenant: Tenant, runs: Exper
     byProject.set(r.projectId, l);
   }
   const CHUNK = 5000;
+  const reads: Promise<LatestRow[]>[] = [];
   for (const [projectId, ids] of byProject) {
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const rows = await q.compare(ctx.ch, tenant, projectId, ids.slice(i, i + CHUNK), metricNames);
-      for (const [experimentId, name, , , , , , last, , lastStep, lastTs] of rows) {
-        out.get(experimentId)?.push({ key: name, value: chToNumber(last), timestamp: Number(lastTs), step: Number(lastStep) });
-      }
-    }
+    // a page that is most of a big project (max_results 50,000) reads the project: cheaper than its ids as a parameter
+    if (ids.length > CHUNK) reads.push(mlq.latestInProject(ctx.ch, tenant, projectId, []));
+    else reads.push(mlq.latestOfRuns(ctx.ch, tenant, projectId, ids));
   }
+  for (const rows of await Promise.all(reads)) addLatest(out, rows, false);
   return out;
+}
+
+/**
+ * The latest values of the named metrics for every run of these projects (a search's filter or
+ * order on metrics), keyed by run; started before the runs are read so both stores work at once.
+ */
+export async function latestMetricsInProjects(ctx: AppContext, tenant: Tenant, projectIds: string[], metricNames: string[]): Promise<Map<string, LatestMetric[]>> {
+  const out = new Map<string, LatestMetric[]>();
+  for (const rows of await Promise.all(projectIds.map((p) => mlq.latestInProject(ctx.ch, tenant, p, metricNames)))) addLatest(out, rows, true);
+  return out;
+}
+
+function addLatest(out: Map<string, LatestMetric[]>, rows: LatestRow[], create: boolean): void {
+  for (const [experimentId, key, last, lastStep, lastTs] of rows) {
+    let l = out.get(experimentId);
+    if (!l) {
+      if (!create) continue;
+      out.set(experimentId, (l = []));
+    }
+    l.push({ key, value: chToNumber(last), timestamp: Number(lastTs), step: Number(lastStep) });
+  }
 }
 
 export async function removeModelTag(ctx: AppContext, tenant: Tenant, e: ExperimentRow, modelId: string, key: string): Promise<void> {

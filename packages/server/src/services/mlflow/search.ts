@@ -7,9 +7,9 @@ import { timeseries } from '../metrics.ts';
 import { fromWire } from '../metric-values.ts';
 import { runArtifactUri } from './artifact-location.ts';
 import { invalid } from './errors.ts';
-import { compareValues, parseFilter, parseOrderBy, test, type Entity } from './filter.ts';
-import { hex, metaOf, mlflowStatus, paramsOf, runDeleted, runName, tagsOf, type RunRow } from './model.ts';
-import { latestMetrics, type LatestMetric } from './runs.ts';
+import { compareValues, parseFilter, parseOrderBy, test, type Clause, type Entity } from './filter.ts';
+import { hex, metaOf, mlflowStatus, paramsOf, RESERVED_KEY, runDeleted, runName, tagsOf, type RunRow } from './model.ts';
+import { latestMetrics, latestMetricsInProjects, type LatestMetric } from './runs.ts';
 
 /** Run attributes MLflow's search accepts, read off an Assay experiment row. */
 function runAttr(e: RunRow, key: string): string | number | undefined {
@@ -49,9 +49,26 @@ async function runsOfDeletedProjects(ctx: AppContext, tenant: Tenant, projects: 
 }
 
 /**
+ * The equality clauses PostgreSQL can pre-filter on (see repo.RunMatch): params by a flat key (a
+ * dotted key may name a nested feature, which only the in-memory walk resolves), tags other than
+ * the two that live in columns (run name, description).
+ */
+function runMatch(clauses: Clause[]): repo.RunMatch {
+  const m: repo.RunMatch = { params: [], tags: [] };
+  for (const c of clauses) {
+    const values = c.op === '=' && typeof c.value === 'string' ? [c.value] : c.op === 'IN' && Array.isArray(c.value) ? c.value : undefined;
+    if (!values) continue;
+    if (c.entity === 'param' && !c.key.includes('.') && c.key !== RESERVED_KEY) m.params.push([c.key, values]);
+    if (c.entity === 'tag' && c.key !== 'mlflow.runName' && c.key !== 'mlflow.note.content') m.tags.push([c.key, values]);
+  }
+  return m;
+}
+
+/**
  * search_runs over the runs of the given projects. Filter and order are evaluated in memory (see
- * filter.ts for why): one Postgres read of the projects' runs, plus one ClickHouse summary read
- * when a clause or the order names a metric — otherwise only for the returned page.
+ * filter.ts for why) over the runs PostgreSQL returns — only those that can match the filter's
+ * param/tag equalities — while ClickHouse reads the latest values of the metrics a clause or the
+ * order names, at the same time; then the page's runs get all their latest metrics.
  */
 export async function searchRuns(
   ctx: AppContext,
@@ -70,15 +87,19 @@ export async function searchRuns(
     const runs = page.slice(0, o.maxResults);
     return { runs, metrics: await latestMetrics(ctx, tenant, runs), more: page.length > o.maxResults };
   }
-  const rows: RunRow[] = [...(await repo.listProjectsExperiments(ctx.pg.db, tenant, activeIds, o.lifecycle)), ...ofDeleted];
   const metricKeys = [...new Set([...clauses, ...order].filter((c) => c.entity === 'metric').map((c) => c.key))];
-  let metrics = metricKeys.length ? await latestMetrics(ctx, tenant, rows, metricKeys) : undefined;
+  const allProjects = [...new Set(projects.map((p) => p.id))];
+  const [active, filterMetrics] = await Promise.all([
+    repo.listProjectsExperiments(ctx.pg.db, tenant, activeIds, o.lifecycle, undefined, runMatch(clauses)),
+    metricKeys.length ? latestMetricsInProjects(ctx, tenant, allProjects, metricKeys) : undefined,
+  ]);
+  const rows: RunRow[] = [...active, ...ofDeleted];
 
   const params = new Map<string, Map<string, string>>();
   const tags = new Map<string, Map<string, string>>();
   const lookup = (e: ExperimentRow, entity: Entity, key: string): string | number | undefined => {
     switch (entity) {
-      case 'metric': return metrics?.get(e.id)?.find((m) => m.key === key)?.value;
+      case 'metric': return filterMetrics?.get(e.id)?.find((m) => m.key === key)?.value;
       case 'param': {
         let p = params.get(e.id);
         if (!p) params.set(e.id, (p = paramsOf(e.features)));
@@ -104,7 +125,7 @@ export async function searchRuns(
   });
   const page = matched.slice(o.offset, o.offset + o.maxResults);
   // the page's runs need all their latest metrics, not just the ones filtered on
-  metrics = await latestMetrics(ctx, tenant, page);
+  const metrics = await latestMetrics(ctx, tenant, page);
   return { runs: page, metrics, more: matched.length > o.offset + o.maxResults };
 }
 

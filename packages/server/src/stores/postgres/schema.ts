@@ -179,6 +179,8 @@ export const experiments = pgTable(
     uniqueIndex('experiments_project_name_uq').on(t.projectId, t.name),
     index('experiments_team_project_idx').on(t.teamId, t.projectId),
     index('experiments_running_heartbeat_idx').on(t.status, t.heartbeatAt),
+    // MLflow search_runs' default order (migration 0012)
+    index('experiments_search_order_idx').on(t.teamId, t.projectId, t.startedAt.desc(), t.id),
   ],
 );
 

@@ -175,6 +175,29 @@ export async function findExperimentWithProjectState(db: Db, tenant: Tenant, id:
 }
 
 /**
+ * Equality clauses of an MLflow search (`params.k = 'v'`, `tags.k IN (…)`) as SQL pre-filters, so a
+ * search reads only the runs that can match instead of every run of the project. Each keeps a
+ * superset of the exact match, which the caller still evaluates in memory: a param stored as a
+ * non-string feature (it reads back as its JSON text) and a run with Assay's string tag `k` pass.
+ * Keys and values are bound parameters.
+ */
+export interface RunMatch {
+  /** [flat feature key, accepted values] */
+  params: [string, string[]][];
+  /** [key under features.mlflow.tags, accepted values] */
+  tags: [string, string[]][];
+}
+function runMatch(m: RunMatch | undefined): SQL[] {
+  if (!m) return [];
+  const f = experiments.features;
+  const values = (v: string[]) => sql`ARRAY[${sql.join(v.map((x) => sql`${x}`), sql`, `)}]::text[]`;
+  return [
+    ...m.params.map(([k, v]) => sql`(${f} ->> ${k}::text = ANY(${values(v)}) OR jsonb_typeof(${f} -> ${k}::text) IN ('number', 'boolean', 'array', 'null'))`),
+    ...m.tags.map(([k, v]) => sql`(${f} #>> ARRAY['mlflow', 'tags', ${k}::text] = ANY(${values(v)}) OR jsonb_typeof(${f} #> ARRAY['mlflow', 'tags', ${k}::text]) IN ('number', 'boolean') OR ${experiments.tags} @> jsonb_build_array(${k}::text))`),
+  ];
+}
+
+/**
  * Runs of these projects by lifecycle (MLflow search_runs filters them in memory). With `page`, only
  * that slice in MLflow's default order (newest start first, then id) — the unfiltered search. The
  * code snapshot (`git`, up to megabytes of diff) is not read: no search needs it.
@@ -185,6 +208,7 @@ export async function listProjectsExperiments(
   projectIds: string[],
   lifecycle: 'active' | 'deleted' | 'all',
   page?: { limit: number; offset: number },
+  match?: RunMatch,
 ): Promise<ExperimentRow[]> {
   if (!projectIds.length) return [];
   const life = lifecycle === 'active' ? isNull(experiments.deletedAt) : lifecycle === 'deleted' ? isNotNull(experiments.deletedAt) : undefined;
@@ -192,7 +216,7 @@ export async function listProjectsExperiments(
   const q = db
     .select(cols)
     .from(experiments)
-    .where(and(eq(experiments.teamId, tenant.teamId), inArray(experiments.projectId, projectIds), life))
+    .where(and(eq(experiments.teamId, tenant.teamId), inArray(experiments.projectId, projectIds), life, ...runMatch(match)))
     .orderBy(desc(experiments.startedAt), experiments.id)
     .$dynamic();
   const rows = page ? await q.limit(page.limit).offset(page.offset) : await q;
