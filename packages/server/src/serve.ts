@@ -7,7 +7,8 @@ import { describeStores, insecureSettings, workersRefusal, type Config } from '.
 import { startCrashSweeper } from './services/crash-sweeper.ts';
 import { recoverPendingBatches } from './services/ingest.ts';
 import { closeStores, openStores } from './stores.ts';
-import { busyMessage, lockDataDir, removeServerFile, writeServerFile } from './server-file.ts';
+import type { AppContext } from './context.ts';
+import { busyMessage, lockDataDir, removeServerFile, unlockDataDir, writeServerFile } from './server-file.ts';
 
 type Level = 'info' | 'warn' | 'error';
 const PINO_LEVEL: Record<Level, number> = { info: 30, warn: 40, error: 50 };
@@ -67,15 +68,11 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
   // trusting a file a killed server left behind.
   const adminToken = randomBytes(32).toString('base64url');
   if (embedded) writeServerFile(config.dataDir, { pid: process.pid, url: '', admin_token: adminToken });
+  const held: Held = { dataDir: config.dataDir };
   let app: FastifyInstance;
-  let ctx: Awaited<ReturnType<typeof openStores>>;
+  let ctx: AppContext;
   try {
-    ctx = await openStores(config, log);
-  } catch (e) {
-    removeServerFile(config.dataDir);
-    throw e;
-  }
-  try {
+    ctx = held.ctx = await openStores(config, log);
     // A pending batch id still under lease may be another API replica's write in progress (a
     // shared PostgreSQL). Embedded metadata has one writer — us, holding the lock — so every
     // pending batch is a cut-off one: settle them all now (services/ingest.ts).
@@ -84,17 +81,17 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
     ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent', adminToken }));
+    held.app = app;
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (e) {
-    await closeStores(ctx);
-    removeServerFile(config.dataDir);
+    await shutdown(held).catch((err) => say('error', 'closing after the failed start failed', err));
     throw e;
   }
   const port = (app.server.address() as { port: number }).port;
   // PORT=0 picks the port at listen: sign-in and invite links must name the one we got
   if (!config.ASSAY_PUBLIC_URL) ctx.config.publicUrl = `http://localhost:${port}`;
   // which replica sweeps (a lease change) is a notice like the banner's; marks and failures go to the app log
-  const sweeper = startCrashSweeper(ctx, { info: (_o, msg) => say('info', msg), warn: (o, msg) => app.log.warn(o, msg), error: (o, msg) => app.log.error(o, msg) });
+  held.sweeper = startCrashSweeper(ctx, { info: (_o, msg) => say('info', msg), warn: (o, msg) => app.log.warn(o, msg), error: (o, msg) => app.log.error(o, msg) });
   const url = `http://localhost:${port}`;
   writeServerFile(config.dataDir, { pid: process.pid, url, admin_token: adminToken });
   const stores = describeStores(config);
@@ -102,22 +99,72 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
   say('info', `  metadata: ${stores.postgres}`);
   say('info', `  metrics:  ${stores.clickhouse}`);
 
+  onStopSignal(say, held, (signal) => `${signal}: closing — no new requests, flushing buffered metrics`);
+}
+
+/**
+ * What a serving process holds, each part set once it exists: `shutdown` releases it in the one
+ * order every way out uses (a signal, a start that failed half-way, a worker told to stop).
+ */
+interface Held {
+  /** The API; on the primary of WORKERS>1, `drain` stops the workers instead. */
+  app?: FastifyInstance;
+  drain?: () => Promise<void>;
+  ctx?: AppContext;
+  sweeper?: { stop(): Promise<void> };
+  /** serveOne: server.json is ours, and with embedded stores the data-dir lock (lockDataDir). */
+  dataDir?: string;
+}
+
+/**
+ * 1. stop accepting and let the requests in flight finish (their points are in the writer);
+ * 2. flush the writer: every acknowledged point is stored;
+ * 3. stop the crash sweeper and hand its lease on (the next replica sweeps at once);
+ * 4. close the stores;
+ * 5. remove server.json and release the data-dir lock — last, so no other process opens the
+ *    embedded stores while ours are still open.
+ * A failed step does not skip the later ones (the lock is released whatever happened); the first
+ * failure is thrown at the end.
+ */
+async function shutdown(h: Held): Promise<void> {
+  const failures: unknown[] = [];
+  const step = async (fn: () => Promise<void> | void) => {
+    try {
+      await fn();
+    } catch (e) {
+      failures.push(e);
+    }
+  };
+  const app = h.app;
+  if (app) {
+    // A keep-alive connection whose request was still running when close() began goes idle later
+    // and would hold close() until its keep-alive timeout (measured: 63 s); close those as they go idle.
+    await step(async () => {
+      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+      await app.close().finally(() => clearInterval(idle));
+    });
+  }
+  if (h.drain) await step(h.drain);
+  const ctx = h.ctx;
+  if (ctx) await step(() => ctx.writer.close());
+  const sweeper = h.sweeper;
+  if (sweeper) await step(() => sweeper.stop());
+  if (ctx) await step(() => closeStores(ctx));
+  const dataDir = h.dataDir;
+  if (dataDir !== undefined) await step(() => (removeServerFile(dataDir), unlockDataDir()));
+  if (failures.length) throw failures[0];
+}
+
+/** SIGTERM and SIGINT (Ctrl-C reaches the whole process group) run `shutdown` once, then exit 0, or 1 if it failed. */
+function onStopSignal(say: StartupLog, held: Held, announce?: (signal: string) => string): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say('info', `${signal}: closing — no new requests, flushing buffered metrics`);
+    if (announce) say('info', announce(signal));
     try {
-      await sweeper.stop();
-      // Stops accepting and waits for in-flight requests (their writes are acked by the writer).
-      // A keep-alive connection whose request was still running when close() began goes idle
-      // later and would hold close() until its keep-alive timeout (measured: 63 s); close those
-      // as they go idle.
-      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
-      await app.close().finally(() => clearInterval(idle));
-      await closeStores(ctx); // flushes the writer, then closes ClickHouse and Postgres
-      removeServerFile(config.dataDir);
-      say('info', 'stopped cleanly');
+      await shutdown(held);
+      if (announce) say('info', 'stopped cleanly');
       process.exit(0);
     } catch (e) {
       say('error', 'shutdown failed', e);
@@ -138,19 +185,19 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
 async function servePrimary(config: Config, say: StartupLog): Promise<void> {
   const t0 = performance.now();
   const ctx = await openStores(config, (err, msg) => say('error', msg, err));
-  let sweeper: ReturnType<typeof startCrashSweeper>;
+  const held: Held = { ctx };
   try {
     const recovered = await recoverPendingBatches(ctx, {});
     if (recovered.landed + recovered.dropped > 0) {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
-    sweeper = startCrashSweeper(ctx, {
+    held.sweeper = startCrashSweeper(ctx, {
       info: (_obj, msg) => say('info', msg),
       warn: (_obj, msg) => say('warn', msg),
       error: (obj, msg) => say('error', msg, (obj as { err?: unknown }).err),
     });
   } catch (e) {
-    await closeStores(ctx);
+    await shutdown(held).catch((err) => say('error', 'closing after the failed start failed', err));
     throw e;
   }
   let stopping = false;
@@ -176,57 +223,33 @@ async function servePrimary(config: Config, say: StartupLog): Promise<void> {
   });
   for (let i = 0; i < config.WORKERS; i++) fork();
 
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  // the workers serve the requests: each runs the same shutdown for its own (serveWorker)
+  held.drain = async () => {
     stopping = true;
-    say('info', `${signal}: stopping ${Object.keys(cluster.workers ?? {}).length} workers — each finishes its requests and flushes its metrics`);
     const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
     await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) return resolve();
       w.once('exit', () => resolve());
       w.process.kill('SIGTERM');
     })));
-    try {
-      await sweeper.stop();
-      await closeStores(ctx);
-      say('info', 'stopped cleanly');
-      process.exit(0);
-    } catch (e) {
-      say('error', 'shutdown failed', e);
-      process.exit(1);
-    }
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onStopSignal(say, held, (signal) => `${signal}: stopping ${Object.keys(cluster.workers ?? {}).length} workers — each finishes its requests and flushes its metrics`);
 }
 
 /** A worker of WORKERS>1: stores (already migrated by the primary), the API on the shared port; no sweeper, no recovery. */
 async function serveWorker(config: Config, say: StartupLog): Promise<void> {
   const ctx = await openStores(config, (err, msg) => say('error', msg, err));
+  const held: Held = { ctx };
   let app: FastifyInstance;
   try {
     ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent' }));
+    held.app = app;
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (e) {
-    await closeStores(ctx);
+    await shutdown(held).catch((err) => say('error', 'closing after the failed start failed', err));
     throw e;
   }
   process.send?.({ listening: (app.server.address() as { port: number }).port });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
-      await app.close().finally(() => clearInterval(idle));
-      await closeStores(ctx);
-      process.exit(0);
-    } catch (e) {
-      say('error', 'worker shutdown failed', e);
-      process.exit(1);
-    }
-  };
-  // Ctrl-C reaches the whole process group; the primary also sends SIGTERM. Either way, once.
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
+  // Ctrl-C reaches the whole process group and the primary also sends SIGTERM: shut down once, silently
+  onStopSignal(say, held);
 }

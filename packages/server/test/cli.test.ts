@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +109,20 @@ describe('assay CLI', () => {
     expect(sum.metrics.loss.count).toBe(acked.length * 100);
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+  }, 240_000);
+
+  it('a start that fails after the stores opened (port taken) goes through the same shutdown: stores closed, no server.json, data dir free at once', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    onTestFinished(() => void taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--port', String(port), '--data-dir', dataDir], { env: { ...env, HOST: '127.0.0.1' }, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/EADDRINUSE/);
+    expect(fs.existsSync(path.join(dataDir, 'server.json'))).toBe(false);
+    // the lock is free and the embedded stores reopen cleanly: an offline command runs without waiting
+    const after = run(['team', 'create', 'lab-after-failed-start', '--data-dir', dataDir]);
+    expect([after.status, after.stderr]).toEqual([0, '']);
   }, 240_000);
 
   it('team create --password: the admin signs in at once; a sign-in link works once; user password resets it', async () => {
