@@ -5,16 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
 import { parseValue, uniqueNames } from '../src/importers/sink.ts';
 import { detectShape, parseTime } from '../src/importers/table.ts';
-import { EventType, jsonOf, tensorScalar } from '../src/importers/tb-proto.ts';
+import { crc32c } from '@node-rs/crc32';
+import { decodeScalarEvent, EventType, jsonOf, newScalarEvent, tensorScalar } from '../src/importers/tb-proto.ts';
 import { frameRecord, maskedCrc32c, readRecords, type RecordIssue } from '../src/importers/tfrecord.ts';
 
 /* The importers' pure parts: TFRecord framing and CRCs, event decoding, table shapes, value parsing. */
 
-function readAll(bytes: Buffer) {
+async function readAll(bytes: Buffer) {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfrec-')), 'events.out.tfevents.1');
   fs.writeFileSync(file, bytes);
   const issues: RecordIssue[] = [];
-  const records = [...readRecords(file, (i) => issues.push(i))].map(([d, off]) => [d.toString(), off]);
+  const records = (await readRecords(file, (i) => issues.push(i))).map(([d, off]) => [d.toString(), off]);
   fs.rmSync(path.dirname(file), { recursive: true });
   return { records, issues };
 }
@@ -28,24 +29,32 @@ describe('TFRecord framing', () => {
     expect(frameRecord(Buffer.from('hello')).subarray(8, 12).readUInt32LE()).toBe(0x3e04b2ea);
   });
 
-  it('reads framed records back with their offsets', () => {
-    const recs = ['a', 'bb', '', 'dddd'].map((s) => frameRecord(Buffer.from(s)));
-    expect(readAll(Buffer.concat(recs))).toEqual({ records: [['a', 0], ['bb', 17], ['', 35], ['dddd', 51]], issues: [] });
+  it('the table CRC (under 512 bytes) and the napi one (from 512) agree with @node-rs/crc32 at every length and alignment', () => {
+    const b = Buffer.from(Array.from({ length: 1200 }, (_, i) => (i * 131 + 7) & 0xff));
+    const masked = (c: number) => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
+    const bad: number[] = [];
+    for (let len = 0; len <= 1100; len += len < 80 ? 1 : 37) for (const off of [0, 1, 3, 7]) if (maskedCrc32c(b.subarray(off, off + len)) !== masked(crc32c(b.subarray(off, off + len)) >>> 0)) bad.push(len);
+    expect(bad).toEqual([]);
   });
 
-  it('a bad data CRC skips that record only; a bad length CRC ends the file', () => {
+  it('reads framed records back with their offsets', async () => {
+    const recs = ['a', 'bb', '', 'dddd'].map((s) => frameRecord(Buffer.from(s)));
+    expect(await readAll(Buffer.concat(recs))).toEqual({ records: [['a', 0], ['bb', 17], ['', 35], ['dddd', 51]], issues: [] });
+  });
+
+  it('a bad data CRC skips that record only; a bad length CRC ends the file', async () => {
     const recs = ['one', 'two', 'three'].map((s) => frameRecord(Buffer.from(s)));
     recs[1][12 + 3] ^= 1; // the last data CRC byte of "two"
-    expect(readAll(Buffer.concat(recs))).toEqual({ records: [['one', 0], ['three', 38]], issues: [{ offset: 19, problem: 'data CRC mismatch; record skipped' }] });
+    expect(await readAll(Buffer.concat(recs))).toEqual({ records: [['one', 0], ['three', 38]], issues: [{ offset: 19, problem: 'data CRC mismatch; record skipped' }] });
     const again = ['one', 'two', 'three'].map((s) => frameRecord(Buffer.from(s)));
     again[1][9] ^= 1;
-    expect(readAll(Buffer.concat(again))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' }] });
+    expect(await readAll(Buffer.concat(again))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' }] });
   });
 
-  it('a truncated header or body is reported with its offset', () => {
+  it('a truncated header or body is reported with its offset', async () => {
     const recs = Buffer.concat(['one', 'two'].map((s) => frameRecord(Buffer.from(s))));
-    expect(readAll(recs.subarray(0, 19 + 5))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'truncated record header (5 bytes left of 12)' }] });
-    expect(readAll(recs.subarray(0, 19 + 14))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'truncated record (19 bytes announced, 14 left)' }] });
+    expect(await readAll(recs.subarray(0, 19 + 5))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'truncated record header (5 bytes left of 12)' }] });
+    expect(await readAll(recs.subarray(0, 19 + 14))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'truncated record (19 bytes announced, 14 left)' }] });
   });
 });
 
@@ -53,6 +62,31 @@ describe('Event decoding', () => {
   it('decodes a scalar event the benchmark writer encodes', () => {
     const e = EventType.decode(scalarEvent(1_700_000_000.25, 123_456_789_012, 'train/loss', 0.5)) as any;
     expect([e.wall_time, e.step, e.summary.value[0].tag, e.summary.value[0].simple_value]).toEqual([1_700_000_000.25, 123_456_789_012, 'train/loss', 0.5]);
+  });
+
+  it('the hand decoder reads scalar events exactly as protobufjs does, and declines everything else', () => {
+    const out = newScalarEvent();
+    const ev = (b: Uint8Array) => Buffer.from(b);
+    for (const [wt, step, tag, v] of [[1_700_000_000.25, 123_456_789_012, 'train/loss', 0.5], [0, 0, '', -0], [1.5, 2 ** 49 - 1, 'ünï/cødé', NaN], [3, 1, 'x', -Infinity]] as const) {
+      const b = ev(scalarEvent(wt, step, tag, v));
+      const e = EventType.decode(b) as any;
+      expect(decodeScalarEvent(b, 0, b.length, out)).toBe(true);
+      expect([out.wallTime, out.step, out.summary, out.n, out.tags[0], out.values[0]]).toEqual([e.wall_time, e.step, true, 1, e.summary.value[0].tag, e.summary.value[0].simple_value]);
+    }
+    // two values in one summary, inside a larger buffer
+    const value = (tag: number) => [0x0a, 0x08, 0x0a, 0x01, tag, 0x15, 0, 0, 0x80, 0x3f]; // Summary.Value{tag, simple_value: 1}
+    const two = Buffer.from([0xff, 0x09, 0, 0, 0, 0, 0, 0, 0x24, 0x40, 0x10, 0x07, 0x2a, 20, ...value(0x61), ...value(0x62)]);
+    expect(decodeScalarEvent(two, 1, two.length, out)).toBe(true);
+    expect([out.step, out.n, out.tags.slice(0, 2), out.values.slice(0, 2)]).toEqual([7, 2, ['a', 'b'], [1, 1]]);
+    const declined = [
+      Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), // step -1 (10-byte varint)
+      Buffer.from([0x2a, 0x04, 0x0a, 0x02, 0x42, 0x00]), // a value with a tensor (field 8)
+      Buffer.from([0x2a, 0x05, 0x0a, 0x03]), // truncated
+      Buffer.from([0x22, 0x00]), // graph_def
+    ];
+    expect(declined.map((b) => decodeScalarEvent(b, 0, b.length, out))).toEqual([false, false, false, false]);
+    const version = Buffer.from([0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x1a, 0x02, 0x62, 0x32]);
+    expect([decodeScalarEvent(version, 0, version.length, out), out.summary, out.wallTime]).toEqual([true, false, 1]);
   });
 
   it('tensor scalars: float_val, tensor_content, only one element', () => {

@@ -147,3 +147,135 @@ export function tensorScalar(t: TensorProto): number | undefined {
   }
   return undefined;
 }
+
+/** What decodeScalarEvent fills (reused across records: no object per event). */
+export interface ScalarEvent {
+  wallTime: number;
+  step: number;
+  /** The event has a summary (file_version and graph events have none). */
+  summary: boolean;
+  n: number;
+  tags: string[];
+  values: number[];
+}
+
+export const newScalarEvent = (): ScalarEvent => ({ wallTime: 0, step: 0, summary: false, n: 0, tags: [], values: [] });
+
+/** A varint at b[p…] below 2^49 (7 bytes) as [value, next position]; -1 for longer or truncated ones. */
+function varint(b: Uint8Array, p: number, end: number): number {
+  let v = 0;
+  let mul = 1;
+  for (let k = 0; k < 7 && p < end; k++) {
+    const x = b[p++];
+    v += (x & 0x7f) * mul;
+    if (x < 0x80) {
+      pos = p;
+      return v;
+    }
+    mul *= 128;
+  }
+  return -1;
+}
+let pos = 0; // where varint() stopped (a module slot instead of a returned tuple)
+
+/**
+ * Tags repeat on every step: their strings are kept by a hash of their bytes (checked byte by byte
+ * on a hit), so the hot path decodes no UTF-8 and allocates no string per value.
+ */
+const tagCache = new Map<number, { bytes: Uint8Array; tag: string }>();
+function tagString(b: Uint8Array, start: number, end: number): string {
+  let h = 0x811c9dc5 ^ (end - start);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  const hit = tagCache.get(h);
+  if (hit && hit.bytes.length === end - start) {
+    let same = true;
+    for (let i = start; i < end; i++) if (hit.bytes[i - start] !== b[i]) { same = false; break; }
+    if (same) return hit.tag;
+  }
+  const tag = Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
+  if (tagCache.size >= 4096) tagCache.clear();
+  tagCache.set(h, { bytes: Uint8Array.prototype.slice.call(b, start, end), tag });
+  return tag;
+}
+
+const f32 = new Float32Array(1);
+const f32b = new Uint8Array(f32.buffer);
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+
+/**
+ * The hot path of a tfevents import, by hand: an Event whose summary values are only tag +
+ * simple_value (what tensorboardX, PyTorch and TF1 write for every scalar) is decoded straight
+ * into `out`. Anything else — tensors, plugin metadata, images, a negative or ≥ 2^49 step, or bytes
+ * that are not a well-formed message — returns false, and the caller decodes the record with
+ * protobufjs (EventType) as before, so its results and its error messages stay the reference.
+ */
+export function decodeScalarEvent(b: Buffer, start: number, end: number, out: ScalarEvent): boolean {
+  out.wallTime = 0;
+  out.step = 0;
+  out.summary = false;
+  out.n = 0;
+  let p = start;
+  while (p < end) {
+    const key = b[p++];
+    if (key === 0x09) { // 1 wall_time, fixed64 double
+      if (p + 8 > end) return false;
+      for (let i = 0; i < 8; i++) f64b[i] = b[p + i];
+      out.wallTime = f64[0];
+      p += 8;
+    } else if (key === 0x10) { // 2 step, varint
+      const v = varint(b, p, end);
+      if (v < 0) return false;
+      out.step = v;
+      p = pos;
+    } else if (key === 0x1a) { // 3 file_version, string: skipped
+      const len = varint(b, p, end);
+      if (len < 0 || pos + len > end) return false;
+      p = pos + len;
+    } else if (key === 0x2a) { // 5 summary
+      const len = varint(b, p, end);
+      if (len < 0 || pos + len > end) return false;
+      p = pos;
+      out.summary = true;
+      if (!summaryValues(b, p, p + len, out)) return false;
+      p += len;
+    } else return false;
+  }
+  return p === end;
+}
+
+function summaryValues(b: Buffer, p: number, end: number, out: ScalarEvent): boolean {
+  while (p < end) {
+    if (b[p++] !== 0x0a) return false; // 1 value
+    const len = varint(b, p, end);
+    if (len < 0 || pos + len > end) return false;
+    p = pos;
+    const vend = p + len;
+    let tag = '';
+    let value: number | undefined;
+    while (p < vend) {
+      const key = b[p++];
+      if (key === 0x0a) { // 1 tag
+        const tl = varint(b, p, vend);
+        if (tl < 0 || pos + tl > vend) return false;
+        tag = tagString(b, pos, pos + tl);
+        p = pos + tl;
+      } else if (key === 0x15) { // 2 simple_value, fixed32 float
+        if (p + 4 > vend) return false;
+        f32b[0] = b[p];
+        f32b[1] = b[p + 1];
+        f32b[2] = b[p + 2];
+        f32b[3] = b[p + 3];
+        value = f32[0];
+        p += 4;
+      } else return false;
+    }
+    if (p !== vend) return false;
+    if (value !== undefined) {
+      out.tags[out.n] = tag;
+      out.values[out.n] = value;
+      out.n++;
+    }
+  }
+  return p === end;
+}

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Progress } from './progress.ts';
 import { eachConcurrently, uniqueNames, wireValue, type RunWriter, type Sink, type Status } from './sink.ts';
-import { EventType, HParamsType, jsonOf, tensorScalar, type Event, type HParamsData, type SummaryValue } from './tb-proto.ts';
-import { readRecords } from './tfrecord.ts';
+import { decodeScalarEvent, EventType, HParamsType, jsonOf, newScalarEvent, tensorScalar, type Event, type HParamsData, type SummaryValue } from './tb-proto.ts';
+import { scanRecords } from './tfrecord.ts';
 
 /*
  * A TensorBoard logdir: every events.out.tfevents.* below it; the files of one directory are one
@@ -68,28 +68,39 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
       if (x !== undefined) w.add(tag, step, wireValue(x), ts);
     }
   };
+  const seen = (ts: number) => {
+    if (ts > 0) {
+      if (first === undefined || ts < first) first = ts;
+      if (last === undefined || ts > last) last = ts;
+    }
+  };
+  const fast = newScalarEvent();
   for (const { file, size } of run.files) {
     const rel = path.relative(path.dirname(run.dir), file);
     let undecodable = 0;
-    let n = 0;
-    for (const [data, offset] of readRecords(file, (i) => sink.warn(`${file}: offset ${i.offset}: ${i.problem}`))) {
+    const onRecord = (buf: Buffer, start: number, end: number, offset: number) => {
+      if (decodeScalarEvent(buf, start, end, fast)) {
+        if (!fast.summary) return;
+        const ts = fast.wallTime * 1000;
+        seen(ts);
+        for (let i = 0; i < fast.n; i++) w.add(fast.tags[i], fast.step, wireValue(fast.values[i]), ts);
+        return;
+      }
       let e: Event;
       try {
-        e = EventType.decode(data) as unknown as Event;
+        e = EventType.decode(buf.subarray(start, end)) as unknown as Event;
       } catch (err) {
         if (!undecodable++) sink.warn(`${file}: offset ${offset}: not an Event protobuf (${(err as Error).message}); record skipped`);
-        continue;
+        return;
       }
       const ts = (e.wall_time ?? 0) * 1000;
       const values = e.summary?.value;
-      if (!values) continue; // file_version and graph events: their time is when the writer opened, not training time
-      if (ts > 0) {
-        if (first === undefined || ts < first) first = ts;
-        if (last === undefined || ts > last) last = ts;
-      }
+      if (!values) return; // file_version and graph events: their time is when the writer opened, not training time
+      seen(ts);
       for (const v of values) onValue(v, Number(e.step ?? 0), ts);
-      if (++n % 50_000 === 0) await w.drain(); // a fast reader must not queue the whole file in memory
-    }
+    };
+    // a fast reader must not queue the whole file in memory: the writer's queue is drained per chunk read
+    await scanRecords(file, onRecord, (i) => sink.warn(`${file}: offset ${i.offset}: ${i.problem}`), () => w.drain());
     if (undecodable > 1) sink.warn(`${rel}: ${undecodable} records were not Event protobufs`);
     progress.advance(size);
   }

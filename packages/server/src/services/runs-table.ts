@@ -26,9 +26,9 @@ const cellOf = (s: ReturnType<typeof statsDto>): Cell => ({ last: s.last, min: s
 /**
  * Everything the runs table shows, for up to RUNS_TABLE_MAX runs (newest first): the rows from
  * Postgres, lineage parents, and per run and metric last/min/max/count/last_step exactly as
- * GET /metrics/summary and `best` exactly as compare's include=best — from one ClickHouse query over
- * pre-aggregated rows for every logged metric (see SQL_RUNS_TABLE_METRICS), plus, as compare does,
- * one per derived metric and one per metric with runs whose best that query could not verify.
+ * GET /metrics/summary and `best` exactly as compare's include=best — from one ClickHouse query for
+ * every logged metric (see SQL_RUNS_TABLE_METRICS), plus, as compare does, one per derived metric
+ * and one per metric that several hosts logged into the same run.
  */
 export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName: string, q: { include_deleted: boolean; since?: string }) {
   const project = await resolveProject(ctx, tenant, projectIdOrName);
@@ -47,8 +47,7 @@ export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName
   const names = [...new Set([...metricRows.map((r) => r[1]), ...derived.map(([, r]) => r[0])])].sort();
   const configs = await metricConfigs(ctx, tenant, project.id, names);
 
-  // runs whose best the table query could not verify (a re-logged extreme, NaN, several hosts:
-  // their mean per step) or that is derived: computed exactly by run-aggregates, by metric
+  // runs whose best needs the per-step rule of run-aggregates (mean over hosts), by metric
   const perStep = new Map<string, string[]>();
   const needsPerStep = (name: string, id: string) => {
     const list = perStep.get(name) ?? [];
@@ -57,13 +56,13 @@ export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName
   };
   for (const [id, ...rest] of metricRows) {
     const summary = rest.slice(0, 10) as Parameters<typeof statsDto>[0];
-    const [bestMin, bestMax] = rest.slice(10) as [string | number | null, string | number | null];
+    const [pointMin, pointMax, hosts] = rest.slice(10) as [string | number | null, string | number | null, number | null];
     const name = summary[0];
     const cell = cellOf(statsDto(summary));
-    const pick = configs.get(name)!.direction === 'minimize' ? bestMin : bestMax;
     // A derived metric's best comes from its expression, whatever was logged under its name (compare's rule).
-    if (pick !== null && !derivedNames.has(name)) {
-      cell.best = chToWire(pick);
+    if (Number(hosts) === 1 && !derivedNames.has(name)) {
+      const pick = configs.get(name)!.direction === 'minimize' ? pointMin : pointMax;
+      cell.best = pick === null ? 'NaN' : chToWire(pick);
     } else {
       needsPerStep(name, id);
     }

@@ -360,18 +360,7 @@ GROUP BY experiment_id, step
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 -- ui-data.ts:SQL_RUNS_TABLE_METRICS
-WITH cand AS (
-  SELECT experiment_id, metric_name, any(host) AS one_host, uniqExact(host) AS hosts,
-    argMinMerge(low_point) AS low, argMaxMerge(high_point) AS high,
-    low.1 AS low_step, low.3 AS low_v, high.1 AS high_step, high.3 AS high_v
-  FROM metrics_rollup
-  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-  GROUP BY experiment_id, metric_name
-)
-SELECT s.*,
-  if(c.hosts = 1 AND NOT isNaN(c.low_v) AND l.live_low = c.low_v, c.low_v, NULL) AS best_min,
-  if(c.hosts = 1 AND NOT isNaN(c.high_v) AND l.live_high = c.high_v, c.high_v, NULL) AS best_max,
-  c.hosts
+SELECT s.*, x.min_v, x.max_v, x.hosts
 FROM (
   SELECT experiment_id, metric_name,
   min(min_value) AS min_v,
@@ -387,22 +376,16 @@ FROM (
   WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
 ) AS s
-LEFT JOIN cand AS c USING (experiment_id, metric_name)
 LEFT JOIN (
   SELECT experiment_id, metric_name,
-    anyIfOrNull(v, step = c2.low_step) AS live_low,
-    anyIfOrNull(v, step = c2.high_step) AS live_high
-  FROM (
-    SELECT experiment_id, metric_name, step, argMax(metric_value, logged_at) AS v
-    FROM metrics
-    WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-      AND (experiment_id, metric_name, step, host) IN (
-        SELECT experiment_id, metric_name, arrayJoin([low_step, high_step]), one_host FROM cand WHERE hosts = 1)
-    GROUP BY experiment_id, metric_name, step
-  ) AS p
-  INNER JOIN cand AS c2 USING (experiment_id, metric_name)
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    uniqExact(host) AS hosts
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
-) AS l USING (experiment_id, metric_name)
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+) AS x USING (experiment_id, metric_name)
 ORDER BY experiment_id, metric_name
 SETTINGS join_use_nulls = 1;
 

@@ -9,58 +9,42 @@ import { SUMMARY_SELECT, type RawValue, type RollupPoint, type SummaryRow } from
 
 /**
  * Per run and metric of a project: the summary-table columns of SQL_COMPARE (the rule of
- * GET /metrics/summary), and `best`'s two candidates from pre-aggregated state instead of a scan of
- * every point (issue 11: 1,000 runs × 20 metrics took 1.5 s under load, most of it in that scan).
+ * GET /metrics/summary), joined with the extremes of the deduplicated points (FINAL: a re-logged
+ * step counts with its later value; NaN skipped) and how many hosts logged them. With one host the
+ * extremes are the per-step extremes run-aggregates' `best` takes; the caller asks run-aggregates
+ * itself for the rare series with several hosts (whose per-step value is the mean over hosts).
  *
- * The summary's min/max cannot be `best`: they are merged per insert and a minimum cannot be taken
- * back, so a re-logged step's overwritten value stays in them (the later write wins for `best`, as
- * for `last`). The rollup (metrics_rollup, per host and 256-step bucket) has the same problem, but
- * it names the point holding each extreme: its lowest point over every point ever written (NaN
- * sorts past +Inf) is a lower bound of the live points' minimum, and equal to it when that point is
- * still live, i.e. when the deduplicated value at its (step, host) — argMax by logged_at, the
- * ReplacingMergeTree's own rule — is that value. Checking that is an index lookup of two keys per
- * series. `best_min`/`best_max` are those verified extremes, NULL when unverified (overwritten,
- * NaN, several hosts, no rollup rows): the caller computes those few exactly (run-aggregates).
- * Points expire and are deleted no later than their rollup rows, so the rollup covers them.
+ * Why `best` is not read from pre-aggregated rows (issue 11): metrics_summary's min/max and the
+ * rollup's extremes are merged per insert, and an extreme cannot be taken back, so a re-logged
+ * step's overwritten value stays in them (the later write wins for `best`, as for `last`), and
+ * nothing there says which series were re-logged. Tried (2026-11-30): the rollup's extreme point,
+ * verified live by a key lookup of its (step, host) in `metrics`, was exact but no faster — each
+ * lookup reads a whole 8,192-row granule, more than a 100- or 5,000-step series holds, so 40,000
+ * lookups read what this scan reads (1,000 runs × 20 metrics × 100 steps: 0.41 s vs 0.20 s; 100 × 20
+ * × 5,000: 3.2-3.5 s vs 2.2-2.9 s, load 10-18). Exact and cheap needs a per-bucket "holds a
+ * re-logged step" mark in the aggregate (count vs distinct steps), i.e. a schema change.
  */
-export const SQL_RUNS_TABLE_METRICS = `WITH cand AS (
-  SELECT experiment_id, metric_name, any(host) AS one_host, uniqExact(host) AS hosts,
-    argMinMerge(low_point) AS low, argMaxMerge(high_point) AS high,
-    low.1 AS low_step, low.3 AS low_v, high.1 AS high_step, high.3 AS high_v
-  FROM metrics_rollup
-  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-  GROUP BY experiment_id, metric_name
-)
-SELECT s.*,
-  if(c.hosts = 1 AND NOT isNaN(c.low_v) AND l.live_low = c.low_v, c.low_v, NULL) AS best_min,
-  if(c.hosts = 1 AND NOT isNaN(c.high_v) AND l.live_high = c.high_v, c.high_v, NULL) AS best_max,
-  c.hosts
+export const SQL_RUNS_TABLE_METRICS = `SELECT s.*, x.min_v, x.max_v, x.hosts
 FROM (
   SELECT experiment_id, ${SUMMARY_SELECT}
   FROM metrics_summary
   WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
 ) AS s
-LEFT JOIN cand AS c USING (experiment_id, metric_name)
 LEFT JOIN (
   SELECT experiment_id, metric_name,
-    anyIfOrNull(v, step = c2.low_step) AS live_low,
-    anyIfOrNull(v, step = c2.high_step) AS live_high
-  FROM (
-    SELECT experiment_id, metric_name, step, argMax(metric_value, logged_at) AS v
-    FROM metrics
-    WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-      AND (experiment_id, metric_name, step, host) IN (
-        SELECT experiment_id, metric_name, arrayJoin([low_step, high_step]), one_host FROM cand WHERE hosts = 1)
-    GROUP BY experiment_id, metric_name, step
-  ) AS p
-  INNER JOIN cand AS c2 USING (experiment_id, metric_name)
+    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
+    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
+    uniqExact(host) AS hosts
+  FROM metrics FINAL
+  WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
-) AS l USING (experiment_id, metric_name)
+  SETTINGS do_not_merge_across_partitions_select_final = 1
+) AS x USING (experiment_id, metric_name)
 ORDER BY experiment_id, metric_name
 SETTINGS join_use_nulls = 1`;
 
-export type RunsTableMetricRow = [experimentId: string, ...summary: SummaryRow, bestMin: RawValue | null, bestMax: RawValue | null, hosts: number | null];
+export type RunsTableMetricRow = [experimentId: string, ...summary: SummaryRow, pointMin: RawValue | null, pointMax: RawValue | null, hosts: number | null];
 
 export async function runsTableMetrics(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<RunsTableMetricRow[]> {
   if (experimentIds.length === 0) return [];
