@@ -169,6 +169,21 @@ async function traceRequests(page: Page): Promise<void> {
   note(`requests (ms from navigation):\n${rows.join('\n')}`);
 }
 
+/** BENCH_UI_PROFILE=1: the compare page's main-thread CPU profile (CDP) up to the paint, top functions by self time. */
+const PROFILE = process.env.BENCH_UI_PROFILE === '1';
+type ProfileNode = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] };
+function topSelfTime(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }, n = 25): string {
+  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  const total = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
+  return `busy ${total.toFixed(0)} ms\n` + [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${v.toFixed(1).padStart(8)} ms  ${k}`).join('\n');
+}
+
 async function compareView(browser: Browser, base: string, m: Manifest): Promise<{ ms: number[]; longest: number[]; charts: number; requests: number; series: number[] }> {
   const ms: number[] = [];
   const series: number[] = [];
@@ -191,9 +206,16 @@ async function compareView(browser: Browser, base: string, m: Manifest): Promise
     page.on('request', (r) => {
       if (r.url().endsWith('/api/v1/metrics/series')) n++;
     });
+    const cdp = PROFILE && i === 0 ? await context.newCDPSession(page) : null;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+      await cdp.send('Profiler.start');
+    }
     await page.goto(`/p/${m.projectId}/compare?runs=${m.compareRuns.join(',')}`);
     await painted(page, 10);
     ms.push(await page.evaluate(() => performance.now()));
+    if (cdp) note(`compare page CPU profile to the paint:\n${topSelfTime((await cdp.send('Profiler.stop')).profile as never)}`);
     if (TRACE) await traceRequests(page);
     await page.waitForTimeout(300);
     longest.push(await page.evaluate(() => Math.max(0, ...(window as unknown as { __longTasks: number[] }).__longTasks)));
