@@ -30,7 +30,9 @@ export function uiDataRoutes(app: Api, { ctx }: RouteDeps): void {
         'point (`steps`/`values`/`timestamps`; without `host`, a step logged by several hosts appears once per host); otherwise `mode: "buckets"`: equal-width ' +
         'step buckets over the series\' steps in the window, ceil((last_step − first_step + 1) / buckets) steps wide, each with `min`/`max` ignoring NaN ' +
         '(null when all NaN), `last` (the value at its highest step), `last_step`, `last_timestamp` and `count`; empty buckets are left out. ' +
-        'A spike anywhere is the `max` of its bucket. For live updates poll with `step_min` = the last step seen + 1. ' +
+        'A spike anywhere is the `max` of its bucket. Whole-history reads (no window, no host) come from pre-aggregated rollups: at ≥ 256 steps per bucket ' +
+        'an overview in whole 256-step buckets (`count` null); at 16–255 the width is rounded up to whole 8-step buckets (at most 1.5× as asked, else the points ' +
+        'are scanned), answered exactly as a scan on that grid would. For live updates poll with `step_min` = the last step seen + 1. ' +
         'Any run not in the project (or of another team): 404 for the whole request; a metric the run never logged: `total_points: 0`, empty data. ' +
         'Derived metrics are not computed here (use the timeseries read).',
       body: SeriesRequest,
