@@ -120,8 +120,8 @@ describe('GET /projects/{p}/runs-table', () => {
 });
 
 /**
- * `best` comes from the rollup's extremes when the point holding one is still live; these re-logs
- * make the stored extreme stale (must fall back to the exact rule) or move it (must follow it).
+ * `best` comes from the fine rollup's extremes unless a bucket holds a re-logged step; these re-logs
+ * make a stored extreme stale (must fall back to the exact rule) or move it (must follow it).
  */
 describe('runs-table best after re-logged steps (the later write wins)', () => {
   const rid: Record<string, string> = {};
@@ -143,8 +143,8 @@ describe('runs-table best after re-logged steps (the later write wins)', () => {
     return out;
   };
 
-  it('a worse re-log of the extreme falls back to the next live value, a better one is taken, across rollup buckets', async () => {
-    for (const name of ['better', 'worse', 'long', 'nan', 'same']) {
+  it('a worse re-log of the extreme gives the next live value, a better one is taken, NaN skipped, across rollup buckets', async () => {
+    for (const name of ['better', 'worse', 'long', 'nan', 'same', 'nanfirst']) {
       const r = await seedRun(t.team.api, 'relog', name);
       rp = r.projectId;
       rid[name] = r.experimentId;
@@ -155,7 +155,9 @@ describe('runs-table best after re-logged steps (the later write wins)', () => {
     await post('long', series('loss', Array.from({ length: 600 }, (_, s) => 1000 - s))); // minimum 401 at step 599, third rollup bucket
     await post('nan', series('loss', [3, 1]));
     await post('same', series('loss', [7, 6]));
+    await post('nanfirst', series('loss', [...Array(8).fill('NaN'), 4, 2])); // a first bucket of NaN only
     expect(await best()).toEqual({
+      nanfirst: { loss: 2 },
       same: { loss: 6 },
       nan: { loss: 1 },
       long: { loss: 401 },
@@ -167,7 +169,9 @@ describe('runs-table best after re-logged steps (the later write wins)', () => {
     await post('long', [{ metric_name: 'loss', metric_value: 1000, step: 599 }]);
     await post('nan', [{ metric_name: 'loss', metric_value: 'NaN', step: 1 }]);
     await post('same', [{ metric_name: 'loss', metric_value: 6, step: 1 }]);
+    await post('nanfirst', [{ metric_name: 'loss', metric_value: 'NaN', step: 9 }]);
     expect(await best()).toEqual({
+      nanfirst: { loss: 4 },
       same: { loss: 6 },
       nan: { loss: 3 },
       long: { loss: 402 },

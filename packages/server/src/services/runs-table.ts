@@ -26,9 +26,9 @@ const cellOf = (s: ReturnType<typeof statsDto>): Cell => ({ last: s.last, min: s
 /**
  * Everything the runs table shows, for up to RUNS_TABLE_MAX runs (newest first): the rows from
  * Postgres, lineage parents, and per run and metric last/min/max/count/last_step exactly as
- * GET /metrics/summary and `best` exactly as compare's include=best — from one ClickHouse query for
- * every logged metric (see SQL_RUNS_TABLE_METRICS), plus, as compare does, one per derived metric
- * and one per metric that several hosts logged into the same run.
+ * GET /metrics/summary and `best` exactly as compare's include=best — from one ClickHouse query over
+ * pre-aggregated rows for every logged metric (see SQL_RUNS_TABLE_METRICS), plus, as compare does,
+ * one per derived metric and one per metric with runs whose best those rows cannot give exactly.
  */
 export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName: string, q: { include_deleted: boolean; since?: string }) {
   const project = await resolveProject(ctx, tenant, projectIdOrName);
@@ -47,7 +47,8 @@ export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName
   const names = [...new Set([...metricRows.map((r) => r[1]), ...derived.map(([, r]) => r[0])])].sort();
   const configs = await metricConfigs(ctx, tenant, project.id, names);
 
-  // runs whose best needs the per-step rule of run-aggregates (mean over hosts), by metric
+  // runs whose best the fine rollup cannot give (re-logged steps, several hosts: their mean per
+  // step, rows missing) or that is derived: computed exactly by run-aggregates, by metric
   const perStep = new Map<string, string[]>();
   const needsPerStep = (name: string, id: string) => {
     const list = perStep.get(name) ?? [];
@@ -56,13 +57,12 @@ export async function runsTable(ctx: AppContext, tenant: Tenant, projectIdOrName
   };
   for (const [id, ...rest] of metricRows) {
     const summary = rest.slice(0, 10) as Parameters<typeof statsDto>[0];
-    const [pointMin, pointMax, hosts] = rest.slice(10) as [string | number | null, string | number | null, number | null];
+    const [fineMin, fineMax, , trusted] = rest.slice(10) as [string | number | null, string | number | null, number | null, number | boolean | null];
     const name = summary[0];
     const cell = cellOf(statsDto(summary));
     // A derived metric's best comes from its expression, whatever was logged under its name (compare's rule).
-    if (Number(hosts) === 1 && !derivedNames.has(name)) {
-      const pick = configs.get(name)!.direction === 'minimize' ? pointMin : pointMax;
-      cell.best = pick === null ? 'NaN' : chToWire(pick);
+    if (Number(trusted) === 1 && !derivedNames.has(name)) {
+      cell.best = chToWire((configs.get(name)!.direction === 'minimize' ? fineMin : fineMax)!);
     } else {
       needsPerStep(name, id);
     }

@@ -360,7 +360,8 @@ GROUP BY experiment_id, step
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 -- ui-data.ts:SQL_RUNS_TABLE_METRICS
-SELECT s.*, x.min_v, x.max_v, x.hosts
+SELECT s.*, x.lo, x.hi, x.hosts,
+  x.hosts = 1 AND x.exact = 1 AND x.points = s.point_n AS trusted
 FROM (
   SELECT experiment_id, metric_name,
   min(min_value) AS min_v,
@@ -377,14 +378,11 @@ FROM (
   GROUP BY experiment_id, metric_name
 ) AS s
 LEFT JOIN (
-  SELECT experiment_id, metric_name,
-    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
-    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-    uniqExact(host) AS hosts
-  FROM metrics FINAL
+  SELECT experiment_id, metric_name, min(min_value) AS lo, max(max_value) AS hi, uniqExact(host) AS hosts,
+    sum(point_count) AS points, min(point_count = bitCount(step_mask)) AS exact
+  FROM metrics_rollup_fine FINAL
   WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
-  SETTINGS do_not_merge_across_partitions_select_final = 1
 ) AS x USING (experiment_id, metric_name)
 ORDER BY experiment_id, metric_name
 SETTINGS join_use_nulls = 1;

@@ -9,22 +9,26 @@ import { SUMMARY_SELECT, type RawValue, type RollupPoint, type SummaryRow } from
 
 /**
  * Per run and metric of a project: the summary-table columns of SQL_COMPARE (the rule of
- * GET /metrics/summary), joined with the extremes of the deduplicated points (FINAL: a re-logged
- * step counts with its later value; NaN skipped) and how many hosts logged them. With one host the
- * extremes are the per-step extremes run-aggregates' `best` takes; the caller asks run-aggregates
- * itself for the rare series with several hosts (whose per-step value is the mean over hosts).
+ * GET /metrics/summary), and `best`'s extremes from the fine rollup (metrics_rollup_fine, 8 steps per
+ * row) instead of a FINAL scan of every point (issue 11: 1,000 runs × 20 metrics × 100 steps read
+ * 2M points; this reads ~260k pre-aggregated rows).
  *
- * Why `best` is not read from pre-aggregated rows (issue 11): metrics_summary's min/max and the
- * rollup's extremes are merged per insert, and an extreme cannot be taken back, so a re-logged
- * step's overwritten value stays in them (the later write wins for `best`, as for `last`), and
- * nothing there says which series were re-logged. Tried (2026-11-30): the rollup's extreme point,
- * verified live by a key lookup of its (step, host) in `metrics`, was exact but no faster — each
- * lookup reads a whole 8,192-row granule, more than a 100- or 5,000-step series holds, so 40,000
- * lookups read what this scan reads (1,000 runs × 20 metrics × 100 steps: 0.41 s vs 0.20 s; 100 × 20
- * × 5,000: 3.2-3.5 s vs 2.2-2.9 s, load 10-18). Exact and cheap needs a per-bucket "holds a
- * re-logged step" mark in the aggregate (count vs distinct steps), i.e. a schema change.
+ * The summary's own min/max cannot be `best`: they are merged per insert and a minimum cannot be
+ * taken back, so a re-logged step's overwritten value stays in them (`best`, like `last`, takes
+ * the later write), and nothing in the summary says whether a series was re-logged. The fine rollup
+ * says so per (host, bucket): its point count exceeds its distinct steps (`step_mask`) exactly when a
+ * step there was logged twice. So the fine extremes (NaN skipped; NaN when all NaN) are the
+ * deduplicated points' extremes — `trusted` — when every bucket has as many points as steps, the
+ * fine rows count exactly the summary's points (none missing, no backfill racing a write), and one
+ * host logged them; otherwise the caller computes that run's best exactly (run-aggregates), as it
+ * does for a series several hosts logged (whose per-step value is their mean). FINAL merges the
+ * rows of a (host, bucket) not yet merged, so counts and masks are complete before they are
+ * compared; it merges in key order as it reads, where a GROUP BY per bucket built a hash table of
+ * every bucket and cost as much as the point scan (1,000 runs × 20 metrics × 100 steps, load ~14:
+ * point scan 390-590 ms, fine GROUP BY 380 ms, fine FINAL 100-210 ms).
  */
-export const SQL_RUNS_TABLE_METRICS = `SELECT s.*, x.min_v, x.max_v, x.hosts
+export const SQL_RUNS_TABLE_METRICS = `SELECT s.*, x.lo, x.hi, x.hosts,
+  x.hosts = 1 AND x.exact = 1 AND x.points = s.point_n AS trusted
 FROM (
   SELECT experiment_id, ${SUMMARY_SELECT}
   FROM metrics_summary
@@ -32,19 +36,16 @@ FROM (
   GROUP BY experiment_id, metric_name
 ) AS s
 LEFT JOIN (
-  SELECT experiment_id, metric_name,
-    minIfOrNull(metric_value, NOT isNaN(metric_value)) AS min_v,
-    maxIfOrNull(metric_value, NOT isNaN(metric_value)) AS max_v,
-    uniqExact(host) AS hosts
-  FROM metrics FINAL
+  SELECT experiment_id, metric_name, min(min_value) AS lo, max(max_value) AS hi, uniqExact(host) AS hosts,
+    sum(point_count) AS points, min(point_count = bitCount(step_mask)) AS exact
+  FROM metrics_rollup_fine FINAL
   WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
   GROUP BY experiment_id, metric_name
-  SETTINGS do_not_merge_across_partitions_select_final = 1
 ) AS x USING (experiment_id, metric_name)
 ORDER BY experiment_id, metric_name
 SETTINGS join_use_nulls = 1`;
 
-export type RunsTableMetricRow = [experimentId: string, ...summary: SummaryRow, pointMin: RawValue | null, pointMax: RawValue | null, hosts: number | null];
+export type RunsTableMetricRow = [experimentId: string, ...summary: SummaryRow, fineMin: RawValue | null, fineMax: RawValue | null, hosts: number | null, trusted: number | boolean | null];
 
 export async function runsTableMetrics(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[]): Promise<RunsTableMetricRow[]> {
   if (experimentIds.length === 0) return [];
