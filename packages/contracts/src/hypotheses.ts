@@ -62,6 +62,7 @@ export const Hypothesis = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+export type Hypothesis = z.infer<typeof Hypothesis>;
 
 export const HypothesisListQuery = z.object({ status: HypothesisStatus.optional() });
 
@@ -124,10 +125,12 @@ export const Evaluation = z.object({
   arms: z.array(ArmEvidence),
   metrics: z.array(MetricEvidence),
 });
+export type Evaluation = z.infer<typeof Evaluation>;
 
 export const HypothesisDetail = Hypothesis.extend({
   latest_evaluation: Evaluation.nullable().describe('The newest evaluation document, or null before the first'),
 });
+export type HypothesisDetail = z.infer<typeof HypothesisDetail>;
 
 export const EvaluationListQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(20) });
 export const EvaluationList = z.object({ items: z.array(Evaluation) });

@@ -5,7 +5,7 @@ import { StatusBadge } from '../components/Badge.tsx';
 import { fmtAgo, fmtPct, fmtValue } from '../components/format.ts';
 import { useProject } from '../components/Layout.tsx';
 import { Empty, ErrorState, Loading } from '../components/states.tsx';
-import type { Hypothesis } from './hypotheses/types.ts';
+import type { Hypothesis } from '@assay/contracts/hypotheses';
 
 const STATUSES = ['Testing', 'Supported', 'Refuted'];
 

@@ -6,7 +6,7 @@ import { fmtAgo, fmtPct, fmtValue } from '../components/format.ts';
 import { ErrorState, Loading } from '../components/states.tsx';
 import { useSession } from '../session.tsx';
 import { Arms, EvidenceTable, History } from './hypotheses/Evidence.tsx';
-import type { Evaluation, HypothesisDetail } from './hypotheses/types.ts';
+import type { Evaluation, HypothesisDetail } from '@assay/contracts/hypotheses';
 
 /** A 422's `detail[0].msg` (names the missing run, suggests near names), else the message. */
 function errorText(err: unknown): string {

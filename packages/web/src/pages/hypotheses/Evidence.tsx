@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import { StatusBadge } from '../../components/Badge.tsx';
 import { fmtDate, fmtPct, fmtValue } from '../../components/format.ts';
-import type { Evaluation } from './types.ts';
+import type { Evaluation } from '@assay/contracts/hypotheses';
 
 function Runs({ projectId, names, ids }: { projectId: string; names: string[]; ids: string[] }) {
   if (!names.length) return <span className="muted">no runs</span>;
