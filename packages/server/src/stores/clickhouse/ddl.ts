@@ -359,7 +359,7 @@ function retentionStatements(o: DdlOptions): string[] {
  * partials (counted never) sends that series to the point scan instead of showing wrong buckets.
  */
 function fineRollupStatements(o: DdlOptions): string[] {
-  const local = (t: string) => (o.cluster ? `${t}_local` : t);
+  const local = (t: string) => localTable(o, t);
   const retention =
     `,\n  retention_days SimpleAggregateFunction(max, UInt16) DEFAULT ${RETENTION_DEFAULT_DAYS},` +
     "\n  last_logged_at SimpleAggregateFunction(max, DateTime('UTC')) DEFAULT now()";
@@ -369,8 +369,8 @@ function fineRollupStatements(o: DdlOptions): string[] {
   const a = aggregate('metrics_rollup_fine_mv');
   return [
     ...createTable(o, table),
-    `CREATE TABLE IF NOT EXISTS ${q(o, local(input))}${onCluster(o)}\n(\n${cols}\n)\nENGINE = Null`,
-    ...(o.cluster ? [`CREATE TABLE IF NOT EXISTS ${q(o, input)}${onCluster(o)} AS ${q(o, local(input))}\nENGINE = Distributed(${o.cluster}, ${o.database}, ${local(input)}, cityHash64(team_id))`] : []),
+    `CREATE TABLE IF NOT EXISTS ${targetOf(o, 'ddl', input)}\n(\n${cols}\n)\nENGINE = Null`,
+    ...distributedOver(o, input, 'cityHash64(team_id)'),
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${q(o, 'metrics_rollup_fine_input_mv')}${onCluster(o)} TO ${q(o, local('metrics_rollup_fine'))} AS\nSELECT ${KEY_COLS}, host, bucket,${ROLLUP_FINE_FROM_PARTIALS},\n  max(retention_days) AS retention_days\nFROM ${q(o, local(input))}\nGROUP BY ${KEY_COLS}, host, bucket`,
     // through the plain names: on a cluster, the Distributed tables read every shard and route each row to its team's
     `INSERT INTO ${q(o, 'metrics_rollup_fine')} (${aggregateColumns('metrics_rollup_fine').join(', ')}, retention_days, last_logged_at)\n` +
