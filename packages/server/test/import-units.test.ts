@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
-import { parseValue, uniqueNames } from '../src/importers/sink.ts';
+import { readMetricFile } from '../src/importers/mlflow-files.ts';
+import { parseValue, Sink, uniqueNames, type RunWriter } from '../src/importers/sink.ts';
 import { detectShape, parseTime } from '../src/importers/table.ts';
 import { crc32c } from '@node-rs/crc32';
 import { decodeScalarEvent, EventType, jsonOf, newScalarEvent, tensorScalar } from '../src/importers/tb-proto.ts';
@@ -98,6 +99,37 @@ describe('Event decoding', () => {
     expect(tensorScalar({ dtype: 1, float_val: [1, 2], tensor_shape: { dim: [{ size: 2 }] } })).toBeUndefined();
     expect(tensorScalar({ dtype: 7 })).toBeUndefined();
     expect(jsonOf({ list_value: { values: [{ number_value: 1 }, { string_value: 'x' }] } })).toEqual([1, 'x']);
+  });
+});
+
+describe('MLflow metric files', () => {
+  async function read(text: string | Buffer) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlm-'));
+    fs.writeFileSync(path.join(dir, 'loss'), text);
+    const points: [number, unknown, number | undefined][] = [];
+    const w = { spec: { name: 'e' }, add: (_k: string, step: number, v: unknown, ts?: number) => points.push([step, v, ts]), drain: async () => {} };
+    const sink = new Sink({ url: 'http://unused', apiKey: 'x', dryRun: true });
+    const n = await readMetricFile(w as unknown as RunWriter, 'loss', path.join(dir, 'loss'), sink);
+    fs.rmSync(dir, { recursive: true });
+    return { n, points, warnings: sink.warnings.map((x) => x.replace(/^.*loss: /, '')) };
+  }
+
+  it('reads every spelling the text format allows, exactly as Number() of the text', async () => {
+    const text = '1700000000000 0.1 0\n1700000000001 nan 1\r\n1700000000002 -inf 2\n\n1.7e12 1e-3 3\nx 1 4\n5 2.5\n1700000000006 0.30000000000000004 6';
+    expect(await read(text)).toEqual({
+      n: 6,
+      points: [[0, 0.1, 1700000000000], [1, 'NaN', 1700000000001], [2, '-Infinity', 1700000000002], [3, 0.001, 1.7e12], [0, 2.5, 5], [6, 0.30000000000000004, 1700000000006]],
+      warnings: ['1 unreadable lines skipped', "e: metric 'loss' logs 1 points at a step logged before; Assay keeps one value per step (the last logged)"],
+    });
+  });
+
+  it('streams a file larger than its 4 MiB read buffer, lines cut at the buffer edge included, and a line longer than the buffer', async () => {
+    const lines = Array.from({ length: 200_000 }, (_, s) => `${1_700_000_000_000 + s} ${s / 1024} ${s}`);
+    lines[123_456] = `1 0.${'1'.repeat(5 << 20)} 123456`; // a 5 MiB value: grows the buffer
+    const r = await read(lines.join('\n') + '\n');
+    expect(r.n).toBe(200_000);
+    expect(r.points.filter(([s, v, t]) => s !== 123_456 && (v !== s / 1024 || t !== 1_700_000_000_000 + s))).toEqual([]);
+    expect(r.points[123_456]).toEqual([123_456, 0.1111111111111111, 1]);
   });
 });
 

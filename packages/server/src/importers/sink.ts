@@ -363,7 +363,8 @@ const mlflowId = (uuid: string) => uuid.replace(/-/g, '');
 /** A value read from text: numbers, and the spellings of NaN/±Inf that Python and C libraries write. */
 export function parseValue(s: string): Value | undefined {
   const n = Number(s);
-  if (Number.isFinite(n) && s.trim() !== '') return n;
+  // only a 0 can come from blank text (Number('') and Number(' ') are 0): trim just then
+  if (Number.isFinite(n) && (n !== 0 || s.trim() !== '')) return n;
   switch (s.trim().toLowerCase()) {
     case 'nan': case '-nan': return 'NaN';
     case 'inf': case 'infinity': case '+inf': case '+infinity': return 'Infinity';
