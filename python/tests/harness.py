@@ -127,6 +127,32 @@ def server_available() -> bool:
     return os.path.isfile(ASSAY_BIN) and shutil.which("node") is not None
 
 
+def require_server() -> None:
+    """The live test modules' precondition: fail (not skip) with how to run them."""
+    if not server_available():
+        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
+
+
+def start_live() -> Tuple["TempCwd", "LiveServer"]:
+    """setUpModule of a live test module: a temp cwd (TempCwd) and a started server; unittest runs no
+    tearDownModule when setUpModule fails, so a server that does not start leaves no temp cwd behind."""
+    require_server()
+    cwd = TempCwd()
+    try:
+        return cwd, LiveServer().start()
+    except BaseException:
+        cwd.close()
+        raise
+
+
+def stop_live(cwd: Optional["TempCwd"], server: Optional["LiveServer"]) -> None:
+    """tearDownModule for start_live: the server first, then the cwd."""
+    if server:
+        server.cleanup()
+    if cwd:
+        cwd.close()
+
+
 class LiveServer:
     def __init__(self, env: Optional[Dict[str, str]] = None, team: str = "team-123") -> None:
         self.data_dir = tempfile.mkdtemp(prefix="assay-pytest-")

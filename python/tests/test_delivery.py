@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from research_sdk import Experiment  # noqa: E402
-from harness import FaultProxy, HungServer, LiveServer, TempCwd, git_repo, server_available, temp_dir  # noqa: E402
+from harness import FaultProxy, HungServer, git_repo, start_live, stop_live, temp_dir  # noqa: E402
 from test_checks import write_node_segment  # noqa: E402
 
 SERVER = None
@@ -29,17 +29,11 @@ EMOJI = "\U0001F680"
 
 def setUpModule():
     global SERVER, CWD
-    if not server_available():
-        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
-    CWD = TempCwd()
-    SERVER = LiveServer().start()
+    CWD, SERVER = start_live()
 
 
 def tearDownModule():
-    if SERVER:
-        SERVER.cleanup()
-    if CWD:
-        CWD.close()
+    stop_live(CWD, SERVER)
 
 
 def exp_(test, name, project="delivery", **kw):

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from research_sdk import APIError, Experiment, HypothesisEvaluator  # noqa: E402
-from harness import REPO, LiveServer, TempCwd, server_available  # noqa: E402
+from harness import REPO, start_live, stop_live  # noqa: E402
 
 SERVER = None
 CWD = None
@@ -23,17 +23,11 @@ FAST = dict(system_metrics=False, offline_grace=2.0, backoff_base=0.05, backoff_
 
 def setUpModule():
     global SERVER, CWD
-    if not server_available():
-        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
-    CWD = TempCwd()
-    SERVER = LiveServer().start()
+    CWD, SERVER = start_live()
 
 
 def tearDownModule():
-    if SERVER:
-        SERVER.cleanup()
-    if CWD:
-        CWD.close()
+    stop_live(CWD, SERVER)
 
 
 def env(**extra):

@@ -18,7 +18,7 @@ sys.path.insert(0, HERE)
 import research_sdk  # noqa: E402
 from research_sdk import (Experiment, HypothesisEvaluator, NotSupportedError, TeamMismatchError,  # noqa: E402
                           compare)
-from harness import FaultProxy, LiveServer, TempCwd, git_repo, server_available, temp_dir  # noqa: E402
+from harness import FaultProxy, LiveServer, TempCwd, git_repo, require_server, temp_dir  # noqa: E402
 
 SERVER = None
 SPOOL = None
@@ -29,8 +29,7 @@ FAST = dict(system_metrics=False, offline_grace=2.0, backoff_base=0.05, backoff_
 
 def setUpModule():
     global SERVER, SPOOL, CWD, OLD_SPOOL_ENV
-    if not server_available():
-        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
+    require_server()
     CWD = TempCwd()
     SPOOL = tempfile.mkdtemp(prefix="assay-spool-")
     OLD_SPOOL_ENV = os.environ.get("ASSAY_SPOOL_DIR")

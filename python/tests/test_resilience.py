@@ -17,7 +17,7 @@ sys.path.insert(0, HERE)
 
 from research_sdk import Experiment  # noqa: E402
 from research_sdk._sync import sync  # noqa: E402
-from harness import LiveServer, TempCwd, server_available, temp_dir  # noqa: E402
+from harness import LiveServer, TempCwd, require_server, temp_dir  # noqa: E402
 
 FAST = dict(system_metrics=False, backoff_base=0.05, backoff_cap=0.5)
 CWD = None
@@ -25,8 +25,7 @@ CWD = None
 
 def setUpModule():
     global CWD
-    if not server_available():
-        raise RuntimeError("the live tests need node and packages/server/bin/assay.mjs (run them through npm test)")
+    require_server()
     CWD = TempCwd()
 
 
