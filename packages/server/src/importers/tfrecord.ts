@@ -59,6 +59,8 @@ export interface RecordIssue {
 /** A record too large to be an event: a corrupted length that happened to pass no check yet. */
 const MAX_RECORD = 1 << 30;
 const CHUNK = 16 << 20;
+/** Bytes of records between two awaits of `between` (~25k scalar events: the writer drains, sockets get served). */
+const PAUSE = 1 << 20;
 
 /** Every intact record of the file as [data, header offset] (tests; the importer uses scanRecords). */
 export async function readRecords(file: string, onIssue: (i: RecordIssue) => void): Promise<[data: Buffer, offset: number][]> {
@@ -106,7 +108,7 @@ export async function scanRecords(
       return end <= bufStart + buf.length;
     };
     while (pos < size) {
-      if (between && pos - paused >= CHUNK) {
+      if (between && pos - paused >= PAUSE) {
         paused = pos;
         await between();
       }
