@@ -130,7 +130,20 @@ const inflightBatches = new Map<string, Promise<void>>();
 /** Steps 1–8 for one request; resolves once the points are durable (the acknowledgement). */
 export async function logBatch(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, body: unknown) {
   requireRole(tenant, 'researcher');
-  const { project, experiment } = await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName);
+  return logResolvedBatch(ctx, tenant, await resolveIngestTarget(ctx, tenant, projectIdOrName, experimentIdOrName), body);
+}
+
+/**
+ * The same for a caller that has just read the run itself, scoped to the tenant and checked live
+ * (the MLflow API reads the run by run_id first): no second resolution of project and experiment.
+ */
+export async function logResolvedBatch(
+  ctx: AppContext,
+  tenant: Tenant,
+  { project, experiment }: { project: { id: string; retentionDays: number }; experiment: { id: string } },
+  body: unknown,
+) {
+  requireRole(tenant, 'researcher');
   const target = { teamId: tenant.teamId, projectId: project.id, experimentId: experiment.id, retentionDays: project.retentionDays };
   const tooLarge = batchSizeProblem(body);
   if (tooLarge) throw new HttpError(413, tooLarge);

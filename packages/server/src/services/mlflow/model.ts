@@ -44,7 +44,7 @@ export const hex = (uuid: string) => uuid.replace(/-/g, '');
  * run of a deleted experiment is deleted for MLflow (derived, not written: a restore of the
  * experiment gives back exactly the runs that were active).
  */
-export type RunRow = ExperimentRow & { projectDeletedAt?: Date | null };
+export type RunRow = ExperimentRow & { projectDeletedAt?: Date | null; projectRetentionDays?: number };
 export const runDeleted = (e: RunRow): boolean => Boolean(e.deletedAt ?? e.projectDeletedAt);
 
 /** A 32-hex MLflow id (or a dashed UUID) → the UUID; undefined if it is neither. */

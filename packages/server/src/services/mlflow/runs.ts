@@ -8,7 +8,7 @@ import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { requireRole } from '../auth.ts';
-import { logBatch } from '../ingest.ts';
+import { logBatch, logResolvedBatch } from '../ingest.ts';
 import { chToNumber } from '../metric-values.ts';
 import { forgetIngestTargets } from '../resolve.ts';
 import { invalid, missing } from './errors.ts';
@@ -224,11 +224,13 @@ export function toPoints(metrics: unknown[]): MetricPoint[] {
 }
 
 /** Metric points through the same ingest path as Assay's `POST /metrics/batch` (acknowledged once durable). */
-export async function logMetrics(ctx: AppContext, tenant: Tenant, e: ExperimentRow, points: MetricPoint[]): Promise<void> {
+export async function logMetrics(ctx: AppContext, tenant: Tenant, e: RunRow, points: MetricPoint[]): Promise<void> {
   requireRole(tenant, 'researcher');
   requireActive(e);
   if (!points.length) return;
-  await logBatch(ctx, tenant, e.projectId, e.id, { metrics: points });
+  // the run was just read with its project (findRun): resolving both again cost two reads per call
+  if (e.projectRetentionDays !== undefined) await logResolvedBatch(ctx, tenant, { project: { id: e.projectId, retentionDays: e.projectRetentionDays }, experiment: e }, { metrics: points });
+  else await logBatch(ctx, tenant, e.projectId, e.id, { metrics: points });
   // MLflow clients send no heartbeat: a run that logs is alive (the crash sweeper must not end it)
   const now = Date.now();
   if (!e.heartbeatAt || now - e.heartbeatAt.getTime() > 30_000 || e.status === 'crashed') {

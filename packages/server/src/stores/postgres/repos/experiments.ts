@@ -164,14 +164,14 @@ export async function findExperimentInTeam(db: Db, tenant: Tenant, id: string): 
 }
 
 /** By id alone, with its project's soft delete (MLflow: a run of a deleted experiment is deleted) — one read. */
-export async function findExperimentWithProjectState(db: Db, tenant: Tenant, id: string): Promise<(ExperimentRow & { projectDeletedAt: Date | null }) | undefined> {
+export async function findExperimentWithProjectState(db: Db, tenant: Tenant, id: string): Promise<(ExperimentRow & { projectDeletedAt: Date | null; projectRetentionDays: number }) | undefined> {
   if (!isUuid(id)) return undefined;
   const [r] = await db
-    .select({ e: experiments, projectDeletedAt: projects.deletedAt })
+    .select({ e: experiments, projectDeletedAt: projects.deletedAt, projectRetentionDays: projects.retentionDays })
     .from(experiments)
     .innerJoin(projects, and(eq(projects.id, experiments.projectId), eq(projects.teamId, tenant.teamId)))
     .where(and(eq(experiments.teamId, tenant.teamId), eq(experiments.id, id)));
-  return r ? { ...r.e, projectDeletedAt: r.projectDeletedAt } : undefined;
+  return r ? { ...r.e, projectDeletedAt: r.projectDeletedAt, projectRetentionDays: r.projectRetentionDays } : undefined;
 }
 
 /**
