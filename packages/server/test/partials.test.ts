@@ -42,7 +42,7 @@ const READS: Record<string, string> = {
     FROM metrics_aggregated WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, step ORDER BY metric_name, step`,
   rollup: `SELECT metric_name, host, bucket, argMinMerge(low_point), argMaxMerge(high_point), argMinMerge(first_point), argMaxMerge(last_point)
     FROM metrics_rollup WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, host, bucket ORDER BY metric_name, host, bucket`,
-  fine: `SELECT metric_name, host, bucket, min(min_value), max(max_value), argMaxMerge(last_point), sum(point_count), groupBitOr(step_mask)
+  fine: `SELECT metric_name, host, bucket, min(min_value), max(max_value), max(last_point), sum(point_count), groupBitOr(step_mask)
     FROM metrics_rollup_fine WHERE team_id = {team_id:UUID} AND experiment_id = {e:UUID} GROUP BY metric_name, host, bucket ORDER BY metric_name, host, bucket`,
 };
 

@@ -478,7 +478,7 @@ CREATE TABLE IF NOT EXISTS default.metrics_rollup_fine
   bucket         UInt64,
   min_value      SimpleAggregateFunction(min, Float64),
   max_value      SimpleAggregateFunction(max, Float64),
-  last_point     AggregateFunction(argMax, Tuple(UInt64, Int64, Float64), UInt64),
+  last_point     SimpleAggregateFunction(max, Tuple(UInt64, Int64, Float64)),
   point_count    SimpleAggregateFunction(sum, UInt64),
   step_mask      SimpleAggregateFunction(groupBitOr, UInt16),
   retention_days SimpleAggregateFunction(max, UInt16) DEFAULT 730,
@@ -509,21 +509,20 @@ ENGINE = Null;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS default.metrics_rollup_fine_input_mv TO default.metrics_rollup_fine AS
 SELECT team_id, project_id, experiment_id, metric_name, host, bucket,
-  min(p_min) AS min_value,
-  max(p_max) AS max_value,
-  argMaxState((last_step, last_ts, last_value), last_step) AS last_point,
-  sum(p_point_count) AS point_count,
-  groupBitOr(step_mask) AS step_mask,
-  max(retention_days) AS retention_days
-FROM default.metrics_rollup_fine_input
-GROUP BY team_id, project_id, experiment_id, metric_name, host, bucket;
+  p_min AS min_value,
+  p_max AS max_value,
+  (last_step, last_ts, last_value) AS last_point,
+  p_point_count AS point_count,
+  step_mask,
+  retention_days
+FROM default.metrics_rollup_fine_input;
 
 INSERT INTO default.metrics_rollup_fine (team_id, project_id, experiment_id, metric_name, host, bucket, min_value, max_value, last_point, point_count, step_mask, retention_days, last_logged_at)
 SELECT team_id, project_id, experiment_id, metric_name, host,
   intDiv(step, 8) AS bucket,
   min(metric_value) AS min_value,
   max(metric_value) AS max_value,
-  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  max((step, toUnixTimestamp64Milli(timestamp), metric_value)) AS last_point,
   count() AS point_count,
   groupBitOr(toUInt16(bitShiftLeft(1, step % 8))) AS step_mask,
   max(retention_days) AS retention_days,

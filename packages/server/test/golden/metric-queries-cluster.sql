@@ -157,7 +157,7 @@ SELECT team_id, project_id, experiment_id, metric_name, host,
   intDiv(step, 8) AS bucket,
   min(metric_value) AS min_value,
   max(metric_value) AS max_value,
-  argMaxState((step, toUnixTimestamp64Milli(timestamp), metric_value), step) AS last_point,
+  max((step, toUnixTimestamp64Milli(timestamp), metric_value)) AS last_point,
   count() AS point_count,
   groupBitOr(toUInt16(bitShiftLeft(1, step % 8))) AS step_mask,
   max(retention_days) AS retention_days,
@@ -313,7 +313,7 @@ FROM (
   SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
     min(lo) AS min_v, max(hi) AS max_v, argMax(last, last.1) AS last, sum(cnt) AS n, min(cnt = bitCount(mask)) AS exact
   FROM (
-    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, argMaxMerge(last_point) AS last,
+    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, max(last_point) AS last,
       sum(point_count) AS cnt, groupBitOr(step_mask) AS mask
     FROM metrics_rollup_fine
     WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}

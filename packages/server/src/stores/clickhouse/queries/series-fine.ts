@@ -20,7 +20,7 @@ FROM (
   SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
     min(lo) AS min_v, max(hi) AS max_v, argMax(last, last.1) AS last, sum(cnt) AS n, min(cnt = bitCount(mask)) AS exact
   FROM (
-    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, argMaxMerge(last_point) AS last,
+    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, max(last_point) AS last,
       sum(point_count) AS cnt, groupBitOr(step_mask) AS mask
     FROM metrics_rollup_fine
     WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
