@@ -97,7 +97,7 @@ export function registerImportCommands(program: Command): void {
       .option('--url <url>', 'Assay server URL (ASSAY_API_URL, default http://127.0.0.1:8000)')
       .option('--api-key <key>', 'an API key of the target team (ASSAY_API_KEY)')
       .option('--project <name>', PROJECT_HELP[kind])
-      .option('--batch-points <n>', 'points per batch request (default 500000; keep it the same when importing the same source again: batch ids derive from the chunks)', (v) => Number(v))
+      .option('--batch-points <n>', 'points per batch request (default 100000; keep it the same when importing the same source again: batch ids derive from the chunks)', (v) => Number(v))
       .option('--jobs <n>', 'source runs imported at once (default 4)', (v) => Number(v))
       .option('--dry-run', 'read and count the source, write nothing')
       .option('--no-progress', 'no progress bar (it is off anyway when stdout is not a terminal)');

@@ -50,7 +50,7 @@ export interface SinkOptions {
   apiKey: string;
   /** Points per batch request (default DEFAULT_BATCH_POINTS). */
   batchPoints?: number;
-  /** Batch requests in flight at once (default 3): parsing the source overlaps the server's writes. */
+  /** Batch requests in flight at once (default 4): parsing the source overlaps the server's writes. */
   concurrency?: number;
   onPoints?: (n: number) => void;
   onWarning?: (msg: string) => void;
@@ -65,13 +65,14 @@ export class ImportHttpError extends Error {
 }
 
 /**
- * Each batch becomes one ClickHouse part (with its aggregates' parts) on the server, and every part is
- * merged again later: 400k-point batches took a quarter less server CPU than 100k ones (merges 1.2
- * vs 5 CPU s per 4M tfevents points, bench/parts/import.ts shapes) and ~30% less time. 3 × 500k in
- * flight stays under the writer's 2M-row buffer (ASSAY_WRITER_MAX_PENDING_ROWS), so no 429s.
- * The batch ids derive from the chunks: a re-import must use the same size to find its batches.
+ * The batch ids derive from the chunks, so this size is part of every import's identity: a re-import
+ * must use the same size to find its batches (changing the default would make every import done
+ * before write its points again). Measured at 10M points (bench:import, 2 pairs, load 6–12):
+ * 500k-point batches × 3 cut the server's merge CPU (1.2 vs 5 CPU s per 4M tfevents points) and
+ * gave tfevents +10%, but MLflow −24% end to end and slower re-runs — a 20 MB JSON body blocks the
+ * server's event loop while ClickHouse inserts wait — so 100k stays.
  */
-export const DEFAULT_BATCH_POINTS = 500_000;
+export const DEFAULT_BATCH_POINTS = 100_000;
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,7 +90,7 @@ export class Sink {
   constructor(private readonly o: SinkOptions) {
     this.base = o.url.replace(/\/+$/, '');
     this.batchPoints = Math.min(o.batchPoints ?? DEFAULT_BATCH_POINTS, LIMITS.batchPointsMax);
-    this.slots = Math.max(1, o.concurrency ?? 3);
+    this.slots = Math.max(1, o.concurrency ?? 4);
   }
 
   warn(msg: string): void {
@@ -310,7 +311,7 @@ export class RunWriter {
   }
 
   /** Backpressure for a fast source: waits while this run has more than `max` batches queued (each holds up to batchPoints points). */
-  async drain(max = 2): Promise<void> {
+  async drain(max = 4): Promise<void> {
     while (this.pending.size > max) await Promise.race(this.pending);
     if (this.failure) throw this.failure;
   }
