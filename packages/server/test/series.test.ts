@@ -107,6 +107,17 @@ describe('POST /metrics/series', () => {
     });
   });
 
+  it('the 256-step overview keeps ±Inf extremes (ClickHouse writes them as inf/-inf)', async () => {
+    const steps = Array.from({ length: 2048 }, (_, i) => i);
+    const values = steps.map((i) => (i === 300 ? 'Infinity' : i === 1500 ? '-Infinity' : i === 700 ? 'NaN' : i % 7));
+    await log(small, 'inf-overview', steps, values);
+    const r = await series({ series: [{ experiment_id: small, metric_name: 'inf-overview' }], buckets: 4 });
+    const d = r.body.series[0].data;
+    expect(d.step_start).toEqual([0, 512, 1024, 1536]);
+    expect(d.max).toEqual(['Infinity', 6, 6, 6]);
+    expect(d.min).toEqual([0, 0, '-Infinity', 0]);
+  });
+
   it('a re-logged step counts once with its later value', async () => {
     await log(small, 'relog', [0, 1, 2, 3], [10, 11, 12, 13]);
     await log(small, 'relog', [1, 2], [-50, 99]);

@@ -67,7 +67,11 @@ type Pair = { experimentId: string; metricName: string };
 type Overview = Pair & { n: number; lo: number; hi: number; first: number; per: number };
 const keyOf = (p: Pair) => `${p.experimentId}\u0000${p.metricName}`;
 /** A rollup point's value as a bucket extreme: NaN there means every point of the bucket was NaN. */
-const extreme = (p: RollupPoint) => (Number.isNaN(Number(p[2])) && p[2] !== null ? null : chToWire(p[2]));
+const extreme = (p: RollupPoint) => {
+  // ClickHouse writes ±Inf as "inf"/"-inf": only a real NaN (all points NaN) becomes null, an infinite extreme stays
+  const v = chToWire(p[2]);
+  return v === 'NaN' ? null : v;
+};
 
 /** A whole-history overview from the rollup → its wire entry (see SQL_SERIES_ROLLUP). */
 function overviewEntry(o: Overview, row: SeriesRollupRow | undefined) {
