@@ -3,14 +3,11 @@
  * fresh browser sets the password), change a role, remove a member, create an API key (shown
  * once, works) and revoke it (stops working). A viewer sees no Admin link and /admin is not found.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { screenshot, useSignedInBrowser } from './browser.ts';
 import { call, signInThroughForm, tokenOf } from './pages-helpers.ts';
 
-let server: LiveServer;
-let browser: Browser;
-let admin: BrowserContext;
 const VIEWER = { email: 'vic@example.com', password: 'viewer passphrase 1' };
 
 interface Member {
@@ -18,7 +15,7 @@ interface Member {
   email: string;
   role: string;
 }
-const members = async () => (await server.api<{ items: Member[] }>('GET', '/members')).items;
+const members = async () => (await ui.server.api<{ items: Member[] }>('GET', '/members')).items;
 
 async function invite(page: Page, email: string, role: string): Promise<string> {
   await page.fill('[data-testid=invite-form] input[type=email]', email);
@@ -28,21 +25,11 @@ async function invite(page: Page, email: string, role: string): Promise<string> 
   return page.inputValue('[data-testid=invite-url]');
 }
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  admin = await signedInContext(browser, server);
-}, 300_000);
-
-afterAll(async () => {
-  await admin?.close();
-  await browser?.close();
-  await server?.cleanup();
-});
+const ui = useSignedInBrowser();
 
 describe('admin page', () => {
   it('invites a viewer, who sets a password through the link, sees no Admin link and gets not-found at /admin', async () => {
-    const page = await admin.newPage();
+    const page = await ui.context.newPage();
     await page.goto('/admin');
     await page.waitForSelector('[data-testid=member-row]');
     const link = await invite(page, VIEWER.email, 'viewer');
@@ -51,7 +38,7 @@ describe('admin page', () => {
     expect((await members()).find((m) => m.email === VIEWER.email)?.role).toBe('viewer');
     await screenshot(page, 'admin');
 
-    const ctx = await browser.newContext({ baseURL: server.url, viewport: { width: 1400, height: 900 } });
+    const ctx = await ui.browser.newContext({ baseURL: ui.server.url, viewport: { width: 1400, height: 900 } });
     const vp = await ctx.newPage();
     await vp.goto(`/signin?token=${encodeURIComponent(tokenOf(link))}`);
     // an invite needs a password: without one the server says so and the link stays usable
@@ -89,7 +76,7 @@ describe('admin page', () => {
   });
 
   it('changes a role and removes a member', async () => {
-    const page = await admin.newPage();
+    const page = await ui.context.newPage();
     await page.goto('/admin');
     await invite(page, 'rita@example.com', 'researcher');
     const row = '[data-testid=member-row][data-email="rita@example.com"]';
@@ -109,7 +96,7 @@ describe('admin page', () => {
   });
 
   it('creates an API key shown once that works, and revokes it', async () => {
-    const page = await admin.newPage();
+    const page = await ui.context.newPage();
     await page.goto('/admin');
     await page.waitForSelector('[data-testid=create-key-form]');
     await page.fill('[data-testid=create-key-form] input', 'ci-runner');
@@ -117,7 +104,7 @@ describe('admin page', () => {
     await page.click('[data-testid=create-key-form] button[type=submit]');
     await page.waitForSelector('[data-testid=new-key-value]');
     const key = await page.inputValue('[data-testid=new-key-value]');
-    const me = await call<{ role: string }>(server, key, 'GET', '/me');
+    const me = await call<{ role: string }>(ui.server, key, 'GET', '/me');
     expect([me.status, me.body.role]).toEqual([200, 'viewer']);
     const row = page.locator('[data-testid=key-row]', { hasText: 'ci-runner' });
     await row.waitFor();
@@ -125,7 +112,7 @@ describe('admin page', () => {
     page.once('dialog', (d) => void d.accept());
     await row.locator('button.danger').click();
     await row.waitFor({ state: 'detached' }); // revoked keys are hidden unless asked for
-    expect((await call(server, key, 'GET', '/me')).status).toBe(401);
+    expect((await call(ui.server, key, 'GET', '/me')).status).toBe(401);
     await page.check('text=show revoked keys');
     await page.locator('[data-testid=key-row].revoked', { hasText: 'ci-runner' }).waitFor();
     await page.close();

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { LiveServer, REPO_ROOT, type LiveServerOptions } from '../../sdk/test/live-server.ts';
 
 /** `.ci/run` installs Debian's `chromium`; ASSAY_CHROMIUM points elsewhere. */
@@ -34,6 +35,33 @@ export async function signedInContext(browser: Browser, server: LiveServer, who 
   const res = await context.request.post('/api/v1/auth/login', { data: { email: who.email, password: who.password } });
   if (!res.ok()) throw new Error(`sign-in failed: ${res.status()} ${await res.text()}`);
   return context;
+}
+
+export interface BrowserSession {
+  server: LiveServer;
+  browser: Browser;
+  /** signed in as ADMIN */
+  context: BrowserContext;
+}
+
+/**
+ * A test file's live server, Chromium and signed-in admin context: started before its tests (then
+ * `seed` runs), closed after them. The fields are filled in by the time the first test runs.
+ */
+export function useSignedInBrowser(seed?: (s: BrowserSession) => Promise<void>, timeoutMs = 300_000): BrowserSession {
+  const s = {} as BrowserSession;
+  beforeAll(async () => {
+    s.server = await startServer();
+    s.browser = await launchBrowser();
+    s.context = await signedInContext(s.browser, s.server);
+    await seed?.(s);
+  }, timeoutMs);
+  afterAll(async () => {
+    await s.context?.close();
+    await s.browser?.close();
+    await s.server?.cleanup();
+  });
+  return s;
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -4,9 +4,9 @@
  * narrower range and shows raw points once they fit; only the charts in view are mounted, with one
  * series request per batch of charts coming into view.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { canvasPainted, launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { canvasPainted, screenshot, useSignedInBrowser } from './browser.ts';
 import { chartAttr, chartSel, colourPixels, dragZoom, logSeries, recordSeries } from './chart-helpers.ts';
 import { seedProject } from './pages-helpers.ts';
 
@@ -16,19 +16,13 @@ const SPIKE = 123_457;
 const DIFF = ['diff --git a/train.py b/train.py', '--- a/train.py', '+++ b/train.py', '@@ -1,2 +1,2 @@', '-lr = 0.1', '+lr = 0.01', ' epochs = 3'].join('\n');
 const value = (s: number) => (s === SPIKE ? 100 : ((s * 7919) % 1000) / 1000);
 
-let server: LiveServer;
-let browser: Browser;
-let context: BrowserContext;
 let projectId: string;
 let bigRun: string;
 let manyRun: string;
 let oddRun: string;
 let childRun: string;
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  context = await signedInContext(browser, server);
+const ui = useSignedInBrowser(async ({ server }) => {
   const seeded = await seedProject(server, 'charts', [
     { name: 'spiky', status: 'complete', features: { model: { depth: 12 } } },
     { name: 'forty', status: 'complete', metrics: Object.fromEntries(Array.from({ length: 40 }, (_, m) => [`train/m${String(m).padStart(2, '0')}`, Array.from({ length: 50 }, (_, i) => i * (m + 1))])) },
@@ -49,12 +43,6 @@ beforeAll(async () => {
   childRun = (await server.api<{ id: string }>('POST', `/projects/${projectId}/experiments`, { name: 'spiky-finetune', parent_id: bigRun })).id;
 }, 600_000);
 
-afterAll(async () => {
-  await context?.close();
-  await browser?.close();
-  await server?.cleanup();
-});
-
 async function openRun(page: Page, runId: string, query = ''): Promise<void> {
   await page.goto(`/p/${projectId}/runs/${runId}${query}`);
   await page.waitForSelector('[data-testid=run-charts]');
@@ -62,7 +50,7 @@ async function openRun(page: Page, runId: string, query = ''): Promise<void> {
 
 describe('a 1,000,000-point chart', () => {
   it('is painted at full fidelity: min/max buckets whose band holds the one spike', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const requests = recordSeries(page);
     await openRun(page, bigRun);
     await page.waitForSelector(`${chartSel('train/loss')}[data-mode=buckets]`);
@@ -82,7 +70,7 @@ describe('a 1,000,000-point chart', () => {
   });
 
   it('zoom re-queries the narrower range at full resolution and shows raw points once they fit; double-click resets', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await openRun(page, bigRun);
     await page.waitForSelector(`${chartSel('train/loss')}[data-mode=buckets]`);
     const requests = recordSeries(page);
@@ -123,7 +111,7 @@ describe('a 1,000,000-point chart', () => {
   });
 
   it('keyboard: + zooms in around the middle, arrows pan, each a full-resolution request', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await openRun(page, bigRun);
     await page.waitForSelector(`${chartSel('train/loss')}[data-mode=buckets]`);
     const requests = recordSeries(page);
@@ -139,7 +127,7 @@ describe('a 1,000,000-point chart', () => {
   });
 
   it('exports the chart data as CSV', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await openRun(page, manyRun);
     await page.waitForSelector(`${chartSel('train/m00')}[data-mode=raw]`);
     const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${chartSel('train/m00')} .chart-btn`)]);
@@ -157,7 +145,7 @@ describe('a 1,000,000-point chart', () => {
 
 describe('only the charts in view are mounted', () => {
   it('40 metrics: canvases only for the slots on screen, one series request per batch', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const requests = recordSeries(page);
     await openRun(page, manyRun);
     await page.waitForSelector(`${chartSel('train/m00')}[data-mode=raw]`);
@@ -193,7 +181,7 @@ describe('only the charts in view are mounted', () => {
 
 describe('chart settings', () => {
   it('NaN/±Inf are gaps, log scale hides ≤ 0 and says so, smoothing keeps the raw line, x axis by time', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await openRun(page, oddRun);
     const sel = chartSel('val/odd');
     await page.waitForSelector(`${sel}[data-mode=raw]`);
@@ -230,7 +218,7 @@ describe('chart settings', () => {
     await page.close();
   });
   it('follows a theme switch while open: axes and grid are repainted in the dark palette', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.emulateMedia({ colorScheme: 'light' });
     await openRun(page, oddRun);
     const canvas = `${chartSel('val/odd')} canvas`;
@@ -251,7 +239,7 @@ describe('chart settings', () => {
 
 describe('run page tabs', () => {
   it('features tree and search, code diff, artifact download, lineage both ways', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await openRun(page, bigRun);
     await page.click('[data-testid=tab-features]');
     await page.waitForSelector('[data-testid=features]');

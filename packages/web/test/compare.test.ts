@@ -3,10 +3,10 @@
  * in their colours with both names in the legend; the metric table's deltas against the baseline;
  * the feature diff lists only differing keys; group by a feature draws one mean ± sd per group.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { PALETTE } from '../src/charts/build.ts';
-import { canvasPainted, launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { canvasPainted, screenshot, useSignedInBrowser } from './browser.ts';
 import { chartSel, colourPixels, recordSeries } from './chart-helpers.ts';
 import { seedProject } from './pages-helpers.ts';
 
@@ -14,16 +14,10 @@ const STEPS = 2000;
 const loss = (lr: number, seed: number) => Array.from({ length: STEPS }, (_, s) => 1 / (1 + s / 100) + (lr === 0.1 ? 0.1 : 0) + seed * 0.01);
 const acc = (lr: number) => Array.from({ length: STEPS }, (_, s) => (lr === 0.1 ? 0.5 : 0.4) + s / 10_000);
 
-let server: LiveServer;
-let browser: Browser;
-let context: BrowserContext;
 let projectId: string;
 let ids: Map<string, string>;
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  context = await signedInContext(browser, server);
+const ui = useSignedInBrowser(async ({ server }) => {
   const runs = [
     ['a1', 0.1, 1],
     ['a2', 0.1, 2],
@@ -35,12 +29,6 @@ beforeAll(async () => {
     'compare',
     runs.map(([name, lr, seed]) => ({ name, status: 'complete' as const, features: { optim: { lr }, seed }, metrics: { loss: loss(lr, seed), acc: acc(lr) } })),
   ));
-}, 300_000);
-
-afterAll(async () => {
-  await context?.close();
-  await browser?.close();
-  await server?.cleanup();
 });
 
 const legend = (page: import('playwright-core').Page, metric: string) => page.$$eval(`${chartSel(metric)} [data-testid=legend-item] b`, (bs) => bs.map((b) => b.textContent));
@@ -50,7 +38,7 @@ describe('compare', () => {
     // A lazy page suspends once even with its chunk loaded, and React holds a Suspense reveal back
     // ~300 ms: the page's first requests left that much later. main.tsx renders once the session
     // and the page's chunk are in, so the only loading states are the page's own, named ones.
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.addInitScript(() => {
       const seen: string[] = ((window as unknown as { __loading: string[] }).__loading = []);
       new MutationObserver(() => {
@@ -65,7 +53,7 @@ describe('compare', () => {
   });
 
   it('overlays two runs per metric from one series request', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const requests = recordSeries(page);
     // the compared runs come in one request, not one GET per run
     const runRequests: string[] = [];
@@ -109,7 +97,7 @@ describe('compare', () => {
   });
 
   it('groups by a feature: one mean ± sd band per group across its seeds', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const all = ['a1', 'a2', 'b1', 'b2'].map((n) => ids.get(n)!).join(',');
     await page.goto(`/p/${projectId}/compare?runs=${all}&group=optim.lr`);
     await page.waitForSelector(`${chartSel('loss')}[data-mode=buckets]`);

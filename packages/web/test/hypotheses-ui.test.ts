@@ -3,23 +3,16 @@
  * detail's "Evaluate now" judges it and shows the status badge, arms, per-metric evidence and the
  * history; a viewer cannot evaluate (the button is disabled).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { screenshot, useSignedInBrowser } from './browser.ts';
 import { seedProject, type SeedRun } from './pages-helpers.ts';
 
-let server: LiveServer;
-let browser: Browser;
-let context: BrowserContext;
 let projectId: string;
 
 const arm = (prefix: string, lr: number, losses: number[]): SeedRun[] =>
   losses.map((l, i) => ({ name: `${prefix}-s${i + 1}`, features: { lr, seed: i + 1 }, status: 'complete', metrics: { 'val/loss': [1, 0.8, l] } }));
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  context = await signedInContext(browser, server);
+const ui = useSignedInBrowser(async ({ server }) => {
   ({ projectId } = await seedProject(server, 'hyp-lab', [...arm('base', 0.001, [0.5, 0.51, 0.49, 0.5]), ...arm('cand', 0.01, [0.3, 0.31, 0.29, 0.3])]));
   await server.api('POST', `/projects/${projectId}/hypotheses`, {
     key: 'h-higher-lr',
@@ -28,17 +21,11 @@ beforeAll(async () => {
     candidate_experiments: ['cand-s1', 'cand-s2', 'cand-s3', 'cand-s4'],
     target_metrics: ['val/loss'],
   });
-}, 300_000);
-
-afterAll(async () => {
-  await context?.close();
-  await browser?.close();
-  await server?.cleanup();
 });
 
 describe('hypotheses pages', () => {
   it('lists the hypothesis as Pending before its first evaluation', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${projectId}/hypotheses`);
     await page.waitForSelector('[data-testid=hypothesis-row]');
     expect(await page.$$eval('[data-testid=hypothesis-row] a', (a) => a.map((x) => x.textContent))).toEqual(['h-higher-lr']);
@@ -47,13 +34,13 @@ describe('hypotheses pages', () => {
   });
 
   it('"Evaluate now" judges it: status badge, arms, evidence and history as the API has them', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${projectId}/hypotheses/h-higher-lr`);
     await page.waitForSelector('[data-testid=evaluate-button]');
     expect(await page.textContent('.statement')).toBe('A 10× higher learning rate lowers the validation loss');
     await page.click('[data-testid=evaluate-button]');
     await page.waitForSelector('[data-testid=evidence-row]');
-    const api = await server.api<{ status: string; latest_evaluation: { metrics: { delta: number; n_baseline: number; n_candidate: number; method: string }[] } }>(
+    const api = await ui.server.api<{ status: string; latest_evaluation: { metrics: { delta: number; n_baseline: number; n_candidate: number; method: string }[] } }>(
       'GET',
       `/projects/${projectId}/hypotheses/h-higher-lr`,
     );
@@ -77,9 +64,9 @@ describe('hypotheses pages', () => {
   });
 
   it('a viewer sees the verdict but cannot evaluate', async () => {
-    const key = await server.api<{ api_key: string }>('POST', '/api-keys', { name: 'viewer-key', role: 'viewer' });
+    const key = await ui.server.api<{ api_key: string }>('POST', '/api-keys', { name: 'viewer-key', role: 'viewer' });
     // a viewer key behind the page's requests: the session route answers with role viewer
-    const ctx = await browser.newContext({ baseURL: server.url, extraHTTPHeaders: { Authorization: `Bearer ${key.api_key}` } });
+    const ctx = await ui.browser.newContext({ baseURL: ui.server.url, extraHTTPHeaders: { Authorization: `Bearer ${key.api_key}` } });
     const page = await ctx.newPage();
     await page.goto(`/p/${projectId}/hypotheses/h-higher-lr`);
     await page.waitForSelector('[data-testid=evaluate-button]');

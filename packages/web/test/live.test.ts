@@ -9,9 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext } from 'playwright-core';
 import { REPO_ROOT } from '../../sdk/test/live-server.ts';
-import { launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { screenshot, useSignedInBrowser } from './browser.ts';
 import { chartAttr, chartSel, dragZoom, recordSeries } from './chart-helpers.ts';
 
 /** Logs steps 0–4, prints the run id, then logs each step read from stdin (acknowledged) until "finish". */
@@ -34,24 +33,17 @@ for line in sys.stdin:
 print("finished", exp.finish(status="complete"), flush=True)
 `;
 
-let server: LiveServer;
-let browser: Browser;
-let context: BrowserContext;
 let spool: string;
 let py: ChildProcessWithoutNullStreams | null = null;
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  context = await signedInContext(browser, server);
+const ui = useSignedInBrowser();
+
+beforeAll(() => {
   spool = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-web-live-'));
-}, 300_000);
+});
 
 afterAll(async () => {
   py?.kill('SIGKILL');
-  await context?.close();
-  await browser?.close();
-  await server?.cleanup();
   fs.rmSync(spool, { recursive: true, force: true });
 });
 
@@ -65,17 +57,17 @@ function lines(p: ChildProcessWithoutNullStreams): () => Promise<string> {
 
 describe('live updates', () => {
   it('a point logged by the Python SDK appears without reload, only new steps are fetched, zoom is kept', async () => {
-    const project = await server.api<{ id: string }>('POST', '/projects', { name: 'live' });
+    const project = await ui.server.api<{ id: string }>('POST', '/projects', { name: 'live' });
     let stderr = '';
     py = spawn('python3', ['-c', SCRIPT, 'live'], {
-      env: { ...process.env, PYTHONPATH: path.join(REPO_ROOT, 'python'), ASSAY_API_URL: server.url, ASSAY_API_KEY: server.apiKey, ASSAY_SPOOL_DIR: spool },
+      env: { ...process.env, PYTHONPATH: path.join(REPO_ROOT, 'python'), ASSAY_API_URL: ui.server.url, ASSAY_API_KEY: ui.server.apiKey, ASSAY_SPOOL_DIR: spool },
     });
     py.stderr.on('data', (d) => (stderr += String(d)));
     const next = lines(py);
     const runId = (await next()).trim();
     expect(runId, stderr).toMatch(/^[0-9a-f-]{36}$/);
 
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const requests = recordSeries(page);
     await page.goto(`/p/${project.id}/runs/${runId}`);
     await page.waitForSelector(`${chartSel('train/loss')}[data-last-step="4"]`);

@@ -3,9 +3,9 @@
  * metric column (NaN last), filter + group, selection → compare, and at 1,000 runs × 200 metric
  * columns only a window of rows and cells in the DOM.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, screenshot, signedInContext, startServer, type LiveServer } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { screenshot, useSignedInBrowser } from './browser.ts';
 import { seedProject, type SeedRun } from './pages-helpers.ts';
 
 const RUNS: SeedRun[] = [
@@ -21,18 +21,12 @@ const COLS = ['host', 'f:optimizer.lr', 'metric:val/loss:last', 'metric:val/loss
 // val/loss last ascending; NaN (adam-lr1e-1) last in both directions
 const BY_LOSS_ASC = ['sgd-lr1e-1', 'adam-lr1e-2', 'adam-lr1e-3', 'sgd-lr1e-2', 'adam-lr1e-1'];
 
-let server: LiveServer;
-let browser: Browser;
-let context: BrowserContext;
 let small: { projectId: string; ids: Map<string, string> };
 let big: { projectId: string; ids: Map<string, string> };
 
 const rowNames = (page: Page) => page.$$eval('[data-testid=run-row] .name a', (as) => as.map((a) => a.textContent));
 
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  context = await signedInContext(browser, server);
+const ui = useSignedInBrowser(async ({ server }) => {
   small = await seedProject(server, 'vision', RUNS);
   // 1,000 runs; 50 metrics (× last/min/max/best = 200 metric columns) logged by every 25th run —
   // a batch per run is most of the seeding time, and empty cells are DOM cells all the same
@@ -44,15 +38,9 @@ beforeAll(async () => {
   big = await seedProject(server, 'sweep-1000', bigRuns, 12);
 }, 600_000);
 
-afterAll(async () => {
-  await context?.close();
-  await browser?.close();
-  await server?.cleanup();
-});
-
 describe('runs table', () => {
   it('lists exactly the seeded runs with their metric values and live status', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     // the chosen columns come from the URL (all 15 would not fit the viewport: the grid renders only those in view)
     await page.goto(`/p/${small.projectId}?${COLS}`);
     await page.waitForSelector('[data-testid=run-row]');
@@ -78,7 +66,7 @@ describe('runs table', () => {
   });
 
   it('sorts by a metric column (NaN last both ways) and keeps it in the URL', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${small.projectId}?${COLS}`);
     await page.waitForSelector('[data-testid=run-row]');
     await page.click('[data-testid="col:metric:val/loss:last"]');
@@ -96,7 +84,7 @@ describe('runs table', () => {
   });
 
   it('filters by text, status and feature value; groups by a feature with counts; collapses a group', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${small.projectId}`);
     await page.waitForSelector('[data-testid=run-row]');
     await page.fill('[data-testid=runs-filter]', 'optimizer.name=sgd');
@@ -123,7 +111,7 @@ describe('runs table', () => {
   });
 
   it('exports the visible table (filtered, sorted, chosen columns) as CSV', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${small.projectId}?col=host&col=${encodeURIComponent('metric:val/loss:last')}&q=sweep&sort=${encodeURIComponent('metric:val/loss:last')}&dir=asc`);
     await page.waitForSelector('[data-testid=run-row]');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=Export CSV')]);
@@ -146,7 +134,7 @@ describe('runs table', () => {
   });
 
   it('the column chooser hides and shows columns and keeps the choice in the URL', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${small.projectId}?${COLS}`);
     await page.waitForSelector('[data-testid="col:host"]');
     await page.click('[data-testid=columns-button]');
@@ -160,7 +148,7 @@ describe('runs table', () => {
   });
 
   it('selected runs → Compare (n) opens the compare view with them', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${small.projectId}`);
     await page.waitForSelector('[data-testid=run-row]');
     expect(await page.isDisabled('[data-testid=compare-button]')).toBe(true);
@@ -177,7 +165,7 @@ describe('runs table', () => {
   });
 
   it('1,000 runs × 200 metric columns: only a window of rows and cells is in the DOM; sort ≤ 100 ms', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     await page.goto(`/p/${big.projectId}`);
     await page.waitForSelector('[data-testid=run-row]');
     expect(await page.textContent('[data-testid=run-count]')).toBe('1000 runs');
@@ -220,7 +208,7 @@ describe('runs table', () => {
 
   // last: it changes a value the tests above expect
   it('live: a point logged to a run shows up without reload, by polling only what changed (since=)', async () => {
-    const page = await context.newPage();
+    const page = await ui.context.newPage();
     const reads: string[] = [];
     page.on('request', (r) => {
       if (r.url().includes('/runs-table')) reads.push(new URL(r.url()).searchParams.has('since') ? 'since' : 'full');
@@ -230,7 +218,7 @@ describe('runs table', () => {
     await page.check(`[data-run-id="${small.ids.get('adam-lr1e-2')}"] input[type=checkbox]`);
     const cell = `[data-run-id="${small.ids.get('sgd-lr1e-2')}"] [data-col="metric:val/loss:last"]`;
     expect(await page.textContent(cell)).toBe('0.61');
-    await server.api('POST', `/metrics/batch/${small.projectId}/${small.ids.get('sgd-lr1e-2')}`, { metrics: [{ metric_name: 'val/loss', metric_value: 0.1, step: 3 }] });
+    await ui.server.api('POST', `/metrics/batch/${small.projectId}/${small.ids.get('sgd-lr1e-2')}`, { metrics: [{ metric_name: 'val/loss', metric_value: 0.1, step: 3 }] });
     await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '0.1', cell, { timeout: 8000 });
     // re-sorted in place with the new value; the selection and the sort survived the update
     expect((await rowNames(page))[0]).toBe('sgd-lr1e-2');
