@@ -66,6 +66,7 @@ describe('delete_experiment / restore_experiment', () => {
     const id = await create('trash');
     const runs = await Promise.all(['kept', 'gone'].map(async (run_name) => (await api.post(`${M}/runs/create`, { experiment_id: id, run_name })).body.run.info.run_id as string));
     expect((await api.post(`${M}/runs/delete`, { run_id: runs[1] })).status).toBe(200);
+    expect((await api.post(`${M}/runs/log-metric`, { run_id: runs[0], key: 'loss', value: 0.5, timestamp: 1_700_000_000_000, step: 3 })).status).toBe(200);
     const projectId = (await api.get('/projects/trash')).body.id as string;
     expect((await api.post(`${M}/experiments/delete`, { experiment_id: id })).status).toBe(200);
 
@@ -74,6 +75,13 @@ describe('delete_experiment / restore_experiment', () => {
     expect(got.body.experiment).toMatchObject({ name: 'trash', lifecycle_stage: 'deleted' });
     expect((await api.get(`${M}/experiments/get-by-name?experiment_name=trash`)).body.experiment.lifecycle_stage).toBe('deleted');
     expect((await api.get(`${M}/runs/get?run_id=${runs[0]}`)).body.run.info.lifecycle_stage).toBe('deleted');
+    // its runs' histories and artifact listings stay readable, as in MLflow (writes are refused below)
+    const history = await api.get(`${M}/metrics/get-history?run_id=${runs[0]}&metric_key=loss`);
+    expect([history.status, history.body]).toEqual([200, { metrics: [{ key: 'loss', value: 0.5, timestamp: 1_700_000_000_000, step: 3 }] }]);
+    const bulk = await api.get(`${M}/metrics/get-history-bulk-interval?run_ids=${runs[0]}&metric_key=loss`);
+    expect([bulk.status, bulk.body]).toEqual([200, { metrics: [{ key: 'loss', value: 0.5, timestamp: 1_700_000_000_000, step: 3, run_id: runs[0] }] }]);
+    const listing = await api.get(`${M}/artifacts/list?run_id=${runs[0]}`);
+    expect([listing.status, listing.body.files ?? []]).toEqual([200, []]);
     const search = async (run_view_type: string) => (await api.post(`${M}/runs/search`, { experiment_ids: [id], run_view_type })).body.runs?.map((r: { info: { run_name: string } }) => r.info.run_name).sort() ?? [];
     expect([await search('ACTIVE_ONLY'), await search('DELETED_ONLY'), await search('ALL')]).toEqual([[], ['gone', 'kept'], ['gone', 'kept']]);
     expect(err(await api.post(`${M}/runs/log-metric`, { run_id: runs[0], key: 'x', value: 1, timestamp: 0, step: 0 })))

@@ -95,14 +95,14 @@ export async function uploadArtifact(ctx: AppContext, tenant: Tenant, projectIdO
   return { status: created ? (201 as const) : (200 as const), artifact: artifactDto(row) };
 }
 
-export async function listArtifacts(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
-  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+export async function listArtifacts(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, o: { includeDeleted?: boolean } = {}) {
+  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName, o);
   return { items: (await repo.listArtifacts(ctx.pg.db, tenant, experiment.id)).map(artifactDto) };
 }
 
 /** The artifact row and a way to open its bytes (whole, or an inclusive byte range). */
-export async function getArtifactContent(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, artifactId: string) {
-  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+export async function getArtifactContent(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, artifactId: string, o: { includeDeleted?: boolean } = {}) {
+  const { experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName, o);
   const row = await repo.findArtifact(ctx.pg.db, tenant, experiment.id, artifactId);
   if (!row) throw notFound('Artifact');
   return {

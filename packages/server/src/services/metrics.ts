@@ -28,9 +28,9 @@ export async function timeseries(
   projectIdOrName: string,
   experimentIdOrName: string,
   metricName: string,
-  o: { limit: number; max_points?: number; step_min?: number; step_max?: number; host?: string },
+  o: { limit: number; max_points?: number; step_min?: number; step_max?: number; host?: string; includeDeleted?: boolean },
 ) {
-  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName);
+  const { project, experiment } = await resolveExperiment(ctx, tenant, projectIdOrName, experimentIdOrName, { includeDeleted: o.includeDeleted });
   const [derived] = await derivedConfigs(ctx, tenant, project.id, [metricName]);
   if (derived) return derivedTimeseries(ctx, tenant, project.id, experiment.id, derived, o);
   const scope: q.SeriesScope = { projectId: project.id, experimentId: experiment.id, metricName, stepMin: o.step_min, stepMax: o.step_max, host: o.host };

@@ -16,9 +16,12 @@ export async function resolveProject(ctx: AppContext, tenant: Tenant, idOrName: 
   return p;
 }
 
-/** Project (by id or name) then experiment (by id or name) inside it. */
-export async function resolveExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string) {
-  const project = await resolveProject(ctx, tenant, projectIdOrName);
+/**
+ * Project (by id or name) then experiment (by id or name) inside it. `includeDeleted` is for reads
+ * only: MLflow serves the histories and artifacts of runs whose experiment is deleted.
+ */
+export async function resolveExperiment(ctx: AppContext, tenant: Tenant, projectIdOrName: string, experimentIdOrName: string, o: { includeDeleted?: boolean } = {}) {
+  const project = await resolveProject(ctx, tenant, projectIdOrName, o);
   const experiment = await experimentRepo.findExperiment(ctx.pg.db, tenant, project.id, experimentIdOrName);
   if (!experiment) throw notFound('Experiment');
   return { project, experiment };

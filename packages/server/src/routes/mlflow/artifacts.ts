@@ -61,7 +61,8 @@ export async function listRunArtifacts(ctx: AppContext, tenant: Tenant, run: Exp
   // the client wrote them to its own location (file:, s3:, …), which Assay never opens
   const uri = runArtifactUri(run);
   if (!proxied(uri)) return { root_uri: uri, files: [] };
-  const all = (await artifacts.listArtifacts(ctx, tenant, run.projectId, run.id)).items;
+  // MLflow lists the artifacts of a run whose experiment is deleted (reads only; uploads stay refused)
+  const all = (await artifacts.listArtifacts(ctx, tenant, run.projectId, run.id, { includeDeleted: true })).items;
   const prefix = dir ? `${dir.replace(/\/+$/, '')}/` : '';
   const entries = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
   for (const a of all) {
@@ -99,9 +100,9 @@ export function mlflowArtifactRoutes(app: Api, { ctx }: RouteDeps): void {
     scoped.get('/artifacts/*', schema('MLflow artifact proxy: download one file'), async (req, typedReply) => {
       const reply = typedReply as unknown as FastifyReply;
       const { run, rel } = await locate(ctx, req.tenant, (req.params as Record<string, string>)['*']);
-      const found = (await artifacts.listArtifacts(ctx, req.tenant, run.projectId, run.id)).items.find((a) => a.path === rel);
+      const found = (await artifacts.listArtifacts(ctx, req.tenant, run.projectId, run.id, { includeDeleted: true })).items.find((a) => a.path === rel);
       if (!found) throw missing(`Artifact '${rel}' not found in run ${hex(run.id)}`);
-      const { artifact: a, open } = await artifacts.getArtifactContent(ctx, req.tenant, run.projectId, run.id, found.id);
+      const { artifact: a, open } = await artifacts.getArtifactContent(ctx, req.tenant, run.projectId, run.id, found.id, { includeDeleted: true });
       reply.headers({ 'content-type': a.contentType, 'content-disposition': contentDisposition(a.path), 'x-content-type-options': 'nosniff', 'content-length': String(a.size) });
       return reply.send(a.size === 0 ? '' : await open());
     });

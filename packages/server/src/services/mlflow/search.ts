@@ -149,7 +149,7 @@ export async function metricHistory(
   const PAGE = 100_000;
   for (;;) {
     const want = o.maxResults ? Math.min(PAGE, o.maxResults - out.length) : PAGE;
-    const r = await timeseries(ctx, tenant, e.projectId, e.id, key, { limit: want, step_min: stepMin });
+    const r = await timeseries(ctx, tenant, e.projectId, e.id, key, { limit: want, step_min: stepMin, includeDeleted: true });
     for (const p of r.points) out.push({ key, value: mlValue(p.value), timestamp: Date.parse(p.timestamp), step: p.step });
     if (r.next_step_min === null) return { points: out, nextStepMin: null };
     if (o.maxResults && out.length >= o.maxResults) return { points: out, nextStepMin: r.next_step_min };
@@ -159,7 +159,7 @@ export async function metricHistory(
 
 /** Sampled history for the chart endpoint (get-history-bulk-interval): at most `maxResults` points per run, extremes kept. */
 export async function sampledHistory(ctx: AppContext, tenant: Tenant, e: ExperimentRow, key: string, o: { maxResults: number; startStep?: number; endStep?: number }): Promise<HistoryPoint[]> {
-  const r = await timeseries(ctx, tenant, e.projectId, e.id, key, { limit: o.maxResults, max_points: o.maxResults, step_min: o.startStep, step_max: o.endStep });
+  const r = await timeseries(ctx, tenant, e.projectId, e.id, key, { limit: o.maxResults, max_points: o.maxResults, step_min: o.startStep, step_max: o.endStep, includeDeleted: true });
   return r.points.map((p) => ({ key, value: mlValue(p.value), timestamp: Date.parse(p.timestamp), step: p.step }));
 }
 
