@@ -263,6 +263,8 @@ export async function latestMetrics(ctx: AppContext, tenant: Tenant, runs: Exper
     else reads.push(mlq.latestOfRuns(ctx.ch, tenant, projectId, ids));
   }
   for (const rows of await Promise.all(reads)) addLatest(out, rows, false);
+  // ClickHouse's GROUP BY has no order: a run's metrics by name, the same on every read
+  for (const l of out.values()) l.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return out;
 }
 
