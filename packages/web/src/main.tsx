@@ -25,7 +25,11 @@ const bothOrTimeout = Promise.race([Promise.all([session, preloadFirstPage()]), 
 void bothOrTimeout.then(() => createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
-      <BrowserRouter>
+      {/* URL changes render at once, not in a transition: inputs bound to the URL (filters, "Show
+          deleted") are controlled, and a transition left them showing the old value until it
+          committed — a click on a checkbox did not check it (CI's deleted-projects test), typed
+          characters could be lost. */}
+      <BrowserRouter useTransitions={false}>
         <SessionProvider>
           <App />
         </SessionProvider>

@@ -34,7 +34,9 @@ describe('deleted projects', () => {
     expect(await rows()).toEqual(['keeper']);
     expect(await page.$('[data-testid=deleted-projects]')).toBeNull();
 
-    await page.check('[data-testid=show-deleted]');
+    // checked the moment it is clicked: the URL it is bound to updates synchronously (a transition
+    // left it unchecked until the re-render committed, and page.check() failed in CI)
+    expect(await page.$eval('[data-testid=show-deleted]', (el) => ((el as HTMLInputElement).click(), (el as HTMLInputElement).checked))).toBe(true);
     await page.waitForSelector('[data-testid=deleted-project-row][data-name=binned]');
     expect(await page.$$eval('[data-testid=deleted-project-row]', (rs) => rs.map((r) => r.getAttribute('data-name')))).toEqual(['binned']);
     await screenshot(page, 'projects-deleted');

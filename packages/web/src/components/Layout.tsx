@@ -1,10 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
-import { useEffect, useRef, useState } from 'react';
+import { Suspense, useEffect, useRef, useState } from 'react';
 import { Link, Outlet, useMatch, useNavigate } from 'react-router';
 import { api, ApiError } from '../api.ts';
 import { useSession, type Session } from '../session.tsx';
 import { Dialog } from './Dialog.tsx';
 import { ChangePassword } from './ChangePassword.tsx';
+import { Loading } from './states.tsx';
 import type { Project } from './types.ts';
 import '../pages/pages.css';
 
@@ -237,7 +238,10 @@ export function Layout() {
         <UserMenu session={session} onPassword={() => setPw(true)} />
       </header>
       <main className="page">
-        <Outlet />
+        {/* a page whose chunk is still loading: the header and navigation stay */}
+        <Suspense fallback={<Loading />}>
+          <Outlet />
+        </Suspense>
       </main>
       <Dialog open={help} onClose={() => setHelp(false)} title="Keyboard shortcuts">
         <table className="shortcuts" data-testid="shortcuts-help">
