@@ -8,6 +8,7 @@ import { registerMlflowErrors } from './errors.ts';
 import { mlflowExperimentRoutes } from './experiments.ts';
 import { mlflowModelRoutes } from './models.ts';
 import { mlflowRunRoutes } from './runs.ts';
+import { mlflowGetArtifactRoute, mlflowUiRoutes } from './ui.ts';
 
 /**
  * MLflow's REST tracking API (docs/mlflow.md), outside /api/v1. The real `mlflow` client authenticates
@@ -28,8 +29,11 @@ export async function mlflowRoutes(app: Api, deps: RouteDeps): Promise<void> {
       mlflowExperimentRoutes(api, deps);
       mlflowRunRoutes(api, deps);
       mlflowModelRoutes(api, deps);
+      if (root.startsWith('/ajax-api')) mlflowUiRoutes(api, deps);
     }), { prefix: root });
   }
+  // the web UI's file viewer, at the server root as in MLflow (its own prefix: the root's 404 handler is the web UI's)
+  await app.register(scoped((api) => mlflowGetArtifactRoute(api, deps)), { prefix: '/get-artifact' });
   await app.register(scoped((api) => mlflowArtifactRoutes(api, deps)), { prefix: '/api/2.0/mlflow-artifacts' });
   await app.register(scoped((api) => {
     api.get('/server-info', {
