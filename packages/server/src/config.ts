@@ -117,6 +117,19 @@ export const envSchema = z.object({
   ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(20),
   /** The URL browsers reach this server at, for sign-in and invite links; default http://localhost:<PORT>. */
   ASSAY_PUBLIC_URL: optionalUrl(['http://', 'https://']),
+  /**
+   * MLflow's `--default-artifact-root`: experiments created through the MLflow API without an
+   * artifact_location get `<root>/<experiment_id>` (the client writes there itself: file:, s3:, …).
+   * Unset: Assay's own artifact proxy (mlflow-artifacts:). A URI or an absolute path.
+   */
+  ASSAY_MLFLOW_DEFAULT_ARTIFACT_ROOT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .refine((v) => v === undefined || ((/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v) || v.startsWith('/')) && !/^runs:/i.test(v) && !v.includes('#') && !v.includes('?')), {
+      message: 'must be a URI (file:///…, s3://…, mlflow-artifacts:/…) or an absolute path, without a query or fragment, not runs:/',
+    }),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { jsonTextProblem, nameProblem } from '@assay/contracts';
 import type { AppContext } from '../../context.ts';
 import * as projectRepo from '../../stores/postgres/repos/projects.ts';
@@ -5,7 +6,7 @@ import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { requireRole } from '../auth.ts';
 import { setProjectDeleted, updateProject } from '../projects.ts';
-import { resolveArtifactLocation } from './artifact-location.ts';
+import { appendToUriPath, resolveArtifactLocation } from './artifact-location.ts';
 import { invalid, missing, MlflowError } from './errors.ts';
 import { compareValues, parseFilter, parseOrderBy, test } from './filter.ts';
 import { hex, uuidOf } from './model.ts';
@@ -88,10 +89,15 @@ export async function createExperimentProject(ctx: AppContext, tenant: Tenant, n
     if (key === NOTE_TAG) description = value;
     else kv[key] = value;
   }
-  const location = resolveArtifactLocation(artifactLocation);
+  const given = resolveArtifactLocation(artifactLocation);
   requireRole(tenant, 'researcher');
+  // the server-wide default root (MLflow's --default-artifact-root) ends in the experiment's own id,
+  // so the id is chosen here; kept with the experiment, as MLflow stores it, not recomputed from config
+  const id = randomUUID();
+  const root = ctx.config.ASSAY_MLFLOW_DEFAULT_ARTIFACT_ROOT;
+  const location = given ?? (root ? appendToUriPath(root, hex(id)) : null);
   // one insert with its tags: a refused create writes nothing
-  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { name, description, tags: kv, artifactLocation: location });
+  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { id, name, description, tags: kv, artifactLocation: location });
   if (p) return p;
   // MLflow's answer whether the holder of the name is active or deleted (the name stays taken until purged)
   throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists.`);

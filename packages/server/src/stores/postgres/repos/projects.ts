@@ -30,7 +30,7 @@ export async function listProjects(db: Db, tenant: Tenant, q: { limit: number; c
     .limit(q.limit + 1);
 }
 
-export async function insertProject(db: Db, tenant: Tenant, v: { name: string; description?: string | null; retentionDays?: number; tags?: Record<string, string>; artifactLocation?: string | null }) {
+export async function insertProject(db: Db, tenant: Tenant, v: { id?: string; name: string; description?: string | null; retentionDays?: number; tags?: Record<string, string>; artifactLocation?: string | null }) {
   const [p] = await db
     .insert(projects)
     .values({ ...v, teamId: tenant.teamId })
