@@ -5,7 +5,8 @@ pinned in manifest.json) against a live Assay server, with the pinned `mlflow` c
 
 Sources: fetch.py (cache, verified by SHA-256). Client: full mlflow==3.17.2 + pytest in a cached
 venv (venvs.py). Server: a LiveServer (harness.py) on its own temp data dir; each test gets a new
-team (shim/tests/tracking/integration_test_utils.py). Out-of-scope tests: skips.txt. Prints one
+team (shim/tests/tracking/integration_test_utils.py); the tests of own_server.txt get a fresh Assay
+started with the test's --default-artifact-root, as upstream does. Out-of-scope tests: skips.txt. Prints one
 line per test (outcome, id, first line of the failure) and the counts."""
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from venvs import venv_python  # noqa: E402
 REQUIREMENTS = ["mlflow==3.17.2", "pytest==8.4.2"]
 MODULE = "tests/tracking/test_rest_tracking.py"
 SKIPS = os.path.join(HERE, "skips.txt")
+OWN_SERVER = os.path.join(HERE, "own_server.txt")
 
 
 def test_id(name: str) -> str:
@@ -70,7 +72,7 @@ def run(select: Optional[str] = None, timeout: float = 1800.0, against: str = "a
             server = LiveServer(team="upstream-owner").start(cwd=root)
             with open(os.path.join(server.data_dir, "server.json")) as f:
                 env.update(ASSAY_URL=server.url, ASSAY_ADMIN_TOKEN=json.load(f)["admin_token"])
-        env.update(ASSAY_UPSTREAM_SKIPS=SKIPS, TMPDIR=work,
+        env.update(ASSAY_UPSTREAM_SKIPS=SKIPS, ASSAY_UPSTREAM_OWN_SERVER=OWN_SERVER, ASSAY_HARNESS_DIR=os.path.dirname(HERE), TMPDIR=work,
                    # an Assay 5xx is a failure to report, not something to wait out over minutes of retries
                    MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="120",
                    PYTHONDONTWRITEBYTECODE="1")
