@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { LIMITS, nameProblem } from '@assay/contracts';
+import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
 
 /*
  * The one write path of every importer: the public HTTP API of a running Assay server. Projects
- * and experiments are get-or-create (`if_exists=return`), metric points go as columnar batches
- * whose batch_id is derived from (source run, chunk number, chunk content): a second import sends
+ * and experiments are get-or-create (`if_exists=return`), metric points go as binary columnar
+ * batches (stores/clickhouse/binary-batch.ts; JSON `series` to a server that answers 415) whose batch_id is derived from (source run, chunk number, chunk content): a second import sends
  * the same ids and the server answers "duplicate" without writing, and an interrupted import just
  * runs again. Nothing here needs the server's data dir, so it works against a remote server and
  * while the local one is serving.
@@ -85,6 +86,8 @@ export class Sink {
   private readonly projects = new Map<string, Promise<{ id: string; deleted: boolean }>>();
   private readonly slots: number;
   private inflight = 0;
+  /** Binary batch bodies until the server refuses them (415: a server from before them), then JSON. */
+  binary = true;
   private readonly waiters: (() => void)[] = [];
 
   constructor(private readonly o: SinkOptions) {
@@ -298,7 +301,19 @@ export class RunWriter {
     const p = (async () => {
       await this.sink.acquire();
       try {
-        const r = await this.sink.request<{ duplicate: boolean; count: number }>('POST', `/api/v1/metrics/batch/${this.projectId}/${this.experimentId}`, { batch_id, series });
+        const path = `/api/v1/metrics/batch/${this.projectId}/${this.experimentId}`;
+        let r: { body: { duplicate: boolean } } | undefined;
+        if (this.sink.binary) {
+          // the batch id is the same either way: a re-run finds batches an earlier JSON import sent
+          const numeric = series.map((s) => ({ ...s, values: s.values.map(toNumber) }));
+          try {
+            r = await this.sink.request('POST', path, undefined, { 'content-type': BINARY_CONTENT_TYPE }, encodeBinaryBatch(batch_id, numeric));
+          } catch (e) {
+            if (!(e instanceof ImportHttpError) || e.status !== 415) throw e;
+            this.sink.binary = false;
+          }
+        }
+        r ??= await this.sink.request<{ duplicate: boolean; count: number }>('POST', path, { batch_id, series });
         this.sink.pointsSent(n, r.body.duplicate);
       } finally {
         this.sink.release();
@@ -382,6 +397,8 @@ export function parseValue(s: string): Value | undefined {
   }
   return undefined;
 }
+
+const toNumber = (v: Value): number => (typeof v === 'number' ? v : Number(v));
 
 /** A float as the wire value (NaN/±Inf as their strings). */
 export function wireValue(n: number): Value {

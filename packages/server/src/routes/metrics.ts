@@ -13,6 +13,7 @@ import {
 } from '@assay/contracts';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { logBatch } from '../services/ingest.ts';
+import { BINARY_CONTENT_TYPE } from '../stores/clickhouse/binary-batch.ts';
 import * as svc from '../services/metrics.ts';
 import { errors, ExperimentParams, type Api, type RouteDeps } from './types.ts';
 
@@ -32,31 +33,38 @@ export function metricRoutes(app: Api, { ctx }: RouteDeps): void {
     },
   }, (req) => logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, { metrics: [req.body] }));
 
-  app.post('/metrics/batch/:project_id/:experiment_id', {
-    schema: {
-      tags,
-      summary: 'Log a batch of metric points',
-      description:
-        'Row form (`metrics`) and/or columnar form (`series`: per metric parallel `steps`/`values`/`timestamps`). ' +
-        'All or nothing: an invalid point rejects the whole batch (422). The response is sent only after the points are durably written. ' +
-        'With `batch_id`, re-sending the same batch is a no-op (`duplicate: true`). Gzip bodies are accepted (`Content-Encoding: gzip`). ' +
-        'Over 1,000,000 points in `metrics` or 100,000 entries in `series` (or a body over ASSAY_BODY_LIMIT bytes): 413 with a `detail` naming the limit, ' +
-        'nothing written — split the batch. ' +
-        'Under overload: 429 with `Retry-After`.',
-      params: ExperimentParams,
-      body: MetricBatchRequest,
-      response: { 200: LogResponse, ...busy },
-    },
-    // The body schema documents the API; the service validates it in the same pass that encodes
-    // it for ClickHouse (per-point zod validation costs more than the insert).
-    validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler({ schema: ExperimentParams, httpPart } as never)),
-  }, (req) => {
-    // The parsed body (10k+ objects) is garbage once encoded; the request must not keep it alive
-    // until the acknowledgement, or it outlives young-generation GC and is promoted (measured: GC
-    // share of the main thread under row-format ingest).
-    const body = req.body;
-    (req as { body: unknown }).body = undefined;
-    return logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
+  // Scoped: only this route takes the binary body (binary-batch.ts); elsewhere octet-stream stays 415.
+  app.register(async (scoped: Api) => {
+    scoped.addContentTypeParser(BINARY_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    scoped.post('/metrics/batch/:project_id/:experiment_id', {
+      schema: {
+        tags,
+        summary: 'Log a batch of metric points',
+        description:
+          'Row form (`metrics`) and/or columnar form (`series`: per metric parallel `steps`/`values`/`timestamps`). ' +
+          'All or nothing: an invalid point rejects the whole batch (422). The response is sent only after the points are durably written. ' +
+          'With `batch_id`, re-sending the same batch is a no-op (`duplicate: true`). Gzip bodies are accepted (`Content-Encoding: gzip`). ' +
+          'Over 1,000,000 points in `metrics` or 100,000 entries in `series` (or a body over ASSAY_BODY_LIMIT bytes): 413 with a `detail` naming the limit, ' +
+          'nothing written — split the batch. ' +
+          'Under overload: 429 with `Retry-After`. ' +
+          'Bulk loads can send the binary columnar form instead (`Content-Type: application/octet-stream`, little-endian, docs/api.md "Binary batches"): ' +
+          'the same answers, batch_id and durability rules, at most 1,000,000 points per request; a malformed body (bad magic, truncated, trailing bytes, ' +
+          'bad UTF-8, steps over 2^53-1, timestamps outside 1970–2106) is a 422 naming the byte offset or series, nothing written. NaN and ±Inf values are legal.',
+        params: ExperimentParams,
+        body: MetricBatchRequest,
+        response: { 200: LogResponse, ...busy },
+      },
+      // The body schema documents the API; the service validates it in the same pass that encodes
+      // it for ClickHouse (per-point zod validation costs more than the insert).
+      validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler({ schema: ExperimentParams, httpPart } as never)),
+    }, (req) => {
+      // The parsed body (10k+ objects) is garbage once encoded; the request must not keep it alive
+      // until the acknowledgement, or it outlives young-generation GC and is promoted (measured: GC
+      // share of the main thread under row-format ingest).
+      const body = req.body;
+      (req as { body: unknown }).body = undefined;
+      return logBatch(ctx, req.tenant, req.params.project_id, req.params.experiment_id, body);
+    });
   });
 
   // The design document defines this history twice: the plain route and a "secure" one with an

@@ -8,6 +8,7 @@
  */
 import os from 'node:os';
 import { LIMITS, nameProblem, wireTimestampMs } from '@assay/contracts';
+import { float64s, parseBinaryBatch, words64, type BinaryBatch } from './binary-batch.ts';
 import { ByteWriter, u16, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
@@ -87,6 +88,18 @@ class Int64Column {
     this.words[this.n * 2 + 1] = (v - lo) / TWO_32;
     this.n++;
   }
+  /** Appends 64-bit values given as their little-endian uint32 pairs. */
+  pushWords(w: Uint32Array): void {
+    this.reserve(w.length / 2);
+    this.words.set(w, this.n * 2);
+    this.n += w.length / 2;
+  }
+  reserve(more: number): void {
+    if ((this.n + more) * 2 <= this.words.length) return;
+    const next = new Uint32Array(Math.max(this.words.length * 2, (this.n + more) * 2));
+    next.set(this.words.subarray(0, this.n * 2));
+    this.words = next;
+  }
   get bytes(): Buffer {
     return Buffer.from(this.words.buffer, 0, this.n * 8);
   }
@@ -102,6 +115,15 @@ class Float64Column {
       this.values = next;
     }
     this.values[this.n++] = v;
+  }
+  pushAll(v: Float64Array): void {
+    if (this.n + v.length > this.values.length) {
+      const next = new Float64Array(Math.max(this.values.length * 2, this.n + v.length));
+      next.set(this.values.subarray(0, this.n));
+      this.values = next;
+    }
+    this.values.set(v, this.n);
+    this.n += v.length;
   }
   get bytes(): Buffer {
     return Buffer.from(this.values.buffer, 0, this.n * 8);
@@ -147,7 +169,7 @@ class Encoder {
 
   constructor(
     private readonly now: number,
-    private readonly versionBase: number,
+    readonly versionBase: number,
   ) {}
 
   fail(loc: (string | number)[], msg: string, type = 'value_error'): void {
@@ -221,10 +243,50 @@ class Encoder {
     if (ms! > stat.lastTsMs) stat.lastTsMs = ms!;
   }
 
+  /**
+   * One series of a binary body: its columns are checked in one loop and appended whole (the
+   * step and timestamp words are the Native UInt64/DateTime64 bytes already).
+   */
+  columns(metric: MetricEntry | undefined, host: HostEntry | undefined, steps: Uint32Array, values: Float64Array, ts: Uint32Array | null, loc: (string | number)[]): void {
+    const n = values.length;
+    // 2^53-1 and LIMITS.timestampMaxMs as (high word, low word) bounds
+    const stepHi = Math.floor(MAX_STEP / TWO_32);
+    const tsHi = Math.floor(LIMITS.timestampMaxMs / TWO_32);
+    const tsLo = LIMITS.timestampMaxMs % TWO_32;
+    for (let j = 0; j < n && !this.full; j++) {
+      if (steps[2 * j + 1] > stepHi) this.fail([...loc, `steps.${j}`], 'step must be an integer between 0 and 2^53-1', 'int_type');
+      if (ts && (ts[2 * j + 1] > tsHi || (ts[2 * j + 1] === tsHi && ts[2 * j] > tsLo))) {
+        this.fail([...loc, `timestamps.${j}`], 'timestamp must be epoch milliseconds between 1970-01-01 and 2106-02-07T06:28:15.999Z', 'datetime_type');
+      }
+    }
+    if (metric === undefined || host === undefined || this.issues.length) return;
+    const base = this.versionBase + this.count;
+    this.names.repeat(metric.encoded, n);
+    this.hostCol.repeat(host.encoded, n);
+    this.steps.pushWords(steps);
+    this.values.pushAll(values);
+    if (ts) this.times.pushWords(ts);
+    this.versions.reserve(n);
+    this.times.reserve(n);
+    const stat = metric.stat;
+    const partials = metric.partials;
+    for (let j = 0; j < n; j++) {
+      const step = steps[2 * j + 1] * TWO_32 + steps[2 * j];
+      const ms = ts ? ts[2 * j + 1] * TWO_32 + ts[2 * j] : this.now;
+      if (!ts) this.times.push(ms);
+      this.versions.push(base + j);
+      partials.add(step, ms, values[j], base + j, host.name);
+      if (ms > stat.lastTsMs) stat.lastTsMs = ms;
+    }
+    stat.points += n;
+    this.count += n;
+  }
+
   /** The Native block: a header, then the columns in METRICS_NATIVE_COLUMNS order. */
   block(target: EncodeTarget): Buffer {
     const n = this.count;
-    const w = new ByteWriter(256 + n * 56 + this.names.pos + this.hostCol.pos);
+    // 3 UUIDs + 4 eight-byte columns + UInt16 per row: sized once, the block is never copied to grow
+    const w = new ByteWriter(1024 + n * 82 + this.names.pos + this.hostCol.pos);
     w.varint(METRICS_NATIVE_COLUMNS.length);
     w.varint(n);
     const data: Record<string, () => void> = {
@@ -259,8 +321,20 @@ interface MetricStat {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A binary body is walked once; the size check, the count and the encoder share the result. */
+const walked = new WeakMap<Buffer, ReturnType<typeof parseBinaryBatch>>();
+function walk(body: Buffer): ReturnType<typeof parseBinaryBatch> {
+  let r = walked.get(body);
+  if (!r) walked.set(body, (r = parseBinaryBatch(body)));
+  return r;
+}
+
 /** Upper bound of the points in a body, known before validation (to reserve versions). */
 export function countPoints(body: unknown): number {
+  if (Buffer.isBuffer(body)) {
+    const r = walk(body);
+    return r.ok ? r.batch.points : 0;
+  }
   if (!isObject(body)) return 0;
   let n = Array.isArray(body.metrics) ? body.metrics.length : 0;
   if (Array.isArray(body.series)) for (const s of body.series) if (isObject(s) && Array.isArray(s.steps)) n += s.steps.length;
@@ -273,6 +347,17 @@ export function countPoints(body: unknown): number {
  * with 413, which a client answers by splitting it — a 422 would tell it to drop the points.
  */
 export function batchSizeProblem(body: unknown): string | undefined {
+  if (Buffer.isBuffer(body)) {
+    const r = walk(body);
+    if (!r.ok) return undefined;
+    if (r.batch.series.length > LIMITS.batchSeriesMax) {
+      return `Batch too large: ${r.batch.series.length} series, at most ${LIMITS.batchSeriesMax} per request (batchSeriesMax); split it`;
+    }
+    if (r.batch.points > LIMITS.batchPointsMax) {
+      return `Batch too large: ${r.batch.points} points, at most ${LIMITS.batchPointsMax} per binary request (batchPointsMax); split it`;
+    }
+    return undefined;
+  }
   if (!isObject(body)) return undefined;
   const { metrics, series } = body;
   if (Array.isArray(metrics) && metrics.length > LIMITS.batchPointsMax) {
@@ -290,6 +375,10 @@ export function batchSizeProblem(body: unknown): string | undefined {
  */
 export function encodeBatch(body: unknown, target: EncodeTarget, now: number, versionBase: number): EncodeResult {
   const enc = new Encoder(now, versionBase);
+  if (Buffer.isBuffer(body)) {
+    const r = walk(body);
+    return r.ok ? encodeBinary(enc, r.batch, target) : { ok: false, issues: r.issues };
+  }
   if (!isObject(body)) return { ok: false, issues: [{ loc: ['body'], msg: 'body must be a JSON object', type: 'model_type' }] };
   const { batch_id: batchId, metrics, series } = body;
   const batchIdProblem = batchId === undefined || batchId === null ? undefined : nameProblem(batchId, 'batch_id', LIMITS.batchIdMax);
@@ -345,6 +434,25 @@ export function encodeBatch(body: unknown, target: EncodeTarget, now: number, ve
       }
     }
   }
+  return finish(enc, target, versionBase, batchId);
+}
+
+/** The binary body (binary-batch.ts): names checked once per series, columns copied whole. */
+function encodeBinary(enc: Encoder, b: BinaryBatch, target: EncodeTarget): EncodeResult {
+  const batchIdProblem = b.batchId === undefined ? undefined : nameProblem(b.batchId, 'batch_id', LIMITS.batchIdMax);
+  if (batchIdProblem) enc.fail(['body', 'batch_id'], batchIdProblem, 'string_type');
+  for (let i = 0; i < b.series.length && !enc.full; i++) {
+    const s = b.series[i];
+    const loc = ['body', 'series', i];
+    const name = enc.name(s.name, [...loc, 'metric_name']);
+    const host = enc.host(s.host, [...loc, 'host']);
+    const ts = s.timestamps < 0 ? null : words64(b.buf, s.timestamps, s.n);
+    enc.columns(name, host, words64(b.buf, s.steps, s.n), float64s(b.buf, s.values, s.n), ts, loc);
+  }
+  return finish(enc, target, enc.versionBase, b.batchId);
+}
+
+function finish(enc: Encoder, target: EncodeTarget, versionBase: number, batchId: unknown): EncodeResult {
   if (enc.issues.length) {
     // series element paths were flattened as "steps.3" for speed; split them for the client
     const issues = enc.issues.map((x) => ({ ...x, loc: x.loc.flatMap((p) => (typeof p === 'string' && /^\w+\.\d+$/.test(p) ? [p.split('.')[0], Number(p.split('.')[1])] : [p])) }));
