@@ -59,17 +59,39 @@ export const RunsTableResponse = z.object({
   truncated: z.boolean().describe(`More than ${RUNS_TABLE_MAX} runs matched: the newest ${RUNS_TABLE_MAX} are listed`),
 });
 
+/** The data arrays a series answer can hold: raw mode's three, buckets mode's eight. */
+export const SeriesField = z.enum(['steps', 'values', 'timestamps', 'step_start', 'step_end', 'min', 'max', 'last', 'last_step', 'last_timestamp', 'count']);
+
 export const SeriesRequest = z
   .object({
     project_id: Name('project_id').describe('Project UUID or name'),
     series: z
       .array(z.object({ experiment_id: Name('experiment_id').describe('Experiment UUID or name'), metric_name: MetricName }))
       .min(1)
-      .max(SERIES_PER_REQUEST_MAX),
+      .max(SERIES_PER_REQUEST_MAX)
+      .optional()
+      .describe('The series to read. Exactly one of `series` and `experiment_ids`'),
+    experiment_ids: z
+      .array(Name('experiment_id').describe('Experiment UUID or name'))
+      .min(1)
+      .max(SERIES_PER_REQUEST_MAX)
+      .optional()
+      .describe(
+        `Instead of \`series\`: every metric these runs logged (a compare page that does not know the names yet), ordered by metric name, then run as sent; at most ${SERIES_PER_REQUEST_MAX} series (\`truncated: true\` when more exist)`,
+      ),
     buckets: z.number().int().min(1).max(SERIES_BUCKETS_MAX).default(SERIES_BUCKETS_DEFAULT).describe('Roughly the chart width in pixels'),
     step_min: Step.optional(),
     step_max: Step.optional(),
     host: HostName.optional().describe('Only the points of this host'),
+    fields: z
+      .array(SeriesField)
+      .min(1)
+      .optional()
+      .describe("Only these arrays in each series' `data` (names of either mode; the ones of the other mode are ignored). Default: every array"),
+  })
+  .refine((b) => (b.series === undefined) !== (b.experiment_ids === undefined), {
+    message: 'give exactly one of series and experiment_ids',
+    path: ['series'],
   })
   .refine((b) => b.step_min === undefined || b.step_max === undefined || b.step_min <= b.step_max, {
     message: 'step_min must not exceed step_max',
@@ -107,7 +129,10 @@ export const SeriesEntry = z.object({
   first_step: z.number().int().nullable(),
   last_step: z.number().int().nullable(),
   mode: z.enum(['raw', 'buckets']),
-  data: z.union([SeriesRaw, SeriesBuckets]),
+  data: z.union([SeriesRaw.partial(), SeriesBuckets.partial()]).describe('Every array of its mode, or only the requested `fields` of it'),
 });
 
-export const SeriesResponse = z.object({ series: z.array(SeriesEntry).describe('In request order') });
+export const SeriesResponse = z.object({
+  series: z.array(SeriesEntry).describe('In request order'),
+  truncated: z.boolean().optional().describe(`With \`experiment_ids\` only: the runs have more than ${SERIES_PER_REQUEST_MAX} series; the first ${SERIES_PER_REQUEST_MAX} are answered`),
+});

@@ -165,6 +165,58 @@ describe('POST /metrics/series', () => {
     expect(r.body.series[0]).toEqual(r.body.series[3]);
   });
 
+  it('fields: only the chosen arrays of each mode, the rest of the answer unchanged', async () => {
+    const asked = { series: [{ experiment_id: small, metric_name: 'odd' }, { experiment_id: big, metric_name: 'loss' }], buckets: 10 };
+    const full = await series(asked);
+    const picked = await series({ ...asked, fields: ['steps', 'values', 'last', 'last_step', 'min', 'max'] });
+    expect(picked.status).toBe(200);
+    const [raw, buckets] = picked.body.series;
+    expect(raw).toEqual({ ...full.body.series[0], data: { steps: [0, 1, 2, 3, 4], values: [1.5, 'NaN', 'Infinity', '-Infinity', -2] } });
+    const d = full.body.series[1].data;
+    expect(buckets).toEqual({ ...full.body.series[1], data: { last: d.last, last_step: d.last_step, min: d.min, max: d.max } });
+    expect((await series({ ...asked, fields: ['nope'] })).status).toBe(422);
+    expect((await series({ ...asked, fields: [] })).status).toBe(422);
+  });
+
+  it('experiment_ids: every metric of the runs, by metric name then run as sent, each as if asked by name', async () => {
+    const a = (await seedRun(t.team.api, 'charts', 'all-a')).experimentId;
+    const b = (await seedRun(t.team.api, 'charts', 'all-b')).experimentId;
+    await log(a, 'val/acc', [0, 1, 2], [0.1, 0.2, 0.3]);
+    await log(a, 'loss', [0, 1], [2, 1]);
+    await log(b, 'loss', [5], [3]);
+    const r = await series({ experiment_ids: ['all-b', a, 'all-b'], buckets: 2 });
+    expect(r.status).toBe(200);
+    expect(r.body.truncated).toBe(false);
+    expect(r.body.series.map((s: any) => [s.experiment_id, s.metric_name])).toEqual([['all-b', 'loss'], [a, 'loss'], [a, 'val/acc']]);
+    const named = await series({ series: r.body.series.map((s: any) => ({ experiment_id: s.experiment_id, metric_name: s.metric_name })), buckets: 2 });
+    expect(r.body.series).toEqual(named.body.series);
+    expect(r.body.series[2]).toMatchObject({ mode: 'buckets', total_points: 3, data: { last: [0.2, 0.3], max: [0.2, 0.3] } });
+    // the metric list comes from the runs, so a big run's million points are overviewed as when asked by name
+    const long = await series({ experiment_ids: [big], buckets: 1000, fields: ['max'] });
+    expect(long.body.series.map((s: any) => s.metric_name)).toEqual(['loss']);
+    expect(long.body.series[0].data.max[Math.floor(SPIKE / 1024)]).toBe(1000);
+    expect(Object.keys(long.body.series[0].data)).toEqual(['max']);
+  });
+
+  it('experiment_ids: more than 500 series → the first 500 and truncated: true; 422 with both or neither of series and experiment_ids', async () => {
+    const runs = await Promise.all(['wide-a', 'wide-b'].map(async (n) => (await seedRun(t.team.api, 'charts', n)).experimentId));
+    const names = Array.from({ length: 251 }, (_, i) => `m${String(i).padStart(3, '0')}`);
+    for (const id of runs) {
+      const w = await t.team.api.post(`/metrics/batch/${projectId}/${id}`, { series: names.map((metric_name) => ({ metric_name, steps: [0], values: [1] })) });
+      expect(w.status).toBe(200);
+    }
+    const r = await series({ experiment_ids: runs });
+    expect(r.status).toBe(200);
+    expect(r.body.truncated).toBe(true);
+    expect(r.body.series).toHaveLength(500);
+    expect(r.body.series.at(-1)).toMatchObject({ experiment_id: runs[1], metric_name: 'm249' });
+    const one = { experiment_id: small, metric_name: 'odd' };
+    expect((await series({ series: [one], experiment_ids: [small] })).status).toBe(422);
+    expect((await series({ buckets: 10 })).status).toBe(422);
+    expect((await series({ experiment_ids: [] })).status).toBe(422);
+    expect((await series({ experiment_ids: ['no-such-run'] })).status).toBe(404);
+  });
+
   it("another team's run, or one that does not exist, is a 404 for the whole request", async () => {
     const other = await t.srv.newTeam('series-other');
     const theirs = await seedRun(other.api, 'charts', 'theirs');

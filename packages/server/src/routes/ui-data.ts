@@ -34,7 +34,10 @@ export function uiDataRoutes(app: Api, { ctx }: RouteDeps): void {
         'an overview in whole 256-step buckets (`count` null); at 16–255 the width is rounded up to whole 8-step buckets (at most 1.5× as asked, else the points ' +
         'are scanned), answered exactly as a scan on that grid would. For live updates poll with `step_min` = the last step seen + 1. ' +
         'Any run not in the project (or of another team): 404 for the whole request; a metric the run never logged: `total_points: 0`, empty data. ' +
-        'Derived metrics are not computed here (use the timeseries read).',
+        'Derived metrics are not computed here (use the timeseries read). ' +
+        'Instead of `series`, `experiment_ids` asks for every metric those runs logged (ordered by metric name, then run as sent; at most 500 series, ' +
+        '`truncated: true` beyond): a compare page starts its charts\' request without first asking for the metric names. ' +
+        '`fields` keeps only the listed arrays in each `data` (e.g. `["last", "last_step", "min", "max", "steps", "values"]` for a chart on a step axis).',
       body: SeriesRequest,
       response: { 200: SeriesResponse, ...errors() },
     },
