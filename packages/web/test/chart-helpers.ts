@@ -5,6 +5,9 @@ import type { LiveServer } from './browser.ts';
 export interface SeriesBody {
   project_id: string;
   series: { experiment_id: string; metric_name: string }[];
+  /** Compare's first request: every metric of these runs (then `series` is absent). */
+  experiment_ids?: string[];
+  fields?: string[];
   buckets?: number;
   step_min?: number;
   step_max?: number;

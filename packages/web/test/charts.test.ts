@@ -61,7 +61,7 @@ describe('a 1,000,000-point chart', () => {
     // buckets = the plot's pixel width, the whole run, one request
     expect(requests).toHaveLength(1);
     const width = await page.$eval(`${chartSel('train/loss')} .chart-plot`, (el) => Math.floor(el.getBoundingClientRect().width));
-    expect(requests[0]).toEqual({ project_id: projectId, series: [{ experiment_id: bigRun, metric_name: 'train/loss' }], buckets: width });
+    expect(requests[0]).toEqual({ project_id: projectId, series: [{ experiment_id: bigRun, metric_name: 'train/loss' }], buckets: width, fields: expect.arrayContaining(['last', 'last_step', 'min', 'max']) });
     // the page's header and the hover legend
     expect(await page.textContent('[data-testid=run-name]')).toBe('spiky');
     expect(await page.textContent('[data-testid=run-status]')).toBe('complete');

@@ -61,15 +61,31 @@ describe('compare', () => {
       const u = new URL(r.url());
       if (u.pathname.startsWith(`/api/v1/projects/${projectId}/experiments`)) runRequests.push(u.pathname + u.search);
     });
+    // The charts' request leaves without waiting for the metric names: compare's answer is held
+    // back until it has (before, it waited for those names and this timed out).
+    let seriesSent!: () => void;
+    const sent = new Promise<void>((r) => (seriesSent = r));
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/api/v1/metrics/series') seriesSent();
+    });
+    let heldCompare = false;
+    await page.route('**/api/v1/metrics/compare?*', async (route) => {
+      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000));
+      heldCompare ||= (await Promise.race([sent.then(() => 'sent' as const), timeout])) === 'sent';
+      await route.continue();
+    });
     const a = ids.get('a1')!;
     const b = ids.get('b1')!;
     await page.goto(`/p/${projectId}/compare?runs=${a},${b}&baseline=${a}`);
     for (const m of ['acc', 'loss']) await page.waitForSelector(`${chartSel(m)}[data-mode=buckets]`);
+    expect(heldCompare).toBe(true);
+    await page.unroute('**/api/v1/metrics/compare?*');
     expect(await legend(page, 'loss')).toEqual(['a1', 'b1']);
     expect(await legend(page, 'acc')).toEqual(['a1', 'b1']);
+    // one request for every metric of both runs, only the arrays the charts draw
     expect(requests).toHaveLength(1);
-    const asked = requests[0].series.map((s) => `${s.experiment_id}/${s.metric_name}`).sort();
-    expect(asked).toEqual([`${a}/acc`, `${a}/loss`, `${b}/acc`, `${b}/loss`].sort());
+    expect(requests[0].experiment_ids).toEqual([a, b]);
+    expect(requests[0].fields).not.toContain('step_start');
     expect(runRequests).toEqual([`/api/v1/projects/${projectId}/experiments?ids=${encodeURIComponent(`${a},${b}`)}&limit=1000`]);
     const canvas = `${chartSel('loss')} canvas`;
     expect(await canvasPainted(page, canvas)).toBe(true);

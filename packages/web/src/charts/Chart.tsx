@@ -35,6 +35,8 @@ export interface ChartProps {
 }
 
 const PLOT_HEIGHT = 220;
+/** Buckets asked for a plot this many pixels wide: one per pixel, within the server's bounds. */
+export const bucketsFor = (width: number) => Math.max(100, Math.min(10_000, Math.round(width)));
 /** Steps are integers: tick at 1, 2, 5 × 10^k only (no "step 1.5"). */
 const STEP_INCRS = Array.from({ length: 16 }, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
 
@@ -81,6 +83,38 @@ const onSchemeChange = (cb: () => void) => {
 const useDarkScheme = () => useSyncExternalStore(onSchemeChange, () => matchMedia(DARK).matches);
 
 /**
+ * uPlot instances are created one per task: ten charts whose data is already there mount in one
+ * commit, and building and drawing all ten there was one long task (input frozen meanwhile).
+ * Returns a cancel for an unmounted chart.
+ */
+const creations: { run: () => void; live: boolean }[] = [];
+let draining = false;
+function oneperTask(run: () => void): () => void {
+  const job = { run, live: true };
+  creations.push(job);
+  if (!draining) {
+    draining = true;
+    setTimeout(drainCreations, 0);
+  }
+  return () => {
+    job.live = false;
+  };
+}
+function drainCreations(): void {
+  let job = creations.shift();
+  while (job && !job.live) job = creations.shift();
+  if (!job) {
+    draining = false;
+    return;
+  }
+  try {
+    job.run();
+  } finally {
+    setTimeout(drainCreations, 0);
+  }
+}
+
+/**
  * A metric chart on uPlot at full fidelity: it asks for as many buckets as it has pixels, draws
  * each bucket's min/max as a band under the line of its last values (raw points when they fit),
  * and re-asks at full resolution for a zoomed range while the coarse data stays on screen.
@@ -90,11 +124,13 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
   const plotRef = useRef<HTMLDivElement>(null);
   const legendRef = useRef<HTMLDivElement>(null);
   const uRef = useRef<uPlot | null>(null);
+  /** The data the instance last drew: a new instance draws its data, and setData again drew each chart twice. */
+  const drawnData = useRef<uPlot.AlignedData | null>(null);
   const [width, setWidth] = useState(0);
   const { zoom, xAxis, logY, smoothing } = settings;
   const dark = useDarkScheme();
   const keys = useMemo(() => runs.map((r) => r.key), [runs]);
-  const buckets = Math.max(100, Math.min(10_000, Math.round(width)));
+  const buckets = bucketsFor(width);
 
   useEffect(() => {
     const el = plotRef.current!;
@@ -124,8 +160,8 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
   const axis = groups && groups.length ? 'step' : xAxis;
 
   // Hooks read the latest props through refs: the uPlot instance outlives renders.
-  const latest = useRef({ built, onZoom, axis, zoom });
-  latest.current = { built, onZoom, axis, zoom };
+  const latest = useRef({ built, onZoom, axis, zoom, width });
+  latest.current = { built, onZoom, axis, zoom, width };
 
   const updateLegend = (u: uPlot) => {
     const el = legendRef.current;
@@ -202,13 +238,23 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
         draw: [markAttrs],
       },
     };
-    const u = new uPlot(opts, b.data, el);
-    uRef.current = u;
     const onDbl = () => latest.current.onZoom(null);
-    u.over.addEventListener('dblclick', onDbl);
+    let u: uPlot | null = null;
+    const cancel = oneperTask(() => {
+      // built when its turn comes: the data and size of then, not of the render that asked
+      const { built: now, zoom: z, axis: ax, width: w } = latest.current;
+      u = new uPlot({ ...opts, width: w }, now.data, el);
+      uRef.current = u;
+      drawnData.current = now.data;
+      const xr = z ? xOfSteps(now.plotted, ax, z) : null;
+      if (xr) u.setScale('x', xr);
+      updateLegend(u);
+      u.over.addEventListener('dblclick', onDbl);
+    });
     return () => {
-      u.over.removeEventListener('dblclick', onDbl);
-      u.destroy();
+      cancel();
+      u?.over.removeEventListener('dblclick', onDbl);
+      u?.destroy();
       uRef.current = null;
     };
     // a new instance only when the plot's structure changes; data and size go through setData/setSize
@@ -220,7 +266,8 @@ export function Chart({ metric, runs, store, settings, onZoom, groups, height = 
     if (!u) return;
     u.batch(() => {
       if (u.width !== width) u.setSize({ width, height });
-      u.setData(built.data, !zoom);
+      if (drawnData.current !== built.data || zoom) u.setData(built.data, !zoom);
+      drawnData.current = built.data;
       if (zoom) {
         const xr = xOfSteps(built.plotted, axis, zoom);
         if (xr) u.setScale('x', xr);

@@ -7,6 +7,11 @@ const MAX_SERIES = 500;
 const TAIL_BUCKETS = 10_000;
 /** Charts that become visible within this window share one request. */
 const BATCH_MS = 16;
+/**
+ * The arrays normalize() reads: a bucket's step_start/step_end/count are never drawn, and leaving
+ * them out cuts the compare page's answer by ~30% (bytes the server writes and the page parses).
+ */
+const FIELDS = ['steps', 'values', 'timestamps', 'min', 'max', 'last', 'last_step', 'last_timestamp'];
 
 export function normalize(a: SeriesAnswer): Track {
   if (a.mode === 'raw') {
@@ -89,6 +94,7 @@ export class SeriesStore {
   private pending = new Map<string, Group>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private mounted = new Map<SeriesKey, number>();
+  private prefetching: { runs: Set<string>; buckets: number; done: Promise<void> } | null = null;
   /** Requests sent, for tests and the benchmark (`window.__assaySeriesRequests`). */
   requests = 0;
 
@@ -145,9 +151,13 @@ export class SeriesStore {
 
   /** Ask for the whole run at `buckets` and, when zoomed, the zoomed range at full resolution. */
   want(keys: SeriesKey[], buckets: number, zoom: StepRange | null): void {
+    const p = this.prefetching;
     for (const key of keys) {
       const e = this.entries.get(key);
-      if (!e || (e.coarseBuckets !== buckets && !e.loading && (e.coarseBuckets ?? 0) < buckets)) this.enqueue(key, buckets, null);
+      if (!e && p && p.buckets >= buckets && p.runs.has(splitKey(key)[0])) {
+        // the runs' prefetch is on its way and likely holds this series: asked again once it is here
+        void p.done.then(() => this.want([key], buckets, null));
+      } else if (!e || (e.coarseBuckets !== buckets && !e.loading && (e.coarseBuckets ?? 0) < buckets)) this.enqueue(key, buckets, null);
       if (zoom) {
         const f = e?.fine;
         if (!f || f.range.min !== zoom.min || f.range.max !== zoom.max || f.buckets !== buckets) this.enqueue(key, buckets, zoom);
@@ -177,13 +187,60 @@ export class SeriesStore {
   }
 
   private async fetch(keys: SeriesKey[], body: Record<string, unknown>): Promise<SeriesAnswer[]> {
-    this.requests++;
     const series = keys.map((k) => {
       const [experiment_id, metric_name] = splitKey(k);
       return { experiment_id, metric_name };
     });
-    const res = await api<{ series: SeriesAnswer[] }>('/metrics/series', { method: 'POST', body: { project_id: this.projectId, series, ...body } });
-    return res.series;
+    return (await this.post({ series, ...body })).series;
+  }
+
+  private post(body: Record<string, unknown>): Promise<{ series: SeriesAnswer[]; truncated?: boolean }> {
+    this.requests++;
+    return api('/metrics/series', { method: 'POST', body: { project_id: this.projectId, fields: FIELDS, ...body } });
+  }
+
+  /**
+   * Compare: every metric of these runs at `buckets` in one request, before the page knows the
+   * metric names (asking for the names first put a round trip in front of every chart). The charts
+   * that mount with this bucket count (or fewer) find their data here and ask for nothing.
+   * Resolves to the metric names found; `truncated` when the runs have more series than one answer holds.
+   */
+  async prefetchRuns(experimentIds: string[], buckets: number): Promise<{ metrics: string[]; truncated: boolean }> {
+    let settle = () => {};
+    const p = { runs: new Set(experimentIds), buckets, done: new Promise<void>((r) => (settle = r)) };
+    this.prefetching = p;
+    try {
+      const res = await this.post({ experiment_ids: experimentIds, buckets });
+      const metrics = new Set<string>();
+      const done: SeriesKey[] = [];
+      for (const a of res.series) {
+        metrics.add(a.metric_name);
+        const key = seriesKey(a.experiment_id, a.metric_name);
+        const e = this.entries.get(key);
+        if (e?.coarse || e?.loading) continue;
+        this.set(key, { ...e, loading: false, coarse: normalize(a), coarseBuckets: buckets }, false);
+        done.push(key);
+      }
+      void this.redrawPaced(done);
+      return { metrics: [...metrics], truncated: res.truncated === true };
+    } finally {
+      if (this.prefetching === p) this.prefetching = null;
+      // the charts that waited: served from the entries above, or (not in the answer, or it failed) they ask now
+      settle();
+    }
+  }
+
+  /**
+   * One chart redrawn per task, once: a batch of 10 charts × 10 runs drawn in one go is one long
+   * task that freezes input, and a redraw per series drew each chart 10 times (1.8 s of redraws
+   * before compare's charts were complete). A chart's listener covers all its series.
+   */
+  private async redrawPaced(keys: SeriesKey[]): Promise<void> {
+    const charts = new Set(keys.flatMap((key) => [...(this.listeners.get(key) ?? [])]));
+    for (const redraw of charts) {
+      redraw();
+      await new Promise((r) => setTimeout(r, 0));
+    }
   }
 
   private async load(keys: SeriesKey[], buckets: number, range: StepRange | null): Promise<void> {
@@ -197,14 +254,7 @@ export class SeriesStore {
         else this.set(key, { ...e, loading: false, coarse: track, coarseBuckets: buckets }, false);
         return key;
       });
-      // One chart redrawn per task, once: a batch of 10 charts × 10 runs drawn in one go is one
-      // long task that freezes input, and a redraw per series drew each chart 10 times (1.8 s of
-      // redraws before compare's charts were complete). A chart's listener covers all its series.
-      const charts = new Set(done.flatMap((key) => [...(this.listeners.get(key) ?? [])]));
-      for (const redraw of charts) {
-        redraw();
-        await new Promise((r) => setTimeout(r, 0));
-      }
+      await this.redrawPaced(done);
     } catch (error) {
       for (const key of keys) this.set(key, { ...(this.entries.get(key) ?? {}), loading: false, error });
     }

@@ -1,11 +1,12 @@
 import { useQuery } from '@tanstack/react-query';
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
 import { PALETTE } from '../charts/build.ts';
-import { Chart, type ChartGroup, type ChartRun } from '../charts/Chart.tsx';
+import { bucketsFor, Chart, type ChartGroup, type ChartRun } from '../charts/Chart.tsx';
 import { InView } from '../charts/InView.tsx';
 import { useLivePolling } from '../charts/live.ts';
+import { PlotWidthProbe } from '../charts/PlotWidth.tsx';
 import { ChartToolbar, useChartSettings } from '../charts/settings.tsx';
 import { SeriesStore } from '../charts/store.ts';
 import { seriesKey } from '../charts/types.ts';
@@ -82,6 +83,17 @@ export default function ComparePage() {
   });
   const store = useMemo(() => new SeriesStore(projectId), [projectId]);
   useLivePolling(store, anyRunning);
+  // The charts' data leaves with the page's first requests, for every metric of the runs at the
+  // plots' width, instead of after the metric names came back (bench:ui: the series request started
+  // ~600 ms later). The names for the charts come from its answer, or from compare's if first.
+  const [plotWidth, setPlotWidth] = useState(0);
+  const prefetched = useQuery({
+    queryKey: ['compare-series', projectId, ids, plotWidth],
+    queryFn: () => store.prefetchRuns(ids, bucketsFor(plotWidth)),
+    enabled: ids.length > 0 && tab === 'charts' && plotWidth > 0,
+    staleTime: Infinity,
+    retry: false,
+  });
 
   const runs: (RunRef & { startMs?: number; exp?: Experiment })[] = ids.map((id, i) => {
     const e = expOf.get(id);
@@ -89,10 +101,10 @@ export default function ComparePage() {
   });
   const runsSig = runs.map((r) => `${r.id}:${r.name}:${r.startMs}`).join(',');
   const metricsJoined = useMemo(() => {
-    const s = new Set<string>();
+    const s = new Set<string>(prefetched.data?.metrics);
     for (const m of Object.values(compare.data?.experiments ?? {})) for (const k of Object.keys(m)) s.add(k);
     return [...s].sort((a, b) => a.localeCompare(b)).join('\u0000');
-  }, [compare.data]);
+  }, [compare.data, prefetched.data]);
   // re-read every 5 s while a run is live: same names, same array (the charts keep their state)
   const metrics = useMemo(() => (metricsJoined ? metricsJoined.split('\u0000') : []), [metricsJoined]);
   const featureKeys = useMemo(() => {
@@ -131,11 +143,21 @@ export default function ComparePage() {
   if (listed.isError) return <ErrorState error={listed.error} retry={() => void listed.refetch()} />;
   if (missing !== undefined) return <ErrorState error={new Error(`Run ${missing} not found`)} />;
   // The charts do not wait for the runs: their names and start times fill in when they arrive.
-  if (listed.isPending && compare.isPending) return <Loading what="Loading runs" />;
+  const probe = plotWidth === 0 && <PlotWidthProbe onWidth={setPlotWidth} />;
+  if (listed.isPending && compare.isPending && !prefetched.data)
+    return (
+      <>
+        {probe}
+        <Loading what="Loading runs" />
+      </>
+    );
+  // Charts draw from whichever names came first; a failed prefetch leaves them to compare's names.
+  const namesPending = compare.isPending && !prefetched.data;
 
   const remove = (id: string) => setParam('runs', ids.filter((x) => x !== id).join(',') || null);
   return (
     <div className="compare-page" data-testid="compare-page">
+      {probe}
       <h1 className="run-title" style={{ fontSize: 20, margin: 0 }}>
         Compare {ids.length} run{ids.length === 1 ? '' : 's'}
       </h1>
@@ -183,9 +205,9 @@ export default function ComparePage() {
       </div>
       {tab === 'features' && <FeatureDiff projectId={projectId} runs={runs} baseline={baseline} />}
       {tab !== 'features' &&
-        (compare.isPending ? (
+        ((tab === 'metrics' ? compare.isPending : namesPending) ? (
           <Loading what="Loading metrics" />
-        ) : compare.isError ? (
+        ) : compare.isError && (tab === 'metrics' || !prefetched.data) ? (
           <ErrorState error={compare.error} retry={() => void compare.refetch()} />
         ) : tab === 'metrics' ? (
           withBest.isPending ? (
