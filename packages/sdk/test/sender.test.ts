@@ -243,12 +243,16 @@ describe('Experiment against the real server, through a fault-injecting proxy', 
   });
 
   it('finish waits as long as the server makes progress, then gives up after finishPatienceMs', async () => {
-    const e = await mk({ batchSize: 100, maxInFlight: 1, finishPatienceMs: 1000 });
-    proxy.rule = (r) => (isBatch(r) ? { delayMs: 100 } : undefined);
-    for (let i = 0; i < 2000; i++) e.logMetric('loss', i); // 20 batches × 100 ms ≫ patience
+    // patience 3 s: one batch (or the status PATCH) on a loaded CI machine can take over 1 s, and
+    // that is a server without progress for the SDK (a 1 s patience failed CI at load 30)
+    const e = await mk({ batchSize: 100, maxInFlight: 1, finishPatienceMs: 3000 });
+    proxy.rule = (r) => (isBatch(r) ? { delayMs: 150 } : undefined);
+    for (let i = 0; i < 4000; i++) e.logMetric('loss', i); // 40 batches × 150 ms ≫ patience
+    const started = Date.now();
     expect(await e.finish('complete')).toBe(true);
+    expect(Date.now() - started).toBeGreaterThan(3000); // it waited past its patience: progress kept it going
     expect(e.stats().spooled).toBe(0);
-    await expectExactlyOnce(client, e, { loss: 2000 });
+    await expectExactlyOnce(client, e, { loss: 4000 });
 
     proxy.rule = null;
     const g = await mk({ finishPatienceMs: 300 });
