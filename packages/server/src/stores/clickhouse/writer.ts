@@ -47,7 +47,8 @@ export class MetricWriter {
   private queue: Pending[] = [];
   private queuedRows = 0;
   private inflightRows = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the scheduled start of a flush. */
+  private timer: (() => void) | undefined;
   private inflight = new Set<Promise<void>>();
   /** Set while an exclusive task runs: no flush may start. */
   private paused: Promise<void> | undefined;
@@ -74,8 +75,21 @@ export class MetricWriter {
       this.queue.push({ req, resolve, reject });
       this.queuedRows += req.rows.count;
       if (this.queuedRows >= this.opts.maxRows || this.queuedRows >= this.minFlushRows()) this.kick();
-      else if (!this.timer && this.inflight.size === 0) this.timer = setTimeout(() => this.kick(), this.opts.maxDelayMs);
+      else if (!this.timer && this.inflight.size === 0) this.timer = this.schedule();
     });
+  }
+
+  /**
+   * With no delay asked, the flush starts in this turn's check phase (setImmediate): it still takes
+   * every request read in the same turn, without a timer's ≥ 1 ms wait (2–7 ms measured at load 20–40).
+   */
+  private schedule(): () => void {
+    if (this.opts.maxDelayMs > 0) {
+      const t = setTimeout(() => this.kick(), this.opts.maxDelayMs);
+      return () => clearTimeout(t);
+    }
+    const i = setImmediate(() => this.kick());
+    return () => clearImmediate(i);
   }
 
   /**
@@ -84,7 +98,7 @@ export class MetricWriter {
    * the other core. Order between them doesn't matter — versions were fixed at arrival.
    */
   private kick(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timer = undefined;
     if (this.paused || this.queue.length === 0 || this.inflight.size >= this.opts.concurrency) return;
     if (this.inflight.size > 0 && this.queuedRows < this.minFlushRows()) return; // the running flush's end kicks again
