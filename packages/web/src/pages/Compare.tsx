@@ -66,14 +66,6 @@ export default function ComparePage() {
   }, [listed.data]);
   const missing = listed.data ? ids.find((id) => !expOf.has(id)) : undefined;
   const anyRunning = (listed.data?.items ?? []).some((e) => e.status === 'running');
-  // The metric names (and last values) come cheap from the summaries; `best` scans every point of
-  // every run (seconds for 10 runs × 1M points), so it is asked only for the metric table.
-  const compare = useQuery({
-    queryKey: ['compare', projectId, ids],
-    queryFn: ({ signal }) => api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids }, signal }),
-    enabled: ids.length > 0,
-    refetchInterval: anyRunning ? 5000 : false,
-  });
   const withBest = useQuery({
     queryKey: ['compare-best', projectId, ids],
     queryFn: ({ signal }) =>
@@ -95,6 +87,16 @@ export default function ComparePage() {
     retry: false,
   });
 
+  // The metric names (and last values) come cheap from the summaries; `best` scans every point of
+  // every run (seconds for 10 runs × 1M points), so it is asked only for the metric table.
+  const compare = useQuery({
+    queryKey: ['compare', projectId, ids],
+    queryFn: ({ signal }) => api<{ experiments: CompareStats }>('/metrics/compare', { method: 'POST', query: { project_id: projectId, experiment_ids: ids }, signal }),
+    // The charts take their names from the prefetch; compare's are needed when it could not give
+    // them all (failed, truncated) and while a run is live (metrics logged after it).
+    enabled: ids.length > 0 && (tab !== 'charts' || anyRunning || prefetched.isError || prefetched.data?.truncated === true),
+    refetchInterval: anyRunning ? 5000 : false,
+  });
   const runs: (RunRef & { startMs?: number; exp?: Experiment })[] = ids.map((id, i) => {
     const e = expOf.get(id);
     return { id, name: e?.name ?? id.slice(0, 8), color: PALETTE[i % PALETTE.length], startMs: e ? Date.parse(e.started_at ?? e.created_at) : undefined, exp: e };
