@@ -20,7 +20,13 @@
  * The body ends right after the last series. This module only walks the layout (bounds, lengths,
  * UTF-8); encode.ts checks the names, steps and timestamps while it copies the columns.
  */
-import type { ValidationIssue } from './encode.ts';
+
+/** One 422 detail entry (FastAPI's shape); here so encode.ts and this parser share it without an import cycle. */
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
 
 export const BINARY_MAGIC = 'AMB1';
 export const BINARY_CONTENT_TYPE = 'application/octet-stream';

@@ -8,15 +8,11 @@
  */
 import os from 'node:os';
 import { LIMITS, nameProblem, wireTimestampMs } from '@assay/contracts';
-import { float64s, parseBinaryBatch, words64, type BinaryBatch } from './binary-batch.ts';
+import { float64s, parseBinaryBatch, words64, type BinaryBatch, type ValidationIssue } from './binary-batch.ts';
 import { ByteWriter, u16, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
-export interface ValidationIssue {
-  loc: (string | number)[];
-  msg: string;
-  type: string;
-}
+export type { ValidationIssue } from './binary-batch.ts';
 
 export interface EncodedRows {
   /** Native block of `metrics` rows (see METRICS_NATIVE_COLUMNS). */
