@@ -235,15 +235,18 @@ describe.skipIf(!runnable)('two replicas on one PostgreSQL, ClickHouse and Redis
     const { p, e } = await run(a, key, 'takeover', 'r1');
     // what a replica killed after claiming leaves: pending rows with versions nothing holds
     await q(`INSERT INTO metric_batches (team_id, experiment_id, batch_id, points, version_base, lease_until) VALUES
-      ('${teamId}', '${e}', 'dead', 40, 1000, now() - interval '1 second'),
-      ('${teamId}', '${e}', 'held', 30, 2000, now() + interval '1500 milliseconds')`);
+      ('${teamId}', '${e}', 'dead', 40, 1000, now() - interval '1 second')`);
     const dead = await b.call('POST', `/metrics/batch/${p}/${e}`, { key, body: { batch_id: 'dead', metrics: series(40, 'dead') } });
     expect(dead.body).toMatchObject({ duplicate: false, count: 40 });
+    // the live claim's lease starts after t0 (it was set before the 'dead' request, which took
+    // 760 ms on a loaded machine, and the wait measured from after it came out under 1 s)
     const t0 = Date.now();
+    await q(`INSERT INTO metric_batches (team_id, experiment_id, batch_id, points, version_base, lease_until) VALUES
+      ('${teamId}', '${e}', 'held', 30, 2000, now() + interval '1500 milliseconds')`);
     const held = await a.call('POST', `/metrics/batch/${p}/${e}`, { key, body: { batch_id: 'held', metrics: series(30, 'held') } });
     const waited = Date.now() - t0;
     expect(held.body).toMatchObject({ duplicate: false, count: 30 });
-    expect(waited).toBeGreaterThanOrEqual(1000); // it waited for the lease to run out
+    expect(waited).toBeGreaterThanOrEqual(1500); // it waited for the lease to run out
     const s = (await b.call('GET', `/metrics/summary/${p}/${e}`, { key })).body.metrics;
     expect([s.dead.count, s.held.count]).toEqual([40, 30]);
   });
