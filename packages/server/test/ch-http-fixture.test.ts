@@ -54,6 +54,12 @@ describe('ClickHouse HTTP test fixture', () => {
     expect((await (await client.query({ query: 'SELECT count() FROM fx.metrics', format: 'JSONCompactEachRow' })).json())).toEqual([[0]]);
   });
 
+  it('takes parameters in a URI far over 16 KiB, as ClickHouse does up to http_max_uri_size (HTTP: queries with parameters)', async () => {
+    const ids = Array.from({ length: 2000 }, (_, i) => `61f0c404-5cb3-11e7-907b-${String(i).padStart(12, '0')}`); // ~80 KiB in the URL
+    const rs = await client.query({ query: 'SELECT length({ids:Array(UUID)})', format: 'JSONCompactEachRow', query_params: { ids } });
+    expect(await rs.json()).toEqual([[2000]]);
+  });
+
   it('applies URL settings to that request only and refuses an unknown one (HTTP: settings as URL parameters)', async () => {
     const get = async (settings?: Record<string, unknown>) =>
       (await (await client.query({ query: "SELECT getSetting('max_execution_time') AS m, getSetting('log_comment') AS c", format: 'JSONEachRow', clickhouse_settings: settings as never })).json());

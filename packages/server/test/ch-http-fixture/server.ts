@@ -106,7 +106,9 @@ export async function serve(o: Options): Promise<{ url: string; dataDir: string;
   const engine = new Engine(path.join(dir, 'data'), o.sessions);
   let seq = 0;
 
-  const server = http.createServer((req, res) => {
+  // ClickHouse takes a URI of up to http_max_uri_size (1 MiB) and @clickhouse/client sends every
+  // param_* in it; Node's 16 KiB header limit refused a 500-series read (431, an empty error)
+  const server = http.createServer({ maxHeaderSize: 1 << 20 }, (req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, err, new URL(req.url ?? '/', 'http://fixture').searchParams.get('query_id') ?? ''));
   });
 
