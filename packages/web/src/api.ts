@@ -15,6 +15,12 @@ let csrfToken: string | null = null;
 /** Set by the session provider whenever it learns the session (sign-in, restore, switch). */
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
+  if (token) for (const ready of csrfWaiters.splice(0)) ready();
+}
+const csrfWaiters: (() => void)[] = [];
+/** Resolves once a session's CSRF token is known: a page's first POST can leave before React renders. */
+export function csrfTokenReady(): Promise<void> {
+  return csrfToken ? Promise.resolve() : new Promise((r) => csrfWaiters.push(r));
 }
 
 export type Query = Record<string, string | number | boolean | undefined | null | (string | number)[]>;

@@ -116,6 +116,29 @@ describe('compare', () => {
     await page.close();
   });
 
+  it("a shared link's series request leaves with the session's answer, before the page's first render", async () => {
+    // The page's own requests leave from its first render's effects (the runs read first); the
+    // series request, the slowest, is sent by the chunk as soon as the session's CSRF token is known.
+    const page = await ui.context.newPage();
+    const order: string[] = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/api/v1/')) order.push(u.pathname.replace(`/projects/${projectId}/`, '/projects/<p>/'));
+    });
+    const requests = recordSeries(page);
+    const a = ids.get('a1')!;
+    const b = ids.get('b1')!;
+    await page.goto(`/p/${projectId}/compare?runs=${a},${b}`);
+    for (const m of ['acc', 'loss']) await page.waitForSelector(`${chartSel(m)}[data-mode=buckets]`);
+    expect(order.indexOf('/api/v1/metrics/series')).toBeGreaterThan(order.indexOf('/api/v1/auth/session'));
+    expect(order.indexOf('/api/v1/metrics/series')).toBeLessThan(order.indexOf('/api/v1/projects/<p>/experiments'));
+    // adopted by the page: not asked twice, and charts drawn from it
+    expect(requests).toHaveLength(1);
+    expect(requests[0].experiment_ids).toEqual([a, b]);
+    expect(await canvasPainted(page, `${chartSel('loss')} canvas`)).toBe(true);
+    await page.close();
+  });
+
   it('groups by a feature: one mean ± sd band per group across its seeds', async () => {
     const page = await ui.context.newPage();
     const all = ['a1', 'a2', 'b1', 'b2'].map((n) => ids.get(n)!).join(',');

@@ -1,12 +1,12 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
-import { Link, useParams, useSearchParams } from 'react-router';
-import { api } from '../api.ts';
+import { Link, matchPath, useParams, useSearchParams } from 'react-router';
+import { api, csrfTokenReady } from '../api.ts';
 import { PALETTE } from '../charts/build.ts';
 import { bucketsFor, Chart, type ChartGroup, type ChartRun } from '../charts/Chart.tsx';
 import { InView } from '../charts/InView.tsx';
 import { useLivePolling } from '../charts/live.ts';
-import { PlotWidthProbe } from '../charts/PlotWidth.tsx';
+import { measurePlotWidthNow, PlotWidthProbe } from '../charts/PlotWidth.tsx';
 import { ChartToolbar, useChartSettings } from '../charts/settings.tsx';
 import { SeriesStore } from '../charts/store.ts';
 import { seriesKey } from '../charts/types.ts';
@@ -30,11 +30,53 @@ const TABS = [
 /** More runs than this on one chart stop being readable; the URL is cut here. */
 const MAX_RUNS = 50;
 
+const runIds = (params: URLSearchParams) => [...new Set((params.get('runs') ?? '').split(',').map((s) => s.trim()).filter(Boolean))].slice(0, MAX_RUNS);
+
+type Prefetched = { metrics: string[]; truncated: boolean };
+interface EarlySeries {
+  projectId: string;
+  ids: string;
+  width: number;
+  store: SeriesStore;
+  result: Promise<Prefetched>;
+  at: number;
+}
+
+/**
+ * A compare link opened directly: this chunk loads while main.tsx waits for the session check, and
+ * the charts' series request (the page's slowest) leaves the moment the session's CSRF token is
+ * known (it is a POST), before React's first render of the page, which took 130-400 ms before the
+ * page's own request could leave (bench:ui traces). The page adopts it when it mounts for the same
+ * runs; a failed one is forgotten and the page asks again; no session within 3 s: not sent.
+ */
+let early: EarlySeries | null = (() => {
+  const m = matchPath('/p/:projectId/compare', window.location.pathname);
+  const params = new URLSearchParams(window.location.search);
+  const ids = runIds(params);
+  if (!m?.params.projectId || ids.length === 0 || (params.get('tab') ?? 'charts') !== 'charts') return null;
+  const width = measurePlotWidthNow();
+  if (width <= 0) return null;
+  const store = new SeriesStore(m.params.projectId);
+  const signedIn = Promise.race([csrfTokenReady().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000))]);
+  const result = signedIn.then((ok) => (ok ? store.prefetchRuns(ids, bucketsFor(width)) : Promise.reject(new Error('no session'))));
+  const e: EarlySeries = { projectId: m.params.projectId, ids: ids.join(','), width, store, result, at: Date.now() };
+  result.catch(() => {
+    if (early === e) early = null;
+  });
+  return e;
+})();
+
+/** The early request, when it was for this page (same runs, asked moments ago). */
+function earlyFor(projectId: string, ids: string[]): EarlySeries | null {
+  const e = early;
+  return e && e.projectId === projectId && e.ids === ids.join(',') && Date.now() - e.at < 30_000 ? e : null;
+}
+
 export default function ComparePage() {
   const { projectId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const [settings, update] = useChartSettings();
-  const ids = useMemo(() => [...new Set((params.get('runs') ?? '').split(',').map((s) => s.trim()).filter(Boolean))].slice(0, MAX_RUNS), [params]);
+  const ids = useMemo(() => runIds(params), [params]);
   const baseline = ids.includes(params.get('baseline') ?? '') ? params.get('baseline')! : ids[0];
   const groupKey = params.get('group') || null;
   const tab = TABS.find(([t]) => t === params.get('tab'))?.[0] ?? 'charts';
@@ -73,15 +115,17 @@ export default function ComparePage() {
     enabled: ids.length > 0 && tab === 'metrics',
     refetchInterval: anyRunning && tab === 'metrics' ? 5000 : false,
   });
-  const store = useMemo(() => new SeriesStore(projectId), [projectId]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const adopted = useMemo(() => earlyFor(projectId, ids), [projectId]);
+  const store = useMemo(() => adopted?.store ?? new SeriesStore(projectId), [adopted, projectId]);
   useLivePolling(store, anyRunning);
   // The charts' data leaves with the page's first requests, for every metric of the runs at the
   // plots' width, instead of after the metric names came back (bench:ui: the series request started
   // ~600 ms later). The names for the charts come from its answer, or from compare's if first.
-  const [plotWidth, setPlotWidth] = useState(0);
+  const [plotWidth, setPlotWidth] = useState(() => adopted?.width ?? 0);
   const prefetched = useQuery({
     queryKey: ['compare-series', projectId, ids, plotWidth],
-    queryFn: () => store.prefetchRuns(ids, bucketsFor(plotWidth)),
+    queryFn: () => (adopted && adopted === earlyFor(projectId, ids) && adopted.width === plotWidth ? adopted.result : store.prefetchRuns(ids, bucketsFor(plotWidth))),
     enabled: ids.length > 0 && tab === 'charts' && plotWidth > 0,
     staleTime: Infinity,
     retry: false,
