@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '@assay/contracts';
 import { encodeBinaryBatch } from '../src/stores/clickhouse/binary-batch.ts';
+import { encodeBatch } from '../src/stores/clickhouse/encode.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
 /**
@@ -34,6 +35,26 @@ async function stored(projectId: string, experimentId: string) {
 }
 
 describe('binary batch body', () => {
+  it('encodes to the same bytes as the JSON forms: points, versions, every partial aggregate, the per-metric counts', () => {
+    const target = { teamId: '11111111-1111-4111-8111-111111111111', projectId: '22222222-2222-4222-8222-222222222222', experimentId: '33333333-3333-4333-8333-333333333333', retentionDays: 30 };
+    // a re-logged step, a host, buckets of both rollups crossed, and a series without timestamps (the clock's)
+    type Series = { metric_name: string; host?: string; steps: number[]; values: number[]; timestamps?: number[] };
+    const series: Series[] = [...SERIES, { metric_name: 'loss', steps: [3, 9, 300], values: [0.5, 2, -1], timestamps: [T0 + 7, T0 + 5, T0 + 9] }, { metric_name: 'lr', steps: [1, 2], values: [0.1, 0.2] }];
+    const wire = series.map((s) => ({ ...s, values: s.values.map((v) => (Number.isFinite(v) ? v : String(v))) }));
+    const rows = wire.flatMap((s) => s.steps.map((step, i) => ({ metric_name: s.metric_name, host: s.host, step, metric_value: s.values[i], timestamp: s.timestamps?.[i] })));
+    const now = T0 + 60_000;
+    const enc = (body: unknown) => {
+      const r = encodeBatch(body, target, now, 1_000);
+      if (!r.ok) throw new Error(JSON.stringify(r.issues));
+      return { ...r.rows, perMetric: Object.fromEntries(r.rows.perMetric) };
+    };
+    const viaBinary = enc(encodeBinaryBatch('b', series));
+    expect(viaBinary.count).toBe(13);
+    expect(Object.keys(viaBinary.partials).sort()).toEqual(['metrics_aggregated_input', 'metrics_rollup_fine_input', 'metrics_rollup_input', 'metrics_summary_input']);
+    expect(enc({ series: wire })).toEqual(viaBinary);
+    expect(enc({ metrics: rows })).toEqual(viaBinary);
+  });
+
   it('stores what the JSON series form stores; NaN/±Inf values and the step and timestamp maxima are legal', async () => {
     const a = await seedRun(t.team.api, 'p-bin', 'json');
     const b = await seedRun(t.team.api, 'p-bin', 'binary');

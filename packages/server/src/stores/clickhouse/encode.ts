@@ -69,16 +69,20 @@ function timestampMs(t: unknown, now: number): number | undefined {
   return t === undefined || t === null ? now : wireTimestampMs(t);
 }
 
+/** `arr` if it holds `need` items, else a copy at least twice as long holding its first `used`. */
+function grown<T extends Uint32Array | Float64Array>(arr: T, used: number, need: number): T {
+  if (need <= arr.length) return arr;
+  const next = new (arr.constructor as new (n: number) => T)(Math.max(arr.length * 2, need));
+  next.set(arr.subarray(0, used));
+  return next;
+}
+
 /** A growable column of 64-bit values, kept as uint32 pairs (little-endian halves). */
 class Int64Column {
   words = new Uint32Array(2048);
   n = 0;
   push(v: number): void {
-    if (this.n * 2 === this.words.length) {
-      const next = new Uint32Array(this.words.length * 2);
-      next.set(this.words);
-      this.words = next;
-    }
+    this.reserve(1);
     const lo = v % TWO_32;
     this.words[this.n * 2] = lo;
     this.words[this.n * 2 + 1] = (v - lo) / TWO_32;
@@ -91,10 +95,7 @@ class Int64Column {
     this.n += w.length / 2;
   }
   reserve(more: number): void {
-    if ((this.n + more) * 2 <= this.words.length) return;
-    const next = new Uint32Array(Math.max(this.words.length * 2, (this.n + more) * 2));
-    next.set(this.words.subarray(0, this.n * 2));
-    this.words = next;
+    this.words = grown(this.words, this.n * 2, (this.n + more) * 2);
   }
   get bytes(): Buffer {
     return Buffer.from(this.words.buffer, 0, this.n * 8);
@@ -105,19 +106,11 @@ class Float64Column {
   values = new Float64Array(1024);
   n = 0;
   push(v: number): void {
-    if (this.n === this.values.length) {
-      const next = new Float64Array(this.values.length * 2);
-      next.set(this.values);
-      this.values = next;
-    }
+    this.values = grown(this.values, this.n, this.n + 1);
     this.values[this.n++] = v;
   }
   pushAll(v: Float64Array): void {
-    if (this.n + v.length > this.values.length) {
-      const next = new Float64Array(Math.max(this.values.length * 2, this.n + v.length));
-      next.set(this.values.subarray(0, this.n));
-      this.values = next;
-    }
+    this.values = grown(this.values, this.n, this.n + v.length);
     this.values.set(v, this.n);
     this.n += v.length;
   }
@@ -225,18 +218,25 @@ class Encoder {
       ok = false;
     }
     if (!ok || this.issues.length) return; // after the first error we only validate
-    const version = this.versionBase + this.count;
     this.names.bytes(metric!.encoded);
     this.hostCol.bytes(host!.encoded);
     this.steps.push(step as number);
     this.times.push(ms!);
     this.values.push(v!);
+    this.track(metric!, host!, step as number, ms!, v!);
+  }
+
+  /**
+   * What every stored point adds besides its column values, on both roads (a JSON point, a binary
+   * series): its logged_at version, its share of the partial aggregates and the per-metric counts.
+   */
+  private track(metric: MetricEntry, host: HostEntry, step: number, ms: number, v: number): void {
+    const version = this.versionBase + this.count++;
     this.versions.push(version);
-    metric!.partials.add(step as number, ms!, v!, version, host!.name);
-    this.count++;
-    const stat = metric!.stat;
+    metric.partials.add(step, ms, v, version, host.name);
+    const stat = metric.stat;
     stat.points++;
-    if (ms! > stat.lastTsMs) stat.lastTsMs = ms!;
+    if (ms > stat.lastTsMs) stat.lastTsMs = ms;
   }
 
   /**
@@ -256,7 +256,6 @@ class Encoder {
       }
     }
     if (metric === undefined || host === undefined || this.issues.length) return;
-    const base = this.versionBase + this.count;
     this.names.repeat(metric.encoded, n);
     this.hostCol.repeat(host.encoded, n);
     this.steps.pushWords(steps);
@@ -264,18 +263,11 @@ class Encoder {
     if (ts) this.times.pushWords(ts);
     this.versions.reserve(n);
     this.times.reserve(n);
-    const stat = metric.stat;
-    const partials = metric.partials;
     for (let j = 0; j < n; j++) {
-      const step = steps[2 * j + 1] * TWO_32 + steps[2 * j];
       const ms = ts ? ts[2 * j + 1] * TWO_32 + ts[2 * j] : this.now;
       if (!ts) this.times.push(ms);
-      this.versions.push(base + j);
-      partials.add(step, ms, values[j], base + j, host.name);
-      if (ms > stat.lastTsMs) stat.lastTsMs = ms;
+      this.track(metric, host, steps[2 * j + 1] * TWO_32 + steps[2 * j], ms, values[j]);
     }
-    stat.points += n;
-    this.count += n;
   }
 
   /** The Native block: a header, then the columns in METRICS_NATIVE_COLUMNS order. */
