@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts';
 import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
 import { FINE_ROLLUP_STEPS, ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
 import { compare as summaries } from '../stores/clickhouse/queries/metrics.ts';
-import { seriesFine, type FineRequest, type SeriesFineRow } from '../stores/clickhouse/queries/series-fine.ts';
+import { seriesFine, type FineBuckets, type FineRequest } from '../stores/clickhouse/queries/series-fine.ts';
 import type { RollupPoint } from '../stores/clickhouse/queries/metrics.ts';
 import {
   seriesExtents,
@@ -16,7 +16,7 @@ import {
 } from '../stores/clickhouse/queries/ui-data.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import { resolveRefs } from './feature-diff.ts';
-import { chToWire } from './metric-values.ts';
+import { chToWire, toWire } from './metric-values.ts';
 import { resolveProject } from './resolve.ts';
 
 export interface SeriesRequestBody {
@@ -98,25 +98,21 @@ function overviewEntry(o: Overview, row: SeriesRollupRow | undefined) {
 }
 
 type Fine = FineRequest & { n: number; lo: number; hi: number };
-const nanToNull = (v: RawValue) => {
-  const w = chToWire(v);
-  return w === 'NaN' ? null : w;
-};
+const nanToNull = (v: number) => (Number.isNaN(v) ? null : toWire(v));
 
 /** Fine-rollup buckets → the wire entry: per fine buckets each, aligned to multiples of FINE_ROLLUP_STEPS. */
-function fineEntry(f: Fine, row: SeriesFineRow) {
+function fineEntry(f: Fine, m: FineBuckets) {
   const span = f.per * FINE_ROLLUP_STEPS;
   const base = f.first * FINE_ROLLUP_STEPS;
-  const buckets = row[4];
   const data: Buckets = {
-    step_start: buckets.map(([b]) => Math.max(f.lo, base + Number(b) * span)),
-    step_end: buckets.map(([b]) => Math.min(f.hi, base + (Number(b) + 1) * span - 1)),
-    min: buckets.map(([, lo]) => nanToNull(lo)),
-    max: buckets.map(([, , hi]) => nanToNull(hi)),
-    last: buckets.map(([, , , last]) => chToWire(last[2])),
-    last_step: buckets.map(([, , , last]) => Number(last[0])),
-    last_timestamp: buckets.map(([, , , last]) => Number(last[1])),
-    count: buckets.map(([, , , , n]) => Number(n)),
+    step_start: m.index.map((b) => Math.max(f.lo, base + b * span)),
+    step_end: m.index.map((b) => Math.min(f.hi, base + (b + 1) * span - 1)),
+    min: m.min.map(nanToNull),
+    max: m.max.map(nanToNull),
+    last: m.last.map(toWire),
+    last_step: m.lastStep,
+    last_timestamp: m.lastTs,
+    count: m.count,
   };
   return { total_points: f.n, first_step: f.lo, last_step: f.hi, mode: 'buckets' as const, data };
 }
@@ -195,10 +191,9 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   ]);
   // Fine rows are trusted only when complete (as many points as the summary counts) and free of
   // re-logged steps; any other series scans its points.
-  const finedByKey = new Map(fined.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
   const trusted = fine.filter((f) => {
-    const r = finedByKey.get(keyOf(f));
-    return r !== undefined && Number(r[3]) === 1 && Number(r[2]) === f.n;
+    const m = fined.get(keyOf(f));
+    return m !== undefined && m.exact && m.points === f.n;
   });
   const trustedKeys = new Set(trusted.map(keyOf));
   const rescanned = await scan(fine.filter((f) => !trustedKeys.has(keyOf(f))));
@@ -206,7 +201,7 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   const rolledByKey = new Map(rolled.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
   const entries = new Map(unique.map((p) => [keyOf(p), entryOf(byKey.get(keyOf(p)))]));
   for (const o of long) entries.set(keyOf(o), overviewEntry(o, rolledByKey.get(keyOf(o))));
-  for (const f of trusted) entries.set(keyOf(f), fineEntry(f, finedByKey.get(keyOf(f))!));
+  for (const f of trusted) entries.set(keyOf(f), fineEntry(f, fined.get(keyOf(f))!));
   const pick = body.fields ? select(new Set(body.fields)) : <T>(e: T) => e;
   return {
     series: asked.map((s, i) => ({

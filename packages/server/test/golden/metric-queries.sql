@@ -304,25 +304,17 @@ ALTER TABLE metrics_rollup UPDATE retention_days = {retention_days:UInt16} WHERE
 ALTER TABLE metrics_rollup_fine UPDATE retention_days = {retention_days:UInt16} WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND retention_days != {retention_days:UInt16} SETTINGS mutations_sync = 2;
 
 -- series-fine.ts:SQL_SERIES_FINE
-WITH req AS (
-  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
-  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
-)
-SELECT experiment_id, metric_name, sum(n) AS points, min(exact) AS exact, arraySort(groupArray((b, min_v, max_v, last, n)))
-FROM (
-  SELECT experiment_id, metric_name, intDiv(bucket - r.first, r.per) AS b,
-    min(lo) AS min_v, max(hi) AS max_v, argMax(last, last.1) AS last, sum(cnt) AS n, min(cnt = bitCount(mask)) AS exact
-  FROM (
-    SELECT experiment_id, metric_name, host, bucket, min(min_value) AS lo, max(max_value) AS hi, max(last_point) AS last,
-      sum(point_count) AS cnt, groupBitOr(step_mask) AS mask
-    FROM metrics_rollup_fine
-    WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
-      AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
-    GROUP BY experiment_id, metric_name, host, bucket
-  ) AS f
-  INNER JOIN req AS r USING (experiment_id, metric_name)
-  GROUP BY experiment_id, metric_name, b
-)
+SELECT toUInt16(indexOf({experiment_ids:Array(UUID)}, experiment_id)) AS run,
+  toUInt16(indexOf({metric_names:Array(String)}, metric_name)) AS metric,
+  groupArray(host), groupArray(toFloat64(bucket)), groupArray(min_value), groupArray(max_value),
+  groupArray(toUInt8(last_point.1 - bucket * 8)), groupArray(toFloat64(last_point.2)), groupArray(last_point.3),
+  groupArray(toUInt32(point_count)), groupArray(step_mask)
+FROM metrics_rollup_fine
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
+  AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND (empty({pair_runs:Array(UInt16)}) OR (experiment_id, metric_name) IN (
+      SELECT {experiment_ids:Array(UUID)}[p.1], {metric_names:Array(String)}[p.2]
+      FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)})) AS p)))
 GROUP BY experiment_id, metric_name;
 
 -- steps.ts:SQL_RUN_AGGREGATES
@@ -392,6 +384,9 @@ SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo,
 FROM metrics_summary
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
   AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+    AND (empty({pair_runs:Array(UInt16)}) OR (experiment_id, metric_name) IN (
+      SELECT {experiment_ids:Array(UUID)}[p.1], {metric_names:Array(String)}[p.2]
+      FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)})) AS p)))
 GROUP BY experiment_id, metric_name;
 
 -- ui-data.ts:SQL_SERIES_MULTI
@@ -405,7 +400,9 @@ WITH ext AS (
     AND step >= {step_min:UInt64} AND step <= {step_max:UInt64}
     AND ({host:Nullable(String)} IS NULL OR host = {host:Nullable(String)})
   GROUP BY experiment_id, metric_name
-  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
+  HAVING empty({pair_runs:Array(UInt16)}) OR (experiment_id, metric_name) IN (
+    SELECT {experiment_ids:Array(UUID)}[p.1], {metric_names:Array(String)}[p.2]
+    FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)})) AS p))
   SETTINGS do_not_merge_across_partitions_select_final = 1
 )
 SELECT * FROM (
@@ -454,7 +451,9 @@ WITH ext AS (
   WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
     AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
   GROUP BY experiment_id, metric_name
-  HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))
+  HAVING empty({pair_runs:Array(UInt16)}) OR (experiment_id, metric_name) IN (
+    SELECT {experiment_ids:Array(UUID)}[p.1], {metric_names:Array(String)}[p.2]
+    FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)})) AS p))
 )
 SELECT * FROM (
   SELECT experiment_id, metric_name, 1 AS raw, min(step) AS lo, max(step) AS hi, toUInt64(1) AS width,
@@ -495,8 +494,8 @@ GROUP BY experiment_id, metric_name;
 
 -- ui-data.ts:SQL_SERIES_ROLLUP
 WITH req AS (
-  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
-  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
+  SELECT {experiment_ids:Array(UUID)}[t.1] AS experiment_id, {metric_names:Array(String)}[t.2] AS metric_name, t.3 AS first, t.4 AS per
+  FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
 )
 SELECT experiment_id, metric_name, arraySort(groupArray((b, low, high, last)))
 FROM (

@@ -1,10 +1,11 @@
 import type { ClickHouseStore, Tenant } from '../query.ts';
 import { SUMMARY_SELECT, type RawValue, type RollupPoint, type SummaryRow } from './metrics.ts';
+import { PAIR_FILTER, pairParams } from './series-params.ts';
 
 /**
  * The web UI's two bulk reads (services/runs-table.ts, services/series.ts): one statement each for
  * any number of runs or series. Values travel as typed parameters only; the (experiment, metric)
- * pairs of a series request as two parallel arrays zipped inside the query.
+ * pairs of a series request as distinct ids and names plus index pairs (series-params.ts).
  */
 
 /**
@@ -104,7 +105,9 @@ GROUP BY experiment_id, metric_name`;
 
 const EXT_COLUMNS = `n <= {buckets:UInt32} AS raw,
     if(raw, 1, intDiv(hi - lo + {buckets:UInt32}, {buckets:UInt32})) AS width`;
-const REQUESTED = 'HAVING (experiment_id, metric_name) IN (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)})))';
+const REQUESTED = `HAVING empty({pair_runs:Array(UInt16)}) OR (experiment_id, metric_name) IN (
+    SELECT {experiment_ids:Array(UUID)}[p.1], {metric_names:Array(String)}[p.2]
+    FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)})) AS p))`;
 
 /** A step window or a host: the extent from the deduplicated points in it. */
 export const SQL_SERIES_MULTI = seriesMultiSql(`  SELECT experiment_id, metric_name, count() AS n, min(step) AS lo, max(step) AS hi,
@@ -154,8 +157,7 @@ export async function seriesMulti(ch: ClickHouseStore, tenant: Tenant, s: Series
   const sql = full ? SQL_SERIES_MULTI_FULL : SQL_SERIES_MULTI;
   return ch.rows<SeriesMultiRow>(tenant, full ? 'ui.series_multi_full' : 'ui.series_multi', sql, {
     project_id: s.projectId,
-    experiment_ids: s.pairs.map((p) => p.experimentId),
-    metric_names: s.pairs.map((p) => p.metricName),
+    ...pairParams(s.pairs).params,
     buckets: s.buckets,
     step_min: s.stepMin ?? 0,
     step_max: s.stepMax ?? Number.MAX_SAFE_INTEGER,
@@ -167,17 +169,13 @@ export async function seriesMulti(ch: ClickHouseStore, tenant: Tenant, s: Series
 export const SQL_SERIES_EXTENT = `SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
 FROM metrics_summary
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
-  AND experiment_id IN {experiment_ids:Array(UUID)} AND metric_name IN {metric_names:Array(String)}
+  AND ${PAIR_FILTER}
 GROUP BY experiment_id, metric_name`;
 
 export type SeriesExtentRow = [experimentId: string, metricName: string, n: number, lo: number, hi: number];
 
 export async function seriesExtents(ch: ClickHouseStore, tenant: Tenant, projectId: string, pairs: SeriesMultiScope['pairs']): Promise<SeriesExtentRow[]> {
-  return ch.rows<SeriesExtentRow>(tenant, 'ui.series_extent', SQL_SERIES_EXTENT, {
-    project_id: projectId,
-    experiment_ids: pairs.map((p) => p.experimentId),
-    metric_names: pairs.map((p) => p.metricName),
-  });
+  return ch.rows<SeriesExtentRow>(tenant, 'ui.series_extent', SQL_SERIES_EXTENT, { project_id: projectId, ...pairParams(pairs).params });
 }
 
 /**
@@ -188,8 +186,8 @@ export async function seriesExtents(ch: ClickHouseStore, tenant: Tenant, project
  * the last point one of theirs at the highest step.
  */
 export const SQL_SERIES_ROLLUP = `WITH req AS (
-  SELECT t.1 AS experiment_id, t.2 AS metric_name, t.3 AS first, t.4 AS per
-  FROM (SELECT arrayJoin(arrayZip({experiment_ids:Array(UUID)}, {metric_names:Array(String)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
+  SELECT {experiment_ids:Array(UUID)}[t.1] AS experiment_id, {metric_names:Array(String)}[t.2] AS metric_name, t.3 AS first, t.4 AS per
+  FROM (SELECT arrayJoin(arrayZip({pair_runs:Array(UInt16)}, {pair_metrics:Array(UInt16)}, {firsts:Array(UInt64)}, {pers:Array(UInt64)})) AS t)
 )
 SELECT experiment_id, metric_name, arraySort(groupArray((b, low, high, last)))
 FROM (
@@ -214,8 +212,7 @@ export async function seriesRollup(
   if (series.length === 0) return [];
   return ch.rows<SeriesRollupRow>(tenant, 'ui.series_rollup', SQL_SERIES_ROLLUP, {
     project_id: projectId,
-    experiment_ids: series.map((x) => x.experimentId),
-    metric_names: series.map((x) => x.metricName),
+    ...pairParams(series, { explicit: true }).params,
     firsts: series.map((x) => x.first),
     pers: series.map((x) => x.per),
   });
