@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openPostgres, type PostgresStore } from '../src/stores/postgres/db.ts';
-import { useTestServer } from './helpers.ts';
+import { setPartFsync } from '../src/stores/clickhouse/migrate.ts';
+import { seedRun, useTestServer } from './helpers.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -86,6 +87,25 @@ describe('chDB durability', () => {
     for (const [name, engine] of rows) {
       expect(engine, name).toContain('fsync_after_insert = 1');
       expect(engine, name).toContain('fsync_part_directory = 1');
+      expect(engine, name).toContain("auto_statistics_types = ''");
+      expect(engine, name).toContain('write_marks_for_substreams_in_compact_parts = 0');
     }
+  });
+
+  it('a table from an older start (fsync set, parts still with statistics and substream marks) gets the part settings, and its new parts leave those files out', async () => {
+    const { ctx, config } = t.srv;
+    if (ctx.ch.kind !== 'chdb') return;
+    const db = config.CLICKHOUSE_DATABASE;
+    await ctx.ch.adminCommand(`ALTER TABLE ${db}.metrics_rollup_fine RESET SETTING auto_statistics_types, write_marks_for_substreams_in_compact_parts`);
+    const since = Math.floor(Date.now() / 1000);
+    await setPartFsync(ctx.ch, db, true);
+    const [[engine]] = await ctx.ch.adminRows<[string]>(`SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'metrics_rollup_fine'`, { db });
+    expect(engine).toContain("auto_statistics_types = ''");
+    expect(engine).toContain('fsync_after_insert = 1');
+    const { projectId, experimentId } = await seedRun(t.team.api, 'p-parts', 'e');
+    expect((await t.team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [{ metric_name: 'x', step: 1, metric_value: 1 }] })).status).toBe(200);
+    const paths = await ctx.ch.adminRows<[string]>(`SELECT path FROM system.parts WHERE database = {db:String} AND table IN ('metrics', 'metrics_summary', 'metrics_rollup_fine') AND active AND modification_time >= toDateTime({since:UInt32})`, { db, since });
+    expect(paths.length).toBeGreaterThanOrEqual(3);
+    for (const [p] of paths) expect(fs.readdirSync(p).filter((f) => f === 'statistics.packed' || f === 'columns_substreams.txt'), p).toEqual([]);
   });
 });

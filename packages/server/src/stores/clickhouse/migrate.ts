@@ -23,16 +23,21 @@ export async function migrateClickHouse(ch: ClickHouseStore, o: DdlOptions): Pro
 }
 
 /**
- * Embedded chDB only: whether MergeTree parts are fsynced (files and part directory) before an
- * insert returns, so an acknowledged point survives an OS crash, not only `kill -9` (the page
- * cache keeps it then). A ClickHouse server keeps its operator's `<merge_tree>` settings.
- * Only tables whose setting differs are altered, so a normal start changes nothing.
+ * Embedded chDB only: how MergeTree parts are written. `fsync`: whether parts are fsynced (files and
+ * part directory) before an insert returns, so an acknowledged point survives an OS crash, not only
+ * `kill -9` (the page cache keeps it then). The other two leave two files out of every part (of 11–13):
+ * each flush writes up to six parts, and on this project's machine (ext4 without a journal) creating
+ * a file was most of an insert's cost (perf: ext4 `recently_deleted` scans). `statistics.packed`
+ * (column statistics no query here asks for) and `columns_substreams.txt` (per-subcolumn marks in
+ * compact parts; the one tuple read, series-fine's last_point, takes all its elements). Existing parts keep theirs; merges drop them.
+ * A ClickHouse server keeps its operator's settings. Only tables that differ are altered.
  */
 export async function setPartFsync(ch: ClickHouseStore, database: string, on: boolean): Promise<void> {
-  const tables = await ch.adminRows<[string]>(
-    `SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND (position(engine_full, 'fsync_after_insert = 1') > 0) != {on:Bool}`,
-    { db: database, on },
-  );
   const v = on ? 1 : 0;
-  for (const [t] of tables) await ch.adminCommand(`ALTER TABLE ${database}.\`${t}\` MODIFY SETTING fsync_after_insert = ${v}, fsync_part_directory = ${v}`);
+  const want = [`fsync_after_insert = ${v}`, `fsync_part_directory = ${v}`, "auto_statistics_types = ''", 'write_marks_for_substreams_in_compact_parts = 0'];
+  const tables = await ch.adminRows<[string, string]>(`SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'`, { db: database });
+  for (const [t, engine] of tables) {
+    if (want.every((w) => engine.includes(w))) continue;
+    await ch.adminCommand(`ALTER TABLE ${database}.\`${t}\` MODIFY SETTING ${want.join(', ')}`);
+  }
 }
