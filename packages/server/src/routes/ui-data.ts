@@ -1,4 +1,5 @@
 import { RunsTableQuery, RunsTableResponse, SeriesRequest, SeriesResponse } from '@assay/contracts/ui-data';
+import { encodeSeriesBinary, SERIES_BINARY_TYPE } from '@assay/contracts/ui-data-binary';
 import { runsTable } from '../services/runs-table.ts';
 import { seriesBatch } from '../services/series.ts';
 import { errors, ProjectParams, type Api, type RouteDeps } from './types.ts';
@@ -37,9 +38,19 @@ export function uiDataRoutes(app: Api, { ctx }: RouteDeps): void {
         'Derived metrics are not computed here (use the timeseries read). ' +
         'Instead of `series`, `experiment_ids` asks for every metric those runs logged (ordered by metric name, then run as sent; at most 500 series, ' +
         '`truncated: true` beyond): a compare page starts its charts\' request without first asking for the metric names. ' +
-        '`fields` keeps only the listed arrays in each `data` (e.g. `["last", "last_step", "min", "max", "steps", "values"]` for a chart on a step axis).',
+        '`fields` keeps only the listed arrays in each `data` (e.g. `["last", "last_step", "min", "max", "steps", "values"]` for a chart on a step axis). ' +
+        `With \`Accept: ${SERIES_BINARY_TYPE}\` the same answer comes in a binary form: a JSON header (the entries without \`data\`, plus each one's array \`length\` and \`fields\`) ` +
+        'and then every array as little-endian float64 (NaN/±Infinity as themselves, null as NaN), to be read into typed arrays without parsing JSON; layout in docs/api.md. Errors stay JSON.',
       body: SeriesRequest,
       response: { 200: SeriesResponse, ...errors() },
     },
-  }, (req) => seriesBatch(ctx, req.tenant, req.body));
+  }, async (req, reply) => {
+    const answer = await seriesBatch(ctx, req.tenant, req.body);
+    void reply.header('Vary', 'Accept');
+    if (!req.headers.accept?.includes(SERIES_BINARY_TYPE)) return answer;
+    void reply.type(SERIES_BINARY_TYPE);
+    const bytes = encodeSeriesBinary(answer);
+    // a Buffer is sent as it is (no serializer); the 200 schema documents the JSON form
+    return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as never);
+  });
 }
