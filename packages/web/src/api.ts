@@ -40,11 +40,13 @@ export interface ApiInit {
   query?: Query;
   body?: unknown;
   signal?: AbortSignal;
+  /** A binary answer the server may give instead of JSON: asked for in Accept, decoded when it comes. */
+  binary?: { type: string; decode: (body: ArrayBuffer) => unknown };
 }
 
 export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
   const method = init.method ?? 'GET';
-  const headers: Record<string, string> = { Accept: 'application/json' };
+  const headers: Record<string, string> = { Accept: init.binary ? `${init.binary.type}, application/json;q=0.5` : 'application/json' };
   if (init.body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let res: Response;
@@ -61,6 +63,7 @@ export async function api<T>(path: string, init: ApiInit = {}): Promise<T> {
     throw new ApiError(0, 'the server cannot be reached');
   }
   if (res.status === 204) return undefined as T;
+  if (res.ok && init.binary && res.headers.get('Content-Type')?.startsWith(init.binary.type)) return init.binary.decode(await res.arrayBuffer()) as T;
   const text = await res.text();
   let body: unknown = undefined;
   try {

@@ -158,4 +158,20 @@ describe('compare', () => {
     await screenshot(page, 'compare-grouped');
     await page.close();
   });
+
+  it("the charts' series come in the binary form (float64 arrays, no JSON to parse) and are drawn from it", async () => {
+    const page = await ui.context.newPage();
+    const answers: { type: string | undefined; accept: string | undefined }[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname === '/api/v1/metrics/series') answers.push({ type: r.headers()['content-type'], accept: r.request().headers()['accept'] });
+    });
+    await page.goto(`/p/${projectId}/compare?runs=${ids.get('a1')},${ids.get('b1')}`);
+    await page.waitForSelector(`${chartSel('loss')}[data-mode=buckets]`);
+    expect(await canvasPainted(page, `${chartSel('loss')} canvas`)).toBe(true);
+    expect(answers.length).toBeGreaterThan(0);
+    for (const a of answers) expect([a.type, a.accept?.split(',')[0]]).toEqual(['application/vnd.assay.series', 'application/vnd.assay.series']);
+    // both runs' lines: the decoded arrays reached the plot
+    expect((await legend(page, 'loss')).length).toBe(2);
+    await page.close();
+  });
 });
