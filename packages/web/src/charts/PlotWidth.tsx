@@ -25,3 +25,25 @@ export function PlotWidthProbe({ onWidth }: { onWidth(width: number): void }) {
     </div>
   );
 }
+
+/**
+ * The same measurement before React has rendered anything: a hidden copy of the layout's page
+ * column (`.app > .page`, components/Layout.tsx) holding a chart grid's first cell. 0 when the
+ * styles are not there yet. Without a page scrollbar yet, it is never narrower than the real plot.
+ */
+export function measurePlotWidthNow(): number {
+  const app = document.createElement('div');
+  app.className = 'app';
+  app.setAttribute('aria-hidden', 'true');
+  app.style.cssText = 'position:absolute;left:0;right:0;top:0;height:0;min-height:0;overflow:hidden;visibility:hidden';
+  app.innerHTML = '<main class="page"><div class="chart-grid"><div class="chart-slot" style="height:0"><div class="chart"><div class="chart-plot"></div></div></div></div></main>';
+  document.body.appendChild(app);
+  try {
+    const plot = app.querySelector('.chart-plot')!;
+    // charts.css not applied (the grid is a plain block): the cell would be the page's full width
+    if (getComputedStyle(app.querySelector('.chart-grid')!).display !== 'grid') return 0;
+    return Math.floor(plot.getBoundingClientRect().width);
+  } finally {
+    app.remove();
+  }
+}
