@@ -4,7 +4,6 @@ import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { ApiError } from './api.ts';
 import { App, preloadFirstPage } from './App.tsx';
-import { startEarlyCompare } from './pages/compare/early.ts';
 import { fetchSession, SESSION_KEY, SessionProvider } from './session.tsx';
 import './styles.css';
 
@@ -21,8 +20,6 @@ const queryClient = new QueryClient({
 // The session and the opened page's code load side by side; the first render waits for both (a
 // failed session check is the provider's to show), at most 3 s.
 const session = queryClient.prefetchQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: Infinity, retry: false });
-// a compare link's series request leaves now, not after the Compare chunk and its styles loaded
-startEarlyCompare();
 const bothOrTimeout = Promise.race([Promise.all([session, preloadFirstPage()]), new Promise((r) => setTimeout(r, 3000))]);
 
 void bothOrTimeout.then(() => createRoot(document.getElementById('root')!).render(

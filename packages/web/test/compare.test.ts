@@ -153,21 +153,6 @@ describe('compare', () => {
     await page.close();
   });
 
-  it("the main bundle's width estimate matches the drawn plots at 1, 2 and 4 columns: one series request", async () => {
-    // main.tsx sends the request from the layout's numbers before any chart CSS is there; a wrong
-    // estimate is not adopted and costs a second request (this would see 2).
-    for (const width of [700, 1000, 1920]) {
-      const page = await ui.context.newPage();
-      await page.setViewportSize({ width, height: 900 });
-      const requests = recordSeries(page);
-      await page.goto(`/p/${projectId}/compare?runs=${ids.get('a1')},${ids.get('b1')}`);
-      for (const m of ['acc', 'loss']) await page.waitForSelector(`${chartSel(m)}[data-mode=buckets]`);
-      const plot = await page.$eval(`${chartSel('loss')} .chart-plot`, (el) => Math.floor(el.getBoundingClientRect().width));
-      expect(requests.map((r) => r.buckets), `viewport ${width}`).toEqual([Math.max(100, plot)]);
-      await page.close();
-    }
-  });
-
   it('groups by a feature: one mean ± sd band per group across its seeds', async () => {
     const page = await ui.context.newPage();
     const all = ['a1', 'a2', 'b1', 'b2'].map((n) => ids.get(n)!).join(',');

@@ -1,17 +1,16 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
-import { Link, useParams, useSearchParams } from 'react-router';
-import { api } from '../api.ts';
+import { Link, matchPath, useParams, useSearchParams } from 'react-router';
+import { api, csrfTokenReady } from '../api.ts';
 import { PALETTE } from '../charts/build.ts';
 import { bucketsFor, Chart, type ChartGroup, type ChartRun } from '../charts/Chart.tsx';
 import { InView } from '../charts/InView.tsx';
 import { useLivePolling } from '../charts/live.ts';
-import { PlotWidthProbe } from '../charts/PlotWidth.tsx';
+import { measurePlotWidthNow, PlotWidthProbe } from '../charts/PlotWidth.tsx';
 import { ChartToolbar, useChartSettings } from '../charts/settings.tsx';
 import { SeriesStore } from '../charts/store.ts';
 import { seriesKey } from '../charts/types.ts';
 import { Empty, ErrorState, Loading } from '../components/states.tsx';
-import { earlyFor, runIds } from './compare/early.ts';
 import { FeatureDiff } from './compare/FeatureDiff.tsx';
 import { MetricTable, type CompareStats, type RunRef } from './compare/MetricTable.tsx';
 import { flatten, valueText } from './run/Features.tsx';
@@ -27,6 +26,51 @@ const TABS = [
   ['metrics', 'Metrics'],
   ['features', 'Feature diff'],
 ] as const;
+
+/** More runs than this on one chart stop being readable; the URL is cut here. */
+const MAX_RUNS = 50;
+
+const runIds = (params: URLSearchParams) => [...new Set((params.get('runs') ?? '').split(',').map((s) => s.trim()).filter(Boolean))].slice(0, MAX_RUNS);
+
+type Prefetched = { metrics: string[]; truncated: boolean };
+interface EarlySeries {
+  projectId: string;
+  ids: string;
+  width: number;
+  store: SeriesStore;
+  result: Promise<Prefetched>;
+  at: number;
+}
+
+/**
+ * A compare link opened directly: this chunk loads while main.tsx waits for the session check, and
+ * the charts' series request (the page's slowest) leaves the moment the session's CSRF token is
+ * known (it is a POST), before React's first render of the page, which took 130-400 ms before the
+ * page's own request could leave (bench:ui traces). The page adopts it when it mounts for the same
+ * runs; a failed one is forgotten and the page asks again; no session within 3 s: not sent.
+ */
+let early: EarlySeries | null = (() => {
+  const m = matchPath('/p/:projectId/compare', window.location.pathname);
+  const params = new URLSearchParams(window.location.search);
+  const ids = runIds(params);
+  if (!m?.params.projectId || ids.length === 0 || (params.get('tab') ?? 'charts') !== 'charts') return null;
+  const width = measurePlotWidthNow();
+  if (width <= 0) return null;
+  const store = new SeriesStore(m.params.projectId);
+  const signedIn = Promise.race([csrfTokenReady().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000))]);
+  const result = signedIn.then((ok) => (ok ? store.prefetchRuns(ids, bucketsFor(width)) : Promise.reject(new Error('no session'))));
+  const e: EarlySeries = { projectId: m.params.projectId, ids: ids.join(','), width, store, result, at: Date.now() };
+  result.catch(() => {
+    if (early === e) early = null;
+  });
+  return e;
+})();
+
+/** The early request, when it was for this page (same runs, asked moments ago). */
+function earlyFor(projectId: string, ids: string[]): EarlySeries | null {
+  const e = early;
+  return e && e.projectId === projectId && e.ids === ids.join(',') && Date.now() - e.at < 30_000 ? e : null;
+}
 
 export default function ComparePage() {
   const { projectId = '' } = useParams();
@@ -78,14 +122,10 @@ export default function ComparePage() {
   // The charts' data leaves with the page's first requests, for every metric of the runs at the
   // plots' width, instead of after the metric names came back (bench:ui: the series request started
   // ~600 ms later). The names for the charts come from its answer, or from compare's if first.
-  // measured by the probe even when adopting: the early request's width is an estimate
-  const [plotWidth, setPlotWidth] = useState(0);
+  const [plotWidth, setPlotWidth] = useState(() => adopted?.width ?? 0);
   const prefetched = useQuery({
     queryKey: ['compare-series', projectId, ids, plotWidth],
-    queryFn: () =>
-      adopted && adopted === earlyFor(projectId, ids) && adopted.width === plotWidth && adopted.buckets === bucketsFor(plotWidth)
-        ? adopted.result
-        : store.prefetchRuns(ids, bucketsFor(plotWidth)),
+    queryFn: () => (adopted && adopted === earlyFor(projectId, ids) && adopted.width === plotWidth ? adopted.result : store.prefetchRuns(ids, bucketsFor(plotWidth))),
     enabled: ids.length > 0 && tab === 'charts' && plotWidth > 0,
     staleTime: Infinity,
     retry: false,
