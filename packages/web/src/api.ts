@@ -11,19 +11,7 @@ export class ApiError extends Error {
   }
 }
 
-/**
- * The server's readable copy of the session's CSRF token (`assay_csrf`, set with the session
- * cookie): known at start-up, so a page's first POST (compare's series request) does not wait for
- * GET /auth/session (bench:ui trace: it left 390-545 ms after navigation). A stale copy only costs
- * that one request a 401/403; /auth/session's answer replaces it.
- */
-function csrfFromCookie(): string | null {
-  if (typeof document === 'undefined') return null;
-  const m = /(?:^|;\s*)assay_csrf=([^;]+)/.exec(document.cookie);
-  return m ? decodeURIComponent(m[1]) : null;
-}
-
-let csrfToken: string | null = csrfFromCookie();
+let csrfToken: string | null = null;
 /** Set by the session provider whenever it learns the session (sign-in, restore, switch). */
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
