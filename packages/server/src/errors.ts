@@ -3,7 +3,7 @@ export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     readonly detail: unknown,
-    readonly headers: Record<string, string | string[]> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(typeof detail === 'string' ? detail : JSON.stringify(detail));
   }

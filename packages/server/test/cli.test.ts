@@ -135,7 +135,7 @@ describe('assay CLI', () => {
       fetch(`${s.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
     const ok = await login('pw@example.com', 'first password');
     expect(ok.status).toBe(200);
-    expect(ok.headers.getSetCookie()[0]).toMatch(/^assay_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/);
+    expect(ok.headers.get('set-cookie')).toMatch(/^assay_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/);
     // through the running server: a link without --password, redeemed once
     const linked = run(['team', 'create', 'lab-link', '--email', 'link@example.com', '--data-dir', dataDir]);
     expect(linked.status, linked.stderr).toBe(0);

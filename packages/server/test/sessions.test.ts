@@ -60,11 +60,7 @@ describe('password sign-in', () => {
       csrf_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), teams: [{ team_id: team.teamId, team_name: team.name, role: 'admin' }],
     });
     expect(b.cookie).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(r.headers['set-cookie']).toEqual([
-      `assay_session=${b.cookie}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax`,
-      // the CSRF token's readable copy (not HttpOnly: the page's JS reads it), never sent cross-site
-      `assay_csrf=${r.body.csrf_token}; Max-Age=2592000; Path=/; SameSite=Strict`,
-    ]);
+    expect(r.headers['set-cookie']).toBe(`assay_session=${b.cookie}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax`);
     // the token is stored only as its SHA-256
     const stored = await t.srv.ctx.pg.db.execute(sql`select token_hash from sessions where user_id = ${team.userId}`);
     const rows = ((stored as any).rows ?? stored) as { token_hash: string }[];
@@ -97,10 +93,7 @@ describe('password sign-in', () => {
     try {
       const r = await apiClient(prod.app, undefined).post('/auth/login', { email: team.email, password: PASSWORD });
       expect(r.status).toBe(200);
-      expect(r.headers['set-cookie']).toEqual([
-        expect.stringMatching(/^assay_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; Secure; SameSite=Lax$/),
-        `assay_csrf=${r.body.csrf_token}; Max-Age=2592000; Path=/; Secure; SameSite=Strict`,
-      ]);
+      expect(r.headers['set-cookie']).toMatch(/^assay_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
     } finally {
       await prod.app.close();
     }
@@ -140,27 +133,6 @@ describe('password sign-in', () => {
     expect((await team.api.post('/projects', { name: 'by-key' })).status).toBe(201);
   });
 
-  it('the readable assay_csrf cookie is the session\'s token, set by /auth/session too, and a write with only the cookie is refused', async () => {
-    const team = await teamWithPassword();
-    const b = browser();
-    const r = await b.login(team.email, PASSWORD);
-    const csrfCookie = (res: Res) => ([res.headers['set-cookie'] ?? []].flat() as string[]).map((c) => /^assay_csrf=([^;]*)/.exec(c)?.[1]).find((v) => v !== undefined);
-    expect(csrfCookie(r)).toBe(r.body.csrf_token);
-    const stored = await t.srv.ctx.pg.db.execute(sql`select csrf_token from sessions where user_id = ${team.userId}`);
-    expect((((stored as any).rows ?? stored) as { csrf_token: string }[]).map((x) => x.csrf_token)).toEqual([r.body.csrf_token]);
-    // a session from before the cookie existed gets it on the UI's load; one that has it is not sent it again
-    const s = await b.get('/auth/session');
-    expect(csrfCookie(s)).toBe(r.body.csrf_token);
-    const withCookie = await apiClient(t.srv.app, undefined).call('GET', '/auth/session', undefined, { cookie: `assay_session=${b.cookie}; assay_csrf=${b.csrf}` });
-    expect([withCookie.status, withCookie.headers['set-cookie']]).toEqual([200, undefined]);
-    // the cookie authorises nothing: a write that carries it (as a browser would) but no header is 403
-    const onlyCookie = await apiClient(t.srv.app, undefined).call('POST', '/projects', { name: 'cookie-only' }, { cookie: `assay_session=${b.cookie}; assay_csrf=${b.csrf}` });
-    expect([onlyCookie.status, onlyCookie.body.detail]).toEqual([403, expect.stringMatching(/^missing or wrong X-CSRF-Token/)]);
-    expect((await team.api.get('/projects')).body.items).toEqual([]);
-    // an API key has no session and so no cookie
-    expect((await team.api.get('/auth/session')).headers['set-cookie']).toBeUndefined();
-  });
-
   it('logout ends the session server-side and clears the cookie', async () => {
     const team = await teamWithPassword();
     const b = browser();
@@ -169,7 +141,7 @@ describe('password sign-in', () => {
     expect((await b.post('/auth/logout', undefined, { csrf: false })).status).toBe(403);
     const out = await b.post('/auth/logout');
     expect(out.status).toBe(204);
-    expect(out.headers['set-cookie']).toEqual(['assay_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax', 'assay_csrf=; Max-Age=0; Path=/; SameSite=Strict']);
+    expect(out.headers['set-cookie']).toBe('assay_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax');
     b.cookie = cookie; // a stolen copy of the cookie is dead too
     const again = await b.get('/me');
     expect([again.status, again.body.detail]).toEqual([401, 'Signed out or session expired: sign in again']);
@@ -184,11 +156,8 @@ describe('password sign-in', () => {
     const db = t.srv.ctx.pg.db;
     await db.execute(sql`update sessions set last_seen_at = now() - interval '7 days 1 minute' where csrf_token = ${idle.csrf}`);
     await db.execute(sql`update sessions set expires_at = now() - interval '1 second' where csrf_token = ${old.csrf}`);
-    for (const gone of [await idle.get('/me'), await old.get('/me')]) {
-      expect(gone.status).toBe(401);
-      // both cookies go: a page must not go on reading a dead session's CSRF token
-      expect(gone.headers['set-cookie']).toEqual(['assay_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax', 'assay_csrf=; Max-Age=0; Path=/; SameSite=Strict']);
-    }
+    expect((await idle.get('/me')).status).toBe(401);
+    expect((await old.get('/me')).status).toBe(401);
     await db.execute(sql`update sessions set last_seen_at = now() - interval '6 days' where user_id = ${team.userId}`);
     const fresh = browser();
     await fresh.login(team.email, PASSWORD);

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LoginRequest, PasswordChange, RedeemRequest, SessionInfo, SwitchTeamRequest } from '@assay/contracts';
-import { clearedSessionCookies, CSRF_COOKIE, SESSION_COOKIE, SESSION_MAX_MS } from '../services/auth.ts';
+import { clearedSessionCookie, SESSION_COOKIE, SESSION_MAX_MS } from '../services/auth.ts';
 import * as svc from '../services/sessions.ts';
 import { errors, type Api, type RouteDeps } from './types.ts';
 
@@ -19,15 +19,10 @@ export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
     public: true,
   });
 
-  // Secure whenever the browser reached us over https (ENVIRONMENT=production: TLS ends at a proxy)
-  const secure = (req: FastifyRequest) => ctx.config.ENVIRONMENT === 'production' || req.protocol === 'https';
-  // The page's JS reads it at start-up: its first write (compare's series POST) does not wait for
-  // GET /auth/session. Strict: never sent cross-site; it authorises nothing on its own.
-  const setCsrfCookie = (req: FastifyRequest, reply: FastifyReply, csrf: string) =>
-    reply.setCookie(CSRF_COOKIE, csrf, { httpOnly: false, sameSite: 'strict', path: '/', secure: secure(req), maxAge: SESSION_MAX_MS / 1000 });
   const setSession = (req: FastifyRequest, reply: FastifyReply, s: svc.NewSession) => {
-    reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'lax', path: '/', secure: secure(req), maxAge: SESSION_MAX_MS / 1000 });
-    return setCsrfCookie(req, reply, s.body.csrf_token!).send(s.body);
+    // Secure whenever the browser reached us over https (ENVIRONMENT=production: TLS ends at a proxy)
+    const secure = ctx.config.ENVIRONMENT === 'production' || req.protocol === 'https';
+    return reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'lax', path: '/', secure, maxAge: SESSION_MAX_MS / 1000 }).send(s.body);
   };
 
   app.post('/auth/login', {
@@ -36,8 +31,7 @@ export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
       tags,
       summary: 'Sign in with email and password (sets the session cookie)',
       description:
-        'Sets `assay_session` (HttpOnly, SameSite=Lax, Path=/; Secure over https or with ENVIRONMENT=production) and `assay_csrf` ' +
-        '(the CSRF token, readable by the page, SameSite=Strict) and returns the ' +
+        'Sets `assay_session` (HttpOnly, SameSite=Lax, Path=/; Secure over https or with ENVIRONMENT=production) and returns the ' +
         'signed-in state with `csrf_token`: send it as `X-CSRF-Token` on every write made with the cookie. A wrong email and a ' +
         'wrong password answer the same 401. Rate-limited per client IP (ASSAY_LOGIN_RATE_LIMIT_PER_MINUTE).',
       security: [],
@@ -68,23 +62,18 @@ export function authRoutes(app: Api, { ctx, auth }: RouteDeps): void {
       description: 'What the UI reads on load to restore its state and its CSRF token. With an API key or HTTP Basic: the same body, `csrf_token` null.',
       response: { 200: SessionInfo, ...errors() },
     },
-  }, async (req, reply) => {
-    const body = await svc.current(ctx, req.tenant);
-    // sessions started before the cookie existed get it here (the UI reads this on every load)
-    if (body.csrf_token && req.cookies?.[CSRF_COOKIE] !== body.csrf_token) setCsrfCookie(req, reply, body.csrf_token);
-    return body;
-  });
+  }, (req) => svc.current(ctx, req.tenant));
 
   app.post('/auth/logout', {
     schema: {
       tags,
-      summary: 'Sign out: ends the session server-side and clears its cookies',
+      summary: 'Sign out: ends the session server-side and clears the cookie',
       description: 'Needs `X-CSRF-Token` like every cookie write. With an API key it changes nothing (revoke keys with DELETE /api-keys/{key_id}).',
       response: { 204: z.null(), ...errors(403) },
     },
   }, async (req, reply) => {
     await svc.logout(ctx, req.tenant);
-    return reply.header('Set-Cookie', clearedSessionCookies()).code(204).send(null);
+    return reply.header('Set-Cookie', clearedSessionCookie()).code(204).send(null);
   });
 
   app.post('/auth/switch-team', {

@@ -16,12 +16,6 @@ const TOUCH_EVERY_MS = 60_000;
 const BASIC_TTL_MS = 60_000;
 
 export const SESSION_COOKIE = 'assay_session';
-/**
- * The session's CSRF token, readable by the page's JS (not HttpOnly) so a page's first write need
- * not wait for `GET /auth/session` (double-submit). Only a copy: the check still compares the
- * X-CSRF-Token header with the token stored for the session; a cross-site page cannot read it.
- */
-export const CSRF_COOKIE = 'assay_csrf';
 export const SESSION_IDLE_MS = 7 * 24 * 3600_000;
 export const SESSION_MAX_MS = 30 * 24 * 3600_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -253,7 +247,7 @@ export class Authenticator {
   private async fromSession(c: Credentials): Promise<Tenant> {
     const now = new Date();
     const s = await findLiveSession(this.ctx.pg.db, sha256Hex(c.sessionToken!), now, SESSION_IDLE_MS);
-    if (!s) throw new HttpError(401, 'Signed out or session expired: sign in again', { 'Set-Cookie': clearedSessionCookies() });
+    if (!s) throw new HttpError(401, 'Signed out or session expired: sign in again', { 'Set-Cookie': clearedSessionCookie() });
     // Synchronizer token: a cross-site form or fetch carries the cookie but cannot read the token.
     if (!SAFE_METHODS.has(c.method) && !(c.csrfToken && constantTimeEqual(c.csrfToken, s.csrfToken))) {
       throw new HttpError(403, 'missing or wrong X-CSRF-Token header: a signed-in browser sends the csrf_token from POST /api/v1/auth/login or GET /api/v1/auth/session with every write');
@@ -264,8 +258,8 @@ export class Authenticator {
   }
 }
 
-/** Set-Cookie values that remove the session cookie and its CSRF copy (same names, paths and flags, expired). */
-export const clearedSessionCookies = (): string[] => [`${SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax`, `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict`];
+/** Set-Cookie value that removes the session cookie (same name, path and flags, expired). */
+export const clearedSessionCookie = (): string => `${SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax`;
 
 export function requireRole(tenant: Tenant, min: Role): void {
   if (!roleAtLeast(tenant.role, min)) throw new HttpError(403, `This needs the ${min} role; yours here is ${tenant.role}`);

@@ -8,7 +8,7 @@ const detailText = (d: unknown): string =>
   typeof d === 'string' ? d : Array.isArray(d) ? d.map((x) => (x && typeof x === 'object' && 'msg' in x ? `${(x as { loc?: unknown[] }).loc?.join('.') ?? ''}: ${(x as { msg: string }).msg}` : JSON.stringify(x))).join('; ') : JSON.stringify(d);
 
 /** The Assay service errors the MLflow routes call into, in MLflow's terms. */
-function translate(error: unknown): { status: number; code: MlflowErrorCode; message: string; headers?: Record<string, string | string[]> } | undefined {
+function translate(error: unknown): { status: number; code: MlflowErrorCode; message: string; headers?: Record<string, string> } | undefined {
   if (error instanceof MlflowError) return { status: error.statusCode, code: error.code, message: error.message };
   if (error instanceof HttpError) {
     const message = detailText(error.detail);
