@@ -5,6 +5,7 @@ import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
 import { FINE_ROLLUP_STEPS, ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
 import { compare as summaries } from '../stores/clickhouse/queries/metrics.ts';
 import { seriesFine, type FineBuckets, type FineRequest } from '../stores/clickhouse/queries/series-fine.ts';
+import { seriesKey as keyOf } from '../stores/clickhouse/queries/series-params.ts';
 import type { RollupPoint } from '../stores/clickhouse/queries/metrics.ts';
 import {
   seriesExtents,
@@ -71,7 +72,6 @@ function entryOf(row: SeriesMultiRow | undefined) {
 
 type Pair = { experimentId: string; metricName: string };
 type Overview = Pair & { n: number; lo: number; hi: number; first: number; per: number };
-const keyOf = (p: Pair) => `${p.experimentId}\u0000${p.metricName}`;
 /** A rollup point's value as a bucket extreme: NaN there means every point of the bucket was NaN. */
 const extreme = (p: RollupPoint) => {
   // ClickHouse writes ±Inf as "inf"/"-inf": only a real NaN (all points NaN) becomes null, an infinite extreme stays
@@ -197,8 +197,8 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   });
   const trustedKeys = new Set(trusted.map(keyOf));
   const rescanned = await scan(fine.filter((f) => !trustedKeys.has(keyOf(f))));
-  const byKey = new Map([...rows, ...rescanned].map((r) => [`${r[0]}\u0000${r[1]}`, r]));
-  const rolledByKey = new Map(rolled.map((r) => [`${r[0]}\u0000${r[1]}`, r]));
+  const byKey = new Map([...rows, ...rescanned].map((r) => [keyOf({ experimentId: r[0], metricName: r[1] }), r]));
+  const rolledByKey = new Map(rolled.map((r) => [keyOf({ experimentId: r[0], metricName: r[1] }), r]));
   const entries = new Map(unique.map((p) => [keyOf(p), entryOf(byKey.get(keyOf(p)))]));
   for (const o of long) entries.set(keyOf(o), overviewEntry(o, rolledByKey.get(keyOf(o))));
   for (const f of trusted) entries.set(keyOf(f), fineEntry(f, fined.get(keyOf(f))!));
@@ -207,7 +207,7 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
     series: asked.map((s, i) => ({
       experiment_id: s.experiment_id,
       metric_name: s.metric_name,
-      ...pick(entries.get(`${wanted[i].experimentId}\u0000${wanted[i].metricName}`)!),
+      ...pick(entries.get(keyOf(wanted[i]))!),
     })),
     ...(truncated === undefined ? {} : { truncated }),
   };

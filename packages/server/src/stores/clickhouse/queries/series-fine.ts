@@ -1,7 +1,7 @@
 import { FINE_ROLLUP_STEPS } from '../partials.ts';
 import type { ClickHouseStore, Tenant } from '../query.ts';
 import { RowBinaryReader } from '../row-binary.ts';
-import { PAIR_FILTER, pairParams, type SeriesPair } from './series-params.ts';
+import { PAIR_FILTER, pairParams, seriesKey, type SeriesPair } from './series-params.ts';
 
 /**
  * Whole-history chart buckets from the fine rollup (metrics_rollup_fine, FINE_ROLLUP_STEPS steps per
@@ -132,7 +132,7 @@ function merge(f: FineRequest, r: RowBinaryReader): FineBuckets {
   return out;
 }
 
-/** Output buckets per requested series (by its key, experimentId NUL metricName); a series without fine rows is absent. */
+/** Output buckets per requested series (by seriesKey); a series without fine rows is absent. */
 export async function seriesFine(ch: ClickHouseStore, tenant: Tenant, projectId: string, series: FineRequest[]): Promise<Map<string, FineBuckets>> {
   const out = new Map<string, FineBuckets>();
   if (series.length === 0) return out;
@@ -141,7 +141,7 @@ export async function seriesFine(ch: ClickHouseStore, tenant: Tenant, projectId:
   while (!r.done) {
     const f = p.find(r.u16(), r.u16());
     if (!f) throw new Error('series_fine: a series that was not asked for');
-    out.set(`${f.experimentId}\u0000${f.metricName}`, merge(f, r));
+    out.set(seriesKey(f), merge(f, r));
   }
   return out;
 }

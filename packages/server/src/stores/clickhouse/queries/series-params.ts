@@ -11,6 +11,9 @@ export interface SeriesPair {
   metricName: string;
 }
 
+/** A series' key in maps of answers (experimentId NUL metricName: neither a UUID nor a name holds NUL). */
+export const seriesKey = (p: SeriesPair): string => `${p.experimentId}\u0000${p.metricName}`;
+
 export function pairParams<P extends SeriesPair>(pairs: P[], opts: { explicit?: boolean } = {}) {
   const runs = new Map<string, number>();
   const metrics = new Map<string, number>();
