@@ -15,7 +15,7 @@ const n = (x: number) => x.toLocaleString('en-US');
  * (bench/lib/import-fixtures.ts; the test suite checks them with mlflow and tensorboardX). Two
  * figures per source, same process as the CLI (runImport): `_parse_` = read, check and decode the
  * source with nothing sent (--dry-run), and end to end = into this run's server over HTTP
- * (100k-point binary columnar batches, 4 in flight: DEFAULT_BATCH_POINTS), clock from start to the last acknowledged batch and
+ * (100k-point binary columnar batches, DEFAULT_BATCH_POINTS, 8 in flight: DEFAULT_IN_FLIGHT), clock from start to the last acknowledged batch and
  * the experiments' status restored.
  */
 export async function importPart(ctx: Ctx): Promise<void> {

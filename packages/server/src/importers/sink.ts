@@ -51,7 +51,7 @@ export interface SinkOptions {
   apiKey: string;
   /** Points per batch request (default DEFAULT_BATCH_POINTS). */
   batchPoints?: number;
-  /** Batch requests in flight at once (default 4): parsing the source overlaps the server's writes. */
+  /** Batch requests in flight at once (default DEFAULT_IN_FLIGHT): parsing the source overlaps the server's writes. */
   concurrency?: number;
   onPoints?: (n: number) => void;
   onWarning?: (msg: string) => void;
@@ -75,6 +75,14 @@ export class ImportHttpError extends Error {
  */
 export const DEFAULT_BATCH_POINTS = 100_000;
 
+/**
+ * Batch requests in flight. More queued at the server makes its group-commit flushes bigger, and
+ * every flush writes ~5 parts at ~10–20 ms of ClickHouse CPU each whatever their size. Measured at
+ * 2M points (3 alternated rounds, load 3.5–6): server CPU 2.99 µs/point with 4, 2.55 with 8, 2.58
+ * with 16.
+ */
+export const DEFAULT_IN_FLIGHT = 8;
+
 const RETRYABLE = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,7 +101,7 @@ export class Sink {
   constructor(private readonly o: SinkOptions) {
     this.base = o.url.replace(/\/+$/, '');
     this.batchPoints = Math.min(o.batchPoints ?? DEFAULT_BATCH_POINTS, LIMITS.batchPointsMax);
-    this.slots = Math.max(1, o.concurrency ?? 4);
+    this.slots = Math.max(1, o.concurrency ?? DEFAULT_IN_FLIGHT);
   }
 
   warn(msg: string): void {
