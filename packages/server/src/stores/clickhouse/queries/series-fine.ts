@@ -1,4 +1,4 @@
-import { FINE_ROLLUP_STEPS, ROLLUP_STEPS } from '../partials.ts';
+import { FINE_ROLLUP_STEPS } from '../partials.ts';
 import type { ClickHouseStore, Tenant } from '../query.ts';
 import { RowBinaryReader } from '../row-binary.ts';
 import { PAIR_FILTER, pairParams, seriesKey, type SeriesPair } from './series-params.ts';
@@ -15,40 +15,14 @@ import { PAIR_FILTER, pairParams, seriesKey, type SeriesPair } from './series-pa
  * not merged by the query (no FINAL, no GROUP BY per bucket), so rows of one (host, bucket) from
  * parts not merged yet are merged here too.
  */
-/** Each series' fine rows as parallel arrays, in the order merge() reads them. */
-const FINE_ARRAYS = `groupArray(host), groupArray(toFloat64(bucket)), groupArray(min_value), groupArray(max_value),
-  groupArray(toUInt8(last_point.1 - bucket * ${FINE_ROLLUP_STEPS})), groupArray(toFloat64(last_point.2)), groupArray(last_point.3),
-  groupArray(toUInt32(point_count)), groupArray(step_mask)`;
-
 export const SQL_SERIES_FINE = `SELECT toUInt16(indexOf({experiment_ids:Array(UUID)}, experiment_id)) AS run,
   toUInt16(indexOf({metric_names:Array(String)}, metric_name)) AS metric,
-  ${FINE_ARRAYS}
+  groupArray(host), groupArray(toFloat64(bucket)), groupArray(min_value), groupArray(max_value),
+  groupArray(toUInt8(last_point.1 - bucket * ${FINE_ROLLUP_STEPS})), groupArray(toFloat64(last_point.2)), groupArray(last_point.3),
+  groupArray(toUInt32(point_count)), groupArray(step_mask)
 FROM metrics_rollup_fine
 WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
   AND ${PAIR_FILTER}
-GROUP BY experiment_id, metric_name`;
-
-/**
- * The fine rows of every metric of some runs that a whole-history read at {buckets} may take from
- * them (more points than buckets, under ROLLUP_STEPS steps per bucket; the first {max} by metric
- * name then run), chosen from the summary inside the statement. So a compare page's request needs
- * no extents first: this runs beside the extents read instead of after it (issue 11: in the page
- * the extents read took 85-270 ms, the machine's 2 cores busy with the browser). The caller's plan
- * from its own extents decides which rows are used; rows it did not plan are skipped, a planned
- * series without rows is scanned.
- */
-export const SQL_RUNS_FINE = `SELECT toUInt16(indexOf({experiment_ids:Array(UUID)}, experiment_id)) AS run, metric_name,
-  ${FINE_ARRAYS}
-FROM metrics_rollup_fine
-WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-  AND (experiment_id, metric_name) IN (
-    SELECT experiment_id, metric_name
-    FROM metrics_summary
-    WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
-    GROUP BY experiment_id, metric_name
-    HAVING sum(point_count) > {buckets:UInt32} AND intDiv(max(last_step) - min(first_step) + {buckets:UInt32}, {buckets:UInt32}) < ${ROLLUP_STEPS}
-    ORDER BY metric_name, indexOf({experiment_ids:Array(UUID)}, experiment_id)
-    LIMIT {max:UInt32})
 GROUP BY experiment_id, metric_name`;
 
 export interface FineRequest extends SeriesPair {
@@ -79,17 +53,6 @@ const popcount16 = (m: number) => {
   m = (m + (m >> 4)) & 0x0f0f;
   return (m + (m >> 8)) & 0x1f;
 };
-
-/** Past one series' fine rows (a row the plan does not take). */
-function skip(r: RowBinaryReader): void {
-  r.strings();
-  for (let i = 0; i < 3; i++) r.array(Float64Array);
-  r.array(Uint8Array);
-  r.array(Float64Array);
-  r.array(Float64Array);
-  r.array(Uint32Array);
-  r.array(Uint16Array);
-}
 
 /** One series' fine rows → its output buckets. */
 function merge(f: FineRequest, r: RowBinaryReader): FineBuckets {
@@ -181,24 +144,4 @@ export async function seriesFine(ch: ClickHouseStore, tenant: Tenant, projectId:
     out.set(seriesKey(f), merge(f, r));
   }
   return out;
-}
-
-/**
- * SQL_RUNS_FINE's rows, read now and merged once the caller's plan is known: `merged(fine)` gives
- * the output buckets of the planned series that have rows (by seriesKey).
- */
-export async function runsFine(ch: ClickHouseStore, tenant: Tenant, projectId: string, experimentIds: string[], buckets: number, max: number) {
-  const buf = await ch.binary(tenant, 'ui.runs_fine', SQL_RUNS_FINE, { project_id: projectId, experiment_ids: experimentIds, buckets, max });
-  return (fine: FineRequest[]): Map<string, FineBuckets> => {
-    const planned = new Map(fine.map((f) => [seriesKey(f), f]));
-    const out = new Map<string, FineBuckets>();
-    const r = new RowBinaryReader(buf);
-    while (!r.done) {
-      const experimentId = experimentIds[r.u16() - 1];
-      const f = planned.get(seriesKey({ experimentId, metricName: r.string() }));
-      if (f) out.set(seriesKey(f), merge(f, r));
-      else skip(r);
-    }
-    return out;
-  };
 }
