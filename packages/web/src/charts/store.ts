@@ -1,6 +1,6 @@
 import { decodeSeriesBinary, SERIES_BINARY_TYPE } from '@assay/contracts/ui-data-binary';
 import { api, toNumber } from '../api.ts';
-import { seriesKey, splitKey, type BucketData, type RawData, type SeriesAnswer, type SeriesKey, type StepRange, type Track } from './types.ts';
+import { seriesKey, splitKey, type BucketData, type RawData, type SeriesAnswer, type SeriesAnswerBody, type SeriesKey, type StepRange, type Track, type WireNumber } from './types.ts';
 
 /** The server answers at most this many series per request. */
 const MAX_SERIES = 500;
@@ -17,21 +17,34 @@ const FIELDS = ['steps', 'values', 'timestamps', 'min', 'max', 'last', 'last_ste
 export function normalize(a: SeriesAnswer): Track {
   if (a.mode === 'raw') {
     const d = a.data as RawData;
-    const y = d.values.map((v) => toNumber(v) ?? Number.NaN);
-    return { mode: 'raw', steps: d.steps, ts: d.timestamps, y, lo: y.map(finiteOrNull), hi: y.map(finiteOrNull), total: a.total_points, firstStep: a.first_step, lastStep: a.last_step };
+    const y = numbers(d.values);
+    const loHi = y.map(finiteOrNull);
+    return { mode: 'raw', steps: d.steps, ts: d.timestamps, y, lo: loHi, hi: loHi, total: a.total_points, firstStep: a.first_step, lastStep: a.last_step };
   }
   const d = a.data as BucketData;
   return {
     mode: 'buckets',
     steps: d.last_step,
     ts: d.last_timestamp,
-    y: d.last.map((v) => toNumber(v) ?? Number.NaN),
-    lo: d.min.map(toNumber),
-    hi: d.max.map(toNumber),
+    y: numbers(d.last),
+    lo: numbersOrNull(d.min),
+    hi: numbersOrNull(d.max),
     total: a.total_points,
     firstStep: a.first_step,
     lastStep: a.last_step,
   };
+}
+
+/**
+ * The binary answer's arrays are numbers already and are kept as they are (the plot draws them too,
+ * see buildPlot's cleanCol); the JSON answer's "NaN"/"Infinity" strings are converted. Copies of
+ * compare's 100 series here and in buildPlot were garbage made between its answer and the charts.
+ */
+function numbers(a: WireNumber[]): number[] {
+  return a.every((v) => typeof v === 'number') ? (a as number[]) : a.map((v) => toNumber(v) ?? Number.NaN);
+}
+function numbersOrNull(a: WireNumber[]): (number | null)[] {
+  return a.every((v) => v === null || typeof v === 'number') ? (a as (number | null)[]) : a.map(toNumber);
 }
 
 function finiteOrNull(v: number): number | null {
@@ -199,7 +212,7 @@ export class SeriesStore {
    * The answer in its binary form (float64 arrays, no JSON.parse of ~3 MB for compare's 100 series),
    * decoded to the JSON answer's shape with numbers; a server that answers JSON is read as before.
    */
-  private post(body: Record<string, unknown>): Promise<{ series: SeriesAnswer[]; truncated?: boolean }> {
+  private post(body: Record<string, unknown>): Promise<SeriesAnswerBody> {
     this.requests++;
     return api('/metrics/series', { method: 'POST', body: { project_id: this.projectId, fields: FIELDS, ...body }, binary: { type: SERIES_BINARY_TYPE, decode: decodeSeriesBinary } });
   }

@@ -1,10 +1,7 @@
 /** Shapes of `POST /api/v1/metrics/series` and the normalized tracks the charts draw. */
-export type WireNumber = number | string | null;
+import type { SeriesBinaryAnswer, SeriesBinaryHead } from '@assay/contracts/ui-data-binary';
 
-export interface SeriesRequestItem {
-  experiment_id: string;
-  metric_name: string;
-}
+export type WireNumber = number | string | null;
 
 export interface RawData {
   steps: number[];
@@ -23,15 +20,12 @@ export interface BucketData {
   count: number[];
 }
 
-export interface SeriesAnswer {
-  experiment_id: string;
-  metric_name: string;
-  total_points: number;
-  first_step: number | null;
-  last_step: number | null;
-  mode: 'raw' | 'buckets';
-  data: RawData | BucketData;
-}
+/**
+ * One series of the answer: the contracts' head (ids, totals, mode) with the arrays of its mode;
+ * decoded from the binary form they hold numbers and null, from JSON also "NaN"/"Infinity".
+ */
+export type SeriesAnswer = SeriesBinaryHead & { data: RawData | BucketData };
+export type SeriesAnswerBody = Omit<SeriesBinaryAnswer<WireNumber>, 'series'> & { series: SeriesAnswer[] };
 
 /**
  * One run's metric as the chart sees it, whatever the server's mode: a point per step (raw) or per
