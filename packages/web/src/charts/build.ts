@@ -85,6 +85,11 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
     }
     return v;
   };
+  // a column with nothing to clean is drawn as it is: no copy per column of every chart
+  const cleanCol = (a: (number | null)[]): (number | null)[] => {
+    for (const v of a) if (v !== null && (!Number.isFinite(v) || (logY && v <= 0))) return a.map(clean);
+    return a;
+  };
   const plotted: Plotted[] = [];
   if (opts.groups) {
     for (const g of opts.groups) {
@@ -120,7 +125,7 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
     const cols: (number | null)[][] = [];
     const faint = p.smoothed !== null;
     if (p.band) {
-      cols.push(p.lo.map(clean), p.hi.map(clean));
+      cols.push(cleanCol(p.lo), cleanCol(p.hi));
       series.push(
         // the band's edges are stroked too: a one-bucket spike is a line, visible at any width
         { label: `${p.label} min`, stroke: alpha(p.color, faint ? 0.2 : 0.35), width: 1, points: { show: false } },
@@ -129,11 +134,11 @@ export function buildPlot(opts: { lines: LineInput[]; groups?: GroupInput[]; xAx
       bands.push({ series: [col + 1, col], fill: alpha(p.color, faint ? 0.1 : 0.18) });
       col += 2;
     }
-    cols.push(p.y.map(clean));
+    cols.push(cleanCol(p.y));
     series.push({ label: p.label, stroke: faint ? alpha(p.color, 0.3) : p.color, width: faint || plotted.length > THICK_LINES_UP_TO ? 1 : 1.5 });
     col++;
     if (p.smoothed) {
-      cols.push(p.smoothed.map(clean));
+      cols.push(cleanCol(p.smoothed));
       series.push({ label: `${p.label} (smoothed)`, stroke: p.color, width: 1.75, points: { show: false } });
       col++;
     }
