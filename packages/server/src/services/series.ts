@@ -3,11 +3,11 @@ import { SERIES_PER_REQUEST_MAX } from '@assay/contracts/ui-data';
 import type { AppContext } from '../context.ts';
 import type { RawValue } from '../stores/clickhouse/queries/metrics.ts';
 import { FINE_ROLLUP_STEPS, ROLLUP_STEPS } from '../stores/clickhouse/partials.ts';
-import { compare as summaries } from '../stores/clickhouse/queries/metrics.ts';
 import { seriesFine, type FineBuckets, type FineRequest } from '../stores/clickhouse/queries/series-fine.ts';
 import { seriesKey as keyOf } from '../stores/clickhouse/queries/series-params.ts';
 import type { RollupPoint } from '../stores/clickhouse/queries/metrics.ts';
 import {
+  runExtents,
   seriesExtents,
   seriesMulti,
   seriesRollup,
@@ -158,15 +158,14 @@ export async function seriesBatch(ctx: AppContext, tenant: Tenant, body: SeriesR
   const refs = await resolveRefs(ctx, tenant, project.id, [...new Set(body.experiment_ids ?? asked.map((s) => s.experiment_id))]);
   const idOf = new Map(refs.map((r) => [r.ref, r.experiment.id]));
   if (body.experiment_ids) {
-    // Every metric of the runs, from the summary the compare read uses: its extents are the ones
-    // plan() needs, so the metric names cost no extra query.
+    // Every metric of the runs with the extents plan() needs: the metric names cost no extra query.
     const refsOf = new Map<string, string[]>();
     for (const ref of new Set(body.experiment_ids)) {
       const id = idOf.get(ref)!;
       (refsOf.get(id) ?? refsOf.set(id, []).get(id)!).push(ref);
     }
-    const rows = await summaries(ctx.ch, tenant, project.id, [...refsOf.keys()], []);
-    extents = rows.map(([experimentId, metricName, , , , , n, , lo, hi]) => [experimentId, metricName, n, lo, hi]);
+    const rows = await runExtents(ctx.ch, tenant, project.id, [...refsOf.keys()]);
+    extents = rows;
     const order = new Map([...new Set(body.experiment_ids)].map((ref, i) => [ref, i]));
     const all = rows
       .flatMap(([experimentId, metricName]) => refsOf.get(experimentId)!.map((ref) => ({ experiment_id: ref, metric_name: metricName })))
