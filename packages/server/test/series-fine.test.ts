@@ -59,6 +59,9 @@ beforeAll(async () => {
   await log('relog', steps(0, N), steps(0, N).map((s) => (s === 5000 ? 999 : s % 10)));
   await log('relog', [5000], [0.5]);
   await log('gone', steps(0, N), steps(0, N).map((s) => s % 7));
+  // two hosts on the same steps: each host's rows are exact, the two together are not
+  await log('twin', steps(0, N), steps(0, N).map((s) => s % 11), { host: 'node-a' });
+  await log('twin', steps(0, N), steps(0, N).map((s) => -(s % 5)), { host: 'node-b' });
 }, 120_000);
 
 describe('whole-history series from the fine rollup', () => {
@@ -87,6 +90,17 @@ describe('whole-history series from the fine rollup', () => {
     expect(fine.data.max[Math.floor(2468 / 24)]).toBe(77);
     expect(fine.data.last.at(-1)).toBe(-3);
     expect(fine.data.count[0]).toBe(24);
+  });
+
+  it('several hosts on the same steps: still the fine rows (hosts kept apart in the re-logged-step check)', async () => {
+    const fine = await read('twin', false);
+    expect([fine.data.step_start[1], fine.data.count[0], fine.data.max[0], fine.data.min[0]]).toEqual([24, 48, 10, -4]);
+    // the last point of a bucket is one of the hosts' at its highest step, not necessarily the scan's
+    const { last, last_timestamp, ...same } = fine.data;
+    const scan = await read('twin', true);
+    expect(same).toEqual(Object.fromEntries(Object.entries(scan.data).filter(([k]) => k in same)));
+    last.forEach((v: number, b: number) => expect([fine.data.last_step[b] % 11, -(fine.data.last_step[b] % 5)]).toContain(v));
+    expect(last_timestamp).toEqual(scan.data.last_timestamp);
   });
 
   it('a re-logged step: the series is scanned, and the overwritten spike is gone', async () => {
