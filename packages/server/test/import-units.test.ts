@@ -1,9 +1,12 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
 import { readMetricFile } from '../src/importers/mlflow-files.ts';
+import { BINARY_CONTENT_TYPE, parseBinaryBatch } from '../src/stores/clickhouse/binary-batch.ts';
 import { parseValue, Sink, uniqueNames, type RunWriter } from '../src/importers/sink.ts';
 import { detectShape, parseTime } from '../src/importers/table.ts';
 import { crc32c } from '@node-rs/crc32';
@@ -155,5 +158,48 @@ describe('tables', () => {
   it('names shared by several source runs get the source id suffix, deterministically', () => {
     const runs = [{ n: 'a', id: '11112222x' }, { n: 'b', id: '33334444y' }, { n: 'a', id: '55556666z' }];
     expect([...uniqueNames(runs, (r) => r.n, (r) => r.id).values()]).toEqual(['a-11112222', 'b', 'a-55556666']);
+  });
+});
+
+describe('the sink against a server without binary batches', () => {
+  it('a 415 to the binary body resends the same batch as JSON: same batch id, NaN/±Inf spelled, steps and timestamps intact', async () => {
+    const seen: { type: string; body: Buffer }[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const answer = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+        if (req.url!.startsWith('/api/v1/metrics/batch/')) {
+          seen.push({ type: req.headers['content-type']!, body });
+          if (req.headers['content-type'] === BINARY_CONTENT_TYPE) return answer(415, { detail: 'unsupported' });
+          return answer(200, { duplicate: false, count: 4 });
+        }
+        if (req.method === 'PATCH') return answer(200, {});
+        return answer(201, { id: req.url!.includes('/experiments') ? '00000000-0000-4000-8000-000000000002' : '00000000-0000-4000-8000-000000000001' });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const sink = new Sink({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k' });
+      const w = await sink.run({ project: 'p', name: 'e', sourceKey: 'test:run-1' });
+      w.add('loss', 0, 1.5, 1_700_000_000_000);
+      w.add('loss', 1, 'NaN', 1_700_000_000_001);
+      w.add('loss', 2, 'Infinity', 1_700_000_000_002);
+      w.add('loss', 2 ** 40, '-Infinity', 1_700_000_000_003);
+      await w.finish();
+      expect(seen.map((s) => s.type)).toEqual([BINARY_CONTENT_TYPE, 'application/json']);
+      const binary = parseBinaryBatch(seen[0].body);
+      if (!binary.ok) throw new Error('binary body did not parse');
+      // the id is part of every earlier import's identity (a re-import must find its batches): pinned
+      expect(binary.batch.batchId).toBe('import-c60b433eda5b5c9de5326bc3f010d8029f22de77772e75f0');
+      expect(JSON.parse(seen[1].body.toString())).toEqual({
+        batch_id: binary.batch.batchId,
+        series: [{ metric_name: 'loss', steps: [0, 1, 2, 2 ** 40], values: [1.5, 'NaN', 'Infinity', '-Infinity'], timestamps: [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_002, 1_700_000_000_003] }],
+      });
+      expect(sink.counts.points).toBe(4);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -118,7 +118,8 @@ export class Sink {
         res = await fetch(this.base + path, {
           method,
           headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-          body: raw ? new Uint8Array(raw) : body !== undefined ? JSON.stringify(body) : undefined,
+          // a view, not a copy (a batch body is a few MB)
+          body: raw ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) : body !== undefined ? JSON.stringify(body) : undefined,
         });
       } catch (e) {
         if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}`);
@@ -244,10 +245,28 @@ export class Sink {
   }
 }
 
+/** A growable column of doubles: the binary body copies it whole, no per-point number objects. */
+class DoubleColumn {
+  private a = new Float64Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const next = new Float64Array(this.a.length * 2);
+      next.set(this.a);
+      this.a = next;
+    }
+    this.a[this.n++] = v;
+  }
+  get view(): Float64Array {
+    return this.a.subarray(0, this.n);
+  }
+}
+
+/** Steps and timestamps are integers below 2^53, exact as doubles; values keep NaN and ±Inf as doubles. */
 interface Column {
-  steps: number[];
-  values: Value[];
-  timestamps: number[] | null;
+  steps: DoubleColumn;
+  values: DoubleColumn;
+  timestamps: DoubleColumn | null;
 }
 
 /** Buffers one experiment's points and sends them as columnar batches with deterministic batch ids. */
@@ -273,7 +292,7 @@ export class RunWriter {
         this.sink.warn(`${this.spec.name}: metric ${JSON.stringify(metric.slice(0, 60))} skipped: ${problem}`);
         return;
       }
-      c = { steps: [], values: [], timestamps: ts === undefined ? null : [] };
+      c = { steps: new DoubleColumn(), values: new DoubleColumn(), timestamps: ts === undefined ? null : new DoubleColumn() };
       this.cols.set(metric, c);
     }
     if (!Number.isSafeInteger(step) || step < 0 || (ts !== undefined && !(ts >= 0 && ts <= LIMITS.timestampMaxMs))) {
@@ -286,7 +305,7 @@ export class RunWriter {
       return;
     }
     c.steps.push(step);
-    c.values.push(value);
+    c.values.push(toNumber(value));
     c.timestamps?.push(Math.round(ts!));
     if (++this.buffered >= this.sink.batchPoints) this.send();
   }
@@ -294,7 +313,7 @@ export class RunWriter {
   /** Sends the buffered chunk without waiting for the answer (at most `concurrency` in flight). */
   private send(): void {
     if (!this.buffered) return;
-    const series = [...this.cols].map(([metric_name, c]) => ({ metric_name, steps: c.steps, values: c.values, timestamps: c.timestamps }));
+    const series = [...this.cols].map(([metric_name, c]) => ({ metric_name, steps: c.steps.view, values: c.values.view, timestamps: c.timestamps?.view ?? null }));
     const n = this.buffered;
     this.cols = new Map();
     this.buffered = 0;
@@ -313,15 +332,17 @@ export class RunWriter {
         let r: { body: { duplicate: boolean } } | undefined;
         if (this.sink.binary) {
           // the batch id is the same either way: a re-run finds batches an earlier JSON import sent
-          const numeric = series.map((s) => ({ ...s, values: s.values.map(toNumber) }));
           try {
-            r = await this.sink.request('POST', path, undefined, { 'content-type': BINARY_CONTENT_TYPE }, encodeBinaryBatch(batch_id, numeric));
+            r = await this.sink.request('POST', path, undefined, { 'content-type': BINARY_CONTENT_TYPE }, encodeBinaryBatch(batch_id, series));
           } catch (e) {
             if (!(e instanceof ImportHttpError) || e.status !== 415) throw e;
             this.sink.binary = false;
           }
         }
-        r ??= await this.sink.request<{ duplicate: boolean; count: number }>('POST', path, { batch_id, series });
+        r ??= await this.sink.request<{ duplicate: boolean; count: number }>('POST', path, {
+          batch_id,
+          series: series.map((s) => ({ metric_name: s.metric_name, steps: Array.from(s.steps), values: Array.from(s.values, wireValue), timestamps: s.timestamps && Array.from(s.timestamps) })),
+        });
         this.sink.pointsSent(n, r.body.duplicate);
       } finally {
         this.sink.release();
