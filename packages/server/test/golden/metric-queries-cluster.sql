@@ -306,7 +306,7 @@ ALTER TABLE assay.metrics_rollup_fine_local ON CLUSTER metrics_cluster UPDATE re
 -- series-fine.ts:SQL_SERIES_FINE
 SELECT toUInt16(indexOf({experiment_ids:Array(UUID)}, experiment_id)) AS run,
   toUInt16(indexOf({metric_names:Array(String)}, metric_name)) AS metric,
-  groupArray(host), groupArray(toFloat64(bucket)), groupArray(min_value), groupArray(max_value),
+  groupArray(xxHash32(host)), groupArray(toFloat64(bucket)), groupArray(min_value), groupArray(max_value),
   groupArray(toUInt8(last_point.1 - bucket * 8)), groupArray(toFloat64(last_point.2)), groupArray(last_point.3),
   groupArray(toUInt32(point_count)), groupArray(step_mask)
 FROM metrics_rollup_fine
@@ -350,6 +350,12 @@ WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID}
   AND metric_name = {metric_name:String}
 GROUP BY experiment_id, step
 SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- ui-data.ts:SQL_RUN_EXTENTS
+SELECT experiment_id, metric_name, sum(point_count) AS n, min(first_step) AS lo, max(last_step) AS hi
+FROM metrics_summary
+WHERE team_id = {team_id:UUID} AND project_id = {project_id:UUID} AND experiment_id IN {experiment_ids:Array(UUID)}
+GROUP BY experiment_id, metric_name;
 
 -- ui-data.ts:SQL_RUNS_TABLE_METRICS
 SELECT s.*, x.lo, x.hi, x.hosts,
