@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { LIMITS, nameProblem } from '@assay/contracts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
+import { Float64Column } from '../stores/clickhouse/encode.ts';
 
 /*
  * The one write path of every importer: the public HTTP API of a running Assay server. Projects
@@ -245,28 +246,11 @@ export class Sink {
   }
 }
 
-/** A growable column of doubles: the binary body copies it whole, no per-point number objects. */
-class DoubleColumn {
-  private a = new Float64Array(1024);
-  n = 0;
-  push(v: number): void {
-    if (this.n === this.a.length) {
-      const next = new Float64Array(this.a.length * 2);
-      next.set(this.a);
-      this.a = next;
-    }
-    this.a[this.n++] = v;
-  }
-  get view(): Float64Array {
-    return this.a.subarray(0, this.n);
-  }
-}
-
 /** Steps and timestamps are integers below 2^53, exact as doubles; values keep NaN and ±Inf as doubles. */
 interface Column {
-  steps: DoubleColumn;
-  values: DoubleColumn;
-  timestamps: DoubleColumn | null;
+  steps: Float64Column;
+  values: Float64Column;
+  timestamps: Float64Column | null;
 }
 
 /** Buffers one experiment's points and sends them as columnar batches with deterministic batch ids. */
@@ -292,7 +276,7 @@ export class RunWriter {
         this.sink.warn(`${this.spec.name}: metric ${JSON.stringify(metric.slice(0, 60))} skipped: ${problem}`);
         return;
       }
-      c = { steps: new DoubleColumn(), values: new DoubleColumn(), timestamps: ts === undefined ? null : new DoubleColumn() };
+      c = { steps: new Float64Column(), values: new Float64Column(), timestamps: ts === undefined ? null : new Float64Column() };
       this.cols.set(metric, c);
     }
     if (!Number.isSafeInteger(step) || step < 0 || (ts !== undefined && !(ts >= 0 && ts <= LIMITS.timestampMaxMs))) {

@@ -102,7 +102,8 @@ class Int64Column {
   }
 }
 
-class Float64Column {
+/** A growable column of doubles (also the importer's point buffer: no per-point number objects). */
+export class Float64Column {
   values = new Float64Array(1024);
   n = 0;
   push(v: number): void {
@@ -116,6 +117,9 @@ class Float64Column {
   }
   get bytes(): Buffer {
     return Buffer.from(this.values.buffer, 0, this.n * 8);
+  }
+  get view(): Float64Array {
+    return this.values.subarray(0, this.n);
   }
 }
 
