@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { LIMITS, nameProblem, wireTimestampMs } from '@assay/contracts';
 import { float64s, parseBinaryBatch, words64, type BinaryBatch, type ValidationIssue } from './binary-batch.ts';
-import { ByteWriter, u16, uuidBytes } from './native.ts';
+import { ByteWriter, nativeString, u16, uuidBytes } from './native.ts';
 import { encodePartials, MetricPartials, type PartialBlocks } from './partials.ts';
 
 export type { ValidationIssue } from './binary-batch.ts';
@@ -136,12 +136,6 @@ interface HostEntry {
 }
 
 const NO_HOST: HostEntry = { name: '', encoded: Buffer.from([0]) };
-
-function nativeString(s: string): Buffer {
-  const w = new ByteWriter(16 + s.length * 3);
-  w.string(s);
-  return Buffer.from(w.result);
-}
 
 /**
  * Fills the columns of one Native block point by point; after the first invalid point it only

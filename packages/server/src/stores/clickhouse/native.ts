@@ -66,6 +66,39 @@ export class ByteWriter {
     this.pos += 8;
   }
 
+  /**
+   * A numeric column from doubles: Float64 values are copied as they are (the typed array's
+   * little-endian bytes, as encode.ts checks), integer types — UInt64/Int64 in [0, 2^53), UInt16,
+   * DateTime seconds — converted in one pass over the column.
+   */
+  numbers(type: NativeType, values: Float64Array): void {
+    switch (type) {
+      case 'Float64':
+        return this.typed(values);
+      case 'UInt16':
+        return this.typed(new Uint16Array(values));
+      case 'DateTime':
+      case "DateTime('UTC')":
+        return this.typed(new Uint32Array(values));
+      case 'UUID':
+      case 'String':
+        throw new Error(`not a numeric column type: ${type}`);
+      default: {
+        const words = new Uint32Array(values.length * 2);
+        for (let i = 0; i < values.length; i++) {
+          const hi = Math.floor(values[i] / TWO_32);
+          words[2 * i] = values[i] - hi * TWO_32;
+          words[2 * i + 1] = hi;
+        }
+        return this.typed(words);
+      }
+    }
+  }
+
+  private typed(a: Float64Array | Uint32Array | Uint16Array): void {
+    this.bytes(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+  }
+
   /** `n` copies of `pattern` (a constant column such as a team id). */
   repeat(pattern: Buffer, n: number): void {
     const len = pattern.length * n;
@@ -157,6 +190,13 @@ function writeColumn(w: ByteWriter, type: NativeType, rows: readonly unknown[][]
         w.pos = w.buf.writeUInt32LE((n - lo) / TWO_32, w.pos + 4);
       }
   }
+}
+
+/** A String value as Native writes it (varint length + UTF-8), to repeat as a run. */
+export function nativeString(s: string): Buffer {
+  const w = new ByteWriter(16 + s.length * 3);
+  w.string(s);
+  return Buffer.from(w.result);
 }
 
 /** A UInt16 value's two bytes (little-endian). */

@@ -10,6 +10,7 @@
  * test checks that both roads give the same aggregates: min/max/sum skip NaN, `count` counts every
  * point, the last value is the one with the highest (step, logged_at).
  */
+import { BucketRows, bucketBlock, dataColumns } from './bucket-rows.ts';
 import { nativeBlock, uuidBytes, type NativeType } from './native.ts';
 
 const HOUR_MS = 3_600_000;
@@ -25,36 +26,6 @@ export const ROLLUP_STEPS = 256;
  * into a few hundred pixels) merges ~1.2k of these per series instead of scanning 10k points.
  */
 export const FINE_ROLLUP_STEPS = 8;
-
-function set(p: [number, number, number], step: number, tsMs: number, v: number): void {
-  p[0] = step;
-  p[1] = tsMs;
-  p[2] = v;
-}
-
-/**
- * One fine rollup bucket of one (metric, host): min/max ignoring NaN, the last point, how many
- * points, and which of its steps were logged (bit step % FINE_ROLLUP_STEPS). A re-logged step is
- * two points on one bit, so readers can tell a bucket whose extremes may hold an overwritten value.
- */
-export class FinePartial {
-  min = NaN;
-  max = NaN;
-  n = 0;
-  mask = 0;
-  last: [number, number, number] = [0, 0, 0];
-
-  add(step: number, tsMs: number, v: number): void {
-    if (v === v) {
-      if (!(v >= this.min)) this.min = v;
-      if (!(v <= this.max)) this.max = v;
-    }
-    // set in place: a new tuple per point was most of the ingest's garbage (GC ~2 s per 2M imported points)
-    if (this.n === 0 || step >= this.last[0]) set(this.last, step, tsMs, v);
-    this.mask |= 1 << step % FINE_ROLLUP_STEPS;
-    this.n++;
-  }
-}
 
 /** Summary statistics of some points (one metric, one hour or one step). */
 export class StatPartial {
@@ -96,52 +67,87 @@ export class StatPartial {
   }
 }
 
-/** One rollup bucket of one (metric, host): its lowest, highest, first and last point. */
-export class RollupPartial {
-  n = 0;
-  // [step, ts ms, value] of each kept point, and the low/high sort keys (NaN sorts last)
-  low: [number, number, number] = [0, 0, 0];
-  lowKey = Infinity;
-  high: [number, number, number] = [0, 0, 0];
-  highKey = -Infinity;
-  first: [number, number, number] = [0, 0, 0];
-  last: [number, number, number] = [0, 0, 0];
+/** Column of `name` in a BucketRows laid out as `columns`' data columns (bookkeeping after them). */
+const at = (columns: readonly string[], name: string) => {
+  const c = columns.indexOf(name);
+  if (c < 0) throw new Error(`no column ${name}`);
+  return c;
+};
 
-  add(step: number, tsMs: number, v: number): void {
+/**
+ * The rollup buckets of one metric, per host: each bucket's lowest, highest, first and last point
+ * (as [step, ts, value] columns), the low/high sort keys (NaN sorts last) and its point count.
+ */
+export class RollupRows extends BucketRows {
+  add(host: string, step: number, tsMs: number, v: number): void {
+    const r = this.row(host, Math.floor(step / ROLLUP_STEPS));
+    const d = this.data;
+    const cap = this.capacity;
     const lowKey = v === v ? v : Infinity;
     const highKey = v === v ? v : -Infinity;
-    // each kept point has its own tuple, updated in place (no allocation per point)
-    if (this.n === 0) {
-      set(this.low, step, tsMs, v);
-      set(this.high, step, tsMs, v);
-      set(this.first, step, tsMs, v);
-      set(this.last, step, tsMs, v);
-      this.lowKey = lowKey;
-      this.highKey = highKey;
+    const count = d[R.count * cap + r];
+    if (count === 0) {
+      setPoint(d, R.low * cap + r, cap, step, tsMs, v);
+      setPoint(d, R.high * cap + r, cap, step, tsMs, v);
+      setPoint(d, R.first * cap + r, cap, step, tsMs, v);
+      setPoint(d, R.last * cap + r, cap, step, tsMs, v);
+      d[R.lowKey * cap + r] = lowKey;
+      d[R.highKey * cap + r] = highKey;
     } else {
-      if (lowKey < this.lowKey) set(this.low, step, tsMs, v), (this.lowKey = lowKey);
-      if (highKey > this.highKey) set(this.high, step, tsMs, v), (this.highKey = highKey);
-      if (step < this.first[0]) set(this.first, step, tsMs, v);
-      if (step >= this.last[0]) set(this.last, step, tsMs, v);
+      if (lowKey < d[R.lowKey * cap + r]) setPoint(d, R.low * cap + r, cap, step, tsMs, v), (d[R.lowKey * cap + r] = lowKey);
+      if (highKey > d[R.highKey * cap + r]) setPoint(d, R.high * cap + r, cap, step, tsMs, v), (d[R.highKey * cap + r] = highKey);
+      if (step < d[R.first * cap + r]) setPoint(d, R.first * cap + r, cap, step, tsMs, v);
+      if (step >= d[R.last * cap + r]) setPoint(d, R.last * cap + r, cap, step, tsMs, v);
     }
-    this.n++;
+    d[R.count * cap + r] = count + 1;
   }
+
+  constructor() {
+    super(new Array(R.count).fill(0)); // every kept point is set by the bucket's first point
+  }
+}
+
+/**
+ * The fine rollup buckets of one metric, per host: min/max ignoring NaN, the last point, how many
+ * points, and which of its steps were logged (bit step % FINE_ROLLUP_STEPS). A re-logged step is
+ * two points on one bit, so readers can tell a bucket whose extremes may hold an overwritten value.
+ */
+export class FineRows extends BucketRows {
+  add(host: string, step: number, tsMs: number, v: number): void {
+    const r = this.row(host, Math.floor(step / FINE_ROLLUP_STEPS));
+    const d = this.data;
+    const cap = this.capacity;
+    if (v === v) {
+      if (!(v >= d[F.min * cap + r])) d[F.min * cap + r] = v;
+      if (!(v <= d[F.max * cap + r])) d[F.max * cap + r] = v;
+    }
+    const count = d[F.count * cap + r];
+    if (count === 0 || step >= d[F.last * cap + r]) setPoint(d, F.last * cap + r, cap, step, tsMs, v);
+    d[F.mask * cap + r] |= 1 << step % FINE_ROLLUP_STEPS;
+    d[F.count * cap + r] = count + 1;
+  }
+
+  constructor() {
+    // min/max NaN until a value that is not NaN arrives (a NaN-only bucket stores NaN, as the SQL's)
+    super(FINE_DATA.slice(1).map((c) => (c === 'p_min' || c === 'p_max' ? NaN : 0)));
+  }
+}
+
+/** A kept point: step, ts, value in three consecutive columns, from index `i` of the first. */
+function setPoint(d: Float64Array, i: number, cap: number, step: number, tsMs: number, v: number): void {
+  d[i] = step;
+  d[i + cap] = tsMs;
+  d[i + 2 * cap] = v;
 }
 
 /** Everything one metric of one request contributes to the aggregates. */
 export class MetricPartials {
   readonly hours = new Map<number, StatPartial>();
   readonly steps = new Map<number, StatPartial>(); // host-tagged points only
-  readonly rollups = new Map<string, Map<number, RollupPartial>>(); // host → bucket → partial
-  readonly fine = new Map<string, Map<number, FinePartial>>(); // host → fine bucket → partial
+  readonly rollup = new RollupRows();
+  readonly fine = new FineRows();
   private hour = -1;
   private hourStat: StatPartial | undefined;
-  private rollupHost: string | undefined;
-  private rollupBucket = -1;
-  private rollup: RollupPartial | undefined;
-  private fineHost: string | undefined;
-  private fineBucket = -1;
-  private finePartial: FinePartial | undefined;
 
   constructor(readonly name: string) {}
 
@@ -153,29 +159,8 @@ export class MetricPartials {
       if (!this.hourStat) this.hours.set(hour, (this.hourStat = new StatPartial()));
     }
     this.hourStat.add(step, tsMs, v, logged);
-
-    const bucket = Math.floor(step / ROLLUP_STEPS);
-    if (bucket !== this.rollupBucket || host !== this.rollupHost || !this.rollup) {
-      let byBucket = this.rollups.get(host);
-      if (!byBucket) this.rollups.set(host, (byBucket = new Map()));
-      this.rollup = byBucket.get(bucket);
-      if (!this.rollup) byBucket.set(bucket, (this.rollup = new RollupPartial()));
-      this.rollupBucket = bucket;
-      this.rollupHost = host;
-    }
-    this.rollup.add(step, tsMs, v);
-
-    const fine = Math.floor(step / FINE_ROLLUP_STEPS);
-    if (fine !== this.fineBucket || host !== this.fineHost || !this.finePartial) {
-      let byBucket = this.fine.get(host);
-      if (!byBucket) this.fine.set(host, (byBucket = new Map()));
-      this.finePartial = byBucket.get(fine);
-      if (!this.finePartial) byBucket.set(fine, (this.finePartial = new FinePartial()));
-      this.fineBucket = fine;
-      this.fineHost = host;
-    }
-    this.finePartial.add(step, tsMs, v);
-
+    this.rollup.add(host, step, tsMs, v);
+    this.fine.add(host, step, tsMs, v);
     if (host !== '') {
       let s = this.steps.get(step);
       if (!s) this.steps.set(step, (s = new StatPartial()));
@@ -252,32 +237,32 @@ export const FINE_INPUT_COLUMNS = [
   ['retention_days', 'UInt16'],
 ] as const;
 
+const ROLLUP_DATA = dataColumns(ROLLUP_INPUT_COLUMNS);
+// the point count is bookkeeping (rollup rows do not carry it): the column after the written ones
+const R = { low: at(ROLLUP_DATA, 'low_step'), lowKey: at(ROLLUP_DATA, 'low_key'), high: at(ROLLUP_DATA, 'high_step'), highKey: at(ROLLUP_DATA, 'high_key'), first: at(ROLLUP_DATA, 'first_step'), last: at(ROLLUP_DATA, 'last_step'), count: ROLLUP_DATA.length };
+const FINE_DATA = dataColumns(FINE_INPUT_COLUMNS);
+const F = { min: at(FINE_DATA, 'p_min'), max: at(FINE_DATA, 'p_max'), last: at(FINE_DATA, 'last_step'), count: at(FINE_DATA, 'p_point_count'), mask: at(FINE_DATA, 'step_mask') };
+
 const withRetention = (columns: readonly (readonly [string, NativeType])[]) => [...columns, ['retention_days', 'UInt16'] as const];
 
 const statRow = (s: StatPartial) => [s.min, s.max, s.sum, s.valueCount, s.pointCount, s.lastValue, s.lastStep, s.lastLogged, s.firstStep, s.lastTs];
 
-export function encodePartials(target: PartialTarget, metrics: Iterable<MetricPartials>): PartialBlocks {
+export function encodePartials(target: PartialTarget, metrics: readonly MetricPartials[]): PartialBlocks {
   const summary: unknown[][] = [];
   const aggregated: unknown[][] = [];
-  const rollup: unknown[][] = [];
-  const fine: unknown[][] = [];
   const ids = [uuidBytes(target.teamId), uuidBytes(target.projectId), uuidBytes(target.experimentId)];
   const days = target.retentionDays; // migration 6 appended it to every input table
   for (const m of metrics) {
     const key = [...ids, m.name];
     for (const [hour, s] of m.hours) summary.push([...key, hour * 3600, ...statRow(s), days]);
     for (const [step, s] of m.steps) aggregated.push([...key, step, ...statRow(s), days]);
-    for (const [host, buckets] of m.rollups) {
-      for (const [bucket, r] of buckets) rollup.push([...key, host, bucket, ...r.low, r.lowKey, ...r.high, r.highKey, ...r.first, ...r.last, days]);
-    }
-    for (const [host, buckets] of m.fine) {
-      for (const [bucket, f] of buckets) fine.push([...key, host, bucket, f.min, f.max, ...f.last, f.n, f.mask, days]);
-    }
   }
   const out: PartialBlocks = {};
   if (summary.length) out.metrics_summary_input = nativeBlock(withRetention(SUMMARY_INPUT_COLUMNS), summary);
   if (aggregated.length) out.metrics_aggregated_input = nativeBlock(withRetention(AGGREGATED_INPUT_COLUMNS), aggregated);
-  if (rollup.length) out.metrics_rollup_input = nativeBlock(withRetention(ROLLUP_INPUT_COLUMNS), rollup);
-  if (fine.length) out.metrics_rollup_fine_input = nativeBlock(FINE_INPUT_COLUMNS, fine);
+  const rollup = bucketBlock(withRetention(ROLLUP_INPUT_COLUMNS), ids, days, metrics.map((m) => ({ name: m.name, rows: m.rollup })));
+  if (rollup) out.metrics_rollup_input = rollup;
+  const fine = bucketBlock(FINE_INPUT_COLUMNS, ids, days, metrics.map((m) => ({ name: m.name, rows: m.fine })));
+  if (fine) out.metrics_rollup_fine_input = fine;
   return out;
 }
