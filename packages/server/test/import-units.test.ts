@@ -126,6 +126,19 @@ describe('MLflow metric files', () => {
     });
   });
 
+  it('values parsed from the bytes are the doubles Number() gives for their text, to the last bit', async () => {
+    let seed = 12345;
+    const rand = () => ((seed = Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5 | 0) >>> 0) / 2 ** 32;
+    const texts = ['0', '-0', '5.', '.5', '-.5', '007.250', '9007199254740991', '9007199254740993', '0.9007199254740993', '0.30000000000000004', '1e-05', '-2.5E+3', '123456789012345.6'];
+    for (let k = 0; texts.length < 20_000; k++) {
+      const x = (rand() - 0.5) * 10 ** Math.floor(rand() * 24 - 12);
+      texts.push(String(x), x.toFixed(Math.floor(rand() * 17)), x.toPrecision(1 + Math.floor(rand() * 17)), String(Math.fround(x)));
+    }
+    const r = await read(texts.map((t, s) => `${1_700_000_000_000 + s} ${t} ${s}`).join('\n'));
+    expect(r.n).toBe(texts.length);
+    expect(r.points.flatMap(([s, v]) => (Object.is(v, Number(texts[s])) ? [] : [[texts[s], v]]))).toEqual([]);
+  });
+
   it('streams a file larger than its 4 MiB read buffer, lines cut at the buffer edge included, and a line longer than the buffer', async () => {
     const lines = Array.from({ length: 200_000 }, (_, s) => `${1_700_000_000_000 + s} ${s / 1024} ${s}`);
     lines[123_456] = `1 0.${'1'.repeat(5 << 20)} 123456`; // a 5 MiB value: grows the buffer
