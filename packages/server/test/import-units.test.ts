@@ -55,6 +55,19 @@ describe('TFRecord framing', () => {
     expect(await readAll(Buffer.concat(again))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' }] });
   });
 
+  it('length fields under 4096 are checked by a table, longer ones by their CRC: same records, same issues', async () => {
+    const texts = ['a'.repeat(300), 'b'.repeat(4095), 'c'.repeat(4096), 'd'.repeat(5000)];
+    const file = Buffer.concat(texts.map((s) => frameRecord(Buffer.from(s))));
+    expect(await readAll(file)).toEqual({ records: texts.map((s, i) => [s, texts.slice(0, i).reduce((o, t) => o + t.length + 16, 0)]), issues: [] });
+    const bent = frameRecord(Buffer.from('b'.repeat(300)));
+    bent[1] ^= 2; // length 300 -> 812: the stored CRC is 300's
+    expect(await readAll(bent)).toEqual({ records: [], issues: [{ offset: 0, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' }] });
+    const huge = Buffer.alloc(16);
+    huge.writeUInt32LE(1, 4); // 2^32, with its own valid CRC
+    huge.writeUInt32LE(maskedCrc32c(huge.subarray(0, 8)), 8);
+    expect(await readAll(huge)).toEqual({ records: [], issues: [{ offset: 0, problem: 'record length 4294967296 is implausible; rest of file skipped' }] });
+  });
+
   it('a truncated header or body is reported with its offset', async () => {
     const recs = Buffer.concat(['one', 'two'].map((s) => frameRecord(Buffer.from(s))));
     expect(await readAll(recs.subarray(0, 19 + 5))).toEqual({ records: [['one', 0]], issues: [{ offset: 19, problem: 'truncated record header (5 bytes left of 12)' }] });

@@ -5,7 +5,8 @@ import { crc32c } from '@node-rs/crc32';
  * TFRecord framing, as TensorFlow writes every events.out.tfevents.* file:
  *   uint64 length (LE) | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
  * CRC32C comes from @node-rs/crc32 (SSE4.2/ARM CRC instructions through napi, prebuilt per platform)
- * for large inputs only: a napi call costs ~0.5–1 µs, so the 8-byte length field and the typical
+ * for large inputs only: a napi call costs ~0.5–1 µs, so the 8-byte length field (below 4096 a lookup
+ * in a table of their CRCs) and the typical
  * 40–200-byte scalar event go through a slicing-by-8 table loop (measured on this 2-core box:
  * 40 B 0.24 µs vs 0.70 byte-wise and 0.85 napi; 256 B 0.9 vs 2.2 and 1.1; napi wins from ~512 B).
  */
@@ -39,6 +40,20 @@ function maskedRange(b: Uint8Array, start: number, end: number): number {
 }
 
 export const maskedCrc32c = (b: Uint8Array): number => maskedRange(b, 0, b.length);
+
+/** Little-endian uint32 at b[i] (Buffer.readUInt32LE's bounds checks showed in the profile; callers have checked the range). */
+const u32 = (b: Uint8Array, i: number): number => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+
+/** The masked CRC of every 8-byte length field below 4096: a scalar event's header check is a lookup, not a CRC. */
+const LENGTH_CRCS = new Uint32Array(4096);
+{
+  const field = new Uint8Array(8);
+  for (let n = 0; n < LENGTH_CRCS.length; n++) {
+    field[0] = n & 0xff;
+    field[1] = n >>> 8;
+    LENGTH_CRCS[n] = maskedRange(field, 0, 8);
+  }
+}
 
 /** One framed record (the writer side: tests and the benchmark's fixture generator). */
 export function frameRecord(data: Uint8Array): Buffer {
@@ -117,11 +132,13 @@ export async function scanRecords(
         return pos;
       }
       const h = pos - bufStart;
-      if (maskedRange(buf, h, h + 8) !== buf.readUInt32LE(h + 8)) {
+      const lo = u32(buf, h);
+      const hi = u32(buf, h + 4);
+      if ((hi === 0 && lo < LENGTH_CRCS.length ? LENGTH_CRCS[lo] : maskedRange(buf, h, h + 8)) !== u32(buf, h + 8)) {
         onIssue({ offset: pos, problem: 'length CRC mismatch (corrupted record header); rest of file skipped' });
         return pos;
       }
-      const len = buf.readUInt32LE(h) + buf.readUInt32LE(h + 4) * 2 ** 32;
+      const len = lo + hi * 2 ** 32;
       if (len > MAX_RECORD) {
         onIssue({ offset: pos, problem: `record length ${len} is implausible; rest of file skipped` });
         return pos;
@@ -131,7 +148,7 @@ export async function scanRecords(
         return pos;
       }
       const d = pos - bufStart + 12;
-      if (maskedRange(buf, d, d + len) !== buf.readUInt32LE(d + len)) onIssue({ offset: pos, problem: 'data CRC mismatch; record skipped' });
+      if (maskedRange(buf, d, d + len) !== u32(buf, d + len)) onIssue({ offset: pos, problem: 'data CRC mismatch; record skipped' });
       else onRecord(buf, d, d + len, pos);
       pos += 16 + len;
     }
