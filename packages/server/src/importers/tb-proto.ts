@@ -180,22 +180,39 @@ let pos = 0; // where varint() stopped (a module slot instead of a returned tupl
 
 /**
  * Tags repeat on every step: their strings are kept by a hash of their bytes (checked byte by byte
- * on a hit), so the hot path decodes no UTF-8 and allocates no string per value.
+ * on a hit), so the hot path decodes no UTF-8 and allocates no string per value. Writers log a
+ * step's tags in the same order every step, so each entry remembers the tag that came after it
+ * last time: when that guess matches byte for byte, neither the hash nor the map is needed.
  */
-const tagCache = new Map<number, { bytes: Uint8Array; tag: string }>();
+interface TagEntry {
+  bytes: Uint8Array;
+  tag: string;
+  next: TagEntry | undefined;
+}
+const tagCache = new Map<number, TagEntry>();
+let lastTag: TagEntry | undefined;
+
+const sameBytes = (e: TagEntry, b: Uint8Array, start: number, end: number): boolean => {
+  const x = e.bytes;
+  if (x.length !== end - start) return false;
+  for (let i = start; i < end; i++) if (x[i - start] !== b[i]) return false;
+  return true;
+};
+
 function tagString(b: Uint8Array, start: number, end: number): string {
+  const guess = lastTag?.next;
+  if (guess && sameBytes(guess, b, start, end)) return (lastTag = guess).tag;
   let h = 0x811c9dc5 ^ (end - start);
   for (let i = start; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  const hit = tagCache.get(h);
-  if (hit && hit.bytes.length === end - start) {
-    let same = true;
-    for (let i = start; i < end; i++) if (hit.bytes[i - start] !== b[i]) { same = false; break; }
-    if (same) return hit.tag;
+  let e = tagCache.get(h);
+  if (!e || !sameBytes(e, b, start, end)) {
+    if (tagCache.size >= 4096) tagCache.clear();
+    e = { bytes: Uint8Array.prototype.slice.call(b, start, end), tag: Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8'), next: undefined };
+    tagCache.set(h, e);
   }
-  const tag = Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
-  if (tagCache.size >= 4096) tagCache.clear();
-  tagCache.set(h, { bytes: Uint8Array.prototype.slice.call(b, start, end), tag });
-  return tag;
+  if (lastTag) lastTag.next = e;
+  lastTag = e;
+  return e.tag;
 }
 
 const f32 = new Float32Array(1);
