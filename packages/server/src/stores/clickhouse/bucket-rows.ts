@@ -16,14 +16,34 @@ export function dataColumns(columns: readonly (readonly [string, NativeType])[])
   return names.slice(names.indexOf('host') + 1).filter((c) => c !== 'retention_days');
 }
 
+/**
+ * Column arrays given back once a request's blocks are written, for the next request's rows. A new
+ * one is an ArrayBuffer (external memory to V8): a few MB of them per 100k-point request made V8
+ * start full heap markings more often than the per-row objects they replaced had.
+ */
+const spare = new Map<number, Float64Array[]>();
+const SPARE_MAX_LENGTH = 1 << 17; // 1 MB: the arrays of very large batches are left to the GC
+const SPARE_PER_LENGTH = 64;
+
+function take(length: number): Float64Array {
+  return spare.get(length)?.pop() ?? new Float64Array(length);
+}
+
+function give(a: Float64Array): void {
+  if (a.length === 0 || a.length > SPARE_MAX_LENGTH) return;
+  let free = spare.get(a.length);
+  if (!free) spare.set(a.length, (free = []));
+  if (free.length < SPARE_PER_LENGTH) free.push(a);
+}
+
 export abstract class BucketRows {
   n = 0;
   /** Rows each column has room for; column c of row r is data[c * capacity + r]. */
   capacity = 64;
+  /** Column 0 the bucket, then the blank-initialised ones, last the row's index in `hosts`. */
   data: Float64Array;
-  /** Row → index in `hosts`. */
-  hostOf = new Uint32Array(this.capacity);
   readonly hosts: string[] = [];
+  private readonly hostColumn: number;
   private readonly hostIndex = new Map<string, number>();
   private readonly rowsByHost: Map<number, number>[] = [];
   // the row of the previous point: a series arrives in step order, so most points reuse it
@@ -36,7 +56,8 @@ export abstract class BucketRows {
    *   written ones (dataColumns) are the subclass's own bookkeeping
    */
   constructor(private readonly blank: readonly number[]) {
-    this.data = new Float64Array((blank.length + 1) * this.capacity);
+    this.hostColumn = blank.length + 1;
+    this.data = take((this.hostColumn + 1) * this.capacity);
   }
 
   protected row(host: string, bucket: number): number {
@@ -56,30 +77,40 @@ export abstract class BucketRows {
     return r;
   }
 
+  // every column of the row is written: the arrays are reused, so they hold an old request's values
   private append(host: number, bucket: number): number {
     if (this.n === this.capacity) this.grow();
     const r = this.n++;
     const cap = this.capacity;
-    this.hostOf[r] = host;
     this.data[r] = bucket;
     for (let c = 0; c < this.blank.length; c++) this.data[(c + 1) * cap + r] = this.blank[c];
+    this.data[this.hostColumn * cap + r] = host;
     return r;
   }
 
   private grow(): void {
     const old = this.capacity;
     const cap = old * 2;
-    const data = new Float64Array(this.data.length * 2);
-    for (let c = 0; c * old < this.data.length; c++) data.set(this.data.subarray(c * old, c * old + this.n), c * cap);
-    const hostOf = new Uint32Array(cap);
-    hostOf.set(this.hostOf);
+    const data = take(this.data.length * 2);
+    for (let c = 0; c <= this.hostColumn; c++) data.set(this.data.subarray(c * old, c * old + this.n), c * cap);
+    give(this.data);
     this.data = data;
-    this.hostOf = hostOf;
     this.capacity = cap;
   }
 
   column(c: number): Float64Array {
     return this.data.subarray(c * this.capacity, c * this.capacity + this.n);
+  }
+
+  hostOf(r: number): number {
+    return this.data[this.hostColumn * this.capacity + r];
+  }
+
+  /** Hands the columns back for reuse; the rows are gone (n = 0) and must not be added to again. */
+  release(): void {
+    give(this.data);
+    this.data = new Float64Array(0);
+    this.n = 0;
   }
 }
 
@@ -119,8 +150,8 @@ function hostRuns(w: ByteWriter, rows: BucketRows): void {
   const encoded = rows.hosts.map(nativeString);
   let start = 0;
   for (let r = 1; r <= rows.n; r++) {
-    if (r < rows.n && rows.hostOf[r] === rows.hostOf[start]) continue;
-    w.repeat(encoded[rows.hostOf[start]], r - start);
+    if (r < rows.n && rows.hostOf(r) === rows.hostOf(start)) continue;
+    w.repeat(encoded[rows.hostOf(start)], r - start);
     start = r;
   }
 }

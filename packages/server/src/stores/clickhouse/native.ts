@@ -8,6 +8,14 @@
 
 const TWO_32 = 2 ** 32;
 
+// the integer columns are converted here and copied out at once: one buffer for all of them
+// (a new ArrayBuffer per column is external memory, which makes V8 mark the heap sooner)
+let scratch = new Uint32Array(4096);
+function scratchWords(n: number): Uint32Array {
+  if (scratch.length < n) scratch = new Uint32Array(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
 /** A growing byte buffer with the primitive encodings the Native format uses. */
 export class ByteWriter {
   buf: Buffer;
@@ -75,22 +83,28 @@ export class ByteWriter {
     switch (type) {
       case 'Float64':
         return this.typed(values);
-      case 'UInt16':
-        return this.typed(new Uint16Array(values));
+      case 'UInt16': {
+        const halves = new Uint16Array(scratchWords(Math.ceil(values.length / 2)).buffer, 0, values.length);
+        halves.set(values);
+        return this.typed(halves);
+      }
       case 'DateTime':
-      case "DateTime('UTC')":
-        return this.typed(new Uint32Array(values));
+      case "DateTime('UTC')": {
+        const words = scratchWords(values.length).subarray(0, values.length);
+        words.set(values);
+        return this.typed(words);
+      }
       case 'UUID':
       case 'String':
         throw new Error(`not a numeric column type: ${type}`);
       default: {
-        const words = new Uint32Array(values.length * 2);
+        const words = scratchWords(values.length * 2);
         for (let i = 0; i < values.length; i++) {
           const hi = Math.floor(values[i] / TWO_32);
           words[2 * i] = values[i] - hi * TWO_32;
           words[2 * i + 1] = hi;
         }
-        return this.typed(words);
+        return this.typed(words.subarray(0, values.length * 2));
       }
     }
   }

@@ -264,5 +264,6 @@ export function encodePartials(target: PartialTarget, metrics: readonly MetricPa
   if (rollup) out.metrics_rollup_input = rollup;
   const fine = bucketBlock(FINE_INPUT_COLUMNS, ids, days, metrics.map((m) => ({ name: m.name, rows: m.fine })));
   if (fine) out.metrics_rollup_fine_input = fine;
+  for (const m of metrics) m.rollup.release(), m.fine.release();
   return out;
 }
