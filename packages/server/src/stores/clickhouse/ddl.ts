@@ -353,7 +353,7 @@ function retentionStatements(o: DdlOptions): string[] {
 
 /**
  * Migration 7: the fine rollup (METRICS_ROLLUP_FINE), born with migration 6's retention columns and
- * TTL, fed from its own partials input (partials.ts FinePartial), and filled once from the points
+ * TTL, fed from its own partials input (partials.ts FineRows), and filled once from the points
  * already stored. Readers trust a series' fine rows only when their point count equals the
  * summary's, so a write racing the backfill (counted twice) or an older server writing without the
  * partials (counted never) sends that series to the point scan instead of showing wrong buckets.
