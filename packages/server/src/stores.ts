@@ -3,7 +3,7 @@ import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openMetricWriter } from './services/ingest.ts';
 import { connectClickHouse } from './stores/clickhouse/client.ts';
-import { migrateClickHouse, setPartFsync } from './stores/clickhouse/migrate.ts';
+import { migrateClickHouse, setEmbeddedTableSettings } from './stores/clickhouse/migrate.ts';
 import { ClickHouseStore } from './stores/clickhouse/query.ts';
 import { openPostgres } from './stores/postgres/db.ts';
 import { WriteLogMirror } from './stores/postgres/write-log-mirror.ts';
@@ -31,7 +31,7 @@ export async function openStores(config: Config, log: Log): Promise<AppContext> 
       maxMemoryBytes: config.ASSAY_QUERY_MAX_MEMORY_BYTES,
     });
     await migrateClickHouse(ch, { database: config.CLICKHOUSE_DATABASE, cluster: config.CLICKHOUSE_CLUSTER });
-    if (config.clickhouse.kind === 'chdb') await setPartFsync(ch, config.CLICKHOUSE_DATABASE, config.clickhouse.fsync);
+    if (config.clickhouse.kind === 'chdb') await setEmbeddedTableSettings(ch, config.CLICKHOUSE_DATABASE, config.clickhouse.fsync);
   } catch (e) {
     await ch?.close().catch(() => undefined);
     await pg.close().catch(() => undefined);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openPostgres, type PostgresStore } from '../src/stores/postgres/db.ts';
-import { setPartFsync } from '../src/stores/clickhouse/migrate.ts';
+import { setEmbeddedTableSettings } from '../src/stores/clickhouse/migrate.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -76,7 +76,7 @@ describe('PGlite durability', () => {
 describe('chDB durability', () => {
   const t = useTestServer('durable');
 
-  it('every MergeTree table fsyncs its parts and part directory at insert', async () => {
+  it('every MergeTree table fsyncs its parts and part directory at insert, and merges up to twice as many parts at once', async () => {
     const { ctx, config } = t.srv;
     if (ctx.ch.kind !== 'chdb') return; // a ClickHouse server keeps its operator's settings
     const rows = await ctx.ch.adminRows<[string, string]>(
@@ -89,6 +89,7 @@ describe('chDB durability', () => {
       expect(engine, name).toContain('fsync_part_directory = 1');
       expect(engine, name).toContain("auto_statistics_types = ''");
       expect(engine, name).toContain('write_marks_for_substreams_in_compact_parts = 0');
+      expect(engine, name).toContain('merge_selector_base = 10');
     }
   });
 
@@ -96,11 +97,12 @@ describe('chDB durability', () => {
     const { ctx, config } = t.srv;
     if (ctx.ch.kind !== 'chdb') return;
     const db = config.CLICKHOUSE_DATABASE;
-    await ctx.ch.adminCommand(`ALTER TABLE ${db}.metrics_rollup_fine RESET SETTING auto_statistics_types, write_marks_for_substreams_in_compact_parts`);
+    await ctx.ch.adminCommand(`ALTER TABLE ${db}.metrics_rollup_fine RESET SETTING auto_statistics_types, write_marks_for_substreams_in_compact_parts, merge_selector_base`);
     const since = Math.floor(Date.now() / 1000);
-    await setPartFsync(ctx.ch, db, true);
+    await setEmbeddedTableSettings(ctx.ch, db, true);
     const [[engine]] = await ctx.ch.adminRows<[string]>(`SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'metrics_rollup_fine'`, { db });
     expect(engine).toContain("auto_statistics_types = ''");
+    expect(engine).toContain('merge_selector_base = 10');
     expect(engine).toContain('fsync_after_insert = 1');
     const { projectId, experimentId } = await seedRun(t.team.api, 'p-parts', 'e');
     expect((await t.team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [{ metric_name: 'x', step: 1, metric_value: 1 }] })).status).toBe(200);
