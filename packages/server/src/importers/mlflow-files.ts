@@ -101,7 +101,8 @@ const TWO53 = 2 ** 53;
  * digits ("1700000000000 0.125 3", the form MLflow writes) is parsed from the bytes: no string per
  * line or field. The value is m / 10^k or m × 10^k with m < 2^53 and k ≤ 22 — both exact doubles,
  * so one IEEE operation rounds it correctly, which is what Number() of the text gives (Clinger's
- * fast path). Any other value (17 significant digits, nan, inf, 1e-500 …) goes through parseValue,
+ * fast path; m stays exact while it is below 2^53, leading zeros included). Any other value (17
+ * significant digits, nan, inf, 1e-500 …) goes through parseValue,
  * and any other line through the string code the byte path replaced, so what is accepted, skipped
  * or warned about stays exactly as before.
  */
@@ -158,7 +159,7 @@ class MetricLines {
       else break;
     }
     let value: Value | undefined;
-    if (p < end && buf[p] === 32 && digits > 0 && digits <= 16 && m < TWO53 && scale >= -22) {
+    if (p < end && buf[p] === 32 && digits > 0 && m < TWO53 && scale >= -22) {
       value = scale ? m / POW10[-scale] : m;
       if (negative) value = -value;
     } else {
