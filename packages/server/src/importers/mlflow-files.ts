@@ -99,12 +99,11 @@ const TWO53 = 2 ** 53;
 /**
  * The lines of one metric file into its writer. A line of plain digits, a decimal value and plain
  * digits ("1700000000000 0.125 3", the form MLflow writes) is parsed from the bytes: no string per
- * line or field. The value is m / 10^k or m × 10^k with m < 2^53 and k ≤ 22 — both exact doubles,
- * so one IEEE operation rounds it correctly, which is what Number() of the text gives (Clinger's
- * fast path; m stays exact while it is below 2^53, leading zeros included). Any other value (17
- * significant digits, nan, inf, 1e-500 …) goes through parseValue,
- * and any other line through the string code the byte path replaced, so what is accepted, skipped
- * or warned about stays exactly as before.
+ * line or field. The value's digits form an integer m and it is m / 10^k: while m < 2^53 both are
+ * exact doubles, so the one division rounds correctly and gives Number()'s double (Clinger's fast
+ * path). Any other value (m ≥ 2^53 — many 17-digit reprs —, exponents, nan, inf) goes through
+ * parseValue, and any other line through the string code the byte path replaced, so what is
+ * accepted, skipped or warned about stays exactly as before.
  */
 class MetricLines {
   n = 0;

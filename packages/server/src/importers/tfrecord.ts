@@ -5,10 +5,10 @@ import { crc32c } from '@node-rs/crc32';
  * TFRecord framing, as TensorFlow writes every events.out.tfevents.* file:
  *   uint64 length (LE) | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
  * CRC32C comes from @node-rs/crc32 (SSE4.2/ARM CRC instructions through napi, prebuilt per platform)
- * for large inputs only: a napi call costs ~0.5–1 µs, so the 8-byte length field (below 4096 a lookup
- * in a table of their CRCs) and the typical
- * 40–200-byte scalar event go through a slicing-by-8 table loop (measured on this 2-core box:
- * 40 B 0.24 µs vs 0.70 byte-wise and 0.85 napi; 256 B 0.9 vs 2.2 and 1.1; napi wins from ~512 B).
+ * for large inputs only: a napi call costs ~0.5–1 µs, so the 8-byte length field (below 4096: a
+ * table of their CRCs) and the typical 40–200-byte scalar event go through a slicing-by-8 table loop
+ * (measured on this 2-core box: 40 B 0.24 µs vs 0.70 byte-wise and 0.85 napi; 256 B 0.9 vs 2.2 and
+ * 1.1; napi wins from ~512 B).
  */
 
 const MASK_DELTA = 0xa282ead8;
