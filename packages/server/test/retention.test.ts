@@ -104,15 +104,20 @@ describe('per-project retention', () => {
     const p = (await api.post('/projects', { name: 'ttl', retention_days: 7 })).body;
     const e = (await api.post(`/projects/${p.id}/experiments`, { name: 'run' })).body;
     const live = (await api.post(`/projects/${p.id}/experiments`, { name: 'live' })).body;
-    // Rows already past their retention are dropped as they are written; these reach it 6 s from now
-    // (the TTL truncates logged_at to the second; on a shared ClickHouse — CI's CLICKHOUSE_URL pass —
-    // other files' inserts merge the part at any moment, and a merge drops rows the moment they expire).
-    await oldPoints(p.id, e.id, 0, 25, 7 * DAY_S - 6, 7);
+    // Rows already past their retention are dropped as they are written; these reach it MARGIN_S
+    // from their insert (the TTL truncates logged_at to the second; on a shared ClickHouse — CI's
+    // CLICKHOUSE_URL pass — other files' inserts merge the part at any moment, and a merge drops
+    // rows the moment they expire). The margin covers the checks below on a loaded CI machine: with
+    // 6 s, a clean-clone run (crash and fuzz suites beside it) saw the rows gone before the first
+    // check. The run that lives on is written first, so nothing waits between insert and check.
+    const MARGIN_S = 20;
     await oldPoints(p.id, live.id, 0, 25, 6 * DAY_S, 7);
+    const insertedAt = Date.now();
+    await oldPoints(p.id, e.id, 0, 25, 7 * DAY_S - MARGIN_S, 7);
     const raw = async (x: string) => Number((await sql<[number]>('SELECT count() FROM metrics WHERE experiment_id = {e:UUID}', { e: x }))[0][0]);
     expect([await raw(e.id), await raw(live.id)]).toEqual([25, 25]);
     expect((await api.get(`/metrics/summary/${p.id}/${e.id}`)).body.metrics.loss).toMatchObject({ count: 25 });
-    await new Promise((r) => setTimeout(r, 7000));
+    await new Promise((r) => setTimeout(r, Math.max(0, insertedAt + (MARGIN_S + 1.5) * 1000 - Date.now())));
     for (const table of ['metrics', 'metrics_summary', 'metrics_hourly', 'metrics_rollup']) await command(`OPTIMIZE TABLE ${table} FINAL`);
     expect([await raw(e.id), await raw(live.id)]).toEqual([0, 25]);
     expect((await api.get(`/metrics/summary/${p.id}/${e.id}`)).body.metrics).toEqual({});
