@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
+import { LIMITS } from '@assay/contracts';
+import { entries, pathText, wellFormed, type Entry, type SourcePath } from './fs-entries.ts';
 import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink, type Value } from './sink.ts';
 
 /*
@@ -17,72 +19,116 @@ import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sin
 
 interface FileRun extends MlflowRun {
   dir: string;
-  artifactDir?: string;
-  metricFiles: { key: string; file: string; size: number }[];
+  artifactDir?: SourcePath;
+  metricFiles: { key: string; file: SourcePath; size: number }[];
 }
 
-const readYaml = (file: string): Record<string, unknown> | undefined => {
+/** The file's YAML mapping; undefined when it is missing, `false` when it is there but no mapping. */
+const readYaml = (file: SourcePath): Record<string, unknown> | undefined | false => {
+  if (!fs.existsSync(file)) return undefined;
   try {
     const v = YAML.parse(fs.readFileSync(file, 'utf8'));
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : false;
   } catch {
-    return undefined;
+    return false;
   }
 };
 
-/** Every file under dir as [key relative to dir with "/", absolute path]. */
-function walk(dir: string, prefix = ''): [string, string][] {
+/** Every file under dir as [key relative to dir with "/", path]; a name that is not UTF-8 is a warning. */
+function walk(dir: SourcePath, sink: Sink, prefix = ''): [string, SourcePath][] {
   if (!fs.existsSync(dir)) return [];
-  const out: [string, string][] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  const out: [string, SourcePath][] = [];
+  for (const e of entries(dir)) {
     const key = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walk(path.join(dir, e.name), key));
-    else if (e.isFile()) out.push([key, path.join(dir, e.name)]);
+    if (e.mangled) sink.warn(`${pathText(e.path)}: the file name is not UTF-8; read as ${JSON.stringify(key)}`);
+    if (e.dir) out.push(...walk(e.path, sink, key));
+    else if (e.file) out.push([key, e.path]);
   }
   return out;
 }
 
-const readKeyValues = (dir: string) => Object.fromEntries(walk(dir).map(([k, f]) => [k, fs.readFileSync(f, 'utf8')]));
+const readKeyValues = (dir: string, sink: Sink) => Object.fromEntries(walk(dir, sink).map(([k, f]) => [k, fs.readFileSync(f, 'utf8')]));
+
+/** A time from meta.yaml as epoch ms, or null (with a warning) when it is not one Assay can store. */
+function metaTime(v: unknown, what: string, sink: Sink): number | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= LIMITS.timestampMaxMs) return Math.round(v);
+  sink.warn(`${what}: ${JSON.stringify(v)} is no time in epoch ms from 1970 to 2106; left out`);
+  return null;
+}
+
+/** A name from meta.yaml as text the server stores: lone surrogates as U+FFFD, a blank or non-text name replaced by the fallback. */
+function metaName(v: unknown, fallback: string, what: string, sink: Sink): string {
+  if (v === undefined || v === null) return fallback;
+  const s = typeof v === 'string' || typeof v === 'number' ? wellFormed(String(v)) : '';
+  const ok = s.trim() !== '';
+  if ((!ok && fallback) || (ok && typeof v === 'string' && s !== v)) sink.warn(`${what}: ${JSON.stringify(v)} ${ok ? `read as ${JSON.stringify(s)}` : `is no name; ${JSON.stringify(fallback)} used`}`);
+  return ok ? s : fallback;
+}
+
+/** Experiment and run directories are named by ids MLflow writes as ASCII: one that is not UTF-8 is no MLflow directory. */
+function mangledDir(e: Entry, sink: Sink): boolean {
+  if (e.mangled) sink.warn(`${pathText(e.path)}: the directory name is not UTF-8; skipped`);
+  return e.mangled;
+}
 
 export function scanFileStore(root: string, sink: Sink): FileRun[] {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root} is not a directory`);
   const runs: FileRun[] = [];
-  const dirsOf = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.trash').map((e) => path.join(d, e.name)).sort() : []);
+  const dirsOf = (d: string) => (fs.existsSync(d) ? entries(d).filter((e) => e.dir && e.name !== '.trash' && !mangledDir(e, sink)).map((e) => e.path as string) : []);
+  const runDirs = new Map<string, string>();
   let found = 0;
   for (const expDir of [...dirsOf(root), ...dirsOf(path.join(root, '.trash'))]) {
-    const meta = readYaml(path.join(expDir, 'meta.yaml'));
+    const metaFile = path.join(expDir, 'meta.yaml');
+    const meta = readYaml(metaFile);
+    if (meta === false || (meta && meta.experiment_id === undefined)) sink.warn(`${metaFile}: not an MLflow experiment's meta.yaml (a YAML mapping with experiment_id); directory skipped`);
     if (!meta || meta.experiment_id === undefined) continue;
     found++;
-    const experimentName = String(meta.name ?? path.basename(expDir));
-    const experimentTags = readKeyValues(path.join(expDir, 'tags'));
+    const experimentName = metaName(meta.name, path.basename(expDir), `${metaFile}: name`, sink);
+    const experimentTags = readKeyValues(path.join(expDir, 'tags'), sink);
     const experimentDeleted = meta.lifecycle_stage === 'deleted' || path.basename(path.dirname(expDir)) === '.trash';
-    for (const runDir of fs.readdirSync(expDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
-      const dir = path.join(expDir, runDir);
-      const m = readYaml(path.join(dir, 'meta.yaml'));
-      const runId = String(m?.run_id ?? m?.run_uuid ?? '');
-      if (!m || !runId) continue; // models/, datasets/, tags/ and other non-run directories
-      const tags = readKeyValues(path.join(dir, 'tags'));
+    for (const e of entries(expDir).filter((x) => x.dir && !mangledDir(x, sink))) {
+      const dir = e.path as string;
+      const runMeta = path.join(dir, 'meta.yaml');
+      const m = readYaml(runMeta);
+      const runId = m ? metaName(m.run_id ?? m.run_uuid, '', `${runMeta}: run_id`, sink) : '';
+      if (!m || !runId) {
+        // models/, datasets/, tags/ and other non-run directories have no meta.yaml and no metrics
+        if (m !== undefined || fs.existsSync(path.join(dir, 'metrics'))) sink.warn(`${runMeta}: not an MLflow run's meta.yaml (a YAML mapping with run_id); run directory skipped`);
+        continue;
+      }
+      const seenIn = runDirs.get(runId);
+      if (seenIn) {
+        sink.warn(`${dir}: run id ${runId} was read from ${seenIn} already; this copy is skipped`);
+        continue;
+      }
+      runDirs.set(runId, dir);
+      const tags = readKeyValues(path.join(dir, 'tags'), sink);
       let artifactDir = path.join(dir, 'artifacts');
       const uri = typeof m.artifact_uri === 'string' ? m.artifact_uri : '';
       if (uri.startsWith('file:')) {
-        const local = fileURLToPath(uri);
-        if (fs.existsSync(local)) artifactDir = local;
+        try {
+          const local = fileURLToPath(uri);
+          if (fs.existsSync(local)) artifactDir = local;
+        } catch {
+          sink.warn(`${runMeta}: artifact_uri ${JSON.stringify(uri)} is no file URL; ${artifactDir} used`);
+        }
       }
       runs.push({
         dir,
         runId,
         experimentName,
-        runName: typeof m.run_name === 'string' && m.run_name ? m.run_name : undefined,
+        runName: typeof m.run_name === 'string' && m.run_name ? metaName(m.run_name, runId, `${runMeta}: run_name`, sink) : undefined,
         status: (m.status as number | string | undefined) ?? 'FINISHED',
-        startTime: typeof m.start_time === 'number' ? m.start_time : null,
-        endTime: typeof m.end_time === 'number' ? m.end_time : null,
-        params: readKeyValues(path.join(dir, 'params')),
+        startTime: metaTime(m.start_time, `${runMeta}: start_time`, sink),
+        endTime: metaTime(m.end_time, `${runMeta}: end_time`, sink),
+        params: readKeyValues(path.join(dir, 'params'), sink),
         tags,
         deleted: m.lifecycle_stage === 'deleted',
         experimentTags,
         experimentDeleted,
         artifactDir: fs.existsSync(artifactDir) ? artifactDir : undefined,
-        metricFiles: walk(path.join(dir, 'metrics')).map(([key, file]) => ({ key, file, size: fs.statSync(file).size })),
+        metricFiles: walk(path.join(dir, 'metrics'), sink).map(([key, file]) => ({ key, file, size: fs.statSync(file).size })),
       });
     }
   }
@@ -203,9 +249,15 @@ class MetricLines {
  * through a reusable 4 MiB buffer (a metric file of any size, not one string of it: V8 strings end
  * at ~512 MiB), whole lines per chunk; the writer is drained after each chunk (backpressure).
  */
-export async function readMetricFile(w: RunWriter, key: string, file: string, sink: Sink): Promise<number> {
+export async function readMetricFile(w: RunWriter, key: string, file: SourcePath, sink: Sink): Promise<number> {
   const lines = new MetricLines(w, key);
-  const fd = fs.openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    sink.warn(`${pathText(file)}: cannot be read (${(e as Error).message}); metric skipped`);
+    return 0;
+  }
   try {
     let buf = Buffer.allocUnsafe(READ_CHUNK);
     let have = 0;
@@ -228,7 +280,7 @@ export async function readMetricFile(w: RunWriter, key: string, file: string, si
   } finally {
     fs.closeSync(fd);
   }
-  if (lines.bad) sink.warn(`${file}: ${lines.bad} unreadable lines skipped`);
+  if (lines.bad) sink.warn(`${pathText(file)}: ${lines.bad} unreadable lines skipped`);
   if (!lines.monotonic) {
     const shared = lines.seen.length - new Set(lines.seen).size;
     if (shared) sink.warn(`${w.spec.name}: metric '${key}' logs ${shared} points at a step logged before; Assay keeps one value per step (the last logged)`);
@@ -236,14 +288,14 @@ export async function readMetricFile(w: RunWriter, key: string, file: string, si
   return lines.n;
 }
 
-export async function uploadArtifacts(w: RunWriter, dir: string, sink: Sink): Promise<void> {
+export async function uploadArtifacts(w: RunWriter, dir: SourcePath, sink: Sink): Promise<void> {
   const existing = await w.existingArtifacts();
-  for (const [rel, file] of walk(dir)) {
+  for (const [rel, file] of walk(dir, sink)) {
     try {
       await w.artifact(rel, file, existing);
     } catch (e) {
       if (!(e instanceof ImportHttpError) || e.status >= 500) throw e;
-      sink.warn(`artifact ${file}: ${e.message}`);
+      sink.warn(`artifact ${pathText(file)}: ${e.message}`);
     }
   }
 }
@@ -254,7 +306,15 @@ export async function importMlflowFiles(root: string, sink: Sink, progress: Prog
   progress.start(runs.reduce((s, r) => s + r.metricFiles.reduce((t, m) => t + m.size, 0), 0), 'bytes');
   await eachConcurrently(runs, o.jobs ?? 4, async (r) => {
     if (await deletedTarget(sink, specs.get(r)!)) return;
-    const w = await sink.run(specs.get(r)!);
+    let w: RunWriter;
+    try {
+      w = await sink.run(specs.get(r)!);
+    } catch (e) {
+      // what the source holds (a name, a param, a tag) is refused: that run is left out, not the import
+      if (!(e instanceof ImportHttpError) || (e.status !== 400 && e.status !== 422)) throw e;
+      sink.warn(`${r.dir}: run not imported: ${e.message}`);
+      return;
+    }
     for (const m of r.metricFiles) {
       await readMetricFile(w, m.key, m.file, sink);
       progress.advance(m.size);

@@ -344,7 +344,7 @@ export class RunWriter {
     if (this.failure) throw this.failure;
   }
 
-  async artifact(path: string, file: string, existing: Map<string, string>): Promise<void> {
+  async artifact(path: string, file: string | Buffer, existing: Map<string, string>): Promise<void> {
     await this.artifactBytes(path, await fs.promises.readFile(file), existing);
   }
 

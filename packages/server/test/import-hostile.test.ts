@@ -1,0 +1,118 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
+import { runImport, type ImportKind, type ImportOptions } from '../src/importers/index.ts';
+import { EventType } from '../src/importers/tb-proto.ts';
+import { frameRecord } from '../src/importers/tfrecord.ts';
+import { BIN, ChildServer, createTeam, freePort } from './child-server.ts';
+import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+
+/*
+ * `assay import` against damaged and hostile sources and an unlucky operator (issue 12): a damaged
+ * source is a warning naming the file (and line or offset) and the rest goes on; nothing reaches the
+ * server as an error; a second run changes nothing; every point is imported exactly once.
+ */
+
+let srv: TestServer;
+let url: string;
+let tmp: string;
+
+beforeAll(async () => {
+  srv = await startTestServer();
+  await srv.app.listen({ port: 0, host: '127.0.0.1' });
+  url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-hostile-'));
+}, 120_000);
+afterAll(async () => {
+  await srv?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const imp = (team: TestTeam, kind: ImportKind, source: string, o: Partial<ImportOptions> = {}) => runImport(kind, source, { url, apiKey: team.apiKey, ...o });
+const write = (file: string | Buffer, data: string | Buffer) => {
+  fs.mkdirSync(path.dirname(file.toString()), { recursive: true });
+  fs.writeFileSync(file, data);
+};
+const bytesPath = (dir: string, ...name: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
+
+async function points(team: TestTeam, project: string, experiment: string, metric: string) {
+  const r = await team.api.get(`/metrics/timeseries/${encodeURIComponent(project)}/${encodeURIComponent(experiment)}/${encodeURIComponent(metric)}?limit=100000`);
+  expect(r.status).toBe(200);
+  return (r.body.points as { step: number; value: number | string }[]).map((p) => [p.step, p.value]);
+}
+async function metricTotals(team: TestTeam, project: string, experiment: string) {
+  const r = await team.api.get(`/metrics/names/${encodeURIComponent(project)}/${encodeURIComponent(experiment)}`);
+  expect(r.status).toBe(200);
+  return Object.fromEntries((r.body.items as { metric_name: string; total_points: number }[]).map((m) => [m.metric_name, m.total_points]));
+}
+async function experimentNames(team: TestTeam, project: string) {
+  const r = await team.api.get(`/projects/${encodeURIComponent(project)}/experiments?limit=100`);
+  expect(r.status).toBe(200);
+  return (r.body.items as { name: string; started_at: string | null }[]).map((e) => [e.name, e.started_at]).sort();
+}
+
+describe('a hostile MLflow file store', () => {
+  it('bad names, metas, times and lines are warnings naming the file; the rest imports; a second run changes nothing', async () => {
+    const root = path.join(tmp, 'mlruns');
+    const run = (exp: string, id: string, meta: string) => write(path.join(root, exp, id, 'meta.yaml'), `run_id: ${id}\nstatus: 3\n${meta}`);
+    write(path.join(root, '1', 'meta.yaml'), 'experiment_id: "1"\nname: "lab\\uD800"\n');
+    run('1', 'r1', 'run_name: "one\\uDC00"\nstart_time: -5\nend_time: 1700000000000\n');
+    const metrics = path.join(root, '1', 'r1', 'metrics');
+    // 0xff is no UTF-8 byte: the name read as text names no file
+    write(bytesPath(metrics, 0x6c, 0xff), '1700000000000 7 0\n');
+    write(path.join(metrics, 'loss'), [
+      '1700000000000 0.5 0\r', '1700000000001 nan 1', '1700000000002 1\0 2', '1700000000003 3 3 extra', '', 'x'.repeat(10 << 20),
+      '1700000000004 -inf 4\r', '1700000000005 0.25 5', '1700000000006 0.125',
+    ].join('\n'));
+    write(bytesPath(path.join(root, '1', 'r1', 'params'), 0x70, 0xed, 0xa0, 0x80), '3');
+    fs.symlinkSync(root, path.join(metrics, 'loop'));
+    fs.symlinkSync(path.join(root, '1'), path.join(root, 'loop'));
+    // a copy of r1 in another experiment directory (the same run id), and runs whose meta.yaml is damaged
+    fs.cpSync(path.join(root, '1', 'meta.yaml'), path.join(root, '2', 'meta.yaml'));
+    fs.cpSync(path.join(root, '1', 'r1', 'meta.yaml'), path.join(root, '2', 'r1', 'meta.yaml'));
+    write(path.join(root, '2', 'r1', 'metrics', 'loss'), '1700000000000 9 0\n');
+    run('1', 'r2', 'start_time: 99999999999999999\n');
+    write(path.join(root, '1', 'r2', 'params', 'bad'), 'a\0b'); // NUL: no text the server stores
+    write(path.join(root, '1', 'r3', 'meta.yaml'), 'run_id: [\n');
+    write(path.join(root, '1', 'r4', 'metrics', 'loss'), '1 1 0\n');
+    write(path.join(root, '3', 'meta.yaml'), '- not\n- a mapping\n');
+    write(path.join(root, '4', 'meta.yaml'), 'experiment_id: "4"\nname: ""\n');
+    run('4', 'r5', 'start_time: 1700000000000\n');
+    write(path.join(root, '4', 'r5', 'metrics', 'acc'), '1700000000000 1 0\n');
+
+    const team = await srv.newTeam('hostile-mlflow');
+    const first = await imp(team, 'mlflow', root);
+    // runs import concurrently: the order of their warnings is not fixed
+    expect(first.warnings.map((w) => w.replaceAll(root, '<root>').replace(/projects\/[-0-9a-f]+\//, 'projects/<id>/')).sort()).toEqual([
+      '<root>/1/meta.yaml: name: "lab\\ud800" read as "lab\uFFFD"',
+      '<root>/1/r1/meta.yaml: run_name: "one\\udc00" read as "one\uFFFD"',
+      '<root>/1/r1/meta.yaml: start_time: -5 is no time in epoch ms from 1970 to 2106; left out',
+      '<root>/1/r1/params/p\uFFFD\uFFFD\uFFFD: the file name is not UTF-8; read as "p\uFFFD\uFFFD\uFFFD"',
+      '<root>/1/r1/metrics/l\uFFFD: the file name is not UTF-8; read as "l\uFFFD"',
+      '<root>/1/r2/meta.yaml: start_time: 100000000000000000 is no time in epoch ms from 1970 to 2106; left out',
+      "<root>/1/r3/meta.yaml: not an MLflow run's meta.yaml (a YAML mapping with run_id); run directory skipped",
+      "<root>/1/r4/meta.yaml: not an MLflow run's meta.yaml (a YAML mapping with run_id); run directory skipped",
+      '<root>/2/meta.yaml: name: "lab\\ud800" read as "lab\uFFFD"',
+      '<root>/2/r1: run id r1 was read from <root>/1/r1 already; this copy is skipped',
+      "<root>/3/meta.yaml: not an MLflow experiment's meta.yaml (a YAML mapping with experiment_id); directory skipped",
+      '<root>/4/meta.yaml: name: "" is no name; "4" used',
+      '<root>/1/r2: run not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422 [{"loc":["body","features","bad"],"msg":"text must not contain NUL (\\\\u0000)","type":"custom"}]',
+      '<root>/1/r1/metrics/loss: 3 unreadable lines skipped',
+      // a last line cut after its value reads as MLflow's two-field form (step 0)
+      "one\uFFFD: metric 'loss' logs 1 points at a step logged before; Assay keeps one value per step (the last logged)",
+    ].sort());
+    expect([first.counts.experiments, first.counts.points]).toEqual([2, 7]);
+    expect((await experimentNames(team, 'lab\uFFFD')).map(([name]) => name)).toEqual(['one\uFFFD']); // started_at: the server's time
+    expect(await experimentNames(team, '4')).toEqual([['r5', '2023-11-14T22:13:20.000Z']]);
+    expect(await points(team, 'lab\uFFFD', 'one\uFFFD', 'loss')).toEqual([[0, 0.125], [1, 'NaN'], [4, '-Infinity'], [5, 0.25]]);
+    expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });
+
+    const second = await imp(team, 'mlflow', root);
+    expect([second.counts.experiments, second.counts.experimentsExisting, second.counts.points, second.counts.pointsExisting]).toEqual([0, 2, 0, 7]);
+    expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });
+  }, 60_000);
+});
