@@ -116,3 +116,38 @@ describe('a hostile MLflow file store', () => {
     expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });
   }, 60_000);
 });
+
+describe('hostile tfevents', () => {
+  const hparams = (content: Buffer) => Buffer.from(EventType.encode({ wall_time: 1_700_000_000, step: 1, summary: { value: [{ tag: '_hparams_/session_start_info', metadata: { plugin_data: { plugin_name: 'hparams', content } } }] } }).finish());
+  const records = [frameRecord(scalarEvent(1_700_000_000, 0, 'loss', 1)), frameRecord(scalarEvent(1_700_000_001, 1, 'loss', 2)), frameRecord(scalarEvent(1_700_000_002, 2, 'loss', 3))];
+
+  it('hparams that do not decode (their CRCs intact) are a warning; the scalars around them import', async () => {
+    const logdir = path.join(tmp, 'tb-hp');
+    write(path.join(logdir, 'run', 'events.out.tfevents.1'), Buffer.concat([records[0], frameRecord(hparams(Buffer.from([0xff, 0xff, 0xff]))), records[1]]));
+    write(path.join(logdir, 'empty', 'events.out.tfevents.1'), '');
+    const notUtf8 = bytesPath(logdir, 0x72, 0xff);
+    fs.mkdirSync(notUtf8);
+    fs.writeFileSync(Buffer.concat([notUtf8, Buffer.from('/events.out.tfevents.1')]), records[2]);
+    const team = await srv.newTeam('hostile-tb');
+    const r = await imp(team, 'tensorboard', logdir, { project: 'tb' });
+    expect(r.warnings).toEqual([`${logdir}/run/events.out.tfevents.1: step 1: hparams "_hparams_/session_start_info" not readable (index out of range: 3 + 1 > 3); skipped`]);
+    expect(await points(team, 'tb', 'run', 'loss')).toEqual([[0, 1], [1, 2]]);
+    expect(await points(team, 'tb', 'r\uFFFD', 'loss')).toEqual([[2, 3]]);
+    expect((await experimentNames(team, 'tb')).map(([n]) => n)).toEqual(['empty', 'run', 'r\uFFFD']);
+  });
+
+  it('a file cut at every byte offset: no crash, one warning with file and offset, the records before the cut imported', async () => {
+    const whole = Buffer.concat(records);
+    const starts = [0, records[0].length, records[0].length + records[1].length];
+    const file = path.join(tmp, 'tb-cut', 'run', 'events.out.tfevents.1');
+    for (let cut = 0; cut <= whole.length; cut++) {
+      write(file, whole.subarray(0, cut));
+      const r = await runImport('tensorboard', path.dirname(path.dirname(file)), { url: 'http://unused', apiKey: 'x', dryRun: true });
+      const complete = starts.filter((s, i) => cut >= s + records[i].length).length;
+      const at = starts[complete];
+      const left = cut - (at ?? cut);
+      const expected = left === 0 ? [] : [`${file}: offset ${at}: ${left < 12 ? `truncated record header (${left} bytes left of 12)` : `truncated record (${records[complete].length} bytes announced, ${left} left)`}`];
+      expect([cut, r.warnings, r.counts.points]).toEqual([cut, expected, complete]);
+    }
+  });
+});

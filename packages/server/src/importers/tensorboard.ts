@@ -4,6 +4,7 @@ import type { Progress } from './progress.ts';
 import { eachConcurrently, uniqueNames, wireValue, type RunWriter, type Sink, type Status } from './sink.ts';
 import { decodeScalarEvent, EventType, HParamsType, jsonOf, newScalarEvent, tensorScalar, type Event, type HParamsData, type SummaryValue } from './tb-proto.ts';
 import { scanRecords } from './tfrecord.ts';
+import { entries, pathText, type SourcePath } from './fs-entries.ts';
 
 /*
  * A TensorBoard logdir: every events.out.tfevents.* below it; the files of one directory are one
@@ -19,20 +20,21 @@ const NOT_SCALARS = new Set(['histograms', 'images', 'audio', 'text', 'pr_curves
 export interface TbRun {
   dir: string;
   rel: string;
-  files: { file: string; size: number }[];
+  files: { file: SourcePath; size: number }[];
 }
 
 export function scanLogdir(logdir: string): TbRun[] {
   if (!fs.existsSync(logdir) || !fs.statSync(logdir).isDirectory()) throw new Error(`${logdir} is not a directory`);
   const byDir = new Map<string, TbRun>();
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && e.name.includes('tfevents')) {
-        let r = byDir.get(dir);
-        if (!r) byDir.set(dir, (r = { dir, rel: path.relative(logdir, dir).split(path.sep).join('/') || '.', files: [] }));
-        r.files.push({ file: p, size: fs.statSync(p).size });
+  const walk = (dir: SourcePath) => {
+    for (const e of entries(dir)) {
+      if (e.dir) walk(e.path);
+      else if (e.file && e.name.includes('tfevents')) {
+        // a directory name that is not UTF-8 reads with U+FFFD in the run's name; the files keep their bytes
+        const text = pathText(dir);
+        let r = byDir.get(text);
+        if (!r) byDir.set(text, (r = { dir: text, rel: path.relative(logdir, text).split(path.sep).join('/') || '.', files: [] }));
+        r.files.push({ file: e.path, size: fs.statSync(e.path).size });
       }
     }
   };
@@ -47,6 +49,7 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
   let status: Status | undefined;
   let first: number | undefined;
   let last: number | undefined;
+  let file: SourcePath = ''; // the file being read, for warnings
   const onValue = (v: SummaryValue, step: number, ts: number) => {
     const tag = v.tag ?? '';
     const plugin = v.metadata?.plugin_data?.plugin_name;
@@ -54,7 +57,13 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
     if (plugin === 'hparams') {
       const content = v.metadata?.plugin_data?.content;
       if (!content?.length) return;
-      const h = HParamsType.decode(content) as unknown as HParamsData;
+      let h: HParamsData;
+      try {
+        h = HParamsType.decode(content) as unknown as HParamsData;
+      } catch (err) {
+        sink.warn(`${pathText(file)}: step ${step}: hparams ${JSON.stringify(tag)} not readable (${(err as Error).message}); skipped`);
+        return;
+      }
       for (const [k, x] of Object.entries(h.session_start_info?.hparams ?? {})) features[k] = jsonOf(x);
       if (h.session_end_info) status = HPARAMS_STATUS[h.session_end_info.status ?? 0] ?? 'complete';
       return;
@@ -75,8 +84,10 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
     }
   };
   const fast = newScalarEvent();
-  for (const { file, size } of run.files) {
-    const rel = path.relative(path.dirname(run.dir), file);
+  for (const f of run.files) {
+    file = f.file;
+    const size = f.size;
+    const rel = path.relative(path.dirname(run.dir), pathText(file));
     let undecodable = 0;
     const onRecord = (buf: Buffer, start: number, end: number, offset: number) => {
       if (decodeScalarEvent(buf, start, end, fast)) {
@@ -90,7 +101,7 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
       try {
         e = EventType.decode(buf.subarray(start, end)) as unknown as Event;
       } catch (err) {
-        if (!undecodable++) sink.warn(`${file}: offset ${offset}: not an Event protobuf (${(err as Error).message}); record skipped`);
+        if (!undecodable++) sink.warn(`${pathText(file)}: offset ${offset}: not an Event protobuf (${(err as Error).message}); record skipped`);
         return;
       }
       const ts = (e.wall_time ?? 0) * 1000;
@@ -100,7 +111,7 @@ export async function readRun(w: RunWriter, run: TbRun, sink: Sink, progress: Pr
       for (const v of values) onValue(v, Number(e.step ?? 0), ts);
     };
     // a fast reader must not queue the whole file in memory: the writer's queue is drained per chunk read
-    await scanRecords(file, onRecord, (i) => sink.warn(`${file}: offset ${i.offset}: ${i.problem}`), () => w.drain());
+    await scanRecords(file, onRecord, (i) => sink.warn(`${pathText(file)}: offset ${i.offset}: ${i.problem}`), () => w.drain());
     if (undecodable > 1) sink.warn(`${rel}: ${undecodable} records were not Event protobufs`);
     progress.advance(size);
   }

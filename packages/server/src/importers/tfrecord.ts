@@ -93,7 +93,7 @@ export async function readRecords(file: string, onIssue: (i: RecordIssue) => voi
  * record boundary. Returns the bytes consumed.
  */
 export async function scanRecords(
-  file: string,
+  file: string | Buffer,
   onRecord: (buf: Buffer, start: number, end: number, offset: number) => void,
   onIssue: (i: RecordIssue) => void,
   between?: () => Promise<void>,
