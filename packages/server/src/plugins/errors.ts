@@ -6,16 +6,24 @@ import type { NotFoundFallback } from './web-ui.ts';
 
 const CONTEXT_LOC: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
-const badEncoding = (loc: string[]) => ({
-  detail: [{ loc, msg: 'not valid percent-encoded UTF-8 (an unpaired surrogate has no UTF-8 form)', type: 'url_decoding' }],
-});
+const BAD_ENCODING = 'not valid percent-encoded UTF-8 (an unpaired surrogate has no UTF-8 form)';
+const badEncoding = (loc: string[]) => ({ detail: [{ loc, msg: BAD_ENCODING, type: 'url_decoding' }] });
+
+/** MLflow's routes (routes/mlflow) answer in MLflow's error shape, also for what is refused before a route runs. */
+const MLFLOW_PREFIXES = ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow', '/api/3.0/mlflow', '/get-artifact'];
+const isMlflowUrl = (url: string) => MLFLOW_PREFIXES.some((p) => url.startsWith(p));
+
+function refuseEncoding(url: string, reply: FastifyReply, loc: string[]): FastifyReply {
+  if (isMlflowUrl(url)) return reply.status(400).send({ error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid value for parameter '${loc[loc.length - 1]}': ${BAD_ENCODING}` });
+  return reply.status(422).send(badEncoding(loc));
+}
 
 /**
  * Errors raised by Fastify's router before a route runs (the `frameworkErrors` option): a path
  * segment that is not percent-encoded UTF-8 is bad input like any other, so 422 with `{detail}`.
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  if (error.code === 'FST_ERR_BAD_URL') void reply.status(422).send(badEncoding(['path']));
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_BAD_URL') void refuseEncoding(request.url, reply, ['path']);
   else void reply.status(error.statusCode ?? 400).send({ detail: error.message });
 }
 
@@ -46,7 +54,7 @@ function queryEncodingProblem(url: string): string | undefined {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
     const key = queryEncodingProblem(request.url);
-    if (key !== undefined) return reply.status(422).send(badEncoding(['query', key]));
+    if (key !== undefined) return refuseEncoding(request.url, reply, ['query', key]);
   });
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import * as artifacts from '../../services/artifacts.ts';
-import { missing } from '../../services/mlflow/errors.ts';
+import { invalid, missing } from '../../services/mlflow/errors.ts';
 import { runOfModel } from '../../services/mlflow/models.ts';
 import { modelArtifactUri, proxied, runArtifactUri } from '../../services/mlflow/artifact-location.ts';
 import { hex, uuidOf } from '../../services/mlflow/model.ts';
@@ -35,6 +35,8 @@ async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ 
     const uri = isModel ? modelArtifactUri(run, parts[i - 1]) : runArtifactUri(run);
     if (uri !== `mlflow-artifacts:/${parts.slice(0, i + 1).join('/')}`) continue;
     const rest = parts.slice(i + 1);
+    // MLflow's proxy validates the path under the run the same way: `..`/absolute/NUL is "Invalid path", not a 404 or an empty listing
+    if (!safeArtifactPath(rest.join('/'))) throw invalid('Invalid path');
     const rel = (isModel ? [MODEL_PREFIX, parts[i - 1], ...rest] : rest).join('/');
     return { run, rel: rel.replace(/\/+$/, '') };
   }
@@ -45,6 +47,7 @@ async function locate(ctx: AppContext, tenant: Tenant, full: string): Promise<{ 
 /**
  * MLflow's validate_path_is_safe: no `..` segment, no absolute or drive path, no backslash, also once
  * percent-decoded. Listing `../x` must be refused, not answered with an empty (or another) listing.
+ * No NUL either: no Assay artifact path holds one (the upload refuses it).
  */
 export function safeArtifactPath(path: string): boolean {
   let decoded = path;
@@ -53,7 +56,7 @@ export function safeArtifactPath(path: string): boolean {
   } catch {
     return false;
   }
-  return [path, decoded].every((p) => !p.includes('\\') && !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.split('/').includes('..'));
+  return [path, decoded].every((p) => !p.includes('\\') && !p.includes('\u0000') && !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.split('/').includes('..'));
 }
 
 /** One directory level, as MLflow lists it: base names, directories flagged, sizes of files. */

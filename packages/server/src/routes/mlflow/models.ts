@@ -1,4 +1,4 @@
-import { projectByExperimentId } from '../../services/mlflow/experiments.ts';
+import { projectByExperimentId, requireActiveExperiment } from '../../services/mlflow/experiments.ts';
 import type { LoggedModelMeta } from '../../services/mlflow/model.ts';
 import { hex, metaOf } from '../../services/mlflow/model.ts';
 import { changeModel, createModel, getModel, modelKv, modelStatus } from '../../services/mlflow/models.ts';
@@ -33,6 +33,8 @@ export function mlflowModelRoutes(app: Api, { ctx }: RouteDeps): void {
   app.post('/logged-models', schema('MLflow CreateLoggedModel (kept with its source run)'), async (req) => {
     const b = input(req);
     const p = await projectByExperimentId(ctx, req.tenant, b.experiment_id);
+    // MLflow's create_logged_model: the experiment must be active
+    requireActiveExperiment(p);
     const r = await createModel(ctx, req.tenant, p.id, { sourceRunId: optString(b.source_run_id, 'source_run_id'), name: optString(b.name, 'name'), modelType: optString(b.model_type, 'model_type'), params: pairs(b.params, 'params'), tags: pairs(b.tags, 'tags') });
     return { model: modelJson(r.run, r.id, r.model) };
   });

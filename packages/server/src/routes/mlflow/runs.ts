@@ -1,5 +1,5 @@
 import { LIMITS } from '@assay/contracts';
-import { invalid } from '../../services/mlflow/errors.ts';
+import { invalid, requireStorable } from '../../services/mlflow/errors.ts';
 import { projectByExperimentId } from '../../services/mlflow/experiments.ts';
 import { hex } from '../../services/mlflow/model.ts';
 import * as runs from '../../services/mlflow/runs.ts';
@@ -24,7 +24,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const project = await projectByExperimentId(ctx, req.tenant, b.experiment_id ?? '0');
     const e = await runs.createRun(ctx, req.tenant, project, {
       runName: optString(b.run_name, 'run_name'),
-      startTime: b.start_time === undefined || b.start_time === null ? undefined : runs.int64(b.start_time, 'start_time'),
+      startTime: b.start_time === undefined || b.start_time === null ? undefined : runs.runTimeMs(b.start_time, 'start_time'),
       userId: optString(b.user_id, 'user_id'),
       tags: pairs(b.tags, 'tags').map(([k, v]) => [k as string, v as string]),
     });
@@ -36,7 +36,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const e = await find(req, b);
     const u = await runs.updateRun(ctx, req.tenant, e, {
       status: b.status,
-      endTime: b.end_time === undefined || b.end_time === null ? undefined : runs.int64(b.end_time, 'end_time'),
+      endTime: b.end_time === undefined || b.end_time === null ? undefined : runs.runTimeMs(b.end_time, 'end_time'),
       runName: optString(b.run_name, 'run_name'),
     });
     return { run_info: runInfoJson(u) };
@@ -102,6 +102,8 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const b = input(req);
     const e = await find(req, b);
     const datasets = list(b.datasets, 'datasets');
+    runs.requireActiveRun(e);
+    requireStorable('datasets', datasets);
     if (datasets.length) {
       await updateRunMeta(ctx, req.tenant, e, (m) => {
         const known = new Set((m.inputs ?? []).map((x) => JSON.stringify(x)));
@@ -117,8 +119,10 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const models = list(b.models, 'models').map((x) => {
       const o = (x ?? {}) as { model_id?: unknown; step?: unknown };
       if (typeof o.model_id !== 'string' || !o.model_id) throw invalid("Missing value for required parameter 'model_id'");
+      requireStorable('model_id', o.model_id);
       return { model_id: o.model_id, step: runs.int64(o.step, 'step', 0) };
     });
+    runs.requireActiveRun(e);
     if (models.length) await updateRunMeta(ctx, req.tenant, e, (m) => ({ outputs: [...(m.outputs ?? []).filter((x) => !models.some((n) => n.model_id === x.model_id)), ...models] }));
     return {};
   });
@@ -145,6 +149,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const b = input(req);
     const e = await find(req, b);
     if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'");
+    requireStorable('metric_key', b.metric_key);
     const max = b.max_results === undefined ? undefined : maxResults(b.max_results, 25_000, 1_000_000);
     const token = b.page_token ? decodeToken(b.page_token) : undefined;
     const r = await metricHistory(ctx, req.tenant, e, b.metric_key, { maxResults: max, stepMin: token });
@@ -157,6 +162,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     if (!ids.length) throw invalid("Missing value for required parameter 'run_ids'.");
     if (ids.length > 100) throw invalid(`GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received ${ids.length} run_ids.`);
     if (typeof b.metric_key !== 'string' || !b.metric_key) throw invalid("Missing value for required parameter 'metric_key'.");
+    requireStorable('metric_key', b.metric_key);
     // MLflow's bounds and default (MAX_RESULTS_PER_RUN = 2500 points per run)
     const max = b.max_results === undefined || b.max_results === '' ? BULK_INTERVAL_MAX : runs.int64(b.max_results, 'max_results');
     if (max < 1 || max > BULK_INTERVAL_MAX) throw invalid(`max_results must be between 1 and ${BULK_INTERVAL_MAX}.`);
@@ -167,6 +173,8 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     const out: unknown[] = [];
     for (const id of ids) {
       const e = await runs.findRun(ctx, req.tenant, id);
+      // Assay steps are >= 0: a range that ends below 0 holds no point (and ClickHouse's UInt64 step cannot take it)
+      if (endStep !== undefined && endStep < 0) continue;
       for (const p of await sampledHistory(ctx, req.tenant, e, b.metric_key, { maxResults: max, startStep: startStep === undefined ? undefined : Math.max(0, startStep), endStep })) out.push({ ...p, run_id: hex(e.id) });
     }
     return { metrics: out };

@@ -1,3 +1,5 @@
+import { jsonTextProblem } from '@assay/contracts';
+
 /** MLflow's error codes with the HTTP status its server gives each (mlflow/protos/databricks.proto). */
 export const STATUS = {
   INVALID_PARAMETER_VALUE: 400,
@@ -33,3 +35,11 @@ export class MlflowError extends Error {
 export const invalid = (message: string) => new MlflowError('INVALID_PARAMETER_VALUE', message);
 export const missing = (message: string) => new MlflowError('RESOURCE_DOES_NOT_EXIST', message);
 
+/**
+ * Text neither PostgreSQL nor ClickHouse can take (NUL, an unpaired surrogate; JSON nested too deep)
+ * is the caller's mistake: refused here, before a store turns it into a 500 or a lossy write.
+ */
+export function requireStorable(field: string, value: unknown): void {
+  const p = jsonTextProblem(value);
+  if (p) throw invalid(`Invalid value for parameter '${[field, ...p.path].join('.')}': ${p.message}`);
+}

@@ -7,7 +7,7 @@ import type { Tenant } from '../../stores/postgres/tenant.ts';
 import { requireRole } from '../auth.ts';
 import { setProjectDeleted, updateProject } from '../projects.ts';
 import { appendToUriPath, resolveArtifactLocation } from './artifact-location.ts';
-import { invalid, missing, MlflowError } from './errors.ts';
+import { invalid, missing, MlflowError, requireStorable } from './errors.ts';
 import { compareValues, parseFilter, parseOrderBy, test } from './filter.ts';
 import { hex, uuidOf } from './model.ts';
 
@@ -51,6 +51,7 @@ export async function projectByExperimentId(ctx: AppContext, tenant: Tenant, exp
 
 export async function projectByName(ctx: AppContext, tenant: Tenant, name: unknown): Promise<ProjectRow> {
   if (typeof name !== 'string' || !name) throw invalid("Missing value for required parameter 'experiment_name'");
+  requireStorable('experiment_name', name);
   if (name === DEFAULT_EXPERIMENT) return ensureDefault(ctx, tenant);
   const p = await projectRepo.findProject(ctx.pg.db, tenant, name);
   if (!p || p.name !== name) throw missing(`Could not find experiment with name '${name}'`);
@@ -89,6 +90,7 @@ export async function createExperimentProject(ctx: AppContext, tenant: Tenant, n
     if (key === NOTE_TAG) description = value;
     else kv[key] = value;
   }
+  requireStorable('artifact_location', artifactLocation);
   const given = resolveArtifactLocation(artifactLocation);
   requireRole(tenant, 'researcher');
   // the server-wide default root (MLflow's --default-artifact-root) ends in the experiment's own id,
@@ -130,6 +132,7 @@ export async function setExperimentTag(ctx: AppContext, tenant: Tenant, p: Proje
 export async function deleteExperimentTag(ctx: AppContext, tenant: Tenant, p: ProjectRow, key: unknown): Promise<void> {
   if (key === undefined || key === null || key === '') throw invalid("Missing value for required parameter 'key'");
   if (typeof key !== 'string') throw invalid(`Invalid value ${JSON.stringify(key)} for parameter 'key' supplied`);
+  requireStorable('key', key);
   requireRole(tenant, 'researcher');
   requireActiveExperiment(p);
   const gone = key === NOTE_TAG

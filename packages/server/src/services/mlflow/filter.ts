@@ -1,4 +1,4 @@
-import { MlflowError } from './errors.ts';
+import { MlflowError, requireStorable } from './errors.ts';
 
 /*
  * MLflow's search syntax (search_runs / search_experiments `filter` and `order_by`), parsed by hand
@@ -128,6 +128,8 @@ const NUMERIC_ATTRS = new Set(['start_time', 'end_time', 'created', 'creation_ti
 /** `clause AND clause AND …` → clauses. OR and parentheses are not MLflow syntax either. */
 export function parseFilter(filter: string | undefined | null, defaultEntity: Entity = 'attribute'): Clause[] {
   if (!filter || !filter.trim()) return [];
+  // a NUL in a value would reach PostgreSQL through the param/tag pre-filter (a 500, not a 400)
+  requireStorable('filter', filter);
   const toks = tokenize(filter);
   const out: Clause[] = [];
   let i = 0;
@@ -188,6 +190,7 @@ export function parseFilter(filter: string | undefined | null, defaultEntity: En
 /** `metrics.loss DESC`, `attributes.start_time`, `params.lr ASC` … */
 export function parseOrderBy(orderBy: string[] | undefined, defaultEntity: Entity = 'attribute'): OrderKey[] {
   return (orderBy ?? []).map((raw) => {
+    requireStorable('order_by', raw);
     const toks = tokenize(raw);
     if (!toks.length) throw bad(`Invalid order_by clause '${raw}'`);
     const id = identifier(toks[0], toks[1], defaultEntity);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../../context.ts';
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
-import { invalid, missing } from './errors.ts';
+import { invalid, missing, requireStorable } from './errors.ts';
 import { updateRunMeta } from './meta.ts';
 import { hex, metaOf, type LoggedModelMeta } from './model.ts';
 import { findRun } from './runs.ts';
@@ -38,7 +38,9 @@ const kv = (pairs: [unknown, unknown][], what: string): Record<string, string> =
   const out: Record<string, string> = {};
   for (const [k, v] of pairs) {
     if (typeof k !== 'string' || !k) throw invalid(`Missing value for required parameter '${what} key'`);
-    out[k] = v === undefined || v === null ? '' : String(v);
+    if (v !== undefined && v !== null && typeof v !== 'string') throw invalid(`Invalid value ${JSON.stringify(v).slice(0, 100)} for ${what.toLowerCase()} '${k}' supplied: expected a string`);
+    requireStorable(`${what.toLowerCase()}s`, { [k]: v ?? '' });
+    out[k] = v ?? '';
   }
   return out;
 };
@@ -49,6 +51,8 @@ export async function createModel(
   projectId: string,
   b: { sourceRunId?: string; name?: string; modelType?: string; params: [unknown, unknown][]; tags: [unknown, unknown][] },
 ) {
+  requireStorable('name', b.name);
+  requireStorable('model_type', b.modelType);
   if (!b.sourceRunId) throw invalid('Assay keeps a logged model with the run that produced it: log the model inside an active run (source_run_id is required)');
   const run = await findRun(ctx, tenant, b.sourceRunId);
   if (run.projectId !== projectId) throw invalid(`Run ${b.sourceRunId} is not in experiment ${hex(projectId)}`);

@@ -11,7 +11,7 @@ import { requireRole } from '../auth.ts';
 import { logBatch, logResolvedBatch } from '../ingest.ts';
 import { chToNumber } from '../metric-values.ts';
 import { forgetIngestTargets } from '../resolve.ts';
-import { invalid, missing } from './errors.ts';
+import { invalid, missing, requireStorable } from './errors.ts';
 import { requireActiveExperiment } from './experiments.ts';
 import { assayStatus, hex, metaOf, paramsOf, randomRunName, RESERVED_KEY, runDeleted, uuidOf, type MlflowMeta, type RunRow } from './model.ts';
 
@@ -32,7 +32,8 @@ export async function findRun(ctx: AppContext, tenant: Tenant, runId: unknown): 
   return e;
 }
 
-function requireActive(e: RunRow): void {
+/** MLflow refuses every write to a deleted run (or a run of a deleted experiment) with this. */
+export function requireActiveRun(e: RunRow): void {
   if (runDeleted(e)) throw invalid(`The run ${hex(e.id)} must be in the 'active' state. Current state is deleted.`);
 }
 
@@ -46,7 +47,9 @@ function checkKey(kind: string, key: unknown): string {
 }
 function checkValue(kind: string, key: string, value: unknown, max: number): string {
   if (value === undefined || value === null) throw invalid(`Missing value for required parameter '${kind} value' of '${key}'`);
-  const v = typeof value === 'string' ? value : String(value);
+  // MLflow types values as strings and refuses anything else; String({}) would store "[object Object]"
+  if (typeof value !== 'string') throw invalid(`Invalid value ${JSON.stringify(value).slice(0, 100)} for ${kind.toLowerCase()} '${key}' supplied: expected a string`);
+  const v = value;
   if ([...v].length > max) throw invalid(`${kind} value '${v.slice(0, 40)}…' had length ${[...v].length}, which exceeded length limit of ${max}`);
   const p = jsonTextProblem(v);
   if (p) throw invalid(`${kind} value of '${key}': ${p.message}`);
@@ -77,6 +80,8 @@ export async function createRun(
   const tags: Record<string, string> = {};
   for (const [k, v] of b.tags) tags[checkKey('Tag', k)] = checkValue('Tag', k, v, TAG_VALUE_MAX);
   const name = b.runName || tags['mlflow.runName'] || randomRunName();
+  requireStorable('run_name', name);
+  requireStorable('user_id', b.userId);
   if ([...name].length > 255) throw invalid(`Run name '${name.slice(0, 40)}…' is longer than 255 characters`);
   tags['mlflow.runName'] = name;
   if (b.userId && !tags['mlflow.user']) tags['mlflow.user'] = b.userId;
@@ -103,8 +108,10 @@ async function rename(ctx: AppContext, tenant: Tenant, e: ExperimentRow, name: s
   }
 }
 
-export async function updateRun(ctx: AppContext, tenant: Tenant, e: ExperimentRow, b: { status?: unknown; endTime?: number; runName?: string }): Promise<ExperimentRow> {
+export async function updateRun(ctx: AppContext, tenant: Tenant, e: RunRow, b: { status?: unknown; endTime?: number; runName?: string }): Promise<ExperimentRow> {
   requireRole(tenant, 'researcher');
+  requireActiveRun(e);
+  requireStorable('run_name', b.runName);
   const patch: Parameters<typeof repo.updateExperiment>[4] = {};
   if (b.status !== undefined && b.status !== null && b.status !== '') {
     const st = assayStatus(b.status);
@@ -136,7 +143,7 @@ export async function setDeleted(ctx: AppContext, tenant: Tenant, e: RunRow, del
  */
 export async function logParamsAndTags(ctx: AppContext, tenant: Tenant, e: ExperimentRow, params: [unknown, unknown][], tags: [unknown, unknown][]): Promise<void> {
   requireRole(tenant, 'researcher');
-  requireActive(e);
+  requireActiveRun(e);
   const existing = paramsOf(e.features);
   const newParams: Record<string, string> = {};
   for (const [rk, rv] of params) {
@@ -169,7 +176,7 @@ export async function logParamsAndTags(ctx: AppContext, tenant: Tenant, e: Exper
 
 export async function deleteTag(ctx: AppContext, tenant: Tenant, e: ExperimentRow, key: unknown): Promise<void> {
   requireRole(tenant, 'researcher');
-  requireActive(e);
+  requireActiveRun(e);
   const k = checkKey('Tag', key);
   const stored = metaOf(e).tags ?? {};
   if (k in stored) {
@@ -191,6 +198,21 @@ export function int64(v: unknown, field: string, dflt?: number): number {
   const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${field}' supplied: expected an integer`);
   return n;
+}
+
+/**
+ * What a run's start and end time can be: the same epoch milliseconds as a metric point's timestamp.
+ * (PostgreSQL holds more, but a year below 100 reads back wrong — "0001-…" parses as 2001 — and
+ * past year 275760 a JS Date is invalid: both were a 500 or a silently different time.)
+ */
+export const RUN_TIME_MIN_MS = 0;
+export const RUN_TIME_MAX_MS = LIMITS.timestampMaxMs;
+
+/** start_time / end_time: epoch milliseconds a run can be stored with. */
+export function runTimeMs(v: unknown, field: string): number {
+  const ms = int64(v, field);
+  if (ms < RUN_TIME_MIN_MS || ms > RUN_TIME_MAX_MS) throw invalid(`Invalid value ${ms} for parameter '${field}' supplied: Assay stores run times from ${RUN_TIME_MIN_MS} to ${RUN_TIME_MAX_MS} epoch milliseconds, as metric timestamps`);
+  return ms;
 }
 
 function metricValue(v: unknown, key: string): number | string {
@@ -226,7 +248,7 @@ export function toPoints(metrics: unknown[]): MetricPoint[] {
 /** Metric points through the same ingest path as Assay's `POST /metrics/batch` (acknowledged once durable). */
 export async function logMetrics(ctx: AppContext, tenant: Tenant, e: RunRow, points: MetricPoint[]): Promise<void> {
   requireRole(tenant, 'researcher');
-  requireActive(e);
+  requireActiveRun(e);
   if (!points.length) return;
   // the run was just read with its project (findRun): resolving both again cost two reads per call
   if (e.projectRetentionDays !== undefined) await logResolvedBatch(ctx, tenant, { project: { id: e.projectId, retentionDays: e.projectRetentionDays }, experiment: e }, { metrics: points });

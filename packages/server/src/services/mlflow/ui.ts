@@ -2,7 +2,7 @@ import type { AppContext } from '../../context.ts';
 import * as repo from '../../stores/postgres/repos/experiments.ts';
 import type { ProjectRow } from '../../stores/postgres/repos/projects.ts';
 import type { Tenant } from '../../stores/postgres/tenant.ts';
-import { MlflowError, invalid } from './errors.ts';
+import { MlflowError, invalid, requireStorable } from './errors.ts';
 import { projectByExperimentId } from './experiments.ts';
 import { hex, metaOf } from './model.ts';
 import { findRun } from './runs.ts';
@@ -92,5 +92,6 @@ export function checkBulkHistoryRequest(runIds: unknown[], metricKey: unknown): 
   if (!runIds.length) throw invalid('GetMetricHistoryBulk request must specify at least one run_id.');
   if (runIds.length > BULK_HISTORY_RUNS_MAX) throw invalid(`GetMetricHistoryBulk request cannot specify more than ${BULK_HISTORY_RUNS_MAX} run_ids. Received ${runIds.length} run_ids.`);
   if (typeof metricKey !== 'string') throw invalid('GetMetricHistoryBulk request must specify a metric_key.');
+  requireStorable('metric_key', metricKey);
   return metricKey;
 }
