@@ -151,3 +151,51 @@ describe('hostile tfevents', () => {
     }
   });
 });
+
+describe('hostile tables and W&B exports', () => {
+  it('JSONL: BOM, CRLF, Python\'s bare NaN/Infinity, lines that are no JSON object, steps that are not numbers', async () => {
+    const file = path.join(tmp, 'hostile.jsonl');
+    write(file, [
+      '\uFEFF{"step": 0, "loss": NaN, "note": "NaN Infinity"}', '{"step": 1, "loss": Infinity}', '{"step": 2, "loss": -Infinity}', '{"step": 3, "lo', 'null', '[1, 2]',
+      '{"step": null, "loss": 9}', '{"step": true, "loss": 9}', '{"step": [], "loss": 9}', '{"step": -1, "loss": 9}', '{"step": 9007199254740993, "loss": 9}', '{"step": "4", "loss": "inf"}', '{"step": 5, "loss": 0.5}',
+    ].join('\r\n'));
+    const team = await srv.newTeam('hostile-jsonl');
+    const r = await imp(team, 'jsonl', file, { project: 't', experiment: 'j' });
+    expect(r.warnings).toEqual([`${file}: line 4: not a JSON object; skipped`, `${file}: 3 lines were not JSON objects`, `${file}: 6 rows or cells without a readable step or value skipped`]);
+    expect(await points(team, 't', 'j', 'loss')).toEqual([[0, 'NaN'], [1, 'Infinity'], [2, '-Infinity'], [4, 'Infinity'], [5, 0.5]]);
+    expect(await metricTotals(team, 't', 'j')).toEqual({ loss: 5 }); // 5 steps that are no numbers, and "note" (text, no metric)
+    const again = await imp(team, 'jsonl', file, { project: 't', experiment: 'j' });
+    expect([again.counts.points, again.counts.pointsExisting]).toEqual([0, 5]);
+  });
+
+  it('CSV: a column twice in the header is read once; an unclosed quote keeps the rows before it; an empty file is a warning', async () => {
+    const team = await srv.newTeam('hostile-csv');
+    const dup = path.join(tmp, 'dup.csv');
+    write(dup, '\uFEFFstep,loss,"a,b",loss\r\n0,1,2,3\r\n1,4,"5",6\r\n');
+    const d = await imp(team, 'csv', dup, { project: 't', experiment: 'dup' });
+    expect(d.warnings).toEqual([`${dup}: column "loss" more than once in the header; the last of each is read`]);
+    expect(d.counts.points).toBe(4);
+    expect(await points(team, 't', 'dup', 'loss')).toEqual([[0, 3], [1, 6]]);
+    expect(await metricTotals(team, 't', 'dup')).toEqual({ loss: 2, 'a,b': 2 });
+
+    const quote = path.join(tmp, 'quote.csv');
+    write(quote, 'step,loss\n0,1\n1,2\n2,"3\n3,4\n');
+    const q = await imp(team, 'csv', quote, { project: 't', experiment: 'quote' });
+    expect(q.warnings).toEqual([`${quote}: line 5: Quote Not Closed: the parsing is finished with an opening quote at line 5; the rest of the file is skipped`]);
+    expect(await points(team, 't', 'quote', 'loss')).toEqual([[0, 1], [1, 2]]);
+
+    const empty = path.join(tmp, 'empty.csv');
+    write(empty, '');
+    expect((await imp(team, 'csv', empty, { project: 't', experiment: 'empty' })).warnings).toEqual([`${empty}: no header row (empty file); nothing imported`]);
+  });
+
+  it('W&B: a config.yaml that is no YAML is a warning; the history (NaN as Python writes it) imports', async () => {
+    const root = path.join(tmp, 'wandb-bad');
+    write(path.join(root, 'run-1', 'files', 'wandb-history.jsonl'), '{"_step": 0, "_timestamp": 1704067200, "loss": NaN}\n{"_step": 1, "_timestamp": 1704067201, "loss": 1.5}\n');
+    write(path.join(root, 'run-1', 'files', 'config.yaml'), 'lr: [\n');
+    const team = await srv.newTeam('hostile-wandb');
+    const r = await imp(team, 'wandb', root, { project: 'wb' });
+    expect(r.warnings).toEqual([`${root}/run-1/files/config.yaml: not YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1:); the run is imported without its config`]);
+    expect(await points(team, 'wb', 'run-1', 'loss')).toEqual([[0, 'NaN'], [1, 1.5]]);
+  });
+});

@@ -36,7 +36,7 @@ export function detectShape(columns: string[]): Shape {
     if (!step) throw new Error(`a long table (columns ${metric}, ${value}) needs a step column`);
     return { kind: 'long', metric, step, value, timestamp };
   }
-  const metrics = cols.filter((c) => c && c !== step && c !== timestamp && !NOT_METRICS.has(c));
+  const metrics = [...new Set(cols.filter((c) => c && c !== step && c !== timestamp && !NOT_METRICS.has(c)))];
   if (!metrics.length) throw new Error(`no metric columns in [${cols.join(', ')}]: expected step, timestamp and one column per metric, or metric, step, value[, timestamp]`);
   return { kind: 'wide', step, timestamp, metrics };
 }
@@ -74,8 +74,9 @@ export class RowReader {
     const s = this.shape;
     const stepRaw = s.step ? rec[s.step] : this.row;
     this.row++;
-    const step = typeof stepRaw === 'number' ? stepRaw : Number(stepRaw);
-    if (stepRaw === '' || stepRaw === undefined || !Number.isSafeInteger(step) || step < 0) {
+    // only a number or a numeral: Number(null), Number(true) and Number([]) are steps too
+    const step = typeof stepRaw === 'number' ? stepRaw : typeof stepRaw === 'string' && stepRaw.trim() !== '' ? Number(stepRaw) : NaN;
+    if (!Number.isSafeInteger(step) || step < 0) {
       this.unreadable++;
       return;
     }
@@ -99,34 +100,62 @@ export class RowReader {
   }
 }
 
-/** CSV or JSONL records of a file, with the shape from its header / first record. */
-async function* records(file: string, format: 'csv' | 'jsonl', onBytes: (n: number) => void): AsyncGenerator<{ shape: Shape } | { rec: Record<string, unknown> }> {
+/** Python's json.dumps writes NaN, Infinity and -Infinity bare (W&B's history does): as the strings parseValue reads. */
+const quoteNonFinite = (text: string) => text.replace(/"(?:[^"\\]|\\.)*"|(-?)\b(NaN|Infinity)\b/g, (m, sign: string, word?: string) => (word ? `"${sign}${word}"` : m));
+
+/** One JSONL line as an object, or undefined when it is none. */
+function jsonRecord(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    try {
+      v = JSON.parse(quoteNonFinite(text));
+    } catch {
+      return undefined;
+    }
+  }
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** CSV or JSONL records of a file, with the shape from its header / first record; damage is a warning and the rest goes on. */
+async function* records(file: string, format: 'csv' | 'jsonl', onBytes: (n: number) => void, warn: (msg: string) => void): AsyncGenerator<{ shape: Shape } | { rec: Record<string, unknown> }> {
   const stream = fs.createReadStream(file);
   stream.on('data', (c) => onBytes(c.length));
   if (format === 'csv') {
     let header: string[] | undefined;
-    for await (const row of stream.pipe(parse({ relax_column_count: true, skip_empty_lines: true, trim: true, bom: true })) as AsyncIterable<string[]>) {
-      if (!header) {
-        header = row;
-        yield { shape: detectShape(header) };
-        continue;
+    const parser = stream.pipe(parse({ relax_column_count: true, skip_empty_lines: true, trim: true, bom: true }));
+    try {
+      for await (const row of parser as AsyncIterable<string[]>) {
+        if (!header) {
+          header = row;
+          const dups = [...new Set(row.filter((c, i) => row.indexOf(c) !== i))];
+          if (dups.length) warn(`${file}: column${dups.length > 1 ? 's' : ''} ${dups.map((c) => JSON.stringify(c)).join(', ')} more than once in the header; the last of each is read`);
+          yield { shape: detectShape(header) };
+          continue;
+        }
+        const rec: Record<string, unknown> = {};
+        for (let i = 0; i < header.length; i++) rec[header[i]] = row[i];
+        yield { rec };
       }
-      const rec: Record<string, unknown> = {};
-      for (let i = 0; i < header.length; i++) rec[header[i]] = row[i];
-      yield { rec };
+    } catch (e) {
+      if (!(e instanceof Error) || !('code' in e) || !String(e.code).startsWith('CSV_')) throw e;
+      warn(`${file}: line ${parser.info.lines}: ${e.message}; the rest of the file is skipped`);
     }
+    if (!header) warn(`${file}: no header row (empty file); nothing imported`);
     return;
   }
   let shaped = false;
   let line = 0;
-  for await (const text of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
+  let bad = 0;
+  for await (const raw of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
     line++;
+    const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
     if (!text.trim()) continue;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(text);
-    } catch {
-      throw new Error(`${file}:${line}: not a JSON object`);
+    const rec = jsonRecord(text);
+    if (!rec) {
+      if (!bad++) warn(`${file}: line ${line}: not a JSON object; skipped`);
+      continue;
     }
     if (!shaped) {
       const s = detectShape(Object.keys(rec));
@@ -136,11 +165,13 @@ async function* records(file: string, format: 'csv' | 'jsonl', onBytes: (n: numb
     }
     yield { rec };
   }
+  if (bad > 1) warn(`${file}: ${bad} lines were not JSON objects`);
+  if (!shaped) warn(`${file}: no JSON record (empty file); nothing imported`);
 }
 
 export async function readTable(w: RunWriter, file: string, format: 'csv' | 'jsonl', sink: Sink, progress: Progress): Promise<RowReader | undefined> {
   let reader: RowReader | undefined;
-  for await (const r of records(file, format, (n) => progress.advance(n))) {
+  for await (const r of records(file, format, (n) => progress.advance(n), (msg) => sink.warn(msg))) {
     if ('shape' in r) reader = new RowReader(w, r.shape);
     else {
       reader!.add(r.rec);

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import type { Progress } from './progress.ts';
 import { eachConcurrently, uniqueNames, type Sink } from './sink.ts';
 import { readTable } from './table.ts';
+import { entries, pathText } from './fs-entries.ts';
 
 /*
  * W&B history in files. A run is any directory under the export dir holding `wandb-history.jsonl`
@@ -20,29 +21,42 @@ export interface WandbRun {
   history: string;
 }
 
-export function scanExport(root: string): WandbRun[] {
+export function scanExport(root: string, onWarning: (msg: string) => void = () => {}): WandbRun[] {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root} is not a directory`);
   const out: WandbRun[] = [];
   const walk = (dir: string) => {
-    const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
-    const history = entries.find((e) => e.isFile() && e.name === 'wandb-history.jsonl');
+    const list = entries(dir);
+    const history = list.find((e) => e.file && e.name === 'wandb-history.jsonl');
     if (history) {
       let rel = path.relative(root, dir).split(path.sep).join('/');
       rel = rel.replace(/(^|\/)files$/, '') || path.basename(path.resolve(root));
       out.push({ dir, name: rel, history: path.join(dir, history.name) });
     }
-    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+    for (const e of list) {
+      if (e.dir && e.mangled) onWarning(`${pathText(e.path)}: the directory name is not UTF-8; skipped`);
+      else if (e.dir) walk(e.path as string);
+    }
   };
   walk(root);
   return out;
 }
 
 /** config.yaml → features: W&B stores `key: {desc, value}`; its own `_wandb` and `wandb_version` entries are dropped. */
-export function configFeatures(file: string): Record<string, unknown> {
+export function configFeatures(file: string, onWarning: (msg: string) => void = () => {}): Record<string, unknown> {
   if (!fs.existsSync(file)) return {};
-  const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+  let doc: unknown;
+  try {
+    doc = YAML.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    onWarning(`${file}: not YAML (${(e as Error).message.split('\n')[0]}); the run is imported without its config`);
+    return {};
+  }
+  if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc))) {
+    onWarning(`${file}: not a YAML mapping; the run is imported without its config`);
+    return {};
+  }
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc ?? {})) {
+  for (const [k, v] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
     if (k.startsWith('_') || k === 'wandb_version') continue;
     out[k] = v && typeof v === 'object' && !Array.isArray(v) && 'value' in v ? (v as { value: unknown }).value : v;
   }
@@ -63,13 +77,13 @@ function startedAt(dir: string): number | undefined {
 }
 
 export async function importWandb(root: string, sink: Sink, progress: Progress, o: { project?: string; jobs?: number }): Promise<void> {
-  const runs = scanExport(root);
+  const runs = scanExport(root, (msg) => sink.warn(msg));
   if (!runs.length) throw new Error(`no wandb-history.jsonl under ${root}`);
   const project = o.project ?? path.basename(path.resolve(root));
   const names = uniqueNames(runs, (r) => r.name.slice(0, 255), (r) => r.dir);
   progress.start(runs.reduce((s, r) => s + fs.statSync(r.history).size, 0), 'bytes');
   await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
-    const features = configFeatures(path.join(run.dir, 'config.yaml'));
+    const features = configFeatures(path.join(run.dir, 'config.yaml'), (msg) => sink.warn(msg));
     sink.counts.params += Object.keys(features).length;
     const w = await sink.run({ project, name: names.get(run)!, sourceKey: `wandb:${run.name}`, features });
     const r = await readTable(w, run.history, 'jsonl', sink, progress);
