@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
 import { runImport, type ImportKind, type ImportOptions } from '../src/importers/index.ts';
 import { EventType } from '../src/importers/tb-proto.ts';
 import { frameRecord } from '../src/importers/tfrecord.ts';
-import { BIN, ChildServer, createTeam, freePort } from './child-server.ts';
+import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
 import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
 
 /*
@@ -198,4 +199,77 @@ describe('hostile tables and W&B exports', () => {
     expect(r.warnings).toEqual([`${root}/run-1/files/config.yaml: not YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1:); the run is imported without its config`]);
     expect(await points(team, 'wb', 'run-1', 'loss')).toEqual([[0, 'NaN'], [1, 1.5]]);
   });
+});
+
+describe('an unlucky operator', () => {
+  it('a server that takes the connection and never answers: the import stops with a clear message within its --timeout', async () => {
+    const sockets: net.Socket[] = [];
+    const hung = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const file = path.join(tmp, 'hung.csv');
+    write(file, 'step,loss\n0,1\n');
+    const t0 = Date.now();
+    try {
+      await expect(runImport('csv', file, { url: `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`, apiKey: 'k', project: 'p', experiment: 'e', timeoutSeconds: 1 }))
+        .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: no answer from the server within 1 s \(--timeout\); is it hung\?$/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      hung.close();
+    }
+  });
+
+  it('a revoked API key: `assay import` says so and exits non-zero, without a stack trace', async () => {
+    const team = await srv.newTeam('hostile-key');
+    const key = await team.api.post('/api-keys', { name: 'importer' });
+    expect(key.status).toBe(201);
+    expect((await team.api.delete(`/api-keys/${key.body.id}`)).status).toBe(200);
+    const file = path.join(tmp, 'key.csv');
+    write(file, 'step,loss\n0,1\n');
+    const child = spawn(process.execPath, [BIN, 'import', 'csv', file, '--project', 'p', '--experiment', 'e', '--url', url, '--api-key', key.body.api_key], { env: childEnv });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect([code, stderr.trim()]).toEqual([1, 'assay: Invalid or revoked API key']);
+  }, 60_000);
+
+  it('the server kill -9ed in the middle of an import, restarted, the import run again: every point exactly once, the summaries exact', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-hostile-crash-'));
+    const port = await freePort();
+    let server = await new ChildServer(dataDir, port).ready();
+    try {
+      const apiKey = await createTeam(server, 'crash');
+      const n = 60_000;
+      const file = path.join(tmp, 'crash.csv');
+      write(file, 'step,loss\n' + Array.from({ length: n }, (_, s) => `${s},${s / 8}`).join('\n') + '\n');
+      const o = { url: server.url, apiKey, project: 'p', experiment: 'e', batchPoints: 1000, concurrency: 2 };
+      let sent = 0;
+      let killed: Promise<unknown> | undefined;
+      const progress = { start() {}, advance() {}, stop() {}, points(k: number) {
+        sent += k;
+        if (sent >= 10_000 && !killed) {
+          server.crash();
+          // the importer retries refused connections for ~20 s: the restarted server takes the rest
+          killed = server.exited.then(async () => (server = await new ChildServer(dataDir, port).ready()));
+        }
+      } };
+      const first = await runImport('csv', file, { ...o, progress }).catch((e: Error) => e);
+      await killed;
+      expect(sent).toBeGreaterThanOrEqual(10_000); // the kill happened mid-import
+      const again = await runImport('csv', file, o);
+      const api = async (p: string) => (await (await fetch(`${server.url}/api/v1${p}`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as Record<string, any>;
+      const names = await api('/metrics/names/p/e');
+      expect(names.items.map((m: { metric_name: string; total_points: number }) => [m.metric_name, m.total_points])).toEqual([['loss', n]]);
+      const got = (await api(`/metrics/timeseries/p/e/loss?limit=${n}`)).points as { step: number; value: number }[];
+      expect(got.length).toBe(n);
+      expect(got.filter((p, i) => p.step !== i || p.value !== i / 8)).toEqual([]);
+      // the re-run sends every batch again and the server answers each one already there
+      expect([again.counts.points, again.counts.pointsExisting, again.counts.experimentsExisting, again.warnings]).toEqual([0, n, 1, []]);
+      if (!(first instanceof Error)) expect(first.counts.points + first.counts.pointsExisting).toBe(n);
+    } finally {
+      server.crash();
+      await server.exited;
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

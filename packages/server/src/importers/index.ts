@@ -21,6 +21,8 @@ export interface ImportOptions {
   jobs?: number;
   progress?: Progress;
   dryRun?: boolean;
+  /** Seconds a request may wait for the server's answer before the import stops (default 120). */
+  timeoutSeconds?: number;
   /** Environment for the MLflow REST source's credentials (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -34,7 +36,7 @@ export interface ImportResult {
 /** One import, end to end: the CLI's commands, the tests and the benchmark all come through here. */
 export async function runImport(kind: ImportKind, source: string, o: ImportOptions): Promise<ImportResult> {
   const progress = o.progress ?? silentProgress;
-  const sink = new Sink({ url: o.url, apiKey: o.apiKey, batchPoints: o.batchPoints, concurrency: o.concurrency, dryRun: o.dryRun, onPoints: (n) => progress.points(n) });
+  const sink = new Sink({ url: o.url, apiKey: o.apiKey, batchPoints: o.batchPoints, concurrency: o.concurrency, dryRun: o.dryRun, timeoutSeconds: o.timeoutSeconds, onPoints: (n) => progress.points(n) });
   const t0 = performance.now();
   try {
     if (kind === 'mlflow') {
@@ -99,15 +101,17 @@ export function registerImportCommands(program: Command): void {
       .option('--project <name>', PROJECT_HELP[kind])
       .option('--batch-points <n>', 'points per batch request (default 100000; keep it the same when importing the same source again: batch ids derive from the chunks)', (v) => Number(v))
       .option('--jobs <n>', 'source runs imported at once (default 4)', (v) => Number(v))
+      .option('--timeout <s>', 'seconds a request may wait for the server\'s answer before the import stops (default 120)', (v) => Number(v))
       .option('--dry-run', 'read and count the source, write nothing')
       .option('--no-progress', 'no progress bar (it is off anyway when stdout is not a terminal)');
     if (kind === 'csv' || kind === 'jsonl') cmd.option('--experiment <name>', 'target experiment (required)');
     if (kind === 'mlflow') cmd.option('--artifacts', 'also copy each run\'s artifacts');
-    cmd.action(async (source: string, opts: { url?: string; apiKey?: string; project?: string; experiment?: string; artifacts?: boolean; batchPoints?: number; jobs?: number; dryRun?: boolean; progress: boolean }) => {
+    cmd.action(async (source: string, opts: { url?: string; apiKey?: string; project?: string; experiment?: string; artifacts?: boolean; batchPoints?: number; jobs?: number; timeout?: number; dryRun?: boolean; progress: boolean }) => {
       const apiKey = opts.apiKey ?? process.env.ASSAY_API_KEY;
       if (!apiKey) throw new Error('an API key is needed: --api-key or ASSAY_API_KEY');
       const r = await runImport(kind, source, {
         ...opts,
+        timeoutSeconds: opts.timeout,
         url: opts.url ?? process.env.ASSAY_API_URL ?? 'http://127.0.0.1:8000',
         apiKey,
         progress: terminalProgress(opts.progress && Boolean(process.stdout.isTTY)),

@@ -58,7 +58,18 @@ export interface SinkOptions {
   onWarning?: (msg: string) => void;
   /** Read and count the source, send nothing (`--dry-run`; the benchmark's parse-only figure). */
   dryRun?: boolean;
+  /** Seconds one request may wait for its answer (default DEFAULT_TIMEOUT_S; an upload gets 1 s more per MB of body). */
+  timeoutSeconds?: number;
 }
+
+/**
+ * Without a bound, a server that takes the connection and never answers holds an import for
+ * undici's 300 s header timeout times every retry (~45 min). A batch is answered in well under a
+ * second on a healthy server, so 2 minutes means it is stuck; the request is not retried then — more
+ * requests would only queue behind the stuck ones — and the import stops with that message (running
+ * it again later resumes it).
+ */
+export const DEFAULT_TIMEOUT_S = 120;
 
 export class ImportHttpError extends Error {
   constructor(readonly status: number, readonly detail: unknown, what: string) {
@@ -113,27 +124,37 @@ export class Sink {
 
   /** A JSON request with retries on 429/5xx-unavailable and network errors (the server may be restarting). */
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, raw?: Buffer): Promise<{ status: number; body: T }> {
+    const timeoutMs = Math.ceil((this.o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) * 1000 + (raw?.length ?? 0) / 1000);
+    const hung = (e: unknown) => (e as Error)?.name === 'TimeoutError' ? new Error(`${method} ${this.base}${path}: no answer from the server within ${Math.round(timeoutMs / 1000)} s (--timeout); is it hung?`) : undefined;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
         res = await fetch(this.base + path, {
+          signal,
           method,
           headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           // a view, not a copy (a batch body is a few MB)
           body: raw ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) : body !== undefined ? JSON.stringify(body) : undefined,
         });
       } catch (e) {
+        const timedOut = hung(e);
+        if (timedOut) throw timedOut;
         if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}`);
         await sleep(Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        throw hung(e) ?? e;
+      }
       if (RETRYABLE.has(res.status) && attempt < 8) {
-        await res.arrayBuffer();
         const after = Number(res.headers.get('retry-after'));
         await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
-      const text = await res.text();
       const parsed = text ? JSON.parse(text) : undefined;
       if (!res.ok) throw new ImportHttpError(res.status, (parsed as { detail?: unknown })?.detail ?? text, `${method} ${path}`);
       return { status: res.status, body: parsed as T };
