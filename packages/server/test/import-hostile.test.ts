@@ -219,6 +219,29 @@ describe('an unlucky operator', () => {
     }
   });
 
+  it('an MLflow source server that never answers: the import stops with a clear message within its --timeout', async () => {
+    const sockets: net.Socket[] = [];
+    const hung = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const t0 = Date.now();
+    try {
+      const team = await srv.newTeam('hostile-rest');
+      await expect(imp(team, 'mlflow', `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`, { timeoutSeconds: 1 }))
+        .rejects.toThrow(/^MLflow (GET|POST) \/api\/2\.0\/mlflow\/\S+: no answer from the MLflow server within 1 s \(--timeout\); is it hung\?$/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      hung.close();
+    }
+  });
+
+  it('no server at the URL: after ~20 s of retries the import says why', async () => {
+    const file = path.join(tmp, 'down.csv');
+    write(file, 'step,loss\n0,1\n');
+    await expect(runImport('csv', file, { url: `http://127.0.0.1:${await freePort()}`, apiKey: 'k', project: 'p', experiment: 'e' }))
+      .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: fetch failed \(ECONNREFUSED\); is the server running\?$/);
+  }, 60_000);
+
   it('a revoked API key: `assay import` says so and exits non-zero, without a stack trace', async () => {
     const team = await srv.newTeam('hostile-key');
     const key = await team.api.post('/api-keys', { name: 'importer' });

@@ -1,6 +1,6 @@
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
-import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
+import { DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
 
 /*
  * A running MLflow tracking server through its REST API: experiments/search and runs/search with
@@ -27,7 +27,7 @@ class MlflowHttpError extends Error {
 export class MlflowRestClient {
   private readonly base: string;
   private readonly auth: Record<string, string>;
-  constructor(uri: string, env: NodeJS.ProcessEnv = process.env) {
+  constructor(uri: string, env: NodeJS.ProcessEnv = process.env, private readonly timeoutSeconds = DEFAULT_TIMEOUT_S) {
     this.base = uri.replace(/\/+$/, '');
     if (env.MLFLOW_TRACKING_TOKEN) this.auth = { authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
     else if (env.MLFLOW_TRACKING_USERNAME) this.auth = { authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}` };
@@ -37,14 +37,35 @@ export class MlflowRestClient {
   private async call<T>(method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
     const url = new URL(this.base + path);
     if (method === 'GET' && body) for (const [k, v] of Object.entries(body)) if (v !== undefined) url.searchParams.set(k, String(v));
-    const res = await fetch(url, {
-      method,
-      headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-      body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
-    });
-    const text = await res.text();
+    const answer = this.answered(`MLflow ${method} ${path}`);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, {
+        method,
+        signal: answer.signal,
+        headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+      });
+      text = await res.text();
+    } catch (e) {
+      throw answer.hung(e);
+    } finally {
+      answer.done();
+    }
     if (!res.ok) throw new MlflowHttpError(res.status, `MLflow ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** A source server that takes the connection and never answers must not hold the import for ever (see DEFAULT_TIMEOUT_S). */
+  private answered(what: string) {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.timeoutSeconds * 1000);
+    return {
+      signal: ctl.signal,
+      done: () => clearTimeout(timer),
+      hung: (e: unknown) => (ctl.signal.aborted ? new Error(`${what}: no answer from the MLflow server within ${this.timeoutSeconds} s (--timeout); is it hung?`) : e),
+    };
   }
 
   /** Every page of a paged MLflow call. */
@@ -114,14 +135,23 @@ export class MlflowRestClient {
     const url = proxied
       ? `${this.base}/api/2.0/mlflow-artifacts/artifacts/${proxied[1].replace(/\/+$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`
       : `${this.base}/get-artifact?${new URLSearchParams({ run_id: run.runId, path: rel })}`;
-    const res = await fetch(url, { headers: this.auth });
+    // the bound is on the answer, not the download: an artifact may take long to come
+    const answer = this.answered(`MLflow artifact ${rel} of run ${run.runId}`);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.auth, signal: answer.signal });
+    } catch (e) {
+      throw answer.hung(e);
+    } finally {
+      answer.done();
+    }
     if (!res.ok) throw new Error(`MLflow artifact ${rel} of run ${run.runId}: HTTP ${res.status}`);
     return Buffer.from(await res.arrayBuffer());
   }
 }
 
-export async function importMlflowRest(uri: string, sink: Sink, progress: Progress, o: { project?: string; artifacts?: boolean; env?: NodeJS.ProcessEnv; jobs?: number }): Promise<void> {
-  const client = new MlflowRestClient(uri, o.env);
+export async function importMlflowRest(uri: string, sink: Sink, progress: Progress, o: { project?: string; artifacts?: boolean; env?: NodeJS.ProcessEnv; jobs?: number; timeoutSeconds?: number }): Promise<void> {
+  const client = new MlflowRestClient(uri, o.env, o.timeoutSeconds);
   const runs = await client.runs();
   const specs = runSpecs(sink, runs, o.project);
   progress.start(runs.length, 'runs');

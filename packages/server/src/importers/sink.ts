@@ -140,7 +140,9 @@ export class Sink {
       } catch (e) {
         const timedOut = hung(e);
         if (timedOut) throw timedOut;
-        if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}`);
+        // undici says only "fetch failed"; why (ECONNREFUSED, ENOTFOUND, …) is in its cause
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}; is the server running?`);
         await sleep(Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
