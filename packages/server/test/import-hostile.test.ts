@@ -169,6 +169,16 @@ describe('hostile tables and W&B exports', () => {
     expect([again.counts.points, again.counts.pointsExisting]).toEqual([0, 5]);
   });
 
+  it('JSONL whose rows change shape: a long row in a wide file is read as long', async () => {
+    const file = path.join(tmp, 'mixed.jsonl');
+    write(file, '{"step": 0, "loss": 1}\n{"metric": "acc", "step": 1, "value": 0.5}\n{"step": 2, "loss": 2, "key": 3, "value": 4}\n');
+    const team = await srv.newTeam('hostile-mixed');
+    const r = await imp(team, 'jsonl', file, { project: 't', experiment: 'm' });
+    expect(r.warnings).toEqual([]);
+    expect(await metricTotals(team, 't', 'm')).toEqual({ loss: 2, acc: 1, key: 1, value: 1 });
+    expect(await points(team, 't', 'm', 'acc')).toEqual([[1, 0.5]]);
+  });
+
   it('CSV: a column twice in the header is read once; an unclosed quote keeps the rows before it; an empty file is a warning', async () => {
     const team = await srv.newTeam('hostile-csv');
     const dup = path.join(tmp, 'dup.csv');

@@ -70,8 +70,21 @@ export class RowReader {
     return ts ?? this.lastTs;
   }
 
+  /**
+   * A long row ({metric: "acc", step, value}) in a JSONL file whose first record was wide: read as
+   * long, not as metrics named "metric" and "value". The metric's name must be text, so a wide row
+   * that logs numbers under "key" and "value" stays wide.
+   */
+  private longRow(rec: Record<string, unknown>): Shape | undefined {
+    const metric = METRIC.find((k) => typeof rec[k] === 'string');
+    const value = metric && VALUE.find((k) => k in rec);
+    if (!metric || !value) return undefined;
+    return { kind: 'long', metric, value, step: STEP.find((k) => k in rec) ?? '', timestamp: TIME.find((k) => k in rec) };
+  }
+
   add(rec: Record<string, unknown>): void {
-    const s = this.shape;
+    let s = this.shape;
+    if (s.kind === 'wide' && !s.metrics.length) s = this.longRow(rec) ?? s;
     const stepRaw = s.step ? rec[s.step] : this.row;
     this.row++;
     // only a number or a numeral: Number(null), Number(true) and Number([]) are steps too
