@@ -70,6 +70,7 @@ describe('a hostile MLflow file store', () => {
       '1700000000004 -inf 4\r', '1700000000005 0.25 5', '1700000000006 0.125',
     ].join('\n'));
     write(bytesPath(path.join(root, '1', 'r1', 'params'), 0x70, 0xed, 0xa0, 0x80), '3');
+    write(path.join(root, '1', 'r1', 'tags', 'team'), Buffer.from([0x61, 0xc3, 0x28])); // a cut 2-byte sequence
     fs.symlinkSync(root, path.join(metrics, 'loop'));
     fs.symlinkSync(path.join(root, '1'), path.join(root, 'loop'));
     // a copy of r1 in another experiment directory (the same run id), and runs whose meta.yaml is damaged
@@ -94,6 +95,7 @@ describe('a hostile MLflow file store', () => {
       '<root>/1/r1/meta.yaml: start_time: -5 is no time in epoch ms from 1970 to 2106; left out',
       '<root>/1/r1/params/p\uFFFD\uFFFD\uFFFD: the file name is not UTF-8; read as "p\uFFFD\uFFFD\uFFFD"',
       '<root>/1/r1/metrics/l\uFFFD: the file name is not UTF-8; read as "l\uFFFD"',
+      '<root>/1/r1/tags/team: not UTF-8; read with U+FFFD in place of the bad bytes',
       '<root>/1/r2/meta.yaml: start_time: 100000000000000000 is no time in epoch ms from 1970 to 2106; left out',
       "<root>/1/r3/meta.yaml: not an MLflow run's meta.yaml (a YAML mapping with run_id); run directory skipped",
       "<root>/1/r4/meta.yaml: not an MLflow run's meta.yaml (a YAML mapping with run_id); run directory skipped",
@@ -108,6 +110,8 @@ describe('a hostile MLflow file store', () => {
     ].sort());
     expect([first.counts.experiments, first.counts.points]).toEqual([2, 7]);
     expect((await experimentNames(team, 'lab\uFFFD')).map(([name]) => name)).toEqual(['one\uFFFD']); // started_at: the server's time
+    const [one] = (await team.api.get(`/projects/${encodeURIComponent('lab\uFFFD')}/experiments`)).body.items;
+    expect([one.features['p\uFFFD\uFFFD\uFFFD'], one.features.mlflow.tags.team]).toEqual(['3', 'a\uFFFD(']);
     expect(await experimentNames(team, '4')).toEqual([['r5', '2023-11-14T22:13:20.000Z']]);
     expect(await points(team, 'lab\uFFFD', 'one\uFFFD', 'loss')).toEqual([[0, 0.125], [1, 'NaN'], [4, '-Infinity'], [5, 0.25]]);
     expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });

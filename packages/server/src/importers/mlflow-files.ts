@@ -47,7 +47,15 @@ function walk(dir: SourcePath, sink: Sink, prefix = ''): [string, SourcePath][] 
   return out;
 }
 
-const readKeyValues = (dir: string, sink: Sink) => Object.fromEntries(walk(dir, sink).map(([k, f]) => [k, fs.readFileSync(f, 'utf8')]));
+/** Param and tag files: the value is the whole file; bytes that are not UTF-8 read as U+FFFD, with a warning. */
+function readKeyValues(dir: string, sink: Sink): Record<string, string> {
+  return Object.fromEntries(walk(dir, sink).map(([k, f]) => {
+    const bytes = fs.readFileSync(f);
+    const text = bytes.toString('utf8');
+    if (!Buffer.from(text).equals(bytes)) sink.warn(`${pathText(f)}: not UTF-8; read with U+FFFD in place of the bad bytes`);
+    return [k, text];
+  }));
+}
 
 /** A time from meta.yaml as epoch ms, or null (with a warning) when it is not one Assay can store. */
 function metaTime(v: unknown, what: string, sink: Sink): number | null {
