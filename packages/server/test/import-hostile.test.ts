@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -255,6 +256,19 @@ describe('an unlucky operator', () => {
     await expect(runImport('csv', file, { url: `http://127.0.0.1:${await freePort()}`, apiKey: 'k', project: 'p', experiment: 'e' }))
       .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: fetch failed \(ECONNREFUSED\); is the server running\?$/);
   }, 60_000);
+
+  it('--url naming something that is no Assay server (an HTML page): a clear message', async () => {
+    const web = http.createServer((req, res) => res.writeHead(req.method === 'POST' ? 404 : 200, { 'content-type': 'text/html' }).end('<!doctype html><title>x</title>'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const file = path.join(tmp, 'web.csv');
+    write(file, 'step,loss\n0,1\n');
+    try {
+      await expect(runImport('csv', file, { url: `http://127.0.0.1:${(web.address() as net.AddressInfo).port}/`, apiKey: 'k', project: 'p', experiment: 'e' }))
+        .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: HTTP 404 text\/html that is not JSON: is http:\/\/127\.0\.0\.1:\d+ an Assay server\?$/);
+    } finally {
+      web.close();
+    }
+  });
 
   it('a revoked API key: `assay import` says so and exits non-zero, without a stack trace', async () => {
     const team = await srv.newTeam('hostile-key');

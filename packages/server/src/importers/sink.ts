@@ -157,7 +157,15 @@ export class Sink {
         await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
-      const parsed = text ? JSON.parse(text) : undefined;
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // an HTML page or plain text: --url names something that is not an Assay server's API
+        const why = `${res.headers.get('content-type') ?? 'an answer'} that is not JSON: is ${this.base} an Assay server?`;
+        if (!res.ok) throw new ImportHttpError(res.status, why, `${method} ${this.base}${path}`);
+        throw new Error(`${method} ${this.base}${path}: HTTP ${res.status} ${why}`);
+      }
       if (!res.ok) throw new ImportHttpError(res.status, (parsed as { detail?: unknown })?.detail ?? text, `${method} ${path}`);
       return { status: res.status, body: parsed as T };
     }
