@@ -121,6 +121,17 @@ describe('a hostile MLflow file store', () => {
     expect([second.counts.experiments, second.counts.experimentsExisting, second.counts.points, second.counts.pointsExisting]).toEqual([0, 2, 0, 7]);
     expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });
   }, 60_000);
+
+  it('a run name cut at 255 UTF-16 units is not cut through an emoji (half of one is refused)', async () => {
+    const root = path.join(tmp, 'mlruns-long');
+    write(path.join(root, '1', 'meta.yaml'), 'experiment_id: "1"\nname: long\n');
+    write(path.join(root, '1', 'r1', 'meta.yaml'), `run_id: r1\nrun_name: "${'a'.repeat(254)}\u{1F600}tail"\n`);
+    write(path.join(root, '1', 'r1', 'metrics', 'loss'), '1700000000000 1 0\n');
+    const team = await srv.newTeam('hostile-long');
+    const r = await imp(team, 'mlflow', root);
+    expect([r.warnings, r.counts.points]).toEqual([[], 1]);
+    expect((await experimentNames(team, 'long')).map(([n]) => n)).toEqual(['a'.repeat(254)]);
+  });
 });
 
 describe('hostile tfevents', () => {

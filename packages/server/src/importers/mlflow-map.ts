@@ -1,6 +1,6 @@
 import { assayStatus, RESERVED_KEY } from '../services/mlflow/model.ts';
 import type { RunSpec, Sink } from './sink.ts';
-import { uniqueNames } from './sink.ts';
+import { clip, uniqueNames } from './sink.ts';
 
 /*
  * An MLflow run as an Assay experiment, by the same mapping the MLflow REST routes use
@@ -36,7 +36,7 @@ export function runSpecs(sink: Sink, runs: MlflowRun[], project?: string): Map<M
   }
   const out = new Map<MlflowRun, RunSpec>();
   for (const [p, list] of byProject) {
-    const names = uniqueNames(list, (r) => (r.runName || r.tags['mlflow.runName'] || r.runId).slice(0, 255), (r) => r.runId);
+    const names = uniqueNames(list, (r) => clip(r.runName || r.tags['mlflow.runName'] || r.runId, 255), (r) => r.runId);
     // into one --project, a deleted experiment can only be carried by its runs
     for (const r of list) out.set(r, spec(sink, r, p, names.get(r)!, Boolean(r.deleted || (project !== undefined && r.experimentDeleted))));
   }

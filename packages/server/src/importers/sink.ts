@@ -450,11 +450,21 @@ export function wireValue(n: number): Value {
   return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
 }
 
+/**
+ * A name cut to n UTF-16 units, as imports have always cut names (a re-import must find the same
+ * experiment), but never through a character outside the BMP (an emoji): half of one is a lone
+ * surrogate, which the server refuses.
+ */
+export function clip(s: string, n: number): string {
+  const c = s.slice(0, n);
+  return /[\uD800-\uDBFF]$/.test(c) ? c.slice(0, -1) : c;
+}
+
 /** Deterministic unique experiment names: a name several source runs share gets `-<first 8 of the source id>`. */
 export function uniqueNames<T>(items: T[], name: (t: T) => string, id: (t: T) => string): Map<T, string> {
   const seen = new Map<string, number>();
   for (const t of items) seen.set(name(t), (seen.get(name(t)) ?? 0) + 1);
-  return new Map(items.map((t) => [t, (seen.get(name(t)) ?? 0) > 1 ? `${name(t).slice(0, 240)}-${id(t).slice(0, 8)}` : name(t)]));
+  return new Map(items.map((t) => [t, (seen.get(name(t)) ?? 0) > 1 ? `${clip(name(t), 240)}-${clip(id(t), 8)}` : name(t)]));
 }
 
 /** Runs `fn` over the items, `jobs` at a time: small runs are bound by request latency, not by the server's throughput. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Progress } from './progress.ts';
-import { eachConcurrently, uniqueNames, wireValue, type RunWriter, type Sink, type Status } from './sink.ts';
+import { clip, eachConcurrently, uniqueNames, wireValue, type RunWriter, type Sink, type Status } from './sink.ts';
 import { decodeScalarEvent, EventType, HParamsType, jsonOf, newScalarEvent, tensorScalar, type Event, type HParamsData, type SummaryValue } from './tb-proto.ts';
 import { scanRecords } from './tfrecord.ts';
 import { entries, pathText, type SourcePath } from './fs-entries.ts';
@@ -122,7 +122,7 @@ export async function importTensorboard(logdir: string, sink: Sink, progress: Pr
   const runs = scanLogdir(logdir);
   if (!runs.length) throw new Error(`no events.out.tfevents.* file under ${logdir}`);
   const project = o.project ?? path.basename(path.resolve(logdir));
-  const names = uniqueNames(runs, (r) => (r.rel === '.' ? path.basename(path.resolve(logdir)) : r.rel).slice(0, 255), (r) => r.rel);
+  const names = uniqueNames(runs, (r) => clip(r.rel === '.' ? path.basename(path.resolve(logdir)) : r.rel, 255), (r) => r.rel);
   progress.start(runs.reduce((s, r) => s + r.files.reduce((t, f) => t + f.size, 0), 0), 'bytes');
   await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
     const w = await sink.run({ project, name: names.get(run)!, sourceKey: `tensorboard:${run.rel}` });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { Progress } from './progress.ts';
-import { eachConcurrently, uniqueNames, type Sink } from './sink.ts';
+import { clip, eachConcurrently, uniqueNames, type Sink } from './sink.ts';
 import { readTable } from './table.ts';
 import { entries, pathText } from './fs-entries.ts';
 
@@ -80,7 +80,7 @@ export async function importWandb(root: string, sink: Sink, progress: Progress, 
   const runs = scanExport(root, (msg) => sink.warn(msg));
   if (!runs.length) throw new Error(`no wandb-history.jsonl under ${root}`);
   const project = o.project ?? path.basename(path.resolve(root));
-  const names = uniqueNames(runs, (r) => r.name.slice(0, 255), (r) => r.dir);
+  const names = uniqueNames(runs, (r) => clip(r.name, 255), (r) => r.dir);
   progress.start(runs.reduce((s, r) => s + fs.statSync(r.history).size, 0), 'bytes');
   await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
     const features = configFeatures(path.join(run.dir, 'config.yaml'), (msg) => sink.warn(msg));
