@@ -295,6 +295,19 @@ describe('an unlucky operator', () => {
     expect([code, stderr.trim()]).toEqual([1, 'assay: Invalid or revoked API key']);
   }, 60_000);
 
+  it('the same import started three times at once: every point once; each batch counts as written in one run, already there in the others', async () => {
+    const team = await srv.newTeam('hostile-thrice');
+    const n = 20_000;
+    const file = path.join(tmp, 'thrice.csv');
+    write(file, 'step,loss,acc\n' + Array.from({ length: n }, (_, s) => `${s},${s / 8},${s}`).join('\n') + '\n');
+    const o = { project: 'p', experiment: 'e', batchPoints: 500, concurrency: 4 };
+    const runs = await Promise.all([imp(team, 'csv', file, o), imp(team, 'csv', file, o), imp(team, 'csv', file, o)]);
+    expect(runs.reduce((s, r) => s + r.counts.points, 0)).toBe(2 * n); // each batch is written by one of them
+    expect(runs.map((r) => r.counts.points + r.counts.pointsExisting)).toEqual([2 * n, 2 * n, 2 * n]);
+    expect(runs.reduce((s, r) => s + r.counts.experiments, 0)).toBe(1);
+    expect(await metricTotals(team, 'p', 'e')).toEqual({ loss: n, acc: n });
+  }, 60_000);
+
   it('the server kill -9ed in the middle of an import, restarted, the import run again: every point exactly once, the summaries exact', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-hostile-crash-'));
     const port = await freePort();
