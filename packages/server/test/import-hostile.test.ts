@@ -84,7 +84,7 @@ describe('a hostile MLflow file store', () => {
     write(path.join(root, '1', 'r4', 'metrics', 'loss'), '1 1 0\n');
     write(path.join(root, '3', 'meta.yaml'), '- not\n- a mapping\n');
     write(path.join(root, '4', 'meta.yaml'), 'experiment_id: "4"\nname: ""\n');
-    run('4', 'r5', 'start_time: 1700000000000\n');
+    run('4', 'r5', 'start_time: 1700000000000\nartifact_uri: file://elsewhere/mlruns/4/r5/artifacts\n');
     write(path.join(root, '4', 'r5', 'metrics', 'acc'), '1700000000000 1 0\n');
 
     const team = await srv.newTeam('hostile-mlflow');
@@ -104,6 +104,7 @@ describe('a hostile MLflow file store', () => {
       '<root>/2/r1: run id r1 was read from <root>/1/r1 already; this copy is skipped',
       "<root>/3/meta.yaml: not an MLflow experiment's meta.yaml (a YAML mapping with experiment_id); directory skipped",
       '<root>/4/meta.yaml: name: "" is no name; "4" used',
+      '<root>/4/r5/meta.yaml: artifact_uri "file://elsewhere/mlruns/4/r5/artifacts" is no file URL; <root>/4/r5/artifacts used',
       '<root>/1/r2: run not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422 [{"loc":["body","features","bad"],"msg":"text must not contain NUL (\\\\u0000)","type":"custom"}]',
       '<root>/1/r1/metrics/loss: 3 unreadable lines skipped',
       // a last line cut after its value reads as MLflow's two-field form (step 0)
