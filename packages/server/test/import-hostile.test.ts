@@ -269,14 +269,18 @@ describe('an unlucky operator', () => {
       .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: fetch failed \(ECONNREFUSED\); is the server running\?$/);
   }, 60_000);
 
-  it('--url naming something that is no Assay server (an HTML page): a clear message', async () => {
-    const web = http.createServer((req, res) => res.writeHead(req.method === 'POST' ? 404 : 200, { 'content-type': 'text/html' }).end('<!doctype html><title>x</title>'));
+  it('--url (or the MLflow source) naming something that is no such server (an HTML page): a clear message', async () => {
+    const web = http.createServer((req, res) => res.writeHead(req.url!.startsWith('/api/2.0/') ? 200 : 404, { 'content-type': 'text/html' }).end('<!doctype html><title>x</title>'));
     await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
     const file = path.join(tmp, 'web.csv');
     write(file, 'step,loss\n0,1\n');
+    const webUrl = `http://127.0.0.1:${(web.address() as net.AddressInfo).port}`;
     try {
-      await expect(runImport('csv', file, { url: `http://127.0.0.1:${(web.address() as net.AddressInfo).port}/`, apiKey: 'k', project: 'p', experiment: 'e' }))
+      await expect(runImport('csv', file, { url: `${webUrl}/`, apiKey: 'k', project: 'p', experiment: 'e' }))
         .rejects.toThrow(/^POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/projects\?if_exists=return: HTTP 404 text\/html that is not JSON: is http:\/\/127\.0\.0\.1:\d+ an Assay server\?$/);
+      // and as the MLflow source: answered 200 with the page
+      await expect(runImport('mlflow', webUrl, { url, apiKey: 'k' }))
+        .rejects.toThrow(/^MLflow (GET|POST) \/api\/2\.0\/mlflow\/\S+: HTTP 200 text\/html that is not JSON: is http:\/\/127\.0\.0\.1:\d+ an MLflow tracking server\?$/);
     } finally {
       web.close();
     }

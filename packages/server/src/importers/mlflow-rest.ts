@@ -54,7 +54,11 @@ export class MlflowRestClient {
       answer.done();
     }
     if (!res.ok) throw new MlflowHttpError(res.status, `MLflow ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-    return (text ? JSON.parse(text) : {}) as T;
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch {
+      throw new Error(`MLflow ${method} ${path}: HTTP ${res.status} ${res.headers.get('content-type') ?? 'an answer'} that is not JSON: is ${this.base} an MLflow tracking server?`);
+    }
   }
 
   /** A source server that takes the connection and never answers must not hold the import for ever (see DEFAULT_TIMEOUT_S). */
