@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
 import { runImport, type ImportKind, type ImportOptions } from '../src/importers/index.ts';
+import { parseTime } from '../src/importers/table.ts';
 import { EventType } from '../src/importers/tb-proto.ts';
 import { frameRecord } from '../src/importers/tfrecord.ts';
 import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
@@ -194,6 +195,19 @@ describe('hostile tables and W&B exports', () => {
     expect(r.warnings).toEqual([]);
     expect(await metricTotals(team, 't', 'm')).toEqual({ loss: 2, acc: 1, key: 1, value: 1 });
     expect(await points(team, 't', 'm', 'acc')).toEqual([[1, 0.5]]);
+  });
+
+  it('an ISO time without a zone is UTC whatever the importing machine\'s zone', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(['2024-01-01T00:00:00', '2024-01-01 00:00:00.250', '2024-01-01T00:00:00+01:00', '2024-01-01'].map(parseTime)).toEqual([
+        Date.UTC(2024, 0, 1), Date.UTC(2024, 0, 1, 0, 0, 0, 250), Date.UTC(2023, 11, 31, 23), Date.UTC(2024, 0, 1),
+      ]);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 
   it('CSV: a column twice in the header is read once; an unclosed quote keeps the rows before it; an empty file is a warning', async () => {

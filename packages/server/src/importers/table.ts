@@ -10,7 +10,7 @@ import { parseValue, type RunWriter, type Sink, type Value } from './sink.ts';
  *   long — columns metric (or metric_name, key), step, value (or metric_value), optional timestamp;
  *   wide — step (or _step, global_step), optional timestamp (or _timestamp, time, wall_time), and every
  *          other column a metric; empty cells are points that were not logged.
- * Timestamps: epoch seconds (< 1e11), epoch milliseconds, or ISO-8601 text.
+ * Timestamps: epoch seconds (< 1e11), epoch milliseconds, or ISO-8601 text (UTC when it has no zone).
  */
 
 const METRIC = ['metric', 'metric_name', 'key'];
@@ -46,7 +46,11 @@ export function parseTime(v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : Number(v);
   if (Number.isFinite(n)) return Math.round(n < 1e11 ? n * 1000 : n);
-  const t = Date.parse(String(v));
+  // a date and time without a zone is UTC (as Python's isoformat() of a UTC time writes it): read as
+  // local time, the same file would import with other times on a machine in another zone
+  const text = String(v).trim();
+  const zoneless = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text);
+  const t = Date.parse(zoneless ? `${text.replace(' ', 'T')}Z` : text);
   return Number.isNaN(t) ? undefined : t;
 }
 
