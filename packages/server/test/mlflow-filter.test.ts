@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareValues, likeToRegExp, parseFilter, parseOrderBy, test as matches } from '../src/services/mlflow/filter.ts';
+import { compareValues, likeMatches, parseFilter, parseOrderBy, test as matches } from '../src/services/mlflow/filter.ts';
 
 /** MLflow's search syntax, parsed by hand (services/mlflow/filter.ts). */
 describe('parseFilter', () => {
@@ -113,8 +113,29 @@ describe('evaluation', () => {
     expect(matches(c("tags.t LIKE 'VI%'"), 'vision')).toBe(false);
     expect(matches(c("tags.t ILIKE 'VI%'"), 'vision')).toBe(true);
     expect(matches(c("tags.t LIKE 'a.b'"), 'axb')).toBe(false);
-    expect(likeToRegExp('100\\%', false).test('100%')).toBe(true);
-    expect(likeToRegExp('100\\%', false).test('1000')).toBe(false);
+    expect(likeMatches('100\\%', '100%', false)).toBe(true);
+    expect(likeMatches('100\\%', '1000', false)).toBe(false);
+  });
+  it('LIKE matches in time linear in the value: a pattern of many % cannot hold the server (was 78 s for `%a%a%b` over 6,000 characters)', () => {
+    let started = performance.now();
+    expect(likeMatches('%a%a%b', 'a'.repeat(3000), false)).toBe(false);
+    // checked before the worse patterns below: the backtracking RegExp took seconds here, and hours on those
+    expect(performance.now() - started).toBeLessThan(1000);
+    started = performance.now();
+    const value = 'a'.repeat(6000);
+    expect(likeMatches(`${'%a'.repeat(40)}%b`, value, false)).toBe(false);
+    expect(likeMatches(`${'%_'.repeat(40)}b`, value, false)).toBe(false);
+    expect(likeMatches(`${'%a'.repeat(40)}%`, value, true)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+  it('LIKE: % spans any text (also none), _ exactly one code point, \\ escapes; anchored at both ends', () => {
+    const cases: [string, string, boolean][] = [
+      ['%', '', true], ['_', '', false], ['a%c', 'ac', true], ['a%c', 'abcbc', true], ['a%c', 'abcb', false],
+      ['%b%', 'abc', true], ['_b_', 'abc', true], ['_', '😀', true], ['__', '😀', false], ['a\\_c', 'abc', false],
+      ['a\\_c', 'a_c', true], ['%a', 'ba', true], ['a', 'ab', false], ['%%x', 'yyx', true], ['x%', 'yx', false],
+    ];
+    for (const [pattern, value, want] of cases) expect(likeMatches(pattern, value, false), `${pattern} ~ ${value}`).toBe(want);
+    expect([likeMatches('É%', 'école', true), likeMatches('É%', 'école', false)]).toEqual([true, false]);
   });
   it('NaN metrics only match !=', () => {
     expect(matches(c('metrics.m = 1'), NaN)).toBe(false);
