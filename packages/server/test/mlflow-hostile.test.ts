@@ -182,3 +182,30 @@ describe('artifact paths', () => {
     expect((await get(`${root}?path=${exp}/${run}/artifacts/d`)).body).toEqual({ root_uri: '', files: [{ path: 'a.txt', is_dir: false, file_size: 2 }] });
   });
 });
+
+describe('keys named like members of Object.prototype', () => {
+  it('params, tags and experiment tags named constructor, toString, __proto__ … are stored and found like any other key', async () => {
+    const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+    const exp = await post(`${M}/experiments/create`, { name: 'proto', tags: [{ key: '__proto__', value: 'e' }] });
+    expect(exp.status).toBe(200);
+    const created = await post(`${M}/runs/create`, { experiment_id: exp.body.experiment_id, run_name: 'r', tags: [{ key: '__proto__', value: 'c' }] });
+    const run = created.body.run.info.run_id;
+    // a run without the tag: deleting it is RESOURCE_DOES_NOT_EXIST, not a silent success
+    expect(code(await post(`${M}/runs/delete-tag`, { run_id: run, key: 'constructor' }))).toEqual([404, 'RESOURCE_DOES_NOT_EXIST']);
+    for (const k of names) {
+      expect((await post(`${M}/runs/log-parameter`, { run_id: run, key: k, value: `p-${k}` })).status, `param ${k}`).toBe(200);
+      expect((await post(`${M}/runs/log-batch`, { run_id: run, tags: [{ key: k, value: `t-${k}` }] })).status, `tag ${k}`).toBe(200);
+    }
+    const data = (await get(`${M}/runs/get?run_id=${run}`)).body.run.data;
+    const byKey = (l: { key: string; value: string }[]) => Object.fromEntries(l.filter((x) => names.includes(x.key)).map((x) => [x.key, x.value]));
+    expect(byKey(data.params)).toEqual(Object.fromEntries(names.map((k) => [k, `p-${k}`])));
+    expect(byKey(data.tags)).toEqual(Object.fromEntries(names.map((k) => [k, `t-${k}`])));
+    const got = (await get(`${M}/experiments/get?experiment_id=${exp.body.experiment_id}`)).body.experiment;
+    expect(got.tags).toEqual([{ key: '__proto__', value: 'e' }]);
+    // only the experiment that has the tag matches it
+    const found = await post(`${M}/experiments/search`, { filter: "tags.constructor LIKE '%'" });
+    expect([found.status, found.body.experiments ?? []]).toEqual([200, []]);
+    const model = await post(`${M}/logged-models`, { experiment_id: exp.body.experiment_id, source_run_id: run, params: [{ key: '__proto__', value: 'm' }] });
+    expect(model.body.model.data.params).toEqual([{ key: '__proto__', value: 'm' }]);
+  });
+});

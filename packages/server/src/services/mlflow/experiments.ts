@@ -83,12 +83,12 @@ export async function createExperimentProject(ctx: AppContext, tenant: Tenant, n
   if (typeof name !== 'string') throw invalid(`Invalid value ${JSON.stringify(name)} for parameter 'name' supplied`);
   const problem = nameProblem(name, 'name', 255);
   if (problem) throw invalid(problem);
-  const kv: Record<string, string> = {};
+  const kv = new Map<string, string>(); // made an object by fromEntries: a tag named __proto__ is kept, not swallowed
   let description: string | undefined;
   for (const [k, v] of tags) {
     const [key, value] = checkExperimentTag(k, v);
     if (key === NOTE_TAG) description = value;
-    else kv[key] = value;
+    else kv.set(key, value);
   }
   requireStorable('artifact_location', artifactLocation);
   const given = resolveArtifactLocation(artifactLocation);
@@ -99,7 +99,7 @@ export async function createExperimentProject(ctx: AppContext, tenant: Tenant, n
   const root = ctx.config.ASSAY_MLFLOW_DEFAULT_ARTIFACT_ROOT;
   const location = given ?? (root ? appendToUriPath(root, hex(id)) : null);
   // one insert with its tags: a refused create writes nothing
-  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { id, name, description, tags: kv, artifactLocation: location });
+  const p = await projectRepo.insertProject(ctx.pg.db, tenant, { id, name, description, tags: Object.fromEntries(kv), artifactLocation: location });
   if (p) return p;
   // MLflow's answer whether the holder of the name is active or deleted (the name stays taken until purged)
   throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists.`);
@@ -190,7 +190,8 @@ export async function searchExperiments(
   const order = parseOrderBy(o.orderBy);
   for (const c of [...clauses, ...order]) if (c.entity !== 'attribute' && c.entity !== 'tag') throw invalid(`Invalid entity type '${c.entity}' for an experiment search: use attributes or tags`);
   await ensureDefault(ctx, tenant);
-  const lookup = (p: ProjectRow, entity: string, key: string) => (entity === 'tag' ? Object.fromEntries(experimentTags(p))[key] : experimentAttr(p, key));
+  // a Map: tags.constructor must not find Object's constructor on an experiment without that tag
+  const lookup = (p: ProjectRow, entity: string, key: string) => (entity === 'tag' ? new Map(experimentTags(p)).get(key) : experimentAttr(p, key));
   const inView = (p: ProjectRow) => o.viewType === 'all' || (o.viewType === 'deleted') === Boolean(p.deletedAt);
   const rows = (await allProjects(ctx, tenant)).filter((p) => inView(p) && clauses.every((c) => test(c, lookup(p, c.entity, c.key))));
   const keys = [...order, { entity: 'attribute' as const, key: 'creation_time', asc: false }, { entity: 'attribute' as const, key: 'experiment_id', asc: true }];

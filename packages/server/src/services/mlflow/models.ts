@@ -35,14 +35,14 @@ export async function getModel(ctx: AppContext, tenant: Tenant, modelId: string)
 }
 
 const kv = (pairs: [unknown, unknown][], what: string): Record<string, string> => {
-  const out: Record<string, string> = {};
+  const out = new Map<string, string>(); // made an object by fromEntries: a key named __proto__ stays a key
   for (const [k, v] of pairs) {
     if (typeof k !== 'string' || !k) throw invalid(`Missing value for required parameter '${what} key'`);
     if (v !== undefined && v !== null && typeof v !== 'string') throw invalid(`Invalid value ${JSON.stringify(v).slice(0, 100)} for ${what.toLowerCase()} '${k}' supplied: expected a string`);
     requireStorable(`${what.toLowerCase()}s`, { [k]: v ?? '' });
-    out[k] = v ?? '';
+    out.set(k, v ?? '');
   }
-  return out;
+  return Object.fromEntries(out);
 };
 
 export async function createModel(

@@ -77,18 +77,20 @@ export async function createRun(
 ): Promise<ExperimentRow> {
   requireRole(tenant, 'researcher');
   requireActiveExperiment(project);
-  const tags: Record<string, string> = {};
-  for (const [k, v] of b.tags) tags[checkKey('Tag', k)] = checkValue('Tag', k, v, TAG_VALUE_MAX);
-  const name = b.runName || tags['mlflow.runName'] || randomRunName();
+  // a Map, made an object by fromEntries: a tag named __proto__ is then an own key, not the prototype
+  const given = new Map<string, string>();
+  for (const [k, v] of b.tags) given.set(checkKey('Tag', k), checkValue('Tag', k, v, TAG_VALUE_MAX));
+  const tags = Object.fromEntries(given);
+  const name = b.runName || given.get('mlflow.runName') || randomRunName();
   requireStorable('run_name', name);
   requireStorable('user_id', b.userId);
   if ([...name].length > 255) throw invalid(`Run name '${name.slice(0, 40)}…' is longer than 255 characters`);
   tags['mlflow.runName'] = name;
-  if (b.userId && !tags['mlflow.user']) tags['mlflow.user'] = b.userId;
+  if (b.userId && !given.get('mlflow.user')) tags['mlflow.user'] = b.userId;
   const meta: MlflowMeta = { tags, ...(project.artifactLocation ? { artifact_root: project.artifactLocation } : {}) };
   return insertUnique(ctx, tenant, project.id, name, {
     features: { [RESERVED_KEY]: meta },
-    description: tags['mlflow.note.content'] ?? null,
+    description: given.get('mlflow.note.content') ?? null,
     startedAt: b.startTime ? new Date(b.startTime) : undefined,
   });
 }
@@ -145,33 +147,35 @@ export async function logParamsAndTags(ctx: AppContext, tenant: Tenant, e: Exper
   requireRole(tenant, 'researcher');
   requireActiveRun(e);
   const existing = paramsOf(e.features);
-  const newParams: Record<string, string> = {};
+  // Maps, keyed by the caller's text: a param named constructor or __proto__ is a param like any other
+  const newParams = new Map<string, string>();
   for (const [rk, rv] of params) {
     const k = checkKey('Param', rk);
     const v = checkValue('Param', k, rv, PARAM_VALUE_MAX);
     if (k === RESERVED_KEY) throw invalid(`Param key '${RESERVED_KEY}' is reserved by Assay for MLflow metadata`);
-    const old = existing.get(k) ?? newParams[k];
+    const old = existing.get(k) ?? newParams.get(k);
     if (old !== undefined && old !== v) {
       throw invalid(`Changing param values is not allowed. Param with key='${k}' was already logged with value='${old}' for run ID='${hex(e.id)}'. Attempted logging new value '${v}'.`);
     }
-    const stored = e.features?.[k];
+    const stored = e.features && Object.hasOwn(e.features, k) ? e.features[k] : undefined;
     if (stored !== undefined && stored !== null && typeof stored === 'object') throw invalid(`Param key '${k}' names a nested Assay feature; log its leaves (e.g. '${k}.<field>') instead`);
-    newParams[k] = v;
+    newParams.set(k, v);
   }
-  const newTags: Record<string, string> = {};
+  const newTags = new Map<string, string>();
   for (const [rk, rv] of tags) {
     const k = checkKey('Tag', rk);
-    newTags[k] = checkValue('Tag', k, rv, TAG_VALUE_MAX);
+    newTags.set(k, checkValue('Tag', k, rv, TAG_VALUE_MAX));
   }
-  const fresh = Object.fromEntries(Object.entries(newParams).filter(([k]) => !existing.has(k)));
-  const merge: Record<string, unknown> = { ...fresh };
-  if (Object.keys(newTags).length) merge[RESERVED_KEY] = { tags: newTags };
+  const merge: Record<string, unknown> = Object.fromEntries([...newParams].filter(([k]) => !existing.has(k)));
+  if (newTags.size) merge[RESERVED_KEY] = { tags: Object.fromEntries(newTags) };
   if (!Object.keys(merge).length) return;
   const patch: Parameters<typeof repo.updateExperiment>[4] = { mergeFeatures: merge, heartbeatAt: new Date() };
-  if (newTags['mlflow.note.content'] !== undefined) patch.description = newTags['mlflow.note.content'];
+  const note = newTags.get('mlflow.note.content');
+  if (note !== undefined) patch.description = note;
   const u = await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, patch);
   if (!u) throw missing(`Run with id=${hex(e.id)} not found`);
-  if (newTags['mlflow.runName']) await rename(ctx, tenant, u, newTags['mlflow.runName']);
+  const renamed = newTags.get('mlflow.runName');
+  if (renamed) await rename(ctx, tenant, u, renamed);
 }
 
 export async function deleteTag(ctx: AppContext, tenant: Tenant, e: ExperimentRow, key: unknown): Promise<void> {
@@ -179,7 +183,7 @@ export async function deleteTag(ctx: AppContext, tenant: Tenant, e: ExperimentRo
   requireActiveRun(e);
   const k = checkKey('Tag', key);
   const stored = metaOf(e).tags ?? {};
-  if (k in stored) {
+  if (Object.hasOwn(stored, k)) {
     await repo.removeFeatureKey(ctx.pg.db, tenant, e.projectId, e.id, [RESERVED_KEY, 'tags', k]);
     if (k === 'mlflow.note.content') await repo.updateExperiment(ctx.pg.db, tenant, e.projectId, e.id, { description: null });
   } else if (e.tags.includes(k)) {
