@@ -136,6 +136,27 @@ describe('numbers and types', () => {
   });
 });
 
+describe('malformed lists', () => {
+  it('log_inputs takes only DatasetInputs (a string or {} would come back from get_run and break the client); order_by only strings or OrderBy objects', async () => {
+    const { exp, run } = await newRun('lists');
+    const model = await post(`${M}/logged-models`, { experiment_id: exp, source_run_id: run, name: 'm' });
+    expect(model.status).toBe(200);
+    const before = await stored();
+    for (const datasets of ['x', ['x'], [{}], [null], [{ dataset: { name: 'd' } }], [{ dataset: 'd' }], [{ dataset: { name: 'd', digest: 7 } }]]) {
+      expect(code(await post(`${M}/runs/log-inputs`, { run_id: run, datasets })), `datasets ${JSON.stringify(datasets)}`).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    }
+    for (const order_by of [[null], [1], [{}], [{ field_name: 'name', ascending: 'no' }]]) {
+      expect(code(await post(`${M}/logged-models/search`, { experiment_ids: [exp], order_by })), `models order_by ${JSON.stringify(order_by)}`).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+      expect(code(await post(`${M}/runs/search`, { experiment_ids: [exp], order_by })), `runs order_by ${JSON.stringify(order_by)}`).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+      expect(code(await post(`${M}/experiments/search`, { order_by })), `experiments order_by ${JSON.stringify(order_by)}`).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    }
+    expect(await stored()).toBe(before);
+    expect((await get(`${M}/runs/get?run_id=${run}`)).body.run.inputs.dataset_inputs).toEqual([]);
+    const ok = await post(`${M}/logged-models/search`, { experiment_ids: [exp], order_by: [{ field_name: 'name', ascending: false }] });
+    expect([ok.status, ok.body.models.map((m: any) => m.info.name)]).toEqual([200, ['m']]);
+  });
+});
+
 describe('a deleted run', () => {
   it('refuses update_run, log_inputs and log_outputs as MLflow does (the run must be active); nothing is written', async () => {
     const { exp, run } = await newRun('deleted');

@@ -41,6 +41,14 @@ export function array(v: unknown, field: string): unknown[] {
   return v;
 }
 
+/** A repeated string field (order_by): a null or an object there is refused, not read as the text "null". */
+export function stringList(v: unknown, field: string): string[] {
+  return list(v, field).map((x) => {
+    if (typeof x !== 'string') throw invalid(`Invalid value ${clip(JSON.stringify(x) ?? String(x))} for parameter '${field}' supplied: expected a list of strings`);
+    return x;
+  });
+}
+
 /** A string field MLflow types as string: a number there is refused, not coerced (as its server does). */
 export function stringValue(v: unknown, field: string): unknown {
   if (v !== undefined && v !== null && typeof v !== 'string') throw invalid(`Invalid value ${clip(JSON.stringify(v))} for parameter '${field}' supplied`);

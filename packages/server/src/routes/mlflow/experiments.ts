@@ -1,7 +1,7 @@
 import * as svc from '../../services/mlflow/experiments.ts';
 import { decodeToken, encodeToken } from '../../services/mlflow/search.ts';
 import type { Api, RouteDeps } from '../types.ts';
-import { array, input, list, maxResults, optString, pairs, schema, stringValue, viewType } from './common.ts';
+import { array, input, maxResults, optString, pairs, schema, stringList, stringValue, viewType } from './common.ts';
 import { experimentJson } from './dto.ts';
 
 /** MLflow experiments = Assay projects. */
@@ -19,7 +19,7 @@ export function mlflowExperimentRoutes(app: Api, { ctx }: RouteDeps): void {
       const max = maxResults(b.max_results, 1000, 50_000);
       const r = await svc.searchExperiments(ctx, req.tenant, {
         filter: optString(b.filter, 'filter'),
-        orderBy: list(b.order_by, 'order_by').map(String),
+        orderBy: stringList(b.order_by, 'order_by'),
         maxResults: max,
         offset: decodeToken(b.page_token),
         viewType: viewType(b.view_type),

@@ -8,6 +8,7 @@ import { listProjectsExperiments, removeModelTag } from '../../services/mlflow/r
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { Api, RouteDeps } from '../types.ts';
 import { modelArtifactUri } from '../../services/mlflow/artifact-location.ts';
+import { invalid } from '../../services/mlflow/errors.ts';
 import { input, list, maxResults, optString, pairs, schema } from './common.ts';
 
 const modelJson = (run: ExperimentRow, id: string, m: LoggedModelMeta) => ({
@@ -68,7 +69,15 @@ export function mlflowModelRoutes(app: Api, { ctx }: RouteDeps): void {
   app.post('/logged-models/search', schema('MLflow SearchLoggedModels (by experiment; filter on attributes, params and tags, order_by, pages)'), async (req) => {
     const b = input(req);
     const clauses = parseFilter(optString(b.filter, 'filter'));
-    const order = parseOrderBy(list(b.order_by, 'order_by').map((o) => (typeof o === 'string' ? o : `${(o as { field_name?: string }).field_name ?? ''} ${(o as { ascending?: boolean }).ascending === false ? 'DESC' : 'ASC'}`)));
+    const order = parseOrderBy(list(b.order_by, 'order_by').map((o) => {
+      if (typeof o === 'string') return o;
+      // MLflow's OrderBy message: {field_name, ascending}
+      const f = o as { field_name?: unknown; ascending?: unknown } | null;
+      if (typeof f !== 'object' || f === null || typeof f.field_name !== 'string' || !f.field_name || (f.ascending !== undefined && typeof f.ascending !== 'boolean')) {
+        throw invalid(`Invalid value ${JSON.stringify(o)?.slice(0, 200)} for parameter 'order_by' supplied: expected "<field> [ASC|DESC]" or {"field_name": …, "ascending": …}`);
+      }
+      return `${f.field_name} ${f.ascending === false ? 'DESC' : 'ASC'}`;
+    }));
     const ids = list(b.experiment_ids, 'experiment_ids');
     const projects = await Promise.all(ids.map((id) => projectByExperimentId(ctx, req.tenant, id)));
     const runs = await listProjectsExperiments(ctx, req.tenant, projects.map((p) => p.id));

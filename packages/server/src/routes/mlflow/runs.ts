@@ -7,10 +7,11 @@ import { decodeToken, encodeToken, metricHistory, sampledHistory, searchRuns } f
 import { updateRunMeta } from '../../services/mlflow/meta.ts';
 import type { Api, RouteDeps } from '../types.ts';
 import { listRunArtifacts, safeArtifactPath } from './artifacts.ts';
-import { array, clip, input, list, maxResults, optString, pairs, schema, stringValue, viewType } from './common.ts';
+import { array, clip, input, list, maxResults, optString, pairs, schema, stringList, stringValue, viewType } from './common.ts';
 import { runInfoJson, runJson } from './dto.ts';
 
 const BULK_INTERVAL_MAX = 2500;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** MLflow checks run_id, then key, then value: a bad key is reported before a bad value. */
 const keyValue = (b: Record<string, unknown>): [unknown, unknown] => [b.key, typeof b.key === 'string' && b.key ? stringValue(b.value, 'value') : b.value];
@@ -101,7 +102,14 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
   app.post('/runs/log-inputs', schema('MLflow LogInputs: dataset inputs kept as given (features["mlflow"].inputs), shown back by GetRun'), async (req) => {
     const b = input(req);
     const e = await find(req, b);
-    const datasets = list(b.datasets, 'datasets');
+    const datasets = array(b.datasets, 'datasets');
+    // get_run hands these back to the client, which parses each as a DatasetInput: "x" or {} would break every read of the run
+    datasets.forEach((d, i) => {
+      const ds = (d as { dataset?: { name?: unknown; digest?: unknown } } | null)?.dataset;
+      if (!isObject(d) || !isObject(ds) || typeof ds.name !== 'string' || !ds.name || typeof ds.digest !== 'string' || !ds.digest) {
+        throw invalid(`Invalid value ${clip(JSON.stringify(d) ?? String(d))} for parameter 'datasets[${i}]' supplied: expected {"dataset": {"name": …, "digest": …, …}, "tags": […]}`);
+      }
+    });
     runs.requireActiveRun(e);
     requireStorable('datasets', datasets);
     if (datasets.length) {
@@ -136,7 +144,7 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
       const offset = decodeToken(b.page_token);
       const r = await searchRuns(ctx, req.tenant, projects, {
         filter: optString(b.filter, 'filter'),
-        orderBy: list(b.order_by, 'order_by').map(String),
+        orderBy: stringList(b.order_by, 'order_by'),
         maxResults: max,
         offset,
         lifecycle: viewType(b.run_view_type),
