@@ -155,6 +155,16 @@ describe('malformed lists', () => {
     const ok = await post(`${M}/logged-models/search`, { experiment_ids: [exp], order_by: [{ field_name: 'name', ascending: false }] });
     expect([ok.status, ok.body.models.map((m: any) => m.info.name)]).toEqual([200, ['m']]);
   });
+
+  it('delete_logged_model_tag of a tag the model does not have is RESOURCE_DOES_NOT_EXIST (MLflow\'s SQL store), of one it has a 200', async () => {
+    const { exp, run } = await newRun('model-tags');
+    const id = (await post(`${M}/logged-models`, { experiment_id: exp, source_run_id: run, tags: [{ key: 'keep', value: 'v' }] })).body.model.info.model_id;
+    const missingTag = await send('DELETE', `${M}/logged-models/${id}/tags/nope`);
+    expect([...code(missingTag), missingTag.body.message]).toEqual([404, 'RESOURCE_DOES_NOT_EXIST', `No tag with key 'nope' found for model with ID '${id}'.`]);
+    expect(code(await send('DELETE', `${M}/logged-models/${id}/tags/constructor`))).toEqual([404, 'RESOURCE_DOES_NOT_EXIST']);
+    expect((await send('DELETE', `${M}/logged-models/${id}/tags/keep`)).status).toBe(200);
+    expect((await get(`${M}/logged-models/${id}`)).body.model.info.tags).toEqual([]);
+  });
 });
 
 describe('a deleted run', () => {

@@ -8,7 +8,7 @@ import { listProjectsExperiments, removeModelTag } from '../../services/mlflow/r
 import type { ExperimentRow } from '../../stores/postgres/repos/experiments.ts';
 import type { Api, RouteDeps } from '../types.ts';
 import { modelArtifactUri } from '../../services/mlflow/artifact-location.ts';
-import { invalid } from '../../services/mlflow/errors.ts';
+import { invalid, missing } from '../../services/mlflow/errors.ts';
 import { input, list, maxResults, optString, pairs, schema } from './common.ts';
 
 const modelJson = (run: ExperimentRow, id: string, m: LoggedModelMeta) => ({
@@ -61,8 +61,11 @@ export function mlflowModelRoutes(app: Api, { ctx }: RouteDeps): void {
   });
 
   app.delete('/logged-models/:model_id/tags/:tag_key', schema('MLflow DeleteLoggedModelTag'), async (req) => {
-    const { run } = await getModel(ctx, req.tenant, modelId(req));
-    await removeModelTag(ctx, req.tenant, run, modelId(req), (req.params as { tag_key: string }).tag_key);
+    const { run, model } = await getModel(ctx, req.tenant, modelId(req));
+    const key = (req.params as { tag_key: string }).tag_key;
+    // MLflow's SQL store: deleting a tag the model does not have is RESOURCE_DOES_NOT_EXIST, not a silent success
+    if (!Object.hasOwn(model.tags ?? {}, key)) throw missing(`No tag with key '${key}' found for model with ID '${modelId(req)}'.`);
+    await removeModelTag(ctx, req.tenant, run, modelId(req), key);
     return {};
   });
 
