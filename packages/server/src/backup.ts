@@ -149,6 +149,10 @@ async function restoreClickHouse(c: Config, from: string, into: string, m: Backu
       const dataPath = paths.get(t);
       if (!dataPath) throw new RestoreRefused(`the backup has ClickHouse table ${t}, which its migrations did not create`);
       const src = path.join(from, t);
+      // A merge right after an ATTACH would collapse an aggregate table's rows (same key in several
+      // parts) and the count below would no longer be the manifest's: no merge until this process
+      // ends (merges are a per-process state; the server started on the restored dir merges as usual).
+      await ch.adminCommand(`SYSTEM STOP MERGES ${o.database}.\`${t}\``);
       for (const part of fs.existsSync(src) ? fs.readdirSync(src) : []) {
         if (!SAFE_NAME.test(part)) throw new RestoreRefused(`bad part name ${JSON.stringify(part)}`);
         fs.cpSync(path.join(src, part), path.join(dataPath, 'detached', part), { recursive: true });
