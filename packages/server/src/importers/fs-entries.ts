@@ -37,5 +37,3 @@ export function entries(dir: SourcePath): Entry[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Lone surrogates as U+FFFD: JSON carries them, but they are no Unicode text (the server refuses them). */
-export const wellFormed = (s: string): string => s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
 import { LIMITS } from '@assay/contracts';
-import { entries, pathText, wellFormed, type Entry, type SourcePath } from './fs-entries.ts';
+import { entries, pathText, type Entry, type SourcePath } from './fs-entries.ts';
 import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink, type Value } from './sink.ts';
 
 /*
@@ -68,7 +68,7 @@ function metaTime(v: unknown, what: string, sink: Sink): number | null {
 /** A name from meta.yaml as text the server stores: lone surrogates as U+FFFD, a blank or non-text name replaced by the fallback. */
 function metaName(v: unknown, fallback: string, what: string, sink: Sink): string {
   if (v === undefined || v === null) return fallback;
-  const s = typeof v === 'string' || typeof v === 'number' ? wellFormed(String(v)) : '';
+  const s = typeof v === 'string' || typeof v === 'number' ? String(v).toWellFormed() : '';
   const ok = s.trim() !== '';
   if ((!ok && fallback) || (ok && typeof v === 'string' && s !== v)) sink.warn(`${what}: ${JSON.stringify(v)} ${ok ? `read as ${JSON.stringify(s)}` : `is no name; ${JSON.stringify(fallback)} used`}`);
   return ok ? s : fallback;

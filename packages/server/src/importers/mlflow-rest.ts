@@ -1,6 +1,6 @@
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
-import { DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
+import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
 
 /*
  * A running MLflow tracking server through its REST API: experiments/search and runs/search with
@@ -63,13 +63,7 @@ export class MlflowRestClient {
 
   /** A source server that takes the connection and never answers must not hold the import for ever (see DEFAULT_TIMEOUT_S). */
   private answered(what: string) {
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), this.timeoutSeconds * 1000);
-    return {
-      signal: ctl.signal,
-      done: () => clearTimeout(timer),
-      hung: (e: unknown) => (ctl.signal.aborted ? new Error(`${what}: no answer from the MLflow server within ${this.timeoutSeconds} s (--timeout); is it hung?`) : e),
-    };
+    return boundedAnswer(what, 'the MLflow server', this.timeoutSeconds);
   }
 
   /** Every page of a paged MLflow call. */

@@ -71,6 +71,20 @@ export interface SinkOptions {
  */
 export const DEFAULT_TIMEOUT_S = 120;
 
+/**
+ * The bound on one request's answer (DEFAULT_TIMEOUT_S): `signal` for fetch, `done()` once the
+ * answer is read, `hung(e)` turns the abort into the message an importer stops with.
+ */
+export function boundedAnswer(what: string, from: string, seconds: number) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), seconds * 1000);
+  return {
+    signal: ctl.signal,
+    done: () => clearTimeout(timer),
+    hung: (e: unknown): unknown => (ctl.signal.aborted ? new Error(`${what}: no answer from ${from} within ${Math.round(seconds)} s (--timeout); is it hung?`) : e),
+  };
+}
+
 export class ImportHttpError extends Error {
   constructor(readonly status: number, readonly detail: unknown, what: string) {
     super(`${what}: HTTP ${status} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
@@ -124,33 +138,36 @@ export class Sink {
 
   /** A JSON request with retries on 429/5xx-unavailable and network errors (the server may be restarting). */
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, raw?: Buffer): Promise<{ status: number; body: T }> {
-    const timeoutMs = Math.ceil((this.o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) * 1000 + (raw?.length ?? 0) / 1000);
-    const hung = (e: unknown) => (e as Error)?.name === 'TimeoutError' ? new Error(`${method} ${this.base}${path}: no answer from the server within ${Math.round(timeoutMs / 1000)} s (--timeout); is it hung?`) : undefined;
+    // an upload gets 1 s more per MB of body
+    const seconds = (this.o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) + (raw?.length ?? 0) / 1e6;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
-      const signal = AbortSignal.timeout(timeoutMs);
+      let text: string;
+      const answer = boundedAnswer(`${method} ${this.base}${path}`, 'the server', seconds);
       try {
         res = await fetch(this.base + path, {
-          signal,
+          signal: answer.signal,
           method,
           headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           // a view, not a copy (a batch body is a few MB)
           body: raw ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) : body !== undefined ? JSON.stringify(body) : undefined,
         });
       } catch (e) {
-        const timedOut = hung(e);
-        if (timedOut) throw timedOut;
+        answer.done();
+        const timedOut = answer.hung(e);
+        if (timedOut !== e) throw timedOut;
         // undici says only "fetch failed"; why (ECONNREFUSED, ENOTFOUND, …) is in its cause
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}; is the server running?`);
         await sleep(Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
-      let text: string;
       try {
         text = await res.text();
       } catch (e) {
-        throw hung(e) ?? e;
+        throw answer.hung(e);
+      } finally {
+        answer.done();
       }
       if (RETRYABLE.has(res.status) && attempt < 8) {
         const after = Number(res.headers.get('retry-after'));

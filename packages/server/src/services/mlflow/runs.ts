@@ -49,11 +49,10 @@ function checkValue(kind: string, key: string, value: unknown, max: number): str
   if (value === undefined || value === null) throw invalid(`Missing value for required parameter '${kind} value' of '${key}'`);
   // MLflow types values as strings and refuses anything else; String({}) would store "[object Object]"
   if (typeof value !== 'string') throw invalid(`Invalid value ${JSON.stringify(value).slice(0, 100)} for ${kind.toLowerCase()} '${key}' supplied: expected a string`);
-  const v = value;
-  if ([...v].length > max) throw invalid(`${kind} value '${v.slice(0, 40)}…' had length ${[...v].length}, which exceeded length limit of ${max}`);
-  const p = jsonTextProblem(v);
+  if ([...value].length > max) throw invalid(`${kind} value '${value.slice(0, 40)}…' had length ${[...value].length}, which exceeded length limit of ${max}`);
+  const p = jsonTextProblem(value);
   if (p) throw invalid(`${kind} value of '${key}': ${p.message}`);
-  return v;
+  return value;
 }
 
 /**
