@@ -15,8 +15,11 @@ import { encodePartials, MetricPartials, type PartialBlocks } from './partials.t
 export type { ValidationIssue } from './binary-batch.ts';
 
 export interface EncodedRows {
-  /** Native block of `metrics` rows (see METRICS_NATIVE_COLUMNS). */
-  points: Buffer;
+  /**
+   * Native block of `metrics` rows (see METRICS_NATIVE_COLUMNS), as its pieces in order: the
+   * columns stay the encoder's own arrays instead of being copied into one buffer.
+   */
+  points: Buffer[];
   /** Native blocks of the partial aggregates, per input table. */
   partials: PartialBlocks;
   count: number;
@@ -49,6 +52,9 @@ export const METRICS_NATIVE_COLUMNS = [
   ['retention_days', 'UInt16'],
 ] as const;
 
+/** Each column's name and type as the Native block spells them before its data. */
+const COLUMN_HEADS = METRICS_NATIVE_COLUMNS.map(([name, type]) => Buffer.concat([nativeString(name), nativeString(type)]));
+
 // The 64-bit columns are written as uint32 pairs through typed arrays and handed over as bytes.
 if (os.endianness() !== 'LE') throw new Error('the Native encoder assumes a little-endian CPU');
 
@@ -77,10 +83,17 @@ function grown<T extends Uint32Array | Float64Array>(arr: T, used: number, need:
   return next;
 }
 
-/** A growable column of 64-bit values, kept as uint32 pairs (little-endian halves). */
+/**
+ * A growable column of 64-bit values, kept as uint32 pairs (little-endian halves). Sized for the
+ * batch up front: each doubling was another few MB of external memory per 100k-point batch, and
+ * V8 starts a full mark-compact for every ~64 MB of it (34 of them per 10M-point import).
+ */
 class Int64Column {
-  words = new Uint32Array(2048);
+  words: Uint32Array;
   n = 0;
+  constructor(capacity: number) {
+    this.words = new Uint32Array(2 * Math.max(1, capacity));
+  }
   push(v: number): void {
     this.reserve(1);
     const lo = v % TWO_32;
@@ -104,8 +117,11 @@ class Int64Column {
 
 /** A growable column of doubles (also the importer's point buffer: no per-point number objects). */
 export class Float64Column {
-  values = new Float64Array(1024);
+  values: Float64Array;
   n = 0;
+  constructor(capacity = 1024) {
+    this.values = new Float64Array(Math.max(1, capacity));
+  }
   push(v: number): void {
     this.values = grown(this.values, this.n, this.n + 1);
     this.values[this.n++] = v;
@@ -142,22 +158,31 @@ const NO_HOST: HostEntry = { name: '', encoded: Buffer.from([0]) };
  * validates (the batch is rejected whole).
  */
 class Encoder {
-  private names = new ByteWriter(64 * 1024);
-  private hostCol = new ByteWriter(1024);
-  private steps = new Int64Column();
-  private times = new Int64Column();
-  private values = new Float64Column();
-  private versions = new Int64Column();
+  private readonly names: ByteWriter;
+  private readonly hostCol: ByteWriter;
+  private readonly steps: Int64Column;
+  private readonly times: Int64Column;
+  private readonly values: Float64Column;
+  private readonly versions: Int64Column;
   private hosts = new Map<string, HostEntry>();
   count = 0;
   issues: ValidationIssue[] = [];
   perMetric = new Map<string, MetricStat>();
   private metrics = new Map<string, MetricEntry>();
 
+  /** `capacity`: the points the body holds (countPoints), so the columns never grow. */
   constructor(
     private readonly now: number,
     readonly versionBase: number,
-  ) {}
+    capacity: number,
+  ) {
+    this.names = new ByteWriter(Math.max(64, capacity * 12)); // names up to 11 bytes fit without a copy
+    this.hostCol = new ByteWriter(Math.max(64, capacity));
+    this.steps = new Int64Column(capacity);
+    this.times = new Int64Column(capacity);
+    this.values = new Float64Column(capacity);
+    this.versions = new Int64Column(capacity);
+  }
 
   fail(loc: (string | number)[], msg: string, type = 'value_error'): void {
     if (this.issues.length < MAX_ISSUES) this.issues.push({ loc, msg, type });
@@ -269,30 +294,27 @@ class Encoder {
   }
 
   /** The Native block: a header, then the columns in METRICS_NATIVE_COLUMNS order. */
-  block(target: EncodeTarget): Buffer {
+  block(target: EncodeTarget): Buffer[] {
     const n = this.count;
-    // 3 UUIDs + 4 eight-byte columns + UInt16 per row: sized once, the block is never copied to grow
-    const w = new ByteWriter(1024 + n * 82 + this.names.pos + this.hostCol.pos);
-    w.varint(METRICS_NATIVE_COLUMNS.length);
-    w.varint(n);
-    const data: Record<string, () => void> = {
-      team_id: () => w.repeat(uuidBytes(target.teamId), n),
-      project_id: () => w.repeat(uuidBytes(target.projectId), n),
-      experiment_id: () => w.repeat(uuidBytes(target.experimentId), n),
-      metric_name: () => w.bytes(this.names.result),
-      step: () => w.bytes(this.steps.bytes),
-      host: () => w.bytes(this.hostCol.result),
-      timestamp: () => w.bytes(this.times.bytes),
-      metric_value: () => w.bytes(this.values.bytes),
-      logged_at: () => w.bytes(this.versions.bytes),
-      retention_days: () => w.repeat(u16(target.retentionDays), n),
+    const repeated = (pattern: Buffer) => Buffer.allocUnsafe(pattern.length * n).fill(pattern);
+    const data: Record<string, () => Buffer> = {
+      team_id: () => repeated(uuidBytes(target.teamId)),
+      project_id: () => repeated(uuidBytes(target.projectId)),
+      experiment_id: () => repeated(uuidBytes(target.experimentId)),
+      metric_name: () => this.names.result,
+      step: () => this.steps.bytes,
+      host: () => this.hostCol.result,
+      timestamp: () => this.times.bytes,
+      metric_value: () => this.values.bytes,
+      logged_at: () => this.versions.bytes,
+      retention_days: () => repeated(u16(target.retentionDays)),
     };
-    for (const [name, type] of METRICS_NATIVE_COLUMNS) {
-      w.string(name);
-      w.string(type);
-      data[name]();
-    }
-    return w.result;
+    const head = new ByteWriter(32);
+    head.varint(METRICS_NATIVE_COLUMNS.length);
+    head.varint(n);
+    const pieces = [head.result];
+    METRICS_NATIVE_COLUMNS.forEach(([name], i) => pieces.push(COLUMN_HEADS[i], data[name]()));
+    return pieces;
   }
 
   partials(target: EncodeTarget): PartialBlocks {
@@ -360,7 +382,7 @@ export function batchSizeProblem(body: unknown): string | undefined {
  * Row i gets logged_at version `versionBase + i`.
  */
 export function encodeBatch(body: unknown, target: EncodeTarget, now: number, versionBase: number): EncodeResult {
-  const enc = new Encoder(now, versionBase);
+  const enc = new Encoder(now, versionBase, countPoints(body));
   if (Buffer.isBuffer(body)) {
     const r = walk(body);
     return r.ok ? encodeBinary(enc, r.batch, target) : { ok: false, issues: r.issues };

@@ -196,6 +196,16 @@ export type InsertTable = 'metrics' | 'metrics_summary_input' | 'metrics_aggrega
 
 let tmpSeq = 0;
 
+/** Below this many bytes the pieces of a flush are joined: one write (one chunk on the wire) instead of dozens. */
+const JOIN_BELOW = 1 << 20;
+
+function coalesced(pieces: Buffer[]): Buffer[] {
+  if (pieces.length === 1) return pieces;
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  return total < JOIN_BELOW ? [Buffer.concat(pieces, total)] : pieces;
+}
+
 /**
  * Staging files between inserts, per staging directory. Each insert used to create and delete its
  * own file: on an ext4 without a journal (this project's 2-core machine) every new inode costs a scan
@@ -210,13 +220,14 @@ const spareStaging = new Map<string, string[]>();
  * only takes text formats (whose parsing was a third of the insert's cost), so there the bytes go
  * through a file in the chDB data dir that `file()` reads — same rows, same SQL shape.
  */
-export async function insertNative(ch: ClickHouseStore, table: InsertTable, blocks: Buffer[]): Promise<void> {
-  if (!blocks.length) return;
+export async function insertNative(ch: ClickHouseStore, table: InsertTable, pieces: Buffer[]): Promise<void> {
+  if (!pieces.length) return;
+  const blocks = coalesced(pieces);
   if (ch.ingestDir) {
     let spare = spareStaging.get(ch.ingestDir);
     if (!spare) spareStaging.set(ch.ingestDir, (spare = []));
     const file = spare.pop() ?? path.join(ch.ingestDir, `${process.pid}-${++tmpSeq}.native`);
-    await fs.promises.writeFile(file, blocks); // block by block: no concatenated copy; truncates a spare
+    await fs.promises.writeFile(file, blocks); // piece by piece: no concatenated copy; truncates a spare
     try {
       await ch.client.command({ query: `INSERT INTO ${table} SELECT * FROM file({file:String}, 'Native')`, query_params: { file }, clickhouse_settings: unbounded(ch.kind) });
     } finally {

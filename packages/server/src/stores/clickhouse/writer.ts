@@ -147,7 +147,7 @@ export class MetricWriter {
       // aggregates from its points, so aggregates that landed without their points are repaired.
       const partials = (table: keyof PartialBlocks) => batch.flatMap((p) => p.req.rows.partials[table] ?? []);
       const inserts = await Promise.allSettled([
-        insertNative(this.ch, 'metrics', batch.map((p) => p.req.rows.points)),
+        insertNative(this.ch, 'metrics', batch.flatMap((p) => p.req.rows.points)),
         ...(['metrics_summary_input', 'metrics_aggregated_input', 'metrics_rollup_input', 'metrics_rollup_fine_input'] as const).map((t) => insertNative(this.ch, t, partials(t))),
       ]);
       const failed = inserts.find((r) => r.status === 'rejected');
