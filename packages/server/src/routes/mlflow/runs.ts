@@ -11,6 +11,12 @@ import { array, clip, input, list, maxResults, optString, pairs, schema, stringL
 import { runInfoJson, runJson } from './dto.ts';
 
 const BULK_INTERVAL_MAX = 2500;
+/**
+ * MLflow's MAX_PARAMS_TAGS_PER_BATCH, kept: params and tags merge into the run's one features
+ * document, rewritten whole per call; a million params in one log_batch held the server's event
+ * loop 15 s (and each get_run of that run 6 s). The client and the framework callbacks split at 100.
+ */
+const PARAMS_TAGS_PER_BATCH = 100;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** MLflow checks run_id, then key, then value: a bad key is reported before a bad value. */
@@ -83,11 +89,14 @@ export function mlflowRunRoutes(app: Api, { ctx }: RouteDeps): void {
     return {};
   });
 
-  app.post('/runs/log-batch', schema('MLflow LogBatch: params and tags, then metrics', `Up to 1,000,000 metrics per call (MLflow: 1,000); params and tags as log-parameter / set-tag. Params and tags are checked before anything is written.`), async (req) => {
+  app.post('/runs/log-batch', schema('MLflow LogBatch: params and tags, then metrics', `Up to 1,000,000 metrics per call (MLflow: 1,000) and, as in MLflow, up to 100 params and 100 tags; params and tags as log-parameter / set-tag. Params and tags are checked before anything is written.`), async (req) => {
     const b = input(req);
     const e = await find(req, b);
     const params = pairs(array(b.params, 'params'), 'params');
     const tags = pairs(array(b.tags, 'tags'), 'tags');
+    for (const [what, n] of [['params', params.length], ['tags', tags.length]] as const) {
+      if (n > PARAMS_TAGS_PER_BATCH) throw invalid(`A batch logging request can contain at most ${PARAMS_TAGS_PER_BATCH} ${what}. Got ${n} ${what}. Please split up ${what} across multiple requests and try again.`);
+    }
     const metrics = array(b.metrics, 'metrics');
     // LogBatch (unlike LogMetric) requires each metric's timestamp, in MLflow's words
     const noTs = metrics.findIndex((m) => { const ts = (m as { timestamp?: unknown } | null)?.timestamp; return ts === undefined || ts === null || ts === ''; });
