@@ -304,6 +304,8 @@ interface Column {
 /** Buffers one experiment's points and sends them as columnar batches with deterministic batch ids. */
 export class RunWriter {
   private cols = new Map<string, Column>();
+  /** Each metric's points in the last chunk sent: the next chunk's columns start that big instead of doubling up to it. */
+  private lastChunk = new Map<string, number>();
   private buffered = 0;
   private chunk = 0;
   private readonly pending = new Set<Promise<void>>();
@@ -324,7 +326,8 @@ export class RunWriter {
         this.sink.warn(`${this.spec.name}: metric ${JSON.stringify(metric.slice(0, 60))} skipped: ${problem}`);
         return;
       }
-      c = { steps: new Float64Column(), values: new Float64Column(), timestamps: ts === undefined ? null : new Float64Column() };
+      const size = this.lastChunk.get(metric);
+      c = { steps: new Float64Column(size), values: new Float64Column(size), timestamps: ts === undefined ? null : new Float64Column(size) };
       this.cols.set(metric, c);
     }
     if (!Number.isSafeInteger(step) || step < 0 || (ts !== undefined && !(ts >= 0 && ts <= LIMITS.timestampMaxMs))) {
@@ -347,6 +350,7 @@ export class RunWriter {
     if (!this.buffered) return;
     const series = [...this.cols].map(([metric_name, c]) => ({ metric_name, steps: c.steps.view, values: c.values.view, timestamps: c.timestamps?.view ?? null }));
     const n = this.buffered;
+    for (const s of series) this.lastChunk.set(s.metric_name, s.steps.length);
     this.cols = new Map();
     this.buffered = 0;
     // the id covers the chunk's shape too: a source that changed between runs sends new ids
