@@ -1,0 +1,258 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runImport, type ImportOptions } from '../src/importers/index.ts';
+import { BIN, childEnv } from './child-server.ts';
+import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+
+/*
+ * `assay import mlflow http://…` against a broken or hostile MLflow tracking server (issue 12). The
+ * source is a small fake (node:http answering the REST calls the importer makes: a source server is
+ * not one of our stores); the Assay side is the real test server. A damaged answer is a warning
+ * naming the experiment, run, metric or artifact and the rest imports, or a clear error that stops
+ * the import; never a crash, a hang or a loop; a second run changes nothing.
+ */
+
+let srv: TestServer;
+let url: string;
+
+beforeAll(async () => {
+  srv = await startTestServer();
+  await srv.app.listen({ port: 0, host: '127.0.0.1' });
+  url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
+}, 120_000);
+afterAll(() => srv?.close());
+
+interface Req { method: string; path: string; query: URLSearchParams; body: Record<string, any> }
+/** An answer: JSON, or raw text with headers; `handle` takes the response itself (a cut body). */
+interface Reply { status?: number; json?: unknown; text?: string | Buffer; headers?: Record<string, string>; handle?: (res: http.ServerResponse) => void }
+
+interface World {
+  experiments: unknown[];
+  /** experiment id → runs (one page). */
+  runs: Record<string, unknown[]>;
+  /** `${run id}/${metric key}` → points (one page) or a raw JSON text. */
+  history?: Record<string, unknown[] | string>;
+  /** `${run id}/${dir}` → entries of artifacts/list. */
+  lists?: Record<string, unknown[]>;
+  /** `${run id}/${path}` → bytes of get-artifact. */
+  files?: Record<string, string>;
+}
+
+/** The REST calls as a real MLflow server answers them from the world; `hook` answers first where it wants. */
+async function fakeMlflow(world: World, hook: (r: Req) => Reply | undefined = () => undefined) {
+  const calls: string[] = [];
+  const serve = (r: Req): Reply => {
+    const q = (k: string) => r.query.get(k) ?? '';
+    switch (r.path) {
+      case '/api/2.0/mlflow/experiments/search': return { json: { experiments: world.experiments } };
+      case '/api/2.0/mlflow/runs/search': return { json: { runs: world.runs[r.body.experiment_ids[0]] ?? [] } };
+      case '/api/2.0/mlflow/metrics/get-history': {
+        const h = world.history?.[`${q('run_id')}/${q('metric_key')}`] ?? [];
+        return typeof h === 'string' ? { text: h, headers: { 'content-type': 'application/json' } } : { json: { metrics: h } };
+      }
+      case '/api/2.0/mlflow/artifacts/list': return { json: { files: world.lists?.[`${q('run_id')}/${q('path')}`] ?? [] } };
+      case '/get-artifact': {
+        const f = world.files?.[`${q('run_id')}/${q('path')}`];
+        return f === undefined ? { status: 404, json: { error_code: 'RESOURCE_DOES_NOT_EXIST' } } : { text: f, headers: { 'content-type': 'application/octet-stream' } };
+      }
+    }
+    return { status: 404, json: { error_code: 'ENDPOINT_NOT_FOUND' } };
+  };
+  const server = http.createServer(async (req, res) => {
+    let raw = '';
+    for await (const c of req) raw += c;
+    const u = new URL(req.url!, 'http://x');
+    const r: Req = { method: req.method!, path: u.pathname, query: u.searchParams, body: raw ? JSON.parse(raw) : {} };
+    calls.push(`${r.method} ${u.pathname}${u.search}${raw ? ` ${raw}` : ''}`);
+    const a = hook(r) ?? serve(r);
+    if (a.handle) return a.handle(res);
+    res.writeHead(a.status ?? 200, { 'content-type': 'application/json', ...a.headers }).end(a.text ?? JSON.stringify(a.json));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+const T0 = 1_700_000_000_000;
+const experiment = (id: string, name = `exp-${id}`) => ({ experiment_id: id, name, lifecycle_stage: 'active' });
+const run = (id: string, keys: string[], more: Record<string, unknown> = {}, data: Record<string, unknown> = {}) => ({
+  info: { run_id: id, run_name: id, status: 'FINISHED', start_time: T0, end_time: T0 + 1000, artifact_uri: `s3://bucket/${id}/artifacts`, lifecycle_stage: 'active', ...more },
+  data: { metrics: keys.map((key) => ({ key })), ...data },
+});
+const history = (n: number, value = (s: number) => s / 2) => Array.from({ length: n }, (_, s) => ({ key: 'k', value: value(s), timestamp: T0 + s, step: s }));
+
+async function withSource<T>(world: World, hook: Parameters<typeof fakeMlflow>[1], body: (source: Awaited<ReturnType<typeof fakeMlflow>>) => Promise<T>): Promise<T> {
+  const source = await fakeMlflow(world, hook);
+  try {
+    return await body(source);
+  } finally {
+    await source.close();
+  }
+}
+const imp = (team: TestTeam, source: string, o: Partial<ImportOptions> = {}) => runImport('mlflow', source, { url, apiKey: team.apiKey, env: {}, ...o });
+
+async function points(team: TestTeam, project: string, name: string, metric: string) {
+  const r = await team.api.get(`/metrics/timeseries/${encodeURIComponent(project)}/${encodeURIComponent(name)}/${encodeURIComponent(metric)}?limit=100000`);
+  expect(r.status).toBe(200);
+  return (r.body.points as { step: number; value: number | string }[]).map((p) => [p.step, p.value]);
+}
+async function metricTotals(team: TestTeam, project: string, name: string) {
+  const r = await team.api.get(`/metrics/names/${encodeURIComponent(project)}/${encodeURIComponent(name)}`);
+  expect(r.status).toBe(200);
+  return Object.fromEntries((r.body.items as { metric_name: string; total_points: number }[]).map((m) => [m.metric_name, m.total_points]));
+}
+async function experimentNames(team: TestTeam, project: string) {
+  const r = await team.api.get(`/projects/${encodeURIComponent(project)}/experiments?limit=100`);
+  expect(r.status).toBe(200);
+  return (r.body.items as { name: string }[]).map((e) => e.name).sort();
+}
+const again = (r: Awaited<ReturnType<typeof imp>>) => [r.counts.experiments, r.counts.points, r.counts.artifacts];
+
+describe('paging', () => {
+  it('experiments/search answering the same next_page_token again: a clear error, after two calls', async () => {
+    await withSource({ experiments: [experiment('1')], runs: {} }, (r) => (r.path.endsWith('/experiments/search') ? { json: { experiments: [], next_page_token: 'again' } } : undefined), async (source) => {
+      const team = await srv.newTeam('src-loop');
+      await expect(imp(team, source.url)).rejects.toThrow('MLflow POST /api/2.0/mlflow/experiments/search: next_page_token "again" was answered before (the source pages in a loop); the pages after it are not read');
+      expect(source.calls.length).toBe(2);
+    });
+  });
+
+  it('a history whose token loops, one paging on empty pages for ever, a token that is no string: warnings naming run and metric; the rest imports once', async () => {
+    const world: World = {
+      experiments: [experiment('1'), experiment('2')],
+      runs: { 1: [run('r1', ['loop', 'empty', 'ok'])], 2: [run('r2', ['ok'])] },
+      history: { 'r1/ok': history(3), 'r2/ok': history(2) },
+    };
+    let emptyPages = 0;
+    const hook = (r: Req): Reply | undefined => {
+      const key = r.query.get('metric_key');
+      const token = r.query.get('page_token');
+      if (key === 'loop') return { json: { metrics: history(2, () => 7).map((p) => ({ ...p, step: p.step + (token ? 2 : 0) })), next_page_token: 'A' } };
+      if (key === 'empty') return (emptyPages++, { json: { next_page_token: `t${emptyPages}` } });
+      if (r.path.endsWith('/runs/search') && r.body.experiment_ids[0] === '2') return { json: { runs: world.runs[2], next_page_token: { page: 2 } } };
+      return undefined;
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-paging');
+      const first = await imp(team, source.url);
+      expect(first.warnings.sort()).toEqual([
+        'experiment 2 (exp-2): runs not readable (MLflow POST /api/2.0/mlflow/runs/search: next_page_token is {"page":2}, not a string; the pages after it are not read); the runs read before are imported',
+        'run r1: metric "empty": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: 100 pages in a row with nothing but another next_page_token; the pages after them are not read); the points read before are imported',
+        'run r1: metric "loop": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: next_page_token "A" was answered before (the source pages in a loop); the pages after it are not read); the points read before are imported',
+      ]);
+      expect(emptyPages).toBe(100);
+      // the loop's two pages are read once each: steps 0-1 and 2-3
+      expect(await points(team, 'exp-1', 'r1', 'loop')).toEqual([[0, 7], [1, 7], [2, 7], [3, 7]]);
+      expect(await metricTotals(team, 'exp-1', 'r1')).toEqual({ loop: 4, ok: 3 });
+      expect(await metricTotals(team, 'exp-2', 'r2')).toEqual({ ok: 2 });
+      expect([first.counts.experiments, first.counts.points]).toEqual([2, 9]);
+      const second = await imp(team, source.url);
+      expect([...again(second), second.counts.pointsExisting]).toEqual([0, 0, 0, 9]);
+    });
+  }, 30_000);
+
+  it('max_results ignored (100k points in one page) and empty pages before the data: every point once', async () => {
+    const n = 100_000;
+    const world: World = { experiments: [experiment('1')], runs: { 1: [run('big', ['loss'])] }, history: { 'big/loss': history(n) } };
+    const hook = (r: Req): Reply | undefined => {
+      const token = r.query.get('page_token');
+      if (r.path.endsWith('/get-history') && Number(token ?? 0) < 3) return { json: { metrics: [], next_page_token: String(Number(token ?? 0) + 1) } };
+      return undefined;
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-big');
+      const first = await imp(team, source.url);
+      expect([first.warnings, first.counts.points]).toEqual([[], n]);
+      expect(await metricTotals(team, 'exp-1', 'big')).toEqual({ loss: n });
+      const got = await points(team, 'exp-1', 'big', 'loss');
+      expect(got.filter(([s, v], i) => s !== i || v !== i / 2)).toEqual([]);
+      const second = await imp(team, source.url);
+      expect([...again(second), second.counts.pointsExisting]).toEqual([0, 0, 0, n]);
+    });
+  }, 60_000);
+});
+
+describe('answers of the wrong shape', () => {
+  it('experiments, runs and points that are no such thing, odd names and values, a run listed twice: warnings; the rest imports; again changes nothing', async () => {
+    const world: World = {
+      experiments: [
+        experiment('1', 'lab'), { name: 'no id' }, null, experiment('2', 'lab\uD800'), experiment('3', 'a\u0000b'), experiment('4', ' '), experiment('5', 'runs-not-a-list'),
+      ],
+      runs: {
+        1: [
+          run('r1', [], {}, { metrics: [{ key: 'loss' }, null, { key: 'acc' }, { key: 'loss' }], params: [{ key: 'lr', value: '0.1' }, { value: 'no key' }] }),
+          { info: { run_name: 'no id' } }, {}, null,
+          run('r2', ['loss'], {}, { params: [{ key: 'a\u0000b', value: '1' }] }),
+          run('r3', ['loss', 'x\u0000y'], { start_time: 'abc', end_time: 5e15, run_name: 'three\uDC00' }),
+        ],
+        3: [run('r6', ['loss'])],
+        4: [run('r5', ['loss'])],
+        2: [run('r1', ['loss']), run('r4', ['loss'])],
+      },
+      history: {
+        'r1/loss': [1.5, '0.5', 'NaN', 'Infinity', '-Infinity', null, true, 'abc', {}].map((value, step) => ({ key: 'loss', value, timestamp: T0 + step, step })).concat([null as never]),
+        'r1/acc': [-1, 2 ** 53 + 2, 1.5, '3', null, true].map((step) => ({ key: 'acc', value: 1, timestamp: T0, step }) as unknown)
+          .concat([{ value: 2, step: 5, timestamp: -1 }, { value: 2, step: 6, timestamp: 5e15 }, { value: 3, step: 7, timestamp: String(T0 + 7) }, { value: 2, step: 8 }]),
+        'r3/loss': history(1),
+        'r3/x\u0000y': history(1),
+        // Python's json.dumps writes NaN and Infinity bare
+        'r4/loss': `{"metrics": [{"key": "loss", "value": NaN, "timestamp": ${T0}, "step": 0}, {"key": "loss", "value": -Infinity, "timestamp": ${T0}, "step": 1}, {"key": "loss", "value": "NaN and Infinity", "timestamp": ${T0}, "step": 2}]}`,
+        'r5/loss': history(1),
+      },
+    };
+    // experiment 1 lists r1 again on a second page; experiment 5 answers runs as text
+    const hook = (r: Req): Reply | undefined => {
+      if (!r.path.endsWith('/runs/search')) return undefined;
+      if (r.body.experiment_ids[0] === '5') return { json: { runs: 'abc' } };
+      if (r.body.experiment_ids[0] !== '1') return undefined;
+      return r.body.page_token ? { json: { runs: [run('r1', ['loss'])] } } : { json: { runs: world.runs[1], next_page_token: 'p2' } };
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-shape');
+      const first = await imp(team, source.url);
+      expect(first.warnings.map((w) => w.replace(/projects\/[-0-9a-f]+\//, 'projects/<id>/')).sort()).toEqual([
+        'experiment 1: null is no run with a run_id; skipped',
+        'experiment 1: {"info":{"run_name":"no id"}} is no run with a run_id; skipped',
+        'experiment 1: {} is no run with a run_id; skipped',
+        'experiment 2: name: "lab\\ud800" read as "lab\uFFFD"',
+        'experiment 3: name "a\\u0000b" is no Assay project name (project name must not contain NUL (\\u0000)); its runs are not imported',
+        'experiment 4: name " " is no name; "4" used',
+        'experiment 5 (runs-not-a-list): runs not readable (MLflow POST /api/2.0/mlflow/runs/search: "runs" is "abc", not a list); the runs read before are imported',
+        'experiments/search: null is no experiment with an experiment_id; skipped',
+        'experiments/search: {"name":"no id"} is no experiment with an experiment_id; skipped',
+        // steps -1, 2^53+2, 1.5, true; times -1, 5e15, none
+        'r1: 7 points skipped (negative or fractional step, or timestamp outside 1970–2106)',
+        'run r1: 1 metric entries without a text key skipped',
+        'run r1: listed again (in experiment 1, first in experiment 1); imported once',
+        'run r1: listed again (in experiment 2, first in experiment 1); imported once',
+        // null, true, "abc", {} and a point that is null
+        'run r1: metric "loss": 5 values that are no number (nor NaN/±Infinity) skipped',
+        'run r1: params: 1 entries without a text key left out',
+        'run r2: not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422 [{"loc":["body","features"],"msg":"key \\"a\\\\u0000b\\" must not contain NUL (\\\\u0000)","type":"custom"}]',
+        'run r3: end_time: 5000000000000000 is no time in epoch ms from 1970 to 2106; left out',
+        'run r3: run_name: "three\\udc00" read as "three\uFFFD"',
+        'run r3: start_time: "abc" is no time in epoch ms from 1970 to 2106; left out',
+        'run r4: metric "loss": 1 values that are no number (nor NaN/±Infinity) skipped',
+        'three\uFFFD: metric "x\\u0000y" skipped: metric_name must not contain NUL (\\u0000)',
+      ]);
+      expect(await experimentNames(team, 'lab')).toEqual(['r1', 'three\uFFFD']);
+      expect(await experimentNames(team, 'lab\uFFFD')).toEqual(['r4']);
+      expect(await experimentNames(team, '4')).toEqual(['r5']);
+      expect(await points(team, 'lab', 'r1', 'loss')).toEqual([[0, 1.5], [1, 0.5], [2, 'NaN'], [3, 'Infinity'], [4, '-Infinity']]);
+      expect(await points(team, 'lab', 'r1', 'acc')).toEqual([[0, 1], [3, 1], [7, 3]]);
+      expect(await points(team, 'lab\uFFFD', 'r4', 'loss')).toEqual([[0, 'NaN'], [1, '-Infinity']]);
+      expect(await metricTotals(team, 'lab', 'three\uFFFD')).toEqual({ loss: 1 });
+      const [r1] = (await team.api.get('/projects/lab/experiments?limit=100')).body.items.filter((e: { name: string }) => e.name === 'r1');
+      expect(r1.features.lr).toBe('0.1');
+      expect([first.counts.experiments, first.counts.points]).toEqual([4, 12]);
+      const second = await imp(team, source.url);
+      expect([...again(second), second.counts.pointsExisting, second.counts.experimentsExisting]).toEqual([0, 0, 0, 12, 4]);
+    });
+  }, 30_000);
+});
