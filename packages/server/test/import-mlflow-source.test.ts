@@ -256,3 +256,136 @@ describe('answers of the wrong shape', () => {
     });
   }, 30_000);
 });
+
+describe('a history endpoint that fails for one run', () => {
+  it('429 (with and without Retry-After) is retried; a 500 that stays and a 404 are warnings naming run and metric; the import goes on', async () => {
+    const world: World = {
+      experiments: [experiment('1')],
+      runs: { 1: [run('slow', ['loss', 'acc']), run('broken', ['loss']), run('gone', ['loss', 'acc'])] },
+      history: { 'slow/loss': history(3), 'slow/acc': history(2), 'broken/loss': history(1), 'gone/acc': history(2) },
+    };
+    const asked = new Map<string, number>();
+    const at = new Map<string, number[]>();
+    const hook = (r: Req): Reply | undefined => {
+      if (!r.path.endsWith('/get-history')) return undefined;
+      const what = `${r.query.get('run_id')}/${r.query.get('metric_key')}`;
+      const n = (asked.get(what) ?? 0) + 1;
+      asked.set(what, n);
+      at.set(what, [...(at.get(what) ?? []), Date.now()]);
+      if (what === 'slow/loss' && n === 1) return { status: 429, headers: { 'retry-after': '1' }, json: { error_code: 'REQUEST_LIMIT_EXCEEDED' } };
+      if (what === 'slow/acc' && n <= 2) return { status: 429, json: { error_code: 'REQUEST_LIMIT_EXCEEDED' } };
+      if (what === 'broken/loss') return { status: 500, json: { error_code: 'INTERNAL_ERROR', message: 'database is locked' } };
+      if (what === 'gone/loss') return { status: 404, json: { error_code: 'RESOURCE_DOES_NOT_EXIST' } };
+      return undefined;
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-status');
+      const first = await imp(team, source.url);
+      // the waits between attempts: Retry-After (1 s) when given, else 0.25 s doubling (20 ms timer slack)
+      const waited = (what: string) => at.get(what)!.slice(1).map((t, i) => t - at.get(what)![i]);
+      const longEnough = (what: string, min: number[]) => waited(what).map((ms, i) => (ms >= min[i] - 20 ? 'ok' : `${ms} ms < ${min[i]}`));
+      expect([longEnough('slow/loss', [1000]), longEnough('slow/acc', [250, 500]), longEnough('broken/loss', [250, 500, 1000, 2000])]).toEqual([['ok'], ['ok', 'ok'], ['ok', 'ok', 'ok', 'ok']]);
+      expect(first.warnings.sort()).toEqual([
+        'run broken: metric "loss": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: HTTP 500 {"error_code":"INTERNAL_ERROR","message":"database is locked"}); the points read before are imported',
+        'run gone: metric "loss": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: HTTP 404 {"error_code":"RESOURCE_DOES_NOT_EXIST"}); the points read before are imported',
+      ]);
+      // 1 + 4 retries for the 500; a 404 is an answer, asked once
+      expect(Object.fromEntries(asked)).toEqual({ 'slow/loss': 2, 'slow/acc': 3, 'broken/loss': 5, 'gone/loss': 1, 'gone/acc': 1 });
+      expect(await metricTotals(team, 'exp-1', 'slow')).toEqual({ loss: 3, acc: 2 });
+      expect(await metricTotals(team, 'exp-1', 'gone')).toEqual({ acc: 2 });
+      expect(await experimentNames(team, 'exp-1')).toEqual(['broken', 'gone', 'slow']);
+      expect(first.counts.points).toBe(7);
+    });
+  }, 30_000);
+});
+
+describe('artifacts from a hostile source', () => {
+  it('paths leaving the run, a directory listing itself, a size that lies, an HTML page, a redirect, a cut body: warnings; nothing asked or stored outside the run', async () => {
+    const world: World = {
+      experiments: [experiment('1')],
+      runs: { 1: [run('a', [])] },
+      lists: {
+        'a/': [
+          { path: 'ok.txt', is_dir: false, file_size: 5 }, { path: '../evil', is_dir: false }, { path: '/etc/passwd', is_dir: false }, { path: 'nul\u0000.txt', is_dir: false },
+          { path: 'loop', is_dir: true }, { path: 'nest', is_dir: true }, { path: 'huge.bin', is_dir: false, file_size: 1e15 }, { path: 'page.bin', is_dir: false },
+          { path: 'login.bin', is_dir: false }, { path: 'cut.bin', is_dir: false, file_size: 100 }, 7, { path: 'sub/../../up', is_dir: true },
+        ],
+        // the directory lists itself (by its full path, as MLflow names entries)
+        'a/loop': [{ path: 'loop', is_dir: true }, { path: 'loop/inner.txt', is_dir: false, file_size: 2 }],
+      },
+      files: { 'a/ok.txt': 'hello', 'a/loop/inner.txt': 'hi', 'a/huge.bin': 'x', 'a/page.bin': 'unused' },
+    };
+    const hook = (r: Req): Reply | undefined => {
+      const p = r.query.get('path') ?? '';
+      // a source that answers every directory below nest with one more level
+      if (r.path.endsWith('/artifacts/list') && p.startsWith('nest')) return { json: { files: [{ path: `${p}/nest`, is_dir: true }] } };
+      if (r.path !== '/get-artifact') return undefined;
+      if (p === 'page.bin') return { text: '<!doctype html><title>Sign in</title>', headers: { 'content-type': 'text/html; charset=utf-8' } };
+      if (p === 'login.bin') return { status: 302, text: '', headers: { location: 'https://sso.example.com/login' } };
+      if (p === 'cut.bin') return { handle: (res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100' });
+        res.write('0123456789', () => res.destroy());
+      } };
+      return undefined;
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-artifacts');
+      const first = await imp(team, source.url, { artifacts: true });
+      const nest = `nest${'/nest'.repeat(63)}`;
+      expect(first.warnings.sort()).toEqual([
+        'artifact cut.bin of run a: MLflow artifact cut.bin of run a: terminated (UND_ERR_SOCKET); skipped',
+        'artifact huge.bin of run a: listed with 1000000000000000 bytes, 1 came; skipped',
+        'artifact login.bin of run a: MLflow artifact login.bin of run a: HTTP 302 (redirected to https://sso.example.com/login); skipped',
+        'artifact page.bin of run a: MLflow artifact page.bin of run a: the server answered an HTML page, not the file; skipped',
+        'run a: artifacts in "loop": directory "loop" is listed again (a loop); not read',
+        `run a: artifacts in ${JSON.stringify(nest.slice(0, 60))}…: directory ${JSON.stringify(`${nest}/nest`.slice(0, 60))}… nests past 64 levels; not read`,
+        'run a: artifacts: "../evil" skipped (path must not contain "." or ".." segments)',
+        'run a: artifacts: "/etc/passwd" skipped (path must be relative)',
+        'run a: artifacts: "nul\\u0000.txt" skipped (path must not contain NUL or control characters)',
+        'run a: artifacts: "sub/../../up" skipped (path must not contain "." or ".." segments)',
+        'run a: artifacts: 7 is no artifact entry; skipped',
+      ]);
+      expect(first.counts.artifacts).toBe(2);
+      const stored = await team.api.get('/projects/exp-1/experiments/a/artifacts');
+      expect(stored.body.items.map((x: { path: string }) => x.path).sort()).toEqual(['loop/inner.txt', 'ok.txt']);
+      const asked = source.calls.filter((c) => c.startsWith('GET /get-artifact') || c.includes('/artifacts/list'));
+      expect(asked.filter((c) => /\.\.|%2F%2E|passwd|%00/i.test(decodeURIComponent(c.split(' ')[1]).replace(/[^\x20-\x7e]/g, '%00')))).toEqual([]);
+      const second = await imp(team, source.url, { artifacts: true });
+      expect([second.counts.artifacts, second.counts.artifactsExisting]).toEqual([0, 2]);
+    });
+  }, 60_000);
+});
+
+describe('credentials', () => {
+  const refusing = (status: number) => fakeMlflow({ experiments: [], runs: {} }, () => ({ status, json: { error_code: 'UNAUTHENTICATED' } }));
+
+  it('401 without credentials, 403 with a token: a message naming the env vars', async () => {
+    const team = await srv.newTeam('src-auth');
+    const a = await refusing(401);
+    const b = await refusing(403);
+    try {
+      await expect(imp(team, a.url)).rejects.toThrow(/^MLflow POST \/api\/2\.0\/mlflow\/experiments\/search: HTTP 401: the MLflow server wants credentials: set MLFLOW_TRACKING_TOKEN \(a token\) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD$/);
+      await expect(imp(team, b.url, { env: { MLFLOW_TRACKING_TOKEN: 't' } })).rejects.toThrow(/: HTTP 403: the MLflow server refuses the credentials in MLFLOW_TRACKING_TOKEN$/);
+      await expect(imp(team, b.url, { env: { MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' } })).rejects.toThrow(/: HTTP 403: the MLflow server refuses the credentials in MLFLOW_TRACKING_USERNAME\/MLFLOW_TRACKING_PASSWORD$/);
+      expect(a.calls.length).toBe(1); // not retried
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('`assay import mlflow` against a source that wants credentials exits 1 with one line, no stack trace', async () => {
+    const team = await srv.newTeam('src-auth-cli');
+    const a = await refusing(401);
+    try {
+      const env = { ...childEnv, MLFLOW_TRACKING_TOKEN: '', MLFLOW_TRACKING_USERNAME: '' };
+      const child = spawn(process.execPath, [BIN, 'import', 'mlflow', a.url, '--url', url, '--api-key', team.apiKey], { env });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [code] = (await once(child, 'exit')) as [number];
+      expect([code, stderr.trim()]).toEqual([1, 'assay: MLflow POST /api/2.0/mlflow/experiments/search: HTTP 401: the MLflow server wants credentials: set MLFLOW_TRACKING_TOKEN (a token) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD']);
+    } finally {
+      await a.close();
+    }
+  }, 60_000);
+});

@@ -46,7 +46,13 @@ const ARTIFACT_MAX_BYTES = 2 ** 31;
 const ARTIFACT_DEPTH_MAX = 64;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const shown = (v: unknown) => (v === undefined ? 'missing' : JSON.stringify(v)?.slice(0, 60) ?? String(v));
+const shown = (v: unknown) => (v === undefined ? 'missing' : typeof v === 'string' && v.length > 60 ? `${JSON.stringify(v.slice(0, 60))}…` : JSON.stringify(v)?.slice(0, 60) ?? String(v));
+/** Retry-After as seconds or as an HTTP date; undefined when absent or unreadable. */
+function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const s = /^\s*\d+\s*$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
+  return Number.isFinite(s) ? Math.max(0, s) : undefined;
+}
 /** An int64 as MLflow answers it (a number, or a string of one); anything else is NaN, which the writer skips. */
 const int64 = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN);
 /** Python's json writes NaN and ±Infinity bare; some MLflow-compatible servers answer with them. */
@@ -112,8 +118,8 @@ export class MlflowRestClient {
       }
       if (res.status === 401 || res.status === 403) throw this.authProblem(res.status, what);
       if (RETRYABLE.has(res.status) && attempt < RETRIES) {
-        const after = Number(res.headers.get('retry-after'));
-        await sleep(Number.isFinite(after) && after >= 0 ? Math.min(after, RETRY_AFTER_MAX_S) * 1000 : Math.min(250 * 2 ** attempt, 4000));
+        const after = retryAfterSeconds(res.headers.get('retry-after'));
+        await sleep(after !== undefined ? Math.min(after, RETRY_AFTER_MAX_S) * 1000 : Math.min(250 * 2 ** attempt, 4000));
         continue;
       }
       return { res, bytes };
@@ -314,7 +320,10 @@ export class MlflowRestClient {
         // checked before anything is asked of the source: a path leaving the run's root is never requested
         const problem = artifactPathProblem(rel);
         if (problem) this.warn(`${where}: ${shown(f.path)} skipped (${problem})`);
-        else if (f.is_dir && (listed.has(rel) || rel.split('/').length > ARTIFACT_DEPTH_MAX)) this.warn(`${where}: directory ${shown(rel)} lists itself or nests past ${ARTIFACT_DEPTH_MAX} levels; not read again`);
+        // an entry naming the listed directory itself is that directory, not a child of the same name
+        else if (f.is_dir && (f.path === dir || listed.has(rel) || rel.split('/').length > ARTIFACT_DEPTH_MAX)) {
+          this.warn(`${where}: directory ${shown(f.path)} ${rel.split('/').length > ARTIFACT_DEPTH_MAX ? `nests past ${ARTIFACT_DEPTH_MAX} levels` : 'is listed again (a loop)'}; not read`);
+        }
         else if (f.is_dir) yield* this.artifacts(run, rel, listed);
         else {
           const size = typeof f.file_size === 'number' || typeof f.file_size === 'string' ? Number(f.file_size) : undefined;
