@@ -178,6 +178,42 @@ describe('paging', () => {
   }, 60_000);
 });
 
+describe('answers too big to hold', () => {
+  it('a history answer past 256 MiB (declared, or streamed without end): a warning naming run and metric; the other runs import', async () => {
+    const world: World = { experiments: [experiment('1')], runs: { 1: [run('declared', ['loss']), run('endless', ['loss']), run('fine', ['loss'])] }, history: { 'fine/loss': history(2) } };
+    let streamed = 0;
+    const hook = (r: Req): Reply | undefined => {
+      const id = r.query.get('run_id');
+      if (!r.path.endsWith('/get-history') || id === 'fine') return undefined;
+      return { handle: (res) => {
+        if (id === 'declared') return res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 ** 30) }).write('{"metrics": [', () => res.destroy());
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(4 << 20, 0x20);
+        const more = () => {
+          while (!res.destroyed) {
+            streamed += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+        };
+        res.write('{"metrics": [');
+        res.on('close', () => res.destroy());
+        more();
+      } };
+    };
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-huge');
+      const first = await imp(team, source.url);
+      expect(first.warnings.sort()).toEqual([
+        'run declared: metric "loss": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: 1073741824 bytes, more than the 268435456 this importer takes); the points read before are imported',
+        'run endless: metric "loss": not readable from the server (MLflow GET /api/2.0/mlflow/metrics/get-history: more than the 268435456 bytes this importer takes); the points read before are imported',
+      ]);
+      expect(streamed).toBeGreaterThan(256 << 20); // the endless answer was cut at the bound, not at its end
+      expect(streamed).toBeLessThan(512 << 20);
+      expect(await metricTotals(team, 'exp-1', 'fine')).toEqual({ loss: 2 });
+    });
+  }, 60_000);
+});
+
 describe('answers of the wrong shape', () => {
   it('experiments, runs and points that are no such thing, odd names and values, a run listed twice: warnings; the rest imports; again changes nothing', async () => {
     const world: World = {
