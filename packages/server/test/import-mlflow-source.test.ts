@@ -75,7 +75,10 @@ async function fakeMlflow(world: World, hook: (r: Req) => Reply | undefined = ()
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     calls,
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
+    close: () => new Promise<void>((ok) => {
+      server.close(() => ok());
+      server.closeAllConnections(); // a stalled answer's connection too
+    }),
   };
 }
 
@@ -388,6 +391,26 @@ describe('artifacts from a hostile source', () => {
       expect(asked.filter((c) => /\.\.|%2F%2E|passwd|%00/i.test(decodeURIComponent(c.split(' ')[1]).replace(/[^\x20-\x7e]/g, '%00')))).toEqual([]);
       const second = await imp(team, source.url, { artifacts: true });
       expect([second.counts.artifacts, second.counts.artifactsExisting]).toEqual([0, 2]);
+    });
+  }, 60_000);
+
+  it('a download that stalls in the middle of its body: a warning after --timeout of silence; the other artifacts import', async () => {
+    const world: World = {
+      experiments: [experiment('1')],
+      runs: { 1: [run('s', [])] },
+      lists: { 's/': [{ path: 'stall.bin', is_dir: false, file_size: 100 }, { path: 'ok.txt', is_dir: false, file_size: 2 }] },
+      files: { 's/ok.txt': 'ok' },
+    };
+    const hook = (r: Req): Reply | undefined => (r.path === '/get-artifact' && r.query.get('path') === 'stall.bin'
+      ? { handle: (res) => void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100' }).write('0123456789') }
+      : undefined);
+    await withSource(world, hook, async (source) => {
+      const team = await srv.newTeam('src-stall');
+      const t0 = Date.now();
+      const first = await imp(team, source.url, { artifacts: true, timeoutSeconds: 1 });
+      expect(first.warnings).toEqual(['artifact stall.bin of run s: MLflow artifact stall.bin of run s: nothing came for 1 s (--timeout) in the middle of the body; skipped']);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect((await team.api.get('/projects/exp-1/experiments/s/artifacts')).body.items.map((x: { path: string }) => x.path)).toEqual(['ok.txt']);
     });
   }, 60_000);
 });

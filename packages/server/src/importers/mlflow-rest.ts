@@ -58,8 +58,8 @@ const int64 = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string'
 /** Python's json writes NaN and ±Infinity bare; some MLflow-compatible servers answer with them. */
 const quoteNonFinite = (text: string) => text.replace(/"(?:[^"\\]|\\.)*"|(-?)\b(NaN|Infinity)\b/g, (m, sign: string, word?: string) => (word ? `"${sign}${word}"` : m));
 
-/** Reads at most `max` bytes of the body: a source must not fill the importer's memory. */
-async function cappedBody(res: Response, max: number, what: string): Promise<Buffer> {
+/** Reads at most `max` bytes of the body: a source must not fill the importer's memory. `onPart` is told of each part as it comes. */
+async function cappedBody(res: Response, max: number, what: string, onPart?: () => void): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length'));
   if (declared > max) {
     await res.body?.cancel();
@@ -68,9 +68,10 @@ async function cappedBody(res: Response, max: number, what: string): Promise<Buf
   const parts: Buffer[] = [];
   let n = 0;
   for await (const part of (res.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
-    n += (part as Uint8Array).length;
+    n += part.length;
     if (n > max) throw new SourceError(`${what}: more than the ${max} bytes this importer takes`);
-    parts.push(Buffer.from(part as Uint8Array));
+    parts.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+    onPart?.();
   }
   return Buffer.concat(parts);
 }
@@ -94,18 +95,30 @@ export class MlflowRestClient {
 
   /**
    * One request, tried again on 429/5xx and dropped connections (at most RETRIES times, honouring
-   * Retry-After). `read` takes the body of a 2xx answer; `boundBody` puts it inside --timeout too.
+   * Retry-After). `read` takes the body of a 2xx answer; `boundBody` puts all of it inside
+   * --timeout too, otherwise (a download may take long) only each pause between its parts.
    */
-  private async fetchRetrying(what: string, url: URL | string, init: RequestInit, read: (res: Response) => Promise<Buffer>, boundBody = true): Promise<{ res: Response; bytes: Buffer }> {
+  private async fetchRetrying(what: string, url: URL | string, init: RequestInit, read: (res: Response, onPart?: () => void) => Promise<Buffer>, boundBody = true): Promise<{ res: Response; bytes: Buffer }> {
     for (let attempt = 0; ; attempt++) {
       const answer = this.answered(what);
+      const stalled = new AbortController();
+      let watchdog: NodeJS.Timeout | undefined;
+      const alive = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => stalled.abort(), this.timeoutSeconds * 1000);
+      };
       let res: Response;
       let bytes: Buffer;
       try {
-        res = await fetch(url, { ...init, headers: { ...this.auth, ...(init.headers as Record<string, string>) }, signal: answer.signal });
-        if (!boundBody) answer.done();
-        bytes = res.ok ? await read(res) : await cappedBody(res, 64 << 10, what).catch(() => Buffer.alloc(0));
+        res = await fetch(url, { ...init, headers: { ...this.auth, ...(init.headers as Record<string, string>) }, signal: AbortSignal.any([answer.signal, stalled.signal]) });
+        if (!boundBody) {
+          answer.done();
+          alive();
+        }
+        bytes = res.ok ? await read(res, boundBody ? undefined : alive) : await cappedBody(res, 64 << 10, what).catch(() => Buffer.alloc(0));
       } catch (e) {
+        // not tried again: that would hold the import RETRIES times longer for the same silence
+        if (stalled.signal.aborted) throw new SourceError(`${what}: nothing came for ${Math.round(this.timeoutSeconds)} s (--timeout) in the middle of the body`);
         const timedOut = answer.hung(e);
         if (timedOut !== e || e instanceof SourceError) throw timedOut;
         // undici says only "fetch failed" or "terminated"; why (ECONNRESET, …) is in its cause
@@ -115,6 +128,7 @@ export class MlflowRestClient {
         continue;
       } finally {
         answer.done();
+        clearTimeout(watchdog);
       }
       if (res.status === 401 || res.status === 403) throw this.authProblem(res.status, what);
       if (RETRYABLE.has(res.status) && attempt < RETRIES) {
@@ -344,7 +358,7 @@ export class MlflowRestClient {
       : `${this.base}/get-artifact?${new URLSearchParams({ run_id: run.runId, path: rel })}`;
     const what = `MLflow artifact ${rel} of run ${run.runId}`;
     // a redirect is where a proxy sends a client to log in, not the file; the bound is on the answer, not the download
-    const { res, bytes } = await this.fetchRetrying(what, url, { redirect: 'manual' }, (r) => cappedBody(r, ARTIFACT_MAX_BYTES, what), false);
+    const { res, bytes } = await this.fetchRetrying(what, url, { redirect: 'manual' }, (r, onPart) => cappedBody(r, ARTIFACT_MAX_BYTES, what, onPart), false);
     if (!res.ok) throw new SourceError(`${what}: HTTP ${res.status}${res.headers.get('location') ? ` (redirected to ${res.headers.get('location')!.slice(0, 100)})` : ''}`, res.status);
     if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/\.x?html?$/i.test(rel)) throw new SourceError(`${what}: the server answered an HTML page, not the file`);
     return bytes;
