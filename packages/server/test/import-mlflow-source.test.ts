@@ -225,7 +225,7 @@ describe('answers of the wrong shape', () => {
       ],
       runs: {
         1: [
-          run('r1', [], {}, { metrics: [{ key: 'loss' }, null, { key: 'acc' }, { key: 'loss' }], params: [{ key: 'lr', value: '0.1' }, { value: 'no key' }] }),
+          run('r1', [], {}, { metrics: [{ key: 'loss' }, null, { key: 'acc' }, { key: 'loss' }], params: [{ key: 'lr', value: '0.1' }, { value: 'no key' }, { key: 'b\uD800', value: 'c\uDFFF' }] }),
           { info: { run_name: 'no id' } }, {}, null,
           run('r2', ['loss'], {}, { params: [{ key: 'a\u0000b', value: '1' }] }),
           run('r3', ['loss', 'x\u0000y'], { start_time: 'abc', end_time: 5e15, run_name: 'three\uDC00' }),
@@ -272,6 +272,8 @@ describe('answers of the wrong shape', () => {
         'run r1: listed again (in experiment 2, first in experiment 1); imported once',
         // null, true, "abc", {} and a point that is null
         'run r1: metric "loss": 5 values that are no number (nor NaN/±Infinity) skipped',
+        'run r1: params "b\uFFFD": "c\\udfff" read as "c\uFFFD"',
+        'run r1: params key: "b\\ud800" read as "b\uFFFD"',
         'run r1: params: 1 entries without a text key left out',
         'run r2: not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422 [{"loc":["body","features"],"msg":"key \\"a\\\\u0000b\\" must not contain NUL (\\\\u0000)","type":"custom"}]',
         'run r3: end_time: 5000000000000000 is no time in epoch ms from 1970 to 2106; left out',
@@ -288,7 +290,7 @@ describe('answers of the wrong shape', () => {
       expect(await points(team, 'lab\uFFFD', 'r4', 'loss')).toEqual([[0, 'NaN'], [1, '-Infinity']]);
       expect(await metricTotals(team, 'lab', 'three\uFFFD')).toEqual({ loss: 1 });
       const [r1] = (await team.api.get('/projects/lab/experiments?limit=100')).body.items.filter((e: { name: string }) => e.name === 'r1');
-      expect(r1.features.lr).toBe('0.1');
+      expect([r1.features.lr, r1.features['b\uFFFD']]).toEqual(['0.1', 'c\uFFFD']);
       expect([first.counts.experiments, first.counts.points]).toEqual([4, 12]);
       const second = await imp(team, source.url);
       expect([...again(second), second.counts.pointsExisting, second.counts.experimentsExisting]).toEqual([0, 0, 0, 12, 4]);
