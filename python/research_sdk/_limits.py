@@ -14,6 +14,7 @@ TIMESERIES_LIMIT_DEFAULT = 10000
 TAGS_MAX = 1000
 DESCRIPTION_MAX = 10000
 JSON_DEPTH_MAX = 32
+FEATURES_JSON_MAX = 1000000
 
 LIMITS = {
     "metricNameMax": METRIC_NAME_MAX,
@@ -28,4 +29,5 @@ LIMITS = {
     "tagsMax": TAGS_MAX,
     "descriptionMax": DESCRIPTION_MAX,
     "jsonDepthMax": JSON_DEPTH_MAX,
+    "featuresJsonMax": FEATURES_JSON_MAX,
 }

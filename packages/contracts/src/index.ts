@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jsonTextProblem, LIMITS, nameProblem, wireTimestampMs } from './limits.ts';
+import { codePointLength, jsonTextProblem, LIMITS, nameProblem, wireTimestampMs } from './limits.ts';
 
 export * from './limits.ts';
 
@@ -200,12 +200,55 @@ export const StoredJson = <T extends z.ZodType>(schema: T) =>
     if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
   });
 const JsonObject = z.record(z.string(), z.unknown());
+/**
+ * At least how many code points `JSON.stringify(v)` has, counted until it passes `budget` (then
+ * the walk stops): a lower bound that never builds the text. NaN when `v` nests deeper than
+ * LIMITS.jsonDepthMax (StoredJson refuses that; serialising it could overflow the stack).
+ */
+function jsonLengthPast(v: unknown, budget: number): number {
+  let n = 0;
+  const walk = (x: unknown, depth: number): void => {
+    if (n > budget) return;
+    if (typeof x === 'string') n += x.length / 2 + 2; // a code point is one or two UTF-16 units
+    else if (typeof x === 'object' && x !== null) {
+      if (depth > LIMITS.jsonDepthMax) n = NaN;
+      else if (Array.isArray(x)) {
+        n += 1 + x.length;
+        for (const e of x) if ((walk(e, depth + 1), !(n <= budget))) return;
+      } else {
+        n += 1;
+        for (const k in x) {
+          n += k.length / 2 + 4;
+          if ((walk((x as Record<string, unknown>)[k], depth + 1), !(n <= budget))) return;
+        }
+      }
+    } else n += 1;
+  };
+  walk(v, 1);
+  return n;
+}
+
+/**
+ * Features in a request: stored JSON, at most LIMITS.featuresJsonMax code points of compact JSON
+ * text. The size is checked first, and a too-big object is seen without serialising it: a million
+ * keys took the server 23 s to refuse when the record was parsed key by key first.
+ */
+const Features = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    const max = LIMITS.featuresJsonMax;
+    const atLeast = jsonLengthPast(v, max);
+    if (Number.isNaN(atLeast)) return; // too deep: StoredJson says where
+    const n = atLeast > max ? Infinity : codePointLength(JSON.stringify(v) ?? '');
+    if (n > max) ctx.addIssue({ code: 'custom', message: `features hold ${Number.isFinite(n) ? n : 'more than ' + max} code points of JSON text; at most ${max} per request` });
+  })
+  .pipe(StoredJson(JsonObject));
 const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
 
 export const ExperimentCreate = z.object({
   name: Name('name'),
   description: Description.nullish().describe('Notes, 0–10,000 code points'),
-  features: StoredJson(JsonObject).optional().describe('With if_exists=return on an existing run: deep-merged into the stored features'),
+  features: Features.optional().describe(`With if_exists=return on an existing run: deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request`),
   tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
   parent_id: Name('parent_id').nullish().describe('The run this one derives from (UUID or name, same project); recorded as its first derived_from reference'),
   host: HostName.nullish(),
@@ -214,7 +257,7 @@ export const ExperimentCreate = z.object({
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
   description: Description.nullish().describe('null clears it'),
-  features: StoredJson(JsonObject).optional().describe('Deep-merged into the stored features'),
+  features: Features.optional().describe(`Deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request`),
   tags: Tags.optional().describe('Replaces the stored tags'),
   name: Name('name').optional(),
   host: HostName.nullish(),

@@ -40,6 +40,30 @@ describe('batch size limits', () => {
   });
 });
 
+describe('features size', () => {
+  it('featuresJsonMax code points of JSON text per request: accepted at the limit (four-byte characters too), refused one past it on create and patch, nothing written', async () => {
+    const max = LIMITS.featuresJsonMax;
+    const { projectId } = await seedRun(t.team.api, 'p-features', 'seed');
+    const url = `/projects/${projectId}/experiments`;
+    // {"k":"…"} is 8 code points around the string
+    const atMax = await t.team.api.post(url, { name: 'at-max', features: { k: '\u{1F600}'.repeat(max - 8) } });
+    expect(atMax.status).toBe(201);
+    const over = await t.team.api.post(url, { name: 'over', features: { k: 'x'.repeat(max - 7) } });
+    expect(over.status).toBe(422);
+    expect(over.body.detail[0]).toMatchObject({ loc: ['body', 'features'], msg: `features hold ${max + 1} code points of JSON text; at most ${max} per request` });
+    expect((await t.team.api.get(`${url}/over`)).status).toBe(404);
+
+    const small = await t.team.api.post(url, { name: 'small', features: { lr: 0.1 } });
+    const patched = await t.team.api.patch(`${url}/${small.body.id}`, { features: { k: 'x'.repeat(max - 7) } });
+    expect(patched.status).toBe(422);
+    expect((await t.team.api.get(`${url}/${small.body.id}`)).body.features).toEqual({ lr: 0.1 });
+
+    // a million keys: refused by the routes' body limit before any parsing (413), not after seconds of it
+    const many = `{"name":"many","features":{${Array.from({ length: 1_000_000 }, (_, i) => `"k${i}":0`).join(',')}}}`;
+    expect((await raw('POST', url, many)).status).toBe(413);
+  });
+});
+
 describe('metric point edges', () => {
   it('metric names of 250 four-byte characters are stored verbatim; 251 are refused at their loc', async () => {
     const { projectId, experimentId } = await seedRun(t.team.api, 'p-emoji', 'r1');

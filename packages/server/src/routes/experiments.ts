@@ -1,7 +1,14 @@
 import { z } from 'zod';
-import { CodeSnapshot, Experiment, ExperimentCreate, ExperimentListQuery, ExperimentPatch, HeartbeatResponse, IfExistsQuery, page } from '@assay/contracts';
+import { CodeSnapshot, Experiment, ExperimentCreate, ExperimentListQuery, ExperimentPatch, HeartbeatResponse, IfExistsQuery, LIMITS, page } from '@assay/contracts';
 import * as svc from '../services/experiments.ts';
 import { errors, ExperimentParams, ProjectParams, type Api, type RouteDeps } from './types.ts';
+
+/**
+ * Bodies of create and patch: features at their limit (≤ 4 UTF-8 bytes per code point) plus the rest
+ * (1,000 tags, a description) fit. Under the server-wide 64 MiB a body of a million feature keys
+ * took seconds just to parse.
+ */
+const EXPERIMENT_BODY_LIMIT = 4 * LIMITS.featuresJsonMax + (2 << 20);
 
 export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
   const tags = ['experiments'];
@@ -18,6 +25,7 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
   }, (req) => svc.listExperiments(ctx, req.tenant, req.params.project_id, req.query));
 
   app.post(base, {
+    bodyLimit: EXPERIMENT_BODY_LIMIT,
     schema: {
       tags,
       summary: 'Create an experiment (run)',
@@ -40,6 +48,7 @@ export function experimentRoutes(app: Api, { ctx }: RouteDeps): void {
   }, (req) => svc.getExperiment(ctx, req.tenant, req.params.project_id, req.params.experiment_id));
 
   app.patch(`${base}/:experiment_id`, {
+    bodyLimit: EXPERIMENT_BODY_LIMIT,
     schema: {
       tags,
       summary: 'Update status, description, features (deep-merged), tags (replaced) or name',
