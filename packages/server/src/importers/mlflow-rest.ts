@@ -170,8 +170,16 @@ export class MlflowRestClient {
     return boundedAnswer(what, 'the MLflow server', this.timeoutSeconds);
   }
 
-  /** Every item of every page of a paged MLflow call; a token answered before or a run of empty pages ends it with a SourceError. */
+  /** Every item of every page of a paged MLflow call. */
   private async *pages(method: 'GET' | 'POST', path: string, body: Record<string, unknown>, field: string): AsyncGenerator<unknown> {
+    for await (const page of this.pageLists(method, path, body, field)) for (const x of page) yield x;
+  }
+
+  /**
+   * Every page of a paged MLflow call, as its list (a history reads its points a page at a time, not
+   * one promise turn per point); a token answered before or a run of empty pages ends it with a SourceError.
+   */
+  private async *pageLists(method: 'GET' | 'POST', path: string, body: Record<string, unknown>, field: string): AsyncGenerator<unknown[]> {
     const what = `MLflow ${method} ${path}`;
     const seen = new Set<string>();
     let token: string | undefined;
@@ -180,7 +188,7 @@ export class MlflowRestClient {
       const r = await this.call(method, path, { ...body, page_token: token });
       const items = r[field] ?? [];
       if (!Array.isArray(items)) throw new SourceError(`${what}: "${field}" is ${shown(items)}, not a list`);
-      yield* items;
+      yield items;
       const next = r.next_page_token;
       if (next === undefined || next === null || next === '') return;
       if (typeof next !== 'string') throw new SourceError(`${what}: next_page_token is ${shown(next)}, not a string; the pages after it are not read`);
@@ -304,16 +312,20 @@ export class MlflowRestClient {
   async history(w: RunWriter, runId: string, key: string): Promise<{ read: number; bad: number }> {
     let read = 0;
     let bad = 0;
-    for await (const p of this.pages('GET', '/api/2.0/mlflow/metrics/get-history', { run_id: runId, metric_key: key, max_results: 25_000 }, 'metrics')) {
-      const point = isObject(p) ? p : {};
-      const v = typeof point.value === 'number' ? point.value : typeof point.value === 'string' ? parseValue(point.value) : undefined;
-      if (v === undefined) {
-        bad++;
-        continue;
+    for await (const page of this.pageLists('GET', '/api/2.0/mlflow/metrics/get-history', { run_id: runId, metric_key: key, max_results: 25_000 }, 'metrics')) {
+      for (const p of page) {
+        const point = isObject(p) ? p : {};
+        const v = typeof point.value === 'number' ? point.value : typeof point.value === 'string' ? parseValue(point.value) : undefined;
+        if (v === undefined) {
+          bad++;
+          continue;
+        }
+        // MLflow answers int64 steps and timestamps as numbers or as strings; a missing step is 0
+        w.add(key, point.step === undefined || point.step === null ? 0 : int64(point.step), v, int64(point.timestamp));
+        read++;
       }
-      // MLflow answers int64 steps and timestamps as numbers or as strings; a missing step is 0
-      w.add(key, point.step === undefined || point.step === null ? 0 : int64(point.step), v, int64(point.timestamp));
-      read++;
+      // a history of any length: its batches must not pile up while the next pages come
+      await w.drain();
     }
     return { read, bad };
   }
