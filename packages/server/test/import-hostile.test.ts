@@ -124,6 +124,27 @@ describe('a hostile MLflow file store', () => {
     expect(await metricTotals(team, 'lab\uFFFD', 'one\uFFFD')).toEqual({ loss: 5, 'l\uFFFD': 1 });
   }, 60_000);
 
+  it('runs whose params are more than the server takes in one request (422 past featuresJsonMax, 413 past the body limit) are left out with a warning; the other runs import', async () => {
+    const root = path.join(tmp, 'mlruns-big-params');
+    write(path.join(root, '1', 'meta.yaml'), 'experiment_id: "1"\nname: "big"\n');
+    const run = (id: string, params: number) => {
+      write(path.join(root, '1', id, 'meta.yaml'), `run_id: ${id}\nrun_name: ${id}\nstatus: 3\n`);
+      for (let i = 0; i < params; i++) write(path.join(root, '1', id, 'params', `p${i}`), 'v'.repeat(6000)); // MLflow's longest param value
+      write(path.join(root, '1', id, 'metrics', 'loss'), '1700000000000 0.5 0\n');
+    };
+    run('fine', 3);
+    run('over', 200); // 1.2M code points of JSON
+    run('huge', 1100); // 6.6 MB
+    const team = await srv.newTeam('hostile-big-params');
+    const r = await imp(team, 'mlflow', root);
+    expect(r.warnings.map((w) => w.replaceAll(root, '<root>').replace(/projects\/[-0-9a-f]+\//, 'projects/<id>/').replace(/HTTP (\d+) .*/s, 'HTTP $1')).sort()).toEqual([
+      '<root>/1/huge: run not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 413',
+      '<root>/1/over: run not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422',
+    ]);
+    expect((await experimentNames(team, 'big')).map(([name]) => name)).toEqual(['fine']);
+    expect(await points(team, 'big', 'fine', 'loss')).toEqual([[0, 0.5]]);
+  }, 60_000);
+
   it('a run name cut at 255 UTF-16 units is not cut through an emoji (half of one is refused)', async () => {
     const root = path.join(tmp, 'mlruns-long');
     write(path.join(root, '1', 'meta.yaml'), 'experiment_id: "1"\nname: long\n');
@@ -239,6 +260,20 @@ describe('hostile tables and W&B exports', () => {
     const r = await imp(team, 'wandb', root, { project: 'wb' });
     expect(r.warnings).toEqual([`${root}/run-1/files/config.yaml: not YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1:); the run is imported without its config`]);
     expect(await points(team, 'wb', 'run-1', 'loss')).toEqual([[0, 'NaN'], [1, 1.5]]);
+  });
+
+  it('W&B: a run whose config is more than the server takes (past featuresJsonMax) is left out with a warning; the other runs import', async () => {
+    const root = path.join(tmp, 'wandb-big');
+    for (const [run, config] of [['run-big', `notes: ${'x'.repeat(1_000_001)}\n`], ['run-ok', 'lr: 0.1\n']]) {
+      write(path.join(root, run, 'files', 'wandb-history.jsonl'), '{"_step": 0, "_timestamp": 1704067200, "loss": 0.5}\n');
+      write(path.join(root, run, 'files', 'config.yaml'), config);
+    }
+    const team = await srv.newTeam('hostile-wandb-big');
+    const r = await imp(team, 'wandb', root, { project: 'wbb' });
+    expect(r.warnings.map((w) => w.replace(/projects\/[-0-9a-f]+\//, 'projects/<id>/').replace(/HTTP (\d+) .*/s, 'HTTP $1'))).toEqual([
+      `${root}/run-big/files: run not imported: POST /api/v1/projects/<id>/experiments?if_exists=return: HTTP 422`,
+    ]);
+    expect((await experimentNames(team, 'wbb')).map(([name]) => name)).toEqual(['run-ok']);
   });
 });
 

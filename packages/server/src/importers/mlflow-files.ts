@@ -6,7 +6,7 @@ import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflo
 import type { Progress } from './progress.ts';
 import { LIMITS } from '@assay/contracts';
 import { entries, pathText, type Entry, type SourcePath } from './fs-entries.ts';
-import { eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink, type Value } from './sink.ts';
+import { eachConcurrently, ImportHttpError, parseValue, refusedRun, type RunWriter, type Sink, type Value } from './sink.ts';
 
 /*
  * MLflow's file store (`mlruns/`): <experiment_id>/meta.yaml, <experiment_id>/<run_id>/meta.yaml,
@@ -318,8 +318,7 @@ export async function importMlflowFiles(root: string, sink: Sink, progress: Prog
     try {
       w = await sink.run(specs.get(r)!);
     } catch (e) {
-      // what the source holds (a name, a param, a tag) is refused: that run is left out, not the import
-      if (!(e instanceof ImportHttpError) || (e.status !== 400 && e.status !== 422)) throw e;
+      if (!refusedRun(e)) throw e;
       sink.warn(`${r.dir}: run not imported: ${e.message}`);
       return;
     }

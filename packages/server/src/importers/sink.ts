@@ -92,6 +92,12 @@ export class ImportHttpError extends Error {
 }
 
 /**
+ * The server refused what a run holds (a name, a param, a tag, features past their size: 400, 422,
+ * or 413 for a body over the route's limit): the importers leave that run out with a warning and go on.
+ */
+export const refusedRun = (e: unknown): e is ImportHttpError => e instanceof ImportHttpError && (e.status === 400 || e.status === 413 || e.status === 422);
+
+/**
  * The batch ids derive from the chunks, so this size is part of every import's identity: a re-import
  * must use the same size to find its batches (changing the default would make every import done
  * before write its points again). Measured at 10M points (bench:import, 2 pairs, load 6–12):

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { Progress } from './progress.ts';
-import { clip, eachConcurrently, uniqueNames, type Sink } from './sink.ts';
+import { clip, eachConcurrently, refusedRun, uniqueNames, type RunWriter, type Sink } from './sink.ts';
 import { readTable } from './table.ts';
 import { entries, pathText } from './fs-entries.ts';
 
@@ -85,7 +85,14 @@ export async function importWandb(root: string, sink: Sink, progress: Progress, 
   await eachConcurrently(runs, o.jobs ?? 4, async (run) => {
     const features = configFeatures(path.join(run.dir, 'config.yaml'), (msg) => sink.warn(msg));
     sink.counts.params += Object.keys(features).length;
-    const w = await sink.run({ project, name: names.get(run)!, sourceKey: `wandb:${run.name}`, features });
+    let w: RunWriter;
+    try {
+      w = await sink.run({ project, name: names.get(run)!, sourceKey: `wandb:${run.name}`, features });
+    } catch (e) {
+      if (!refusedRun(e)) throw e;
+      sink.warn(`${run.dir}: run not imported: ${e.message}`);
+      return;
+    }
     const r = await readTable(w, run.history, 'jsonl', sink, progress);
     await w.finish({ status: 'complete', startedAt: startedAt(run.dir) ?? r?.first, finishedAt: r?.last });
   });
