@@ -181,6 +181,55 @@ describe('paging', () => {
   }, 60_000);
 });
 
+describe('a long history into a slow Assay server', () => {
+  it('the pages are read only as fast as the batches are taken: batches do not pile up in the importer', async () => {
+    const pages = 50;
+    const world: World = { experiments: [experiment('1')], runs: { 1: [run('long', ['loss'])] } };
+    let read = 0;
+    const hook = (r: Req): Reply | undefined => {
+      if (!r.path.endsWith('/get-history')) return undefined;
+      const page = Number(r.query.get('page_token') ?? 0);
+      read = Math.max(read, page + 1);
+      const metrics = history(1000).map((p) => ({ ...p, step: p.step + page * 1000 }));
+      return { json: { metrics, ...(page + 1 < pages ? { next_page_token: String(page + 1) } : {}) } };
+    };
+    // Assay behind a proxy that holds every metric batch until released
+    const held: (() => void)[] = [];
+    let holding = true;
+    const proxy = http.createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      if (holding && req.url!.startsWith('/api/v1/metrics/batch/')) await new Promise<void>((ok) => held.push(ok));
+      const { host: _h, connection: _c, 'content-length': _l, ...headers } = req.headers as Record<string, string>;
+      const body = Buffer.concat(chunks);
+      const r = await fetch(url + req.url, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined });
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await r.arrayBuffer()));
+    });
+    await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+    try {
+      await withSource(world, hook, async (source) => {
+        const team = await srv.newTeam('src-slow');
+        const done = runImport('mlflow', source.url, { url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, apiKey: team.apiKey, env: {}, batchPoints: 1000, concurrency: 2 });
+        let seen = -1;
+        while (seen !== read) {
+          seen = read;
+          await new Promise((ok) => setTimeout(ok, 500));
+        }
+        // a batch per page: 2 in flight and 3 waiting for a slot, one more than the writer lets queue (4)
+        expect([read, held.length]).toEqual([5, 2]);
+        holding = false;
+        for (const release of held.splice(0)) release();
+        const r = await done;
+        expect([r.warnings, r.counts.points]).toEqual([[], pages * 1000]);
+        expect(await metricTotals(team, 'exp-1', 'long')).toEqual({ loss: pages * 1000 });
+      });
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  }, 60_000);
+});
+
 describe('answers too big to hold', () => {
   it('a history answer past 256 MiB (declared, or streamed without end): a warning naming run and metric; the other runs import', async () => {
     const world: World = { experiments: [experiment('1')], runs: { 1: [run('declared', ['loss']), run('endless', ['loss']), run('fine', ['loss'])] }, history: { 'fine/loss': history(2) } };
