@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scalarEvent } from '../../../bench/lib/import-fixtures.ts';
 import { runImport, type ImportKind, type ImportOptions } from '../src/importers/index.ts';
 import { parseTime } from '../src/importers/table.ts';
-import { EventType } from '../src/importers/tb-proto.ts';
+import { EventType, HParamsType } from '../src/importers/tb-proto.ts';
 import { frameRecord } from '../src/importers/tfrecord.ts';
 import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
 import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
@@ -174,6 +174,22 @@ describe('hostile tfevents', () => {
     expect(await points(team, 'tb', 'run', 'loss')).toEqual([[0, 1], [1, 2]]);
     expect(await points(team, 'tb', 'r\uFFFD', 'loss')).toEqual([[2, 3]]);
     expect((await experimentNames(team, 'tb')).map(([n]) => n)).toEqual(['empty', 'run', 'r\uFFFD']);
+  });
+
+  it('hparams the server refuses (NUL in a value): the run is imported without them, with a warning, its status still set; the other runs import', async () => {
+    const logdir = path.join(tmp, 'tb-hp-nul');
+    const content = Buffer.from(HParamsType.encode({ session_start_info: { hparams: { lr: { number_value: 0.1 }, opt: { string_value: 'a\u0000b' } } } }).finish());
+    write(path.join(logdir, 'bad', 'events.out.tfevents.1'), Buffer.concat([records[0], frameRecord(hparams(content))]));
+    write(path.join(logdir, 'good', 'events.out.tfevents.1'), records[1]);
+    const team = await srv.newTeam('hostile-tb-nul');
+    const r = await imp(team, 'tensorboard', logdir, { project: 'tbn' });
+    expect(r.warnings.map((w) => w.replace(/projects\/[-0-9a-f]+\/experiments\/[-0-9a-f]+/, 'projects/<id>/experiments/<id>').replace(/HTTP (\d+) .*/s, 'HTTP $1'))).toEqual([
+      'bad: features not stored: PATCH /api/v1/projects/<id>/experiments/<id>: HTTP 422',
+    ]);
+    const bad = (await team.api.get('/projects/tbn/experiments/bad')).body;
+    expect([bad.status, bad.features]).toEqual(['complete', {}]);
+    expect(await points(team, 'tbn', 'bad', 'loss')).toEqual([[0, 1]]);
+    expect(await points(team, 'tbn', 'good', 'loss')).toEqual([[1, 2]]);
   });
 
   it('a file cut at every byte offset: no crash, one warning with file and offset, the records before the cut imported', async () => {

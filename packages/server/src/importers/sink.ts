@@ -447,7 +447,16 @@ export class RunWriter {
     if (this.spec.startedAt != null) patch.started_at = this.spec.startedAt;
     if (this.spec.finishedAt !== undefined && patch.status !== 'running') patch.finished_at = this.spec.finishedAt;
     if (late.features && Object.keys(late.features).length) patch.features = late.features;
-    await this.sink.request('PATCH', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}`, patch);
+    const url = `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}`;
+    try {
+      await this.sink.request('PATCH', url, patch);
+    } catch (e) {
+      // features the server refuses (a NUL in an hparam, past their size) must not cost the run its status and times, nor the import the runs after it
+      if (!patch.features || !refusedRun(e)) throw e;
+      this.sink.warn(`${this.spec.name}: features not stored: ${e.message}`);
+      delete patch.features;
+      await this.sink.request('PATCH', url, patch);
+    }
     // MLflow delete_run keeps the first deletion time: a re-run leaves it as it was
     if (this.spec.deleted) await this.sink.request('POST', '/api/2.0/mlflow/runs/delete', { run_id: mlflowId(this.experimentId) });
   }
