@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { artifactPathProblem, LIMITS, nameProblem } from '@assay/contracts';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
@@ -40,8 +41,8 @@ const RETRY_AFTER_MAX_S = 60;
 const EMPTY_PAGES_MAX = 100;
 /** One JSON answer at most (V8 strings end at ~512 MiB; a 25k-point history page is ~2 MB). */
 const ANSWER_MAX_BYTES = 256 << 20;
-/** An artifact is held in memory between download and upload. */
-const ARTIFACT_MAX_BYTES = 2 ** 31;
+/** An artifact is held in memory between download and upload: at most what one Buffer holds (4 GiB on Node 20). */
+const ARTIFACT_MAX_BYTES = constants.MAX_LENGTH;
 /** Artifact directories below the run's root; a deeper tree is a source listing in a loop. */
 const ARTIFACT_DEPTH_MAX = 64;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
