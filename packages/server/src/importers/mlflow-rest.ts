@@ -2,7 +2,7 @@ import { constants } from 'node:buffer';
 import { artifactPathProblem, LIMITS, nameProblem } from '@assay/contracts';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
-import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, type RunWriter, type Sink } from './sink.ts';
+import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, refusedRun, type RunWriter, type Sink } from './sink.ts';
 
 /*
  * A running MLflow tracking server through its REST API: experiments/search and runs/search with
@@ -390,7 +390,7 @@ export async function importMlflowRest(uri: string, sink: Sink, progress: Progre
       w = await sink.run(specs.get(r)!);
     } catch (e) {
       // what the source holds (a name, a param, a tag) is refused: that run is left out, not the import
-      if (!(e instanceof ImportHttpError) || (e.status !== 400 && e.status !== 422)) throw e;
+      if (!refusedRun(e)) throw e;
       sink.warn(`run ${r.runId}: not imported: ${e.message}`);
       return;
     }
