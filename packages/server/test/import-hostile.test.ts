@@ -13,6 +13,7 @@ import { EventType, HParamsType } from '../src/importers/tb-proto.ts';
 import { frameRecord } from '../src/importers/tfrecord.ts';
 import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
 import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { metricTotals, points } from './import-reads.ts';
 
 /*
  * `assay import` against damaged and hostile sources and an unlucky operator (issue 12): a damaged
@@ -42,16 +43,6 @@ const write = (file: string | Buffer, data: string | Buffer) => {
 };
 const bytesPath = (dir: string, ...name: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
 
-async function points(team: TestTeam, project: string, experiment: string, metric: string) {
-  const r = await team.api.get(`/metrics/timeseries/${encodeURIComponent(project)}/${encodeURIComponent(experiment)}/${encodeURIComponent(metric)}?limit=100000`);
-  expect(r.status).toBe(200);
-  return (r.body.points as { step: number; value: number | string }[]).map((p) => [p.step, p.value]);
-}
-async function metricTotals(team: TestTeam, project: string, experiment: string) {
-  const r = await team.api.get(`/metrics/names/${encodeURIComponent(project)}/${encodeURIComponent(experiment)}`);
-  expect(r.status).toBe(200);
-  return Object.fromEntries((r.body.items as { metric_name: string; total_points: number }[]).map((m) => [m.metric_name, m.total_points]));
-}
 async function experimentNames(team: TestTeam, project: string) {
   const r = await team.api.get(`/projects/${encodeURIComponent(project)}/experiments?limit=100`);
   expect(r.status).toBe(200);

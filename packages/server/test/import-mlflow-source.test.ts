@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport, type ImportOptions } from '../src/importers/index.ts';
 import { BIN, childEnv } from './child-server.ts';
 import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { metricTotals, points } from './import-reads.ts';
 
 /*
  * `assay import mlflow http://…` against a broken or hostile MLflow tracking server (issue 12). The
@@ -100,16 +101,6 @@ async function withSource<T>(world: World, hook: Parameters<typeof fakeMlflow>[1
 }
 const imp = (team: TestTeam, source: string, o: Partial<ImportOptions> = {}) => runImport('mlflow', source, { url, apiKey: team.apiKey, env: {}, ...o });
 
-async function points(team: TestTeam, project: string, name: string, metric: string) {
-  const r = await team.api.get(`/metrics/timeseries/${encodeURIComponent(project)}/${encodeURIComponent(name)}/${encodeURIComponent(metric)}?limit=100000`);
-  expect(r.status).toBe(200);
-  return (r.body.points as { step: number; value: number | string }[]).map((p) => [p.step, p.value]);
-}
-async function metricTotals(team: TestTeam, project: string, name: string) {
-  const r = await team.api.get(`/metrics/names/${encodeURIComponent(project)}/${encodeURIComponent(name)}`);
-  expect(r.status).toBe(200);
-  return Object.fromEntries((r.body.items as { metric_name: string; total_points: number }[]).map((m) => [m.metric_name, m.total_points]));
-}
 async function experimentNames(team: TestTeam, project: string) {
   const r = await team.api.get(`/projects/${encodeURIComponent(project)}/experiments?limit=100`);
   expect(r.status).toBe(200);
