@@ -85,8 +85,7 @@ function grown<T extends Uint32Array | Float64Array>(arr: T, used: number, need:
 
 /**
  * A growable column of 64-bit values, kept as uint32 pairs (little-endian halves). Sized for the
- * batch up front: each doubling was another few MB of external memory per 100k-point batch, and
- * V8 starts a full mark-compact for every ~64 MB of it (34 of them per 10M-point import).
+ * batch up front (Encoder): each doubling copied the column again, a few MB per 100k-point batch.
  */
 class Int64Column {
   words: Uint32Array;
