@@ -2,7 +2,7 @@ import { constants } from 'node:buffer';
 import { artifactPathProblem, LIMITS, nameProblem } from '@assay/contracts';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
-import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, refusedRun, type RunWriter, type Sink } from './sink.ts';
+import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, refusedRun, retryAfterSeconds, sleep, type RunWriter, type Sink } from './sink.ts';
 
 /*
  * A running MLflow tracking server through its REST API: experiments/search and runs/search with
@@ -45,15 +45,8 @@ const ANSWER_MAX_BYTES = 256 << 20;
 const ARTIFACT_MAX_BYTES = constants.MAX_LENGTH;
 /** Artifact directories below the run's root; a deeper tree is a source listing in a loop. */
 const ARTIFACT_DEPTH_MAX = 64;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const shown = (v: unknown) => (v === undefined ? 'missing' : typeof v === 'string' && v.length > 60 ? `${JSON.stringify(v.slice(0, 60))}…` : JSON.stringify(v)?.slice(0, 60) ?? String(v));
-/** Retry-After as seconds or as an HTTP date; undefined when absent or unreadable. */
-function retryAfterSeconds(header: string | null): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const s = /^\s*\d+\s*$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
-  return Number.isFinite(s) ? Math.max(0, s) : undefined;
-}
 /** An int64 as MLflow answers it (a number, or a string of one); anything else is NaN, which the writer skips. */
 const int64 = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN);
 /** Python's json writes NaN and ±Infinity bare; some MLflow-compatible servers answer with them. */

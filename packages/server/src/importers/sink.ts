@@ -116,7 +116,13 @@ export const DEFAULT_BATCH_POINTS = 100_000;
 export const DEFAULT_IN_FLIGHT = 8;
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Retry-After as seconds or as an HTTP date; undefined when absent or unreadable. */
+export function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const s = /^\s*\d+\s*$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
+  return Number.isFinite(s) ? Math.max(0, s) : undefined;
+}
 
 export class Sink {
   readonly counts: Counts = { projects: 0, experiments: 0, experimentsExisting: 0, params: 0, points: 0, pointsExisting: 0, artifacts: 0, artifactsExisting: 0, warnings: 0, deleted: 0 };
@@ -176,8 +182,8 @@ export class Sink {
         answer.done();
       }
       if (RETRYABLE.has(res.status) && attempt < 8) {
-        const after = Number(res.headers.get('retry-after'));
-        await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(200 * 2 ** attempt, 5000));
+        const after = retryAfterSeconds(res.headers.get('retry-after'));
+        await sleep(after ? after * 1000 : Math.min(200 * 2 ** attempt, 5000));
         continue;
       }
       let parsed: unknown;
