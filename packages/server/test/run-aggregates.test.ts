@@ -44,6 +44,23 @@ describe('aggregateRuns', () => {
     expect(avg.get(empty.experimentId)).toBeNull();
   });
 
+  // Inserts skip ClickHouse's merge pass over the inserted block (query.ts INSERT_SETTINGS), so both
+  // rows of a step logged twice in one batch are stored side by side in one part: the reads collapse them.
+  it('a step logged twice in one batch: the later point wins in every read, the earlier one is nowhere', async () => {
+    const c = await seedRun(t.team.api, 'agg-dup', 'c');
+    await log(c.projectId, c.experimentId, [
+      ...Array.from({ length: 6 }, (_, s) => ({ metric_name: 'acc', metric_value: s, step: s })),
+      { metric_name: 'acc', metric_value: 1000, step: 3 },
+      { metric_name: 'acc', metric_value: -1, step: 3 },
+    ]);
+    const ids = [c.experimentId];
+    expect((await aggregateRuns(t.srv.ctx, tenant(), c.projectId, ids, cfg('acc', { aggregation: 'best' }))).get(c.experimentId)).toBe(5);
+    expect((await aggregateRuns(t.srv.ctx, tenant(), c.projectId, ids, cfg('acc', { aggregation: 'best', direction: 'minimize' }))).get(c.experimentId)).toBe(-1);
+    const ts = await t.team.api.get(`/metrics/timeseries/${c.projectId}/${c.experimentId}/acc?limit=1000`);
+    expect(ts.status).toBe(200);
+    expect(ts.body.points.map((p: { step: number; value: number }) => [p.step, p.value])).toEqual([[0, 0], [1, 1], [2, 2], [3, -1], [4, 4], [5, 5]]);
+  });
+
   it('hosts at one step combine to their mean; NaN is skipped by best and average, kept by last', async () => {
     const r = await seedRun(t.team.api, 'agg-nan', 'r');
     await log(r.projectId, r.experimentId, [
