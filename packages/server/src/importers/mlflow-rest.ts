@@ -1,6 +1,7 @@
-import { constants } from 'node:buffer';
+import path from 'node:path';
 import { artifactPathProblem, LIMITS, nameProblem } from '@assay/contracts';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
+import { withTempDir, writeHashed, type FileDigest } from './artifact-files.ts';
 import type { Progress } from './progress.ts';
 import { boundedAnswer, DEFAULT_TIMEOUT_S, eachConcurrently, ImportHttpError, parseValue, refusedRun, retryAfterSeconds, sleep, type RunWriter, type Sink } from './sink.ts';
 
@@ -41,8 +42,6 @@ const RETRY_AFTER_MAX_S = 60;
 const EMPTY_PAGES_MAX = 100;
 /** One JSON answer at most (V8 strings end at ~512 MiB; a 25k-point history page is ~2 MB). */
 const ANSWER_MAX_BYTES = 256 << 20;
-/** An artifact is held in memory between download and upload: at most what one Buffer holds (4 GiB on Node 20). */
-const ARTIFACT_MAX_BYTES = constants.MAX_LENGTH;
 /** Artifact directories below the run's root; a deeper tree is a source listing in a loop. */
 const ARTIFACT_DEPTH_MAX = 64;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,7 +91,7 @@ export class MlflowRestClient {
    * Retry-After). `read` takes the body of a 2xx answer; `boundBody` puts all of it inside
    * --timeout too, otherwise (a download may take long) only each pause between its parts.
    */
-  private async fetchRetrying(what: string, url: URL | string, init: RequestInit, read: (res: Response, onPart?: () => void) => Promise<Buffer>, boundBody = true): Promise<{ res: Response; bytes: Buffer }> {
+  private async fetchRetrying<T>(what: string, url: URL | string, init: RequestInit, read: (res: Response, onPart?: () => void) => Promise<T>, boundBody = true): Promise<{ res: Response; body?: T; errorText: string }> {
     for (let attempt = 0; ; attempt++) {
       const answer = this.answered(what);
       const stalled = new AbortController();
@@ -102,14 +101,16 @@ export class MlflowRestClient {
         watchdog = setTimeout(() => stalled.abort(), this.timeoutSeconds * 1000);
       };
       let res: Response;
-      let bytes: Buffer;
+      let body: T | undefined;
+      let errorText = '';
       try {
         res = await fetch(url, { ...init, headers: { ...this.auth, ...(init.headers as Record<string, string>) }, signal: AbortSignal.any([answer.signal, stalled.signal]) });
         if (!boundBody) {
           answer.done();
           alive();
         }
-        bytes = res.ok ? await read(res, boundBody ? undefined : alive) : await cappedBody(res, 64 << 10, what).catch(() => Buffer.alloc(0));
+        if (res.ok) body = await read(res, boundBody ? undefined : alive);
+        else errorText = (await cappedBody(res, 64 << 10, what).catch(() => Buffer.alloc(0))).toString('utf8');
       } catch (e) {
         // not tried again: that would hold the import RETRIES times longer for the same silence
         if (stalled.signal.aborted) throw new SourceError(`${what}: nothing came for ${Math.round(this.timeoutSeconds)} s (--timeout) in the middle of the body`);
@@ -130,7 +131,7 @@ export class MlflowRestClient {
         await sleep(after !== undefined ? Math.min(after, RETRY_AFTER_MAX_S) * 1000 : Math.min(250 * 2 ** attempt, 4000));
         continue;
       }
-      return { res, bytes };
+      return { res, body, errorText };
     }
   }
 
@@ -138,13 +139,13 @@ export class MlflowRestClient {
     const url = new URL(this.base + path);
     if (method === 'GET' && body) for (const [k, v] of Object.entries(body)) if (v !== undefined) url.searchParams.set(k, String(v));
     const what = `MLflow ${method} ${path}`;
-    const { res, bytes } = await this.fetchRetrying(what, url, {
+    const { res, body: bytes, errorText } = await this.fetchRetrying(what, url, {
       method,
       headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
       body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
     }, (r) => cappedBody(r, ANSWER_MAX_BYTES, what));
-    const text = bytes.toString('utf8');
-    if (!res.ok) throw new SourceError(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`, res.status);
+    if (!res.ok) throw new SourceError(`${what}: HTTP ${res.status} ${errorText.slice(0, 300)}`, res.status);
+    const text = bytes!.toString('utf8');
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
@@ -324,8 +325,8 @@ export class MlflowRestClient {
     return { read, bad };
   }
 
-  /** Every artifact file of the run as [relative path, expected size, bytes]; a listing that cannot be read is a warning. */
-  async *artifacts(run: RestRun, dir = '', listed = new Set<string>()): AsyncGenerator<[string, number | undefined, () => Promise<Buffer>]> {
+  /** Every artifact file of the run as [relative path, listed size, download into a file]; a listing that cannot be read is a warning. */
+  async *artifacts(run: RestRun, dir = '', listed = new Set<string>()): AsyncGenerator<[string, number | undefined, (file: string) => Promise<FileDigest>]> {
     const where = `run ${run.runId}: artifacts${dir ? ` in ${shown(dir)}` : ''}`;
     listed.add(dir);
     const entries = this.pages('GET', '/api/2.0/mlflow/artifacts/list', { run_id: run.runId, path: dir || undefined }, 'files');
@@ -347,7 +348,8 @@ export class MlflowRestClient {
         else if (f.is_dir) yield* this.artifacts(run, rel, listed);
         else {
           const size = typeof f.file_size === 'number' || typeof f.file_size === 'string' ? Number(f.file_size) : undefined;
-          yield [rel, Number.isSafeInteger(size) ? size : undefined, () => this.download(run, rel)];
+          const known = Number.isSafeInteger(size) ? size : undefined;
+          yield [rel, known, (file: string) => this.download(run, rel, file, known)];
         }
       }
     } catch (e) {
@@ -357,17 +359,30 @@ export class MlflowRestClient {
     }
   }
 
-  private async download(run: RestRun, rel: string): Promise<Buffer> {
+  /** The artifact into `file`, hashed as it comes; more bytes than the listing said stop it (a source must not fill the disk). */
+  private async download(run: RestRun, rel: string, file: string, listedSize: number | undefined): Promise<FileDigest> {
     const proxied = run.artifactUri.match(/^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/);
     const url = proxied
       ? `${this.base}/api/2.0/mlflow-artifacts/artifacts/${proxied[1].replace(/\/+$/, '')}/${rel.split('/').map(encodeURIComponent).join('/')}`
       : `${this.base}/get-artifact?${new URLSearchParams({ run_id: run.runId, path: rel })}`;
     const what = `MLflow artifact ${rel} of run ${run.runId}`;
     // a redirect is where a proxy sends a client to log in, not the file; the bound is on the answer, not the download
-    const { res, bytes } = await this.fetchRetrying(what, url, { redirect: 'manual' }, (r, onPart) => cappedBody(r, ARTIFACT_MAX_BYTES, what, onPart), false);
+    const tooMany = (n: number) => {
+      if (listedSize !== undefined && n > listedSize) throw new SourceError(`listed with ${listedSize} bytes, more came`);
+    };
+    const parts = (r: Response, onPart?: () => void) => writeHashed(progressing((r.body ?? []) as unknown as AsyncIterable<Uint8Array>, onPart), file, tooMany);
+    const { res, body: digest } = await this.fetchRetrying(what, url, { redirect: 'manual' }, parts, false);
     if (!res.ok) throw new SourceError(`${what}: HTTP ${res.status}${res.headers.get('location') ? ` (redirected to ${res.headers.get('location')!.slice(0, 100)})` : ''}`, res.status);
     if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/\.x?html?$/i.test(rel)) throw new SourceError(`${what}: the server answered an HTML page, not the file`);
-    return bytes;
+    return digest!;
+  }
+}
+
+/** The parts, telling `onPart` of each as it comes (the stall watchdog of a download). */
+async function* progressing(parts: AsyncIterable<Uint8Array>, onPart?: () => void): AsyncGenerator<Uint8Array> {
+  for await (const part of parts) {
+    onPart?.();
+    yield part;
   }
 }
 
@@ -401,11 +416,15 @@ export async function importMlflowRest(uri: string, sink: Sink, progress: Progre
     if (o.artifacts) {
       // before finish(): a deleted run is deleted there, last
       const existing = await w.existingArtifacts();
-      for await (const [rel, size, fetchBytes] of client.artifacts(r)) {
+      for await (const [rel, size, download] of client.artifacts(r)) {
         try {
-          const bytes = await fetchBytes();
-          if (size !== undefined && bytes.length !== size) throw new SourceError(`listed with ${size} bytes, ${bytes.length} came`);
-          await w.artifactBytes(rel, bytes, existing);
+          // through a file, not memory: an artifact may be a checkpoint of many GB
+          await withTempDir(async (dir) => {
+            const file = path.join(dir, 'artifact');
+            const got = await download(file);
+            if (size !== undefined && got.size !== size) throw new SourceError(`listed with ${size} bytes, ${got.size} came`);
+            await w.artifact(rel, file, existing, got);
+          });
         } catch (e) {
           if (!(e instanceof SourceError) && (!(e instanceof ImportHttpError) || e.status >= 500)) throw e;
           sink.warn(`artifact ${rel} of run ${r.runId}: ${e.message}; skipped`);

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { LIMITS, nameProblem } from '@assay/contracts';
+import { hashFile, type FileDigest } from './artifact-files.ts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
 import { Float64Column } from '../stores/clickhouse/encode.ts';
 
@@ -85,6 +87,12 @@ export function boundedAnswer(what: string, from: string, seconds: number) {
   };
 }
 
+/** A file as a request body: `size` bytes of it, streamed. */
+export interface FileBody {
+  file: string | Buffer;
+  size: number;
+}
+
 export class ImportHttpError extends Error {
   constructor(readonly status: number, readonly detail: unknown, what: string) {
     super(`${what}: HTTP ${status} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
@@ -148,24 +156,37 @@ export class Sink {
     this.o.onWarning?.(msg);
   }
 
-  /** A JSON request with retries on 429/5xx-unavailable and network errors (the server may be restarting). */
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, raw?: Buffer): Promise<{ status: number; body: T }> {
+  /**
+   * A JSON request with retries on 429/5xx-unavailable and network errors (the server may be
+   * restarting). `raw` is the body as bytes, or a file sent as a stream and opened anew for each
+   * attempt (a stream that was sent, even in part, cannot be sent again).
+   */
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, raw?: Buffer | FileBody): Promise<{ status: number; body: T }> {
+    const rawBytes = raw === undefined ? 0 : Buffer.isBuffer(raw) ? raw.length : raw.size;
     // an upload gets 1 s more per MB of body
-    const seconds = (this.o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) + (raw?.length ?? 0) / 1e6;
+    const seconds = (this.o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) + rawBytes / 1e6;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       let text: string;
       const answer = boundedAnswer(`${method} ${this.base}${path}`, 'the server', seconds);
+      // exactly the size that was hashed, even if the file grows meanwhile
+      const file = raw && !Buffer.isBuffer(raw) && raw.size > 0 ? fs.createReadStream(raw.file, { end: raw.size - 1 }) : undefined;
       try {
         res = await fetch(this.base + path, {
           signal: answer.signal,
           method,
-          headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-          // a view, not a copy (a batch body is a few MB)
-          body: raw ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) : body !== undefined ? JSON.stringify(body) : undefined,
-        });
+          // a stream has no length of its own: without one the server could refuse a too-big file only after it came
+          headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(raw && !Buffer.isBuffer(raw) ? { 'content-length': String(rawBytes) } : {}), ...headers },
+          body: file
+            ? (Readable.toWeb(file) as ReadableStream)
+            : Buffer.isBuffer(raw)
+              ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) // a view, not a copy (a batch body is a few MB)
+              : raw ? '' : body !== undefined ? JSON.stringify(body) : undefined,
+          ...(file ? { duplex: 'half' } : {}),
+        } as RequestInit);
       } catch (e) {
         answer.done();
+        file?.destroy();
         const timedOut = answer.hung(e);
         if (timedOut !== e) throw timedOut;
         // undici says only "fetch failed"; why (ECONNREFUSED, ENOTFOUND, …) is in its cause
@@ -180,6 +201,8 @@ export class Sink {
         throw answer.hung(e);
       } finally {
         answer.done();
+        // an answer that came before the whole body went (a 503 at once): the file is not read on
+        file?.destroy();
       }
       if (RETRYABLE.has(res.status) && attempt < 8) {
         const after = retryAfterSeconds(res.headers.get('retry-after'));
@@ -408,26 +431,25 @@ export class RunWriter {
     if (this.failure) throw this.failure;
   }
 
-  async artifact(path: string, file: string | Buffer, existing: Map<string, string>): Promise<void> {
-    await this.artifactBytes(path, await fs.promises.readFile(file), existing);
-  }
-
-  /** Uploads unless the experiment already holds these bytes at this path. */
-  async artifactBytes(path: string, data: Buffer, existing: Map<string, string>): Promise<void> {
-    const sha = createHash('sha256').update(data).digest('hex');
+  /**
+   * Uploads the file unless the experiment already holds these bytes at this path. `digest` is the
+   * file's sha256 and size when the caller took them while writing it; otherwise the file is read twice.
+   */
+  async artifact(path: string, file: string | Buffer, existing: Map<string, string>, digest?: FileDigest): Promise<void> {
     if (this.sink.dryRun) {
       this.sink.counts.artifacts++;
       return;
     }
-    if (existing.get(path) === sha) {
+    const { sha256, size } = digest ?? (await hashFile(file));
+    if (existing.get(path) === sha256) {
       this.sink.counts.artifactsExisting++;
       return;
     }
     const q = new URLSearchParams({ path });
     const r = await this.sink.request('PUT', `/api/v1/projects/${this.projectId}/experiments/${this.experimentId}/artifacts?${q}`, undefined, {
       'content-type': 'application/octet-stream',
-      'x-content-sha256': sha,
-    }, data);
+      'x-content-sha256': sha256,
+    }, { file, size });
     if (r.status === 201) this.sink.counts.artifacts++;
     else this.sink.counts.artifactsExisting++;
   }
