@@ -229,18 +229,29 @@ function jsonLengthPast(v: unknown, budget: number): number {
 }
 
 /**
+ * Code points of `JSON.stringify(v)` when at most LIMITS.featuresJsonMax, Infinity past it (found
+ * without serialising a too-big object), NaN when it nests deeper than LIMITS.jsonDepthMax.
+ */
+export function featuresJsonSize(v: unknown): number {
+  const max = LIMITS.featuresJsonMax;
+  const atLeast = jsonLengthPast(v, max);
+  if (Number.isNaN(atLeast)) return NaN;
+  return atLeast > max ? Infinity : codePointLength(JSON.stringify(v) ?? '');
+}
+export const featuresTooLarge = (n: number, scope: string) =>
+  `features hold ${Number.isFinite(n) ? n : 'more than ' + LIMITS.featuresJsonMax} code points of JSON text; at most ${LIMITS.featuresJsonMax} ${scope}`;
+
+/**
  * Features in a request: stored JSON, at most LIMITS.featuresJsonMax code points of compact JSON
  * text. The size is checked first, and a too-big object is seen without serialising it: a million
- * keys took the server 23 s to refuse when the record was parsed key by key first.
+ * keys took the server 23 s to refuse when the record was parsed key by key first. The same bound
+ * holds for a run's stored features after a merge (the experiments repository checks it).
  */
 const Features = z
   .unknown()
   .superRefine((v, ctx) => {
-    const max = LIMITS.featuresJsonMax;
-    const atLeast = jsonLengthPast(v, max);
-    if (Number.isNaN(atLeast)) return; // too deep: StoredJson says where
-    const n = atLeast > max ? Infinity : codePointLength(JSON.stringify(v) ?? '');
-    if (n > max) ctx.addIssue({ code: 'custom', message: `features hold ${Number.isFinite(n) ? n : 'more than ' + max} code points of JSON text; at most ${max} per request` });
+    const n = featuresJsonSize(v);
+    if (n > LIMITS.featuresJsonMax) ctx.addIssue({ code: 'custom', message: featuresTooLarge(n, 'per request') });
   })
   .pipe(StoredJson(JsonObject));
 const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
@@ -248,7 +259,7 @@ const Tags = z.array(Name('tag')).max(LIMITS.tagsMax);
 export const ExperimentCreate = z.object({
   name: Name('name'),
   description: Description.nullish().describe('Notes, 0–10,000 code points'),
-  features: Features.optional().describe(`With if_exists=return on an existing run: deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request`),
+  features: Features.optional().describe(`With if_exists=return on an existing run: deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request, and in the run's features after the merge (else 422, nothing stored)`),
   tags: Tags.optional().describe('With if_exists=return on an existing run: added to the stored tags (stored ones first, no duplicates)'),
   parent_id: Name('parent_id').nullish().describe('The run this one derives from (UUID or name, same project); recorded as its first derived_from reference'),
   host: HostName.nullish(),
@@ -257,7 +268,7 @@ export const ExperimentCreate = z.object({
 export const ExperimentPatch = z.object({
   status: ExperimentStatus.optional(),
   description: Description.nullish().describe('null clears it'),
-  features: Features.optional().describe(`Deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request`),
+  features: Features.optional().describe(`Deep-merged into the stored features. At most ${LIMITS.featuresJsonMax.toLocaleString('en-US')} code points of JSON text per request, and in the run's features after the merge (else 422, nothing stored)`),
   tags: Tags.optional().describe('Replaces the stored tags'),
   name: Name('name').optional(),
   host: HostName.nullish(),

@@ -31,9 +31,10 @@ export const LIMITS = {
   /** Nesting levels of a stored JSON object (features, code snapshot): the object itself is level 1. */
   jsonDepthMax: 32,
   /**
-   * A features object in one request (create, or a patch deep-merged into the stored ones): at most
-   * this many code points of compact JSON text (`JSON.stringify`). A million keys in one request held
-   * the server 15 s; the largest real configs are a few hundred kB.
+   * A features object in one request (create, or a patch deep-merged into the stored ones), and a
+   * run's stored features after any merge (MLflow params and tags included): at most this many code
+   * points of compact JSON text (`JSON.stringify`). A million keys in one request held the server
+   * 15 s; the largest real configs are a few hundred kB.
    */
   featuresJsonMax: 1_000_000,
 } as const;

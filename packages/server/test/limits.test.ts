@@ -62,6 +62,31 @@ describe('features size', () => {
     const many = `{"name":"many","features":{${Array.from({ length: 1_000_000 }, (_, i) => `"k${i}":0`).join(',')}}}`;
     expect((await raw('POST', url, many)).status).toBe(413);
   });
+
+  it("a run's stored features stay within featuresJsonMax over many requests: the merge that would pass it is refused (patch and resume), nothing written", async () => {
+    const max = LIMITS.featuresJsonMax;
+    const { projectId } = await seedRun(t.team.api, 'p-features-grow', 'seed');
+    const url = `/projects/${projectId}/experiments`;
+    const half = 500_000;
+    const run = await t.team.api.post(url, { name: 'grow', features: { a: 'x'.repeat(half) } });
+    expect(run.status).toBe(201);
+    const features = async () => (await t.team.api.get(`${url}/${run.body.id}`)).body.features;
+    // {"a":"…","b":"…"}: 15 code points around the two strings
+    const fits = max - 15 - half;
+    const over = await t.team.api.patch(`${url}/${run.body.id}`, { features: { b: 'y'.repeat(fits + 1) } });
+    expect(over.status).toBe(422);
+    expect(over.body.detail[0]).toMatchObject({ loc: ['body', 'features'], msg: `features hold ${max + 1} code points of JSON text; at most ${max} in a run's stored features (after merging this request into them)` });
+    const resumed = await t.team.api.post(`${url}?if_exists=return`, { name: 'grow', features: { c: 'z'.repeat(fits + 1) } });
+    expect(resumed.status).toBe(422);
+    expect(await features()).toEqual({ a: 'x'.repeat(half) });
+
+    expect((await t.team.api.patch(`${url}/${run.body.id}`, { features: { b: 'y'.repeat(fits) } })).status).toBe(200);
+    expect(await features()).toEqual({ a: 'x'.repeat(half), b: 'y'.repeat(fits) });
+    // a key replaced by a value of the same size leaves the size as it is; a patch without features still works
+    expect((await t.team.api.patch(`${url}/${run.body.id}`, { features: { a: 'w'.repeat(half) } })).status).toBe(200);
+    expect((await t.team.api.patch(`${url}/${run.body.id}`, { description: 'full' })).status).toBe(200);
+    expect((await t.team.api.patch(`${url}/${run.body.id}`, { features: { d: 1 } })).status).toBe(422);
+  });
 });
 
 describe('metric point edges', () => {

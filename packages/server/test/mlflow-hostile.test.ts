@@ -183,6 +183,29 @@ describe('batch sizes', () => {
     const got = await get(`${M}/runs/get?run_id=${run}`);
     expect([got.body.run.data.params.length, got.body.run.data.tags.filter((x: { key: string }) => /^t\d+$/.test(x.key)).length]).toEqual([100, 100]);
   });
+
+  it("a run's params and tags together stay within the features bound over many calls (log_batch, set_tag, create_run); the refused call writes nothing, its metrics included", async () => {
+    const { exp, run } = await newRun('params-grow');
+    const big = (n: number, p: string, size: number) => Array.from({ length: n }, (_, i) => ({ key: `${p}${i}`, value: 'v'.repeat(size) }));
+    expect((await post(`${M}/runs/log-batch`, { run_id: run, params: big(100, 'a', 6000) })).status).toBe(200);
+    const before = await stored();
+    const r = await post(`${M}/runs/log-batch`, { run_id: run, params: big(100, 'b', 6000), metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }] });
+    expect(code(r)).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    expect(r.body.message).toMatch(/at most 1000000 in a run's stored features .*: a run's params and tags count towards it$/);
+    expect(await stored()).toBe(before);
+    expect((await post(`${M}/runs/set-tag`, { run_id: run, key: 't', value: 'v'.repeat(8000) })).status).toBe(200); // 600k + 8k fit
+    const withTag = await stored();
+    expect(code(await post(`${M}/runs/log-batch`, { run_id: run, tags: big(60, 't', 8000) }))).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    expect(await stored()).toBe(withTag);
+    const got = await get(`${M}/runs/get?run_id=${run}`);
+    expect(got.body.run.data.params.map((p: { key: string }) => p.key).sort()).toEqual(big(100, 'a', 0).map((p) => p.key).sort());
+    expect(got.body.run.data.metrics ?? []).toEqual([]);
+
+    const runsBefore = await stored();
+    const created = await post(`${M}/runs/create`, { experiment_id: exp, run_name: 'huge-tags', tags: big(130, 'k', 8000) });
+    expect(code(created)).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    expect(await stored()).toBe(runsBefore);
+  });
 });
 
 describe('a deleted run', () => {

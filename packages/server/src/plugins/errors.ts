@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpError } from '../errors.ts';
-import { RetryLaterError, WriterOverloadedError } from '../stores/errors.ts';
+import { FeaturesTooLargeError, RetryLaterError, WriterOverloadedError } from '../stores/errors.ts';
 import type { NotFoundFallback } from './web-ui.ts';
 
 const CONTEXT_LOC: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
@@ -59,6 +59,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
       return reply.status(error.statusCode).headers(error.headers).send({ detail: error.detail });
+    }
+    if (error instanceof FeaturesTooLargeError) {
+      return reply.status(422).send({ detail: [{ loc: ['body', 'features'], msg: error.message, type: 'value_error' }] });
     }
     if (error instanceof RetryLaterError) {
       // overload is the client's to pace (429); anything else is the server's trouble (503)

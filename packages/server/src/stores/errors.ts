@@ -28,3 +28,15 @@ export class ShuttingDownError extends RetryLaterError {}
  * too big for now (a time limit may pass when the server is less busy; a narrower range always helps).
  */
 export class QueryLimitError extends RetryLaterError {}
+
+/**
+ * A run's features would pass LIMITS.featuresJsonMax after a merge (each request is within it, but
+ * many of them — a patch at a time, or MLflow params and tags a log_batch at a time — add up).
+ * Nothing was stored. The API answers 422 at `features`, MLflow's routes INVALID_PARAMETER_VALUE.
+ */
+export class FeaturesTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FeaturesTooLargeError';
+  }
+}

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HttpError } from '../../errors.ts';
 import { MlflowError, type MlflowErrorCode, STATUS } from '../../services/mlflow/errors.ts';
-import { RetryLaterError, WriterOverloadedError } from '../../stores/errors.ts';
+import { FeaturesTooLargeError, RetryLaterError, WriterOverloadedError } from '../../stores/errors.ts';
 
 const detailText = (d: unknown): string =>
   typeof d === 'string' ? d : Array.isArray(d) ? d.map((x) => (x && typeof x === 'object' && 'msg' in x ? `${(x as { loc?: unknown[] }).loc?.join('.') ?? ''}: ${(x as { msg: string }).msg}` : JSON.stringify(x))).join('; ') : JSON.stringify(d);
@@ -18,6 +18,8 @@ function translate(error: unknown): { status: number; code: MlflowErrorCode; mes
     // 413 stays 413 (MLflow's clients treat any 4xx as final); everything else takes MLflow's status for the code
     return { status: s === 413 ? 413 : STATUS[code], code, message, headers: error.headers };
   }
+  // params and tags live in the run's features (docs/mlflow.md), so their total is the features' bound
+  if (error instanceof FeaturesTooLargeError) return { status: 400, code: 'INVALID_PARAMETER_VALUE', message: `${error.message}: a run's params and tags count towards it` };
   if (error instanceof RetryLaterError) {
     const overload = error instanceof WriterOverloadedError;
     return { status: overload ? 429 : 503, code: overload ? 'REQUEST_LIMIT_EXCEEDED' : 'TEMPORARILY_UNAVAILABLE', message: error.message, headers: { 'Retry-After': String(error.retryAfterSeconds) } };

@@ -1,9 +1,17 @@
+import { featuresJsonSize, featuresTooLarge, LIMITS } from '@assay/contracts';
 import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { FeaturesTooLargeError } from '../../errors.ts';
 import type { Db } from '../db.ts';
 import { experimentReferences, experiments, projects, type ExperimentStatus } from '../schema.ts';
 import { afterCursor, isUuid, likeLiteral, type Tenant } from '../tenant.ts';
 
 export type ExperimentRow = typeof experiments.$inferSelect;
+
+/** A run's stored features stay within LIMITS.featuresJsonMax, however many requests built them. */
+function requireFeaturesFit(features: unknown): void {
+  const n = featuresJsonSize(features);
+  if (n > LIMITS.featuresJsonMax) throw new FeaturesTooLargeError(featuresTooLarge(n, "in a run's stored features (after merging this request into them)"));
+}
 
 const scope = (tenant: Tenant, projectId: string) => and(eq(experiments.teamId, tenant.teamId), eq(experiments.projectId, projectId));
 
@@ -55,6 +63,7 @@ export async function insertExperiment(
   projectId: string,
   v: { name: string; description?: string | null; features?: Record<string, unknown>; tags?: string[]; parentId?: string | null; host?: string | null; startedAt?: Date },
 ) {
+  requireFeaturesFit(v.features ?? {});
   return db.transaction(async (tx) => {
     const [e] = await tx
       .insert(experiments)
@@ -91,12 +100,14 @@ export async function updateExperiment(
         GROUP BY b.v
       ) n), '[]'::jsonb)`;
   }
-  const [e] = await db
-    .update(experiments)
-    .set(set)
-    .where(and(scope(tenant, projectId), eq(experiments.id, id)))
-    .returning();
-  return e;
+  const update = (d: Db) => d.update(experiments).set(set).where(and(scope(tenant, projectId), eq(experiments.id, id))).returning();
+  if (!mergeFeatures) return (await update(db))[0];
+  // The merged size is known only after the merge: checked inside the transaction, refused by rolling back.
+  return db.transaction(async (tx) => {
+    const [e] = await update(tx);
+    if (e) requireFeaturesFit(e.features);
+    return e;
+  });
 }
 
 export async function deleteExperiment(db: Db, tenant: Tenant, projectId: string, id: string): Promise<boolean> {
