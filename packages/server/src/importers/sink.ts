@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
 import { LIMITS, nameProblem } from '@assay/contracts';
-import { hashFile, type FileDigest } from './artifact-files.ts';
+import { hashFile, sendFile, type FileBody, type FileDigest } from './artifact-files.ts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
 import { Float64Column } from '../stores/clickhouse/encode.ts';
 
@@ -87,12 +86,6 @@ export function boundedAnswer(what: string, from: string, seconds: number) {
   };
 }
 
-/** A file as a request body: `size` bytes of it, streamed. */
-export interface FileBody {
-  file: string | Buffer;
-  size: number;
-}
-
 export class ImportHttpError extends Error {
   constructor(readonly status: number, readonly detail: unknown, what: string) {
     super(`${what}: HTTP ${status} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
@@ -169,24 +162,21 @@ export class Sink {
       let res: Response;
       let text: string;
       const answer = boundedAnswer(`${method} ${this.base}${path}`, 'the server', seconds);
-      // exactly the size that was hashed, even if the file grows meanwhile
-      const file = raw && !Buffer.isBuffer(raw) && raw.size > 0 ? fs.createReadStream(raw.file, { end: raw.size - 1 }) : undefined;
+      const init = {
+        signal: answer.signal,
+        method,
+        headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      };
       try {
-        res = await fetch(this.base + path, {
-          signal: answer.signal,
-          method,
-          // a stream has no length of its own: without one the server could refuse a too-big file only after it came
-          headers: { authorization: `Bearer ${this.o.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(raw && !Buffer.isBuffer(raw) ? { 'content-length': String(rawBytes) } : {}), ...headers },
-          body: file
-            ? (Readable.toWeb(file) as ReadableStream)
-            : Buffer.isBuffer(raw)
-              ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) // a view, not a copy (a batch body is a few MB)
-              : raw ? '' : body !== undefined ? JSON.stringify(body) : undefined,
-          ...(file ? { duplex: 'half' } : {}),
-        } as RequestInit);
+        res = raw && !Buffer.isBuffer(raw)
+          ? await sendFile(this.base + path, init, raw)
+          : await fetch(this.base + path, {
+            ...init,
+            // a view, not a copy (a batch body is a few MB)
+            body: raw ? new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength) : body !== undefined ? JSON.stringify(body) : undefined,
+          });
       } catch (e) {
         answer.done();
-        file?.destroy();
         const timedOut = answer.hung(e);
         if (timedOut !== e) throw timedOut;
         // undici says only "fetch failed"; why (ECONNREFUSED, ENOTFOUND, …) is in its cause
@@ -201,8 +191,6 @@ export class Sink {
         throw answer.hung(e);
       } finally {
         answer.done();
-        // an answer that came before the whole body went (a 503 at once): the file is not read on
-        file?.destroy();
       }
       if (RETRYABLE.has(res.status) && attempt < 8) {
         const after = retryAfterSeconds(res.headers.get('retry-after'));
