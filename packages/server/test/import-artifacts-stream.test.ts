@@ -174,21 +174,25 @@ describe('artifacts bigger than the importer', () => {
 });
 
 describe('an upload the server answers 503', () => {
-  it('is sent again from the start of the file and stored whole', async () => {
+  it.each([
+    ['after the whole body came', Infinity],
+    ['after its first MB, closing the connection', 1 << 20],
+  ])('%s: it is sent again from the start of the file and stored whole', async (_, answerAfter) => {
     const team = await srv.newTeam('art-503');
     const data = Buffer.alloc(3 << 20, 'retry me;');
-    const root = fileStore('retried', { 'model.bin': (f) => fs.writeFileSync(f, data) });
-    // between the importer and the server: the first artifact PUT is read in full and answered 503, the rest passes
+    const root = fileStore(`retried-${answerAfter}`, { 'model.bin': (f) => fs.writeFileSync(f, data) });
+    // between the importer and the server: the first artifact PUT is answered 503, the rest passes
     const puts: number[] = [];
     const proxy = http.createServer(async (req, res) => {
-      if (req.method === 'PUT' && req.url!.includes('/artifacts') && puts.length === 0) {
+      const upload = req.method === 'PUT' && req.url!.includes('/artifacts');
+      if (upload && puts.length === 0) {
         let n = 0;
-        for await (const c of req) n += (c as Buffer).length;
+        for await (const c of req) if ((n += (c as Buffer).length) >= answerAfter) break;
         puts.push(n);
-        res.writeHead(503, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"detail":"restarting"}');
+        res.writeHead(503, { 'retry-after': '0', 'content-type': 'application/json', ...(n < data.length ? { connection: 'close' } : {}) }).end('{"detail":"restarting"}');
         return;
       }
-      if (req.method === 'PUT' && req.url!.includes('/artifacts')) puts.push(Number(req.headers['content-length']));
+      if (upload) puts.push(Number(req.headers['content-length']));
       const fwd = http.request(url + req.url, { method: req.method, headers: req.headers }, (up) => up.pipe(res.writeHead(up.statusCode!, up.headers)));
       req.pipe(fwd);
     });
@@ -196,8 +200,8 @@ describe('an upload the server answers 503', () => {
     try {
       const r = await runImport('mlflow', root, { url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, apiKey: team.apiKey, artifacts: true });
       expect([r.counts.artifacts, r.warnings]).toEqual([1, []]);
-      expect(puts).toEqual([data.length, data.length]);
-      expect(await storedArtifacts(team, 'retried', 'r1')).toEqual([['model.bin', data.length, createHash('sha256').update(data).digest('hex')]]);
+      expect(puts).toEqual([Math.min(answerAfter, data.length), data.length]);
+      expect(await storedArtifacts(team, `retried-${answerAfter}`, 'r1')).toEqual([['model.bin', data.length, createHash('sha256').update(data).digest('hex')]]);
     } finally {
       proxy.closeAllConnections();
       await new Promise((ok) => proxy.close(ok));
