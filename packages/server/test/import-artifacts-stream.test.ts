@@ -173,6 +173,35 @@ describe('artifacts bigger than the importer', () => {
   }, 120_000);
 });
 
+describe('a download bigger than the source listed it', () => {
+  it('stops once it passes the listed size: a warning, nothing stored, no temporary file left', async () => {
+    const team = await srv.newTeam('art-lie');
+    let pulled = 0;
+    const counted = async function* (parts: AsyncIterable<Buffer>) {
+      for await (const p of parts) yield (pulled += p.length, p);
+    };
+    const hook = (r: Req): Reply | undefined => (r.path === '/get-artifact'
+      ? { handle: (res) => Readable.from(counted(patterned(BIG))).pipe(res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG) })) }
+      : undefined);
+    const source = await fakeMlflow({ experiments: [experiment('1', 'lie')], runs: { 1: [run('a', [])] }, lists: { 'a/': [{ path: 'lie.bin', is_dir: false, file_size: 5 }] } }, hook);
+    const tmpdir = fs.mkdtempSync(path.join(tmp, 'tmpdir-'));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tmpdir;
+    try {
+      const r = await runImport('mlflow', source.url, { url, apiKey: team.apiKey, artifacts: true, env: {} });
+      expect(r.warnings).toEqual(['artifact lie.bin of run a: listed with 5 bytes, more came; skipped']);
+      expect(await storedArtifacts(team, 'lie', 'a')).toEqual([]);
+      expect(fs.readdirSync(tmpdir)).toEqual([]);
+      // what the socket buffers took before the importer hung up, not the 400 MB
+      expect(pulled).toBeLessThan(BIG / 8);
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+      await source.close();
+    }
+  }, 60_000);
+});
+
 describe('an upload the server answers 503', () => {
   it.each([
     ['after the whole body came', Infinity],
