@@ -6,7 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport } from '../src/importers/index.ts';
 import { BIN, childEnv } from './child-server.ts';
@@ -202,6 +202,40 @@ describe('a download bigger than the source listed it', () => {
   }, 60_000);
 });
 
+/**
+ * Between the importer and the server: `first` answers the first artifact PUT, everything else
+ * passes through. `puts` has the bytes each artifact PUT brought (or declared).
+ */
+async function proxy(first: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<number>) {
+  const puts: number[] = [];
+  const server = http.createServer(async (req, res) => {
+    const upload = req.method === 'PUT' && req.url!.includes('/artifacts');
+    if (upload && puts.length === 0) return void puts.push(await first(req, res));
+    if (upload) puts.push(Number(req.headers['content-length']));
+    const fwd = http.request(url + req.url, { method: req.method, headers: req.headers }, (up) => up.pipe(res.writeHead(up.statusCode!, up.headers)));
+    // a request the importer gives up in the middle is given up towards the server too
+    pipeline(req, fwd, () => {});
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    puts,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    },
+  };
+}
+
+/** Reads the body (up to `max` bytes), then `meanwhile`, and answers 503, as a server that is restarting. */
+const unavailable = (max = Infinity, meanwhile = () => {}) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  let n = 0;
+  for await (const c of req) if ((n += (c as Buffer).length) >= max) break;
+  meanwhile();
+  res.writeHead(503, { 'retry-after': '0', 'content-type': 'application/json', ...(max < Infinity ? { connection: 'close' } : {}) }).end('{"detail":"restarting"}');
+  return n;
+};
+
 describe('an upload the server answers 503', () => {
   it.each([
     ['after the whole body came', Infinity],
@@ -210,30 +244,33 @@ describe('an upload the server answers 503', () => {
     const team = await srv.newTeam('art-503');
     const data = Buffer.alloc(3 << 20, 'retry me;');
     const root = fileStore(`retried-${answerAfter}`, { 'model.bin': (f) => fs.writeFileSync(f, data) });
-    // between the importer and the server: the first artifact PUT is answered 503, the rest passes
-    const puts: number[] = [];
-    const proxy = http.createServer(async (req, res) => {
-      const upload = req.method === 'PUT' && req.url!.includes('/artifacts');
-      if (upload && puts.length === 0) {
-        let n = 0;
-        for await (const c of req) if ((n += (c as Buffer).length) >= answerAfter) break;
-        puts.push(n);
-        res.writeHead(503, { 'retry-after': '0', 'content-type': 'application/json', ...(n < data.length ? { connection: 'close' } : {}) }).end('{"detail":"restarting"}');
-        return;
-      }
-      if (upload) puts.push(Number(req.headers['content-length']));
-      const fwd = http.request(url + req.url, { method: req.method, headers: req.headers }, (up) => up.pipe(res.writeHead(up.statusCode!, up.headers)));
-      req.pipe(fwd);
-    });
-    await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+    const p = await proxy(unavailable(answerAfter));
     try {
-      const r = await runImport('mlflow', root, { url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, apiKey: team.apiKey, artifacts: true });
+      const r = await runImport('mlflow', root, { url: p.url, apiKey: team.apiKey, artifacts: true });
       expect([r.counts.artifacts, r.warnings]).toEqual([1, []]);
-      expect(puts).toEqual([Math.min(answerAfter, data.length), data.length]);
+      expect(p.puts).toEqual([Math.min(answerAfter, data.length), data.length]);
       expect(await storedArtifacts(team, `retried-${answerAfter}`, 'r1')).toEqual([['model.bin', data.length, createHash('sha256').update(data).digest('hex')]]);
     } finally {
-      proxy.closeAllConnections();
-      await new Promise((ok) => proxy.close(ok));
+      await p.close();
+    }
+  }, 60_000);
+
+  it('a file that shrank before the retry is a warning at once, not retried; the other artifacts import', async () => {
+    const team = await srv.newTeam('art-shrank');
+    const root = fileStore('shrank', { 'a.bin': (f) => fs.writeFileSync(f, Buffer.alloc(3 << 20, 'a')), 'b.txt': (f) => fs.writeFileSync(f, 'bee') });
+    const shrinking = path.join(root, '1', 'r1', 'artifacts', 'a.bin');
+    // the source run is still being written: the artifact is rewritten shorter while the server restarts
+    const p = await proxy(unavailable(Infinity, () => fs.truncateSync(shrinking, 1000)));
+    try {
+      const t0 = Date.now();
+      const r = await runImport('mlflow', root, { url: p.url, apiKey: team.apiKey, artifacts: true });
+      expect(r.warnings).toEqual([`artifact ${shrinking}: shorter than the ${3 << 20} bytes it had when it was hashed (it changed during the import); skipped`]);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // the retry declared the size that was hashed and was given up when the file ended early
+      expect(p.puts).toEqual([3 << 20, 3 << 20, 3]);
+      expect((await storedArtifacts(team, 'shrank', 'r1')).map(([p]) => p)).toEqual(['b.txt']);
+    } finally {
+      await p.close();
     }
   }, 60_000);
 });

@@ -17,6 +17,9 @@ export interface FileDigest {
   size: number;
 }
 
+/** The file is shorter than when it was hashed (a source still being written): trying again would not help. */
+export class FileShrankError extends Error {}
+
 /** A file as a request body: its first `size` bytes (what was hashed), opened anew for each attempt of a request. */
 export interface FileBody {
   file: string | Buffer;
@@ -51,7 +54,7 @@ export function sendFile(url: string, init: { method: string; headers: Record<st
     }
     const file = fs.createReadStream(body.file, { end: body.size - 1 });
     // a file that shrank since it was hashed would leave the server waiting for the bytes still due
-    file.on('end', () => file.bytesRead < body.size && req.destroy(new Error(`${body.file.toString()} shrank while it was uploaded`)));
+    file.on('end', () => file.bytesRead < body.size && req.destroy(new FileShrankError(`shorter than the ${body.size} bytes it had when it was hashed (it changed during the import); skipped`)));
     // after an answer (a 503 before the whole body went) the promise is settled: an error sending the rest changes nothing
     pipeline(file, req, (e) => e && reject(e));
   });

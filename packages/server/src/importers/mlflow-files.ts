@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { FileShrankError } from './artifact-files.ts';
 import { deletedTarget, finishProjects, runSpecs, type MlflowRun } from './mlflow-map.ts';
 import type { Progress } from './progress.ts';
 import { LIMITS } from '@assay/contracts';
@@ -302,7 +303,7 @@ export async function uploadArtifacts(w: RunWriter, dir: SourcePath, sink: Sink)
     try {
       await w.artifact(rel, file, existing);
     } catch (e) {
-      if (!(e instanceof ImportHttpError) || e.status >= 500) throw e;
+      if (!(e instanceof FileShrankError) && (!(e instanceof ImportHttpError) || e.status >= 500)) throw e;
       sink.warn(`artifact ${pathText(file)}: ${e.message}`);
     }
   }

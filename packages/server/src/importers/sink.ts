@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { LIMITS, nameProblem } from '@assay/contracts';
-import { hashFile, sendFile, type FileBody, type FileDigest } from './artifact-files.ts';
+import { FileShrankError, hashFile, sendFile, type FileBody, type FileDigest } from './artifact-files.ts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
 import { Float64Column } from '../stores/clickhouse/encode.ts';
 
@@ -178,7 +178,7 @@ export class Sink {
       } catch (e) {
         answer.done();
         const timedOut = answer.hung(e);
-        if (timedOut !== e) throw timedOut;
+        if (timedOut !== e || e instanceof FileShrankError) throw timedOut;
         // undici says only "fetch failed"; why (ECONNREFUSED, ENOTFOUND, …) is in its cause
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         if (attempt >= 8) throw new Error(`${method} ${this.base}${path}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}; is the server running?`);
