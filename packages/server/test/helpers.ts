@@ -60,6 +60,22 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 }
 
 /** This file's server and one team in it: started before the file's tests, closed after them. */
+/**
+ * A test server listening on a loopback port, for clients that speak HTTP (the importers, child
+ * processes), and a fresh temp dir when `tmpPrefix` is given ('' otherwise).
+ */
+export async function startListeningServer(tmpPrefix?: string): Promise<{ srv: TestServer; url: string; tmp: string }> {
+  const srv = await startTestServer();
+  await srv.app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
+  return { srv, url, tmp: tmpPrefix ? fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix)) : '' };
+}
+
+export async function stopListeningServer(s: { srv?: TestServer; tmp?: string }): Promise<void> {
+  await s.srv?.close();
+  if (s.tmp) fs.rmSync(s.tmp, { recursive: true, force: true });
+}
+
 export function useTestServer(teamPrefix: string, env: Record<string, string> = {}): { srv: TestServer; team: TestTeam } {
   const t = {} as { srv: TestServer; team: TestTeam };
   beforeAll(async () => {

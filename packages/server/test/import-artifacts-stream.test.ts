@@ -4,14 +4,13 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport } from '../src/importers/index.ts';
 import { BIN, childEnv } from './child-server.ts';
 import { experiment, fakeMlflow, run, type Req, type Reply } from './fake-mlflow.ts';
-import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { startListeningServer, stopListeningServer, type TestServer, type TestTeam } from './helpers.ts';
 
 /*
  * `assay import mlflow --artifacts` moves an artifact through files, not memory (issue 12): a
@@ -24,16 +23,8 @@ let srv: TestServer;
 let url: string;
 let tmp: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
-  await srv.app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-artifacts-stream-'));
-}, 120_000);
-afterAll(async () => {
-  await srv?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+beforeAll(async () => void ({ srv, url, tmp } = await startListeningServer('assay-artifacts-stream-')), 120_000);
+afterAll(() => stopListeningServer({ srv, tmp }));
 
 /** Several times what an import needs for itself: held in memory, it would show in the peak. */
 const BIG = 400 << 20;

@@ -12,7 +12,7 @@ import { parseTime } from '../src/importers/table.ts';
 import { EventType, HParamsType } from '../src/importers/tb-proto.ts';
 import { frameRecord } from '../src/importers/tfrecord.ts';
 import { BIN, ChildServer, childEnv, createTeam, freePort } from './child-server.ts';
-import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { startListeningServer, stopListeningServer, type TestServer, type TestTeam } from './helpers.ts';
 import { metricTotals, points } from './import-reads.ts';
 
 /*
@@ -25,16 +25,8 @@ let srv: TestServer;
 let url: string;
 let tmp: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
-  await srv.app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'assay-hostile-'));
-}, 120_000);
-afterAll(async () => {
-  await srv?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+beforeAll(async () => void ({ srv, url, tmp } = await startListeningServer('assay-hostile-')), 120_000);
+afterAll(() => stopListeningServer({ srv, tmp }));
 
 const imp = (team: TestTeam, kind: ImportKind, source: string, o: Partial<ImportOptions> = {}) => runImport(kind, source, { url, apiKey: team.apiKey, ...o });
 const write = (file: string | Buffer, data: string | Buffer) => {

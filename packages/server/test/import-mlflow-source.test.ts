@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport, type ImportOptions } from '../src/importers/index.ts';
 import { BIN, childEnv } from './child-server.ts';
 import { experiment, fakeMlflow, history, run, T0, withSource, type Reply, type Req, type World } from './fake-mlflow.ts';
-import { startTestServer, type TestServer, type TestTeam } from './helpers.ts';
+import { startListeningServer, stopListeningServer, type TestServer, type TestTeam } from './helpers.ts';
 import { metricTotals, points } from './import-reads.ts';
 
 /*
@@ -19,12 +19,8 @@ import { metricTotals, points } from './import-reads.ts';
 let srv: TestServer;
 let url: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
-  await srv.app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(srv.app.server.address() as { port: number }).port}`;
-}, 120_000);
-afterAll(() => srv?.close());
+beforeAll(async () => void ({ srv, url } = await startListeningServer()), 120_000);
+afterAll(() => stopListeningServer({ srv }));
 
 const imp = (team: TestTeam, source: string, o: Partial<ImportOptions> = {}) => runImport('mlflow', source, { url, apiKey: team.apiKey, env: {}, ...o });
 
