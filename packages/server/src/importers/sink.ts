@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { LIMITS, nameProblem } from '@assay/contracts';
 import { FileShrankError, hashFile, sendFile, type FileBody, type FileDigest } from './artifact-files.ts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
