@@ -26,6 +26,8 @@ export interface EncodedRows {
   /** Row i carries logged_at version versionBase + i. */
   versionBase: number;
   perMetric: Map<string, { points: number; lastTsMs: number }>;
+  /** The first row's (metric_name, step, host): where the block starts in the table's key (writer.ts). */
+  first?: { metricName: string; step: number; host: string };
 }
 
 export interface EncodeTarget {
@@ -167,6 +169,7 @@ class Encoder {
   count = 0;
   issues: ValidationIssue[] = [];
   perMetric = new Map<string, MetricStat>();
+  first: EncodedRows['first'];
   private metrics = new Map<string, MetricEntry>();
 
   /** `capacity`: the points the body holds (countPoints), so the columns never grow. */
@@ -253,6 +256,7 @@ class Encoder {
    * series): its logged_at version, its share of the partial aggregates and the per-metric counts.
    */
   private track(metric: MetricEntry, host: HostEntry, step: number, ms: number, v: number): void {
+    if (this.count === 0) this.first = { metricName: metric.partials.name, step, host: host.name };
     const version = this.versionBase + this.count++;
     this.versions.push(version);
     metric.partials.add(step, ms, v, version, host.name);
@@ -465,7 +469,7 @@ function finish(enc: Encoder, target: EncodeTarget, versionBase: number, batchId
     const issues = enc.issues.map((x) => ({ ...x, loc: x.loc.flatMap((p) => (typeof p === 'string' && /^\w+\.\d+$/.test(p) ? [p.split('.')[0], Number(p.split('.')[1])] : [p])) }));
     return { ok: false, issues };
   }
-  const rows = { points: enc.block(target), partials: enc.partials(target), count: enc.count, versionBase, perMetric: dropEmpty(enc.perMetric) };
+  const rows = { points: enc.block(target), partials: enc.partials(target), count: enc.count, versionBase, perMetric: dropEmpty(enc.perMetric), first: enc.first };
   return { ok: true, rows, batchId: (batchId as string | null | undefined) ?? undefined };
 }
 

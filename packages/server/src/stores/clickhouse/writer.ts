@@ -31,6 +31,42 @@ export interface FlushHooks {
   afterInsert(flushed: WriteRequest[], remainingByExperiment: Map<string, number>): Promise<void>;
 }
 
+/**
+ * ClickHouse's order of UUIDs: by the last 16 hex digits first, then the first 16 (a UUID is a
+ * UInt128 whose high word holds the text's second half). `a`, `b`: canonical lowercase text.
+ */
+export function compareUuids(a: string, b: string): number {
+  const a2 = a.slice(19);
+  const b2 = b.slice(19);
+  if (a2 !== b2) return a2 < b2 ? -1 : 1;
+  const a1 = a.slice(0, 18);
+  const b1 = b.slice(0, 18);
+  return a1 < b1 ? -1 : a1 > b1 ? 1 : 0;
+}
+
+/** ClickHouse's String order: the UTF-8 bytes (JS `<` compares UTF-16 code units, which differs past U+FFFF). */
+const compareStrings = (a: string, b: string): number => (a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+/**
+ * The order a flush joins its requests' blocks in: `metrics`' key is (team_id, project_id,
+ * experiment_id, metric_name, step, host), so requests ordered by it — by where each block starts,
+ * within an experiment; a stable sort keeps arrival order among equals — make one block ClickHouse
+ * finds already sorted (when each request's rows are in order and do not overlap, as an importer's
+ * chunks of a run), and it skips sorting it before writing the part. The runs an import has in
+ * flight arrive in any order: a flush of 7 × 100k points from 3 runs cost chDB 170 ms CPU in
+ * arrival order, 124 ms in this one (median of 8 alternated pairs, merges stopped).
+ */
+export function flushOrder(requests: WriteRequest[]): WriteRequest[] {
+  return requests.length > 1 ? [...requests].sort(byTableKey) : requests;
+}
+
+function byTableKey(x: WriteRequest, y: WriteRequest): number {
+  const byRun = compareUuids(x.tenant.teamId, y.tenant.teamId) || compareUuids(x.projectId, y.projectId) || compareUuids(x.experimentId, y.experimentId);
+  if (byRun || !x.rows.first || !y.rows.first) return byRun;
+  const [a, b] = [x.rows.first, y.rows.first];
+  return compareStrings(a.metricName, b.metricName) || a.step - b.step || compareStrings(a.host, b.host);
+}
+
 interface Pending {
   req: WriteRequest;
   resolve: () => void;
@@ -145,9 +181,10 @@ export class MetricWriter {
       // several ms; in sequence they held every acknowledgement back). If any of them fails, a
       // batch with an id stays pending and settling it (services/ingest.ts) rebuilds the experiment's
       // aggregates from its points, so aggregates that landed without their points are repaired.
-      const partials = (table: keyof PartialBlocks) => batch.flatMap((p) => p.req.rows.partials[table] ?? []);
+      const ordered = flushOrder(batch.map((p) => p.req));
+      const partials = (table: keyof PartialBlocks) => ordered.flatMap((r) => r.rows.partials[table] ?? []);
       const inserts = await Promise.allSettled([
-        insertNative(this.ch, 'metrics', batch.flatMap((p) => p.req.rows.points)),
+        insertNative(this.ch, 'metrics', ordered.flatMap((r) => r.rows.points)),
         ...(['metrics_summary_input', 'metrics_aggregated_input', 'metrics_rollup_input', 'metrics_rollup_fine_input'] as const).map((t) => insertNative(this.ch, t, partials(t))),
       ]);
       const failed = inserts.find((r) => r.status === 'rejected');
