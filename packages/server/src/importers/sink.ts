@@ -379,6 +379,11 @@ export class RunWriter {
     const h = createHash('sha256').update(`${this.spec.sourceKey}\0${this.chunk++}\0${n}`);
     for (const s of series) h.update(`\0${s.metric_name}\0${s.steps.length}\0${s.steps[0]}\0${s.steps[s.steps.length - 1]}`);
     const batch_id = `import-${h.digest('hex').slice(0, 48)}`;
+    // Sent by metric name as ClickHouse orders it (UTF-8 bytes), not as the source came (TensorBoard
+    // tags by first sight): the request's rows are then in the table's order, and with the writer's
+    // flush order the server's block needs no sort (stores/clickhouse/writer.ts flushOrder). The id
+    // above keeps the source's order: the chunks an earlier import sent are still found.
+    series.sort((a, b) => Buffer.compare(Buffer.from(a.metric_name), Buffer.from(b.metric_name)));
     if (this.sink.dryRun) {
       this.sink.pointsSent(n, false);
       return;
