@@ -187,25 +187,31 @@ describe('tables', () => {
   });
 });
 
+/**
+ * A stand-in for Assay's API as far as the sink goes: projects and experiments are created, and
+ * metric batches go to `onBatch` (their content type and body), which says the status and answer.
+ */
+async function startSinkTarget(onBatch: (type: string, body: Buffer) => [number, unknown]): Promise<{ url: string; close: () => void }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const answer = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+      if (req.url!.startsWith('/api/v1/metrics/batch/')) return answer(...onBatch(req.headers['content-type']!, Buffer.concat(chunks)));
+      if (req.method === 'PATCH') return answer(200, {});
+      return answer(201, { id: req.url!.includes('/experiments') ? '00000000-0000-4000-8000-000000000002' : '00000000-0000-4000-8000-000000000001' });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
 describe('the sink', () => {
   it("lists a chunk's series by metric name as ClickHouse orders them (UTF-8 bytes), the batch id still from the order they came in", async () => {
     const bodies: Buffer[] = [];
-    const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const answer = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
-        if (req.url!.startsWith('/api/v1/metrics/batch/')) {
-          bodies.push(Buffer.concat(chunks));
-          return answer(200, { duplicate: false, count: 5 });
-        }
-        if (req.method === 'PATCH') return answer(200, {});
-        return answer(201, { id: req.url!.includes('/experiments') ? '00000000-0000-4000-8000-000000000002' : '00000000-0000-4000-8000-000000000001' });
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const target = await startSinkTarget((_type, body) => (bodies.push(body), [200, { duplicate: false, count: 5 }]));
     try {
-      const sink = new Sink({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k' });
+      const sink = new Sink({ url: target.url, apiKey: 'k' });
       const w = await sink.run({ project: 'p', name: 'e', sourceKey: 'test:run-2' });
       // as TensorBoard tags come: first seen first. U+1F600 sorts before U+FFFD in UTF-16 code units, after it in UTF-8.
       for (const [i, name] of ['train/loss', '\u{1F600}', 'lr', '\uFFFD', 'eval/acc'].entries()) w.add(name, 0, i, 1_700_000_000_000);
@@ -216,7 +222,7 @@ describe('the sink', () => {
       // pinned before the series were sorted: a re-import finds the chunks an earlier import sent
       expect(b.batch.batchId).toBe('import-49cb6c9726e668d19e5ebe7cce433facbd0ad88c0b5cf7ad');
     } finally {
-      server.close();
+      target.close();
     }
   });
 });
@@ -224,24 +230,12 @@ describe('the sink', () => {
 describe('the sink against a server without binary batches', () => {
   it('a 415 to the binary body resends the same batch as JSON: same batch id, NaN/±Inf spelled, steps and timestamps intact', async () => {
     const seen: { type: string; body: Buffer }[] = [];
-    const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const answer = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
-        if (req.url!.startsWith('/api/v1/metrics/batch/')) {
-          seen.push({ type: req.headers['content-type']!, body });
-          if (req.headers['content-type'] === BINARY_CONTENT_TYPE) return answer(415, { detail: 'unsupported' });
-          return answer(200, { duplicate: false, count: 4 });
-        }
-        if (req.method === 'PATCH') return answer(200, {});
-        return answer(201, { id: req.url!.includes('/experiments') ? '00000000-0000-4000-8000-000000000002' : '00000000-0000-4000-8000-000000000001' });
-      });
+    const target = await startSinkTarget((type, body) => {
+      seen.push({ type, body });
+      return type === BINARY_CONTENT_TYPE ? [415, { detail: 'unsupported' }] : [200, { duplicate: false, count: 4 }];
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const sink = new Sink({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k' });
+      const sink = new Sink({ url: target.url, apiKey: 'k' });
       const w = await sink.run({ project: 'p', name: 'e', sourceKey: 'test:run-1' });
       w.add('loss', 0, 1.5, 1_700_000_000_000);
       w.add('loss', 1, 'NaN', 1_700_000_000_001);
@@ -259,7 +253,7 @@ describe('the sink against a server without binary batches', () => {
       });
       expect(sink.counts.points).toBe(4);
     } finally {
-      server.close();
+      target.close();
     }
   });
 });
