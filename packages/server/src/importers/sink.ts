@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { LIMITS, nameProblem } from '@assay/contracts';
 import { FileShrankError, hashFile, sendFile, type FileBody, type FileDigest } from './artifact-files.ts';
 import { BINARY_CONTENT_TYPE, encodeBinaryBatch } from '../stores/clickhouse/binary-batch.ts';
+import { compareStrings } from '../stores/clickhouse/writer.ts';
 import { Float64Column } from '../stores/clickhouse/encode.ts';
 
 /*
@@ -383,7 +384,7 @@ export class RunWriter {
     // tags by first sight): the request's rows are then in the table's order, and with the writer's
     // flush order the server's block needs no sort (stores/clickhouse/writer.ts flushOrder). The id
     // above keeps the source's order: the chunks an earlier import sent are still found.
-    series.sort((a, b) => Buffer.compare(Buffer.from(a.metric_name), Buffer.from(b.metric_name)));
+    series.sort((a, b) => compareStrings(a.metric_name, b.metric_name));
     if (this.sink.dryRun) {
       this.sink.pointsSent(n, false);
       return;

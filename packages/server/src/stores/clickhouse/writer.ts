@@ -45,7 +45,7 @@ export function compareUuids(a: string, b: string): number {
 }
 
 /** ClickHouse's String order: the UTF-8 bytes (JS `<` compares UTF-16 code units, which differs past U+FFFF). */
-const compareStrings = (a: string, b: string): number => (a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b)));
+export const compareStrings = (a: string, b: string): number => (a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b)));
 
 /**
  * The order a flush joins its requests' blocks in: `metrics`' key is (team_id, project_id,
