@@ -90,6 +90,15 @@ export const envSchema = z.object({
   ASSAY_WRITER_MAX_DELAY_MS: z.coerce.number().int().min(0).default(0),
   /** Inserts in flight at once (one ClickHouse insert with its views keeps about one core busy). */
   ASSAY_WRITER_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
+  /**
+   * ≥ 0: a flush is acknowledged once its points are in; their aggregates (summaries, rollups)
+   * follow, waiting this long (ms) for later flushes' to share their inserts. Reads of aggregates in
+   * this process wait for them; other API processes see them up to this much (+ one insert) later.
+   * -1: the acknowledgement waits for the aggregates, so every process reads them at once (a small
+   * batch then costs the server about twice the CPU). Unset: 500 with embedded PGlite (one process
+   * owns the data), -1 with DATABASE_URL (other processes — WORKERS, replicas — may read).
+   */
+  ASSAY_AGGREGATE_DELAY_MS: z.coerce.number().int().min(-1).max(60_000).optional(),
   /** Back-pressure: above this many buffered + in-flight points, writes get 429. */
   ASSAY_WRITER_MAX_PENDING_ROWS: z.coerce.number().int().positive().default(2_000_000),
   /** Per-query limits for ClickHouse reads (chDB runs in our process: a runaway query must not OOM it). */
@@ -143,6 +152,8 @@ export interface Config extends Env {
   notices: string[];
   /** ASSAY_PUBLIC_URL without a trailing slash, or http://localhost:<PORT>. */
   publicUrl: string;
+  /** ASSAY_AGGREGATE_DELAY_MS, or its default for the metadata store. */
+  aggregateDelayMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -168,6 +179,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | number 
     artifactDir: path.resolve(e.ARTIFACT_DIR ?? path.join(dataDir, 'artifacts')),
     notices,
     publicUrl: (e.ASSAY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    aggregateDelayMs: e.ASSAY_AGGREGATE_DELAY_MS ?? (e.DATABASE_URL ? -1 : 500),
   };
 }
 

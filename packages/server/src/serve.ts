@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { describeStores, insecureSettings, workersRefusal, type Config } from './config.ts';
 import { startCrashSweeper } from './services/crash-sweeper.ts';
-import { recoverPendingBatches } from './services/ingest.ts';
+import { recoverAggregateBacklog } from './services/aggregate-marks.ts';
+import { batchLeaseMs, recoverPendingBatches } from './services/ingest.ts';
 import { closeStores, openStores } from './stores.ts';
 import type { AppContext } from './context.ts';
 import { busyMessage, lockDataDir, removeServerFile, unlockDataDir, writeServerFile } from './server-file.ts';
@@ -80,6 +81,9 @@ async function serveOne(config: Config, say: StartupLog): Promise<void> {
     if (recovered.landed + recovered.dropped > 0) {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
+    // the same for aggregates that were still to follow their acknowledged points (services/aggregate-marks.ts)
+    const rebuilt = await recoverAggregateBacklog(ctx, batchLeaseMs(config), { all: config.postgres.kind === 'pglite' });
+    if (rebuilt) say('info', `rebuilt the aggregates of ${rebuilt} experiment(s) the last stop left unwritten`);
     ({ app } = await buildApp(ctx, { logger: config.LOG_LEVEL !== 'silent', adminToken }));
     held.app = app;
     await app.listen({ port: config.PORT, host: config.HOST });
@@ -191,6 +195,8 @@ async function servePrimary(config: Config, say: StartupLog): Promise<void> {
     if (recovered.landed + recovered.dropped > 0) {
       say('info', `recovered ${recovered.landed + recovered.dropped} batch(es) cut off by the last stop: ${recovered.landed} had landed, ${recovered.dropped} will be re-sent by clients`);
     }
+    const rebuilt = await recoverAggregateBacklog(ctx, batchLeaseMs(config));
+    if (rebuilt) say('info', `rebuilt the aggregates of ${rebuilt} experiment(s) a stopped process left unwritten`);
     held.sweeper = startCrashSweeper(ctx, {
       info: (_obj, msg) => say('info', msg),
       warn: (_obj, msg) => say('warn', msg),

@@ -36,8 +36,9 @@ export class ChildServer {
     readonly dataDir: string,
     readonly port: number,
     args: string[] = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir],
+    env: NodeJS.ProcessEnv = {},
   ) {
-    this.proc = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, args, { env: { ...childEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => (this.out = (this.out + d.toString('utf8')).slice(-20_000));
     this.proc.stdout!.on('data', keep);
     this.proc.stderr!.on('data', keep);

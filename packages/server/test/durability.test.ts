@@ -106,6 +106,7 @@ describe('chDB durability', () => {
     expect(engine).toContain('fsync_after_insert = 1');
     const { projectId, experimentId } = await seedRun(t.team.api, 'p-parts', 'e');
     expect((await t.team.api.post(`/metrics/batch/${projectId}/${experimentId}`, { metrics: [{ metric_name: 'x', step: 1, metric_value: 1 }] })).status).toBe(200);
+    await ctx.writer.drainAggregates(); // the aggregates' parts follow the acknowledgement
     const paths = await ctx.ch.adminRows<[string]>(`SELECT path FROM system.parts WHERE database = {db:String} AND table IN ('metrics', 'metrics_summary', 'metrics_rollup_fine') AND active AND modification_time >= toDateTime({since:UInt32})`, { db, since });
     expect(paths.length).toBeGreaterThanOrEqual(3);
     for (const [p] of paths) expect(fs.readdirSync(p).filter((f) => f === 'statistics.packed' || f === 'columns_substreams.txt'), p).toEqual([]);

@@ -12,7 +12,9 @@ const t = useTestServer('retention');
 
 const DAY_S = 86_400;
 
+/** Straight from ClickHouse, past the query wrapper: the aggregates still queued in the writer are written first. */
 async function sql<T = unknown[]>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  await t.srv.ctx.writer.drainAggregates();
   const rs = await t.srv.ctx.ch.client.query({ query, format: 'JSONCompactEachRow', query_params: params });
   return (await rs.json()) as T[];
 }

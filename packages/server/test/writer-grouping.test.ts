@@ -26,10 +26,12 @@ describe('metric writer grouping', () => {
     const flushes: number[] = [];
     const writer = new MetricWriter(
       t.srv.ctx.ch,
-      { maxRows: 8_000, maxDelayMs: 0, maxPendingRows: 1_000_000, concurrency: 2 },
+      { maxRows: 8_000, maxDelayMs: 0, maxPendingRows: 1_000_000, concurrency: 2, aggregateDelayMs: 0 },
       {
         beforeInsert: async () => undefined,
         afterInsert: async (flushed) => void flushes.push(flushed.reduce((n, r) => n + r.rows.count, 0)),
+        written: async () => undefined,
+        repair: async () => undefined,
       },
       (err) => {
         throw err;
@@ -92,7 +94,7 @@ describe('the order a flush joins its requests in', () => {
   // Per-process counters: the embedded store is this process's own; the ClickHouse-HTTP fixture's
   // are shared by every test file running at once, so the server pass cannot read them for one flush.
   it.skipIf(process.env.CLICKHOUSE_URL !== undefined)('a flush of one run sent out of order goes in as a block ClickHouse finds sorted (no sort before the part is written)', async () => {
-    const writer = new MetricWriter(t.srv.ctx.ch, { maxRows: 100_000, maxDelayMs: 0, maxPendingRows: 1_000_000, concurrency: 1 }, { beforeInsert: async () => undefined, afterInsert: async () => undefined }, (err) => {
+    const writer = new MetricWriter(t.srv.ctx.ch, { maxRows: 100_000, maxDelayMs: 0, maxPendingRows: 1_000_000, concurrency: 1, aggregateDelayMs: 0 }, { beforeInsert: async () => undefined, afterInsert: async () => undefined, written: async () => undefined, repair: async () => undefined }, (err) => {
       throw err;
     });
     const tenant: Tenant = { teamId: t.team.teamId, userId: randomUUID(), role: 'researcher', keyId: null, sessionId: null };

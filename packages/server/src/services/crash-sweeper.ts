@@ -3,7 +3,8 @@ import os from 'node:os';
 import type { AppContext } from '../context.ts';
 import { releaseLease, tryLease } from '../stores/postgres/repos/coordination.ts';
 import { markStaleRunsCrashed } from '../stores/postgres/repos/experiments.ts';
-import { recoverPendingBatches } from './ingest.ts';
+import { recoverAggregateBacklog } from './aggregate-marks.ts';
+import { batchLeaseMs, recoverPendingBatches } from './ingest.ts';
 
 /**
  * Crash detection: `running` experiments whose last heartbeat is older than
@@ -42,7 +43,8 @@ export const SWEEPER_LEASE = 'crash-sweeper';
  * (a row in PostgreSQL, renewed by each pass, 3 intervals and at least 15 s long): one replica
  * sweeps, the others stand by and take over once that ran out if it dies, at once if it stops cleanly. The pass also
  * settles batch ids whose writer died with their lease run out (services/ingest.ts), so a dead
- * replica's cut-off batches don't wait for a restart or a retry.
+ * replica's cut-off batches don't wait for a restart or a retry, and rebuilds the aggregates a dead
+ * writer still owed (services/aggregate-marks.ts).
  */
 export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number; onlyTeams?: string[] } = {}): CrashSweeper {
   const timeoutMs = ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000;
@@ -67,6 +69,8 @@ export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?
     if (marked.length) log.warn({ experiments: marked.map((m) => m.id), holder }, `marked ${marked.length} run(s) crashed: no heartbeat for ${ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS} s`);
     const settled = await recoverPendingBatches(ctx, { onlyTeams: opts.onlyTeams });
     if (settled.landed + settled.dropped) log.warn({ ...settled, holder }, `settled ${settled.landed + settled.dropped} batch(es) a stopped writer left pending`);
+    const rebuilt = await recoverAggregateBacklog(ctx, batchLeaseMs(ctx.config), { onlyTeams: opts.onlyTeams });
+    if (rebuilt) log.warn({ rebuilt, holder }, `rebuilt the aggregates of ${rebuilt} experiment(s) a stopped writer left unwritten`);
     return marked;
   };
 

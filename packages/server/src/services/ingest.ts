@@ -11,6 +11,7 @@ import { reserveCounterBlock } from '../stores/postgres/repos/coordination.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import type { WriteLogMirror } from '../stores/postgres/write-log-mirror.ts';
+import { backlogHooks, markFlush, writerName } from './aggregate-marks.ts';
 import { requireRole } from './auth.ts';
 import { resolveIngestTarget } from './resolve.ts';
 import { VersionClock } from './version-clock.ts';
@@ -55,15 +56,30 @@ export const batchLeaseMs = (config: Config): number => Math.ceil(config.ASSAY_Q
 const WAIT_FOR_OWNER_MS = 10_000;
 const POLL_MS = 50;
 
-/** The group-commit writer, with this service's steps 5 and 7 as its flush hooks. */
+/**
+ * The group-commit writer, with this service's steps 5 and 7 as its flush hooks and the aggregate
+ * marks (services/aggregate-marks.ts) around its aggregates, which follow the acknowledgement.
+ */
 export function openMetricWriter(stores: IngestStores, config: Config, log: (err: unknown, msg: string) => void): MetricWriter {
   const leaseMs = batchLeaseMs(config);
-  const writer = new MetricWriter(
+  const name = writerName();
+  const writer: MetricWriter = new MetricWriter(
     stores.ch,
-    { maxRows: config.ASSAY_WRITER_MAX_ROWS, maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS, maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS, concurrency: config.ASSAY_WRITER_CONCURRENCY },
     {
-      beforeInsert: (batch) => renewClaims(stores.pg, batch, leaseMs),
+      maxRows: config.ASSAY_WRITER_MAX_ROWS,
+      maxDelayMs: config.ASSAY_WRITER_MAX_DELAY_MS,
+      maxPendingRows: config.ASSAY_WRITER_MAX_PENDING_ROWS,
+      concurrency: config.ASSAY_WRITER_CONCURRENCY,
+      aggregateDelayMs: config.aggregateDelayMs,
+    },
+    {
+      beforeInsert: async (batch, gen) => {
+        // a mark outlives its aggregates' wait in the backlog and their insert: until then nobody else repairs it
+        await markFlush(stores.pg, name, gen, batch, leaseMs + Math.max(0, config.aggregateDelayMs));
+        return renewClaims(stores.pg, batch, leaseMs);
+      },
       afterInsert: (flushed, remaining) => recordWritten(stores, flushed, remaining),
+      ...backlogHooks(stores, name, () => writer),
     },
     log,
   );

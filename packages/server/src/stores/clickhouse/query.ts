@@ -5,7 +5,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseConnection } from './client.ts';
 import { QueryLimitError } from '../errors.ts';
 import { CLUSTER_READ_SETTINGS, CLUSTER_WRITE_SETTINGS, forMode, type ClusterMode } from './cluster.ts';
-import { TENANT_TABLES } from './ddl.ts';
+import { AGGREGATES, TENANT_TABLES } from './ddl.ts';
 
 export interface Tenant {
   teamId: string;
@@ -20,6 +20,12 @@ export interface QueryLimits {
 
 const TENANT_TABLE_RE = new RegExp(`\\b(?:FROM|JOIN|INTO|TABLE)\\s+(?:\\w+\\.)?(${TENANT_TABLES.join('|')})\\b`, 'i');
 const TEAM_PREDICATE_RE = /\bteam_id\s*=\s*\{team_id:UUID\}/;
+const AGGREGATE_TABLE_RE = new RegExp(`\\b(?:${AGGREGATES.map((a) => a.target).join('|')})\\b`);
+
+/** What the metric writer's aggregate backlog (aggregate-backlog.ts) tells a statement to wait for. */
+export interface AggregateFreshness {
+  settled(teamId: string, withRepairs: boolean): Promise<void> | undefined;
+}
 
 /** ClickHouse error codes of a query stopped by its limits (TIMEOUT_EXCEEDED, TOO_SLOW, MEMORY_LIMIT_EXCEEDED, …). */
 const LIMIT_CODES = new Set(['159', '160', '241', '158', '307', '396']);
@@ -61,6 +67,14 @@ export class ClickHouseStore {
   /** chDB only: where Native inserts are staged for file() (see insertNative). */
   readonly ingestDir: string | undefined;
   private readonly serverClient: (() => ClickHouseClient) | undefined;
+  /**
+   * The metric writers' aggregate backlogs (a writer's aggregates go in a moment after the points
+   * they cover are acknowledged): a read of an aggregate table first waits for the team's queued ones
+   * (and their repairs), a tenant statement (a delete, a rebuild) for the queued ones —
+   * read-your-writes for every query through this wrapper. Nothing to wait for is the usual case,
+   * and costs a lookup.
+   */
+  private readonly backlogs = new Set<AggregateFreshness>();
 
   constructor(
     conn: ClickHouseConnection,
@@ -71,6 +85,25 @@ export class ClickHouseStore {
     this.kind = conn.kind;
     this.ingestDir = conn.ingestDir;
     this.serverClient = conn.serverClient;
+  }
+
+  /** Registers a writer's backlog (see `backlogs`); returns its removal. */
+  watchAggregates(backlog: AggregateFreshness): () => void {
+    this.backlogs.add(backlog);
+    return () => void this.backlogs.delete(backlog);
+  }
+
+  /** What a statement of the team waits for first: its queued aggregates (and, `withRepairs`, their repairs). */
+  private async settled(tenant: Tenant, withRepairs: boolean): Promise<void> {
+    for (const b of this.backlogs) {
+      const wait = b.settled(tenant.teamId, withRepairs);
+      if (wait) await wait;
+    }
+  }
+
+  /** A read waits for the team's aggregates when it reads any (see `backlogs`). */
+  private async fresh(tenant: Tenant, sql: string): Promise<void> {
+    if (this.backlogs.size && AGGREGATE_TABLE_RE.test(sql)) await this.settled(tenant, true);
   }
 
   static assertTenantSafe(sql: string): void {
@@ -92,6 +125,7 @@ export class ClickHouseStore {
   /** Rows as arrays (JSONCompactEachRow): the cheapest shape for large results. */
   async rows<T extends unknown[] = unknown[]>(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<T[]> {
     ClickHouseStore.assertTenantSafe(sql);
+    await this.fresh(tenant, sql);
     try {
       const rs = await this.client.query({
         query: sql,
@@ -113,6 +147,7 @@ export class ClickHouseStore {
    */
   async binary(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<Buffer> {
     ClickHouseStore.assertTenantSafe(sql);
+    await this.fresh(tenant, sql);
     try {
       const rs = await this.client.exec({
         query: `${sql}\nFORMAT RowBinary`,
@@ -130,6 +165,7 @@ export class ClickHouseStore {
   /** Rows as objects (JSONEachRow). */
   async objects<T extends Record<string, unknown>>(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<T[]> {
     ClickHouseStore.assertTenantSafe(sql);
+    await this.fresh(tenant, sql);
     try {
       const rs = await this.client.query({
         query: sql,
@@ -149,6 +185,7 @@ export class ClickHouseStore {
    */
   async tenantCommand(tenant: Tenant, tag: string, sql: string, params: QueryParams = {}): Promise<void> {
     ClickHouseStore.assertTenantSafe(sql);
+    if (this.backlogs.size) await this.settled(tenant, false);
     const settings = { ...this.settings(tag), ...(this.cluster ? CLUSTER_WRITE_SETTINGS : {}) };
     await this.client
       .command({ query: forMode(sql, this.cluster), query_params: { ...params, team_id: tenant.teamId }, clickhouse_settings: settings as never })

@@ -1,7 +1,7 @@
 import { ShuttingDownError, StoreUnavailableError, WriterOverloadedError } from '../errors.ts';
 import type { Tenant } from '../postgres/tenant.ts';
+import { AggregateBacklog, type BacklogEntry, type BacklogHooks } from './aggregate-backlog.ts';
 import type { EncodedRows } from './encode.ts';
-import type { PartialBlocks } from './partials.ts';
 import { insertNative, type ClickHouseStore } from './query.ts';
 
 export interface WriteRequest {
@@ -18,15 +18,23 @@ export interface WriterOptions {
   maxPendingRows: number;
   /** Inserts in flight at once. */
   concurrency: number;
+  /** How long a flush's aggregates wait for later flushes' to join their insert (aggregate-backlog.ts). */
+  aggregateDelayMs: number;
+  /** Queued aggregate bytes past which acknowledgements wait for the backlog (default AGGREGATE_BACKLOG_MAX_BYTES). */
+  aggregateMaxBytes?: number;
 }
 
-export interface FlushHooks {
+/** Queued aggregate bytes past which acknowledgements wait for the backlog (~ the partials of 10M+ points). */
+const AGGREGATE_BACKLOG_MAX_BYTES = 64 << 20;
+
+export interface FlushHooks extends BacklogHooks {
   /**
-   * Before the insert (e.g. renew the claims of batch ids); a failure fails the flush
-   * (StoreUnavailableError). Requests it returns are left out of the insert and fail with the error
-   * it gives (a batch id another process took over meanwhile).
+   * Before the insert (e.g. renew the claims of batch ids, mark the experiments as owing the
+   * aggregates of flush `gen`); a failure fails the flush (StoreUnavailableError). Requests it
+   * returns are left out of the insert and fail with the error it gives (a batch id another process
+   * took over meanwhile).
    */
-  beforeInsert(batch: WriteRequest[]): Promise<{ drop: Set<WriteRequest>; error: Error } | undefined>;
+  beforeInsert(batch: WriteRequest[], gen: number): Promise<{ drop: Set<WriteRequest>; error: Error } | undefined>;
   /** After the insert succeeded, before any request is acknowledged. */
   afterInsert(flushed: WriteRequest[], remainingByExperiment: Map<string, number>): Promise<void>;
 }
@@ -77,7 +85,8 @@ interface Pending {
  * Group commit: requests append encoded rows; a flush writes everything buffered when it starts
  * in one insert, and each request's promise settles only when the insert holding its rows did —
  * that is the acknowledgement. Rows arriving while every insert slot is busy form the next flush,
- * so under load flushes grow instead of queueing up.
+ * so under load flushes grow instead of queueing up. The flush's aggregates follow through the
+ * backlog (aggregate-backlog.ts), marked in PostgreSQL by `beforeInsert` until they are in.
  */
 export class MetricWriter {
   private queue: Pending[] = [];
@@ -91,13 +100,28 @@ export class MetricWriter {
   /** Set while an exclusive task runs: no flush may start. */
   private paused: Promise<void> | undefined;
   private closed = false;
+  /** Flushes started: the number a flush's aggregate marks carry. */
+  private gen = 0;
+  /** Flushes whose aggregates are not in the backlog yet: inserting their points, or being repaired. */
+  private readonly unsettled = new Set<number>();
+  private readonly backlog: AggregateBacklog;
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly ch: ClickHouseStore,
     private readonly opts: WriterOptions,
     private readonly hooks: FlushHooks,
     private readonly log: (err: unknown, msg: string) => void,
-  ) {}
+  ) {
+    const floorGen = () => Math.min(Infinity, ...this.unsettled);
+    this.backlog = new AggregateBacklog(ch, { delayMs: opts.aggregateDelayMs, maxBytes: opts.aggregateMaxBytes ?? AGGREGATE_BACKLOG_MAX_BYTES, floorGen }, hooks, log);
+    this.unwatch = ch.watchAggregates(this.backlog);
+  }
+
+  /** The newest flush's number: marks up to it are covered by a rebuild that runs with the writer to itself. */
+  get lastGen(): number {
+    return this.gen;
+  }
 
   get pendingRows(): number {
     return this.queuedRows + this.inflightRows;
@@ -171,29 +195,29 @@ export class MetricWriter {
     this.queuedRows = 0;
     this.largestQueued = 0;
     this.inflightRows += rows;
+    const gen = ++this.gen;
+    this.unsettled.add(gen);
+    const entries = () => batch.map(({ req }): BacklogEntry => ({ tenant: req.tenant, projectId: req.projectId, experimentId: req.experimentId, partials: req.rows.partials }));
+    let inserting = false;
     try {
-      const dropped = await this.hooks.beforeInsert(batch.map((p) => p.req));
+      const dropped = await this.hooks.beforeInsert(batch.map((p) => p.req), gen);
       if (dropped?.drop.size) {
         for (const p of batch) if (dropped.drop.has(p.req)) p.reject(dropped.error);
         batch = batch.filter((p) => !dropped.drop.has(p.req));
       }
-      // The points and the partial aggregates go in side by side (each insert has a fixed cost of
-      // several ms; in sequence they held every acknowledgement back). If any of them fails, a
-      // batch with an id stays pending and settling it (services/ingest.ts) rebuilds the experiment's
-      // aggregates from its points, so aggregates that landed without their points are repaired.
-      const ordered = flushOrder(batch.map((p) => p.req));
-      const partials = (table: keyof PartialBlocks) => ordered.flatMap((r) => r.rows.partials[table] ?? []);
-      const inserts = await Promise.allSettled([
-        insertNative(this.ch, 'metrics', ordered.flatMap((r) => r.rows.points)),
-        ...(['metrics_summary_input', 'metrics_aggregated_input', 'metrics_rollup_input', 'metrics_rollup_fine_input'] as const).map((t) => insertNative(this.ch, t, partials(t))),
-      ]);
-      const failed = inserts.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      // Only the points before the acknowledgement; their aggregates go to the backlog below. If the
+      // insert fails (some rows may have landed), the marks `beforeInsert` left make the experiments'
+      // aggregates be rebuilt from whatever points are there.
+      inserting = true;
+      await insertNative(this.ch, 'metrics', flushOrder(batch.map((p) => p.req)).flatMap((r) => r.rows.points));
     } catch (err) {
       this.inflightRows -= rows;
       this.log(err, 'metric insert failed');
       const e = new StoreUnavailableError('Metric store unavailable; retry later', 1);
       for (const p of batch) p.reject(e);
+      // some of the points may have landed: their experiments' aggregates are rebuilt from whatever did
+      if (inserting) void this.backlog.repair(entries()).finally(() => this.unsettled.delete(gen));
+      else this.unsettled.delete(gen);
       return;
     }
     this.inflightRows -= rows;
@@ -205,12 +229,15 @@ export class MetricWriter {
       // The points are durable; only the book-keeping failed. Acknowledge, and say so in the log.
       this.log(err, 'metric book-keeping failed after a durable insert');
     }
+    const full = this.backlog.add(entries(), gen);
+    this.unsettled.delete(gen);
+    if (full) await full;
     for (const p of batch) p.resolve();
   }
 
   /**
-   * Runs `fn` while no insert is in flight and none starts (repairs that must not interleave
-   * with new rows). Requests keep queueing meanwhile and are written right after.
+   * Runs `fn` while no insert is in flight and none starts, and no aggregates are queued (repairs
+   * that must not interleave with new rows). Requests keep queueing meanwhile and are written right after.
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.paused) await this.paused;
@@ -218,6 +245,7 @@ export class MetricWriter {
     this.paused = new Promise<void>((r) => (release = r));
     try {
       while (this.inflight.size) await Promise.all(this.inflight);
+      await this.backlog.drain();
       return await fn();
     } finally {
       this.paused = undefined;
@@ -226,12 +254,21 @@ export class MetricWriter {
     }
   }
 
-  /** Stop accepting, write out everything buffered, then return. */
+  /** Writes the aggregates queued so far and waits for them (and any repair): for readers past the query wrapper. */
+  async drainAggregates(): Promise<void> {
+    await this.backlog.drain();
+    await this.backlog.repairsDone();
+  }
+
+  /** Stop accepting, write out everything buffered (aggregates too), then return. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.queue.length || this.inflight.size || this.paused) {
       this.kick();
       await Promise.all([...this.inflight, this.paused]);
     }
+    await this.backlog.drain();
+    await this.backlog.repairsDone(true);
+    this.unwatch();
   }
 }

@@ -303,6 +303,28 @@ export const metricBatches = pgTable(
 );
 
 /**
+ * Experiments whose points are in `metrics` but whose aggregates may not be (services/ingest.ts):
+ * the writer marks a flush's experiments before inserting its points, acknowledges once the points
+ * are in, and writes their aggregates a moment later, coalesced across flushes; the mark goes once
+ * they are. A mark left behind (the process died in between, or the aggregate insert failed) is
+ * repaired by rebuilding the experiment's aggregates from its points — at start, or by the crash
+ * sweeper once its lease ran out. One row per experiment and writing process (`writer`); `gen` is
+ * the writer's flush number, so clearing after an older flush leaves a newer mark alone.
+ */
+export const aggregateBacklog = pgTable(
+  'aggregate_backlog',
+  {
+    teamId: uuid('team_id').notNull().references(() => teams.id, { onDelete: 'cascade' }),
+    projectId: uuid('project_id').notNull(),
+    experimentId: uuid('experiment_id').notNull().references(() => experiments.id, { onDelete: 'cascade' }),
+    writer: varchar('writer', { length: 255 }).notNull(),
+    gen: bigint('gen', { mode: 'number' }).notNull(),
+    leaseUntil: ts('lease_until').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.writer] }), index('aggregate_backlog_lease_idx').on(t.leaseUntil)],
+);
+
+/**
  * Coordination between API processes sharing one database (docs/architecture.md "Running several
  * replicas"): a named lease (`holder` until `expires_at`, e.g. the crash sweeper's) or a counter
  * (`counter`, e.g. the logged_at version clock). System state, no tenant data: no team_id.
@@ -355,6 +377,7 @@ export const schema = {
   metricWriteLogs,
   clickhouseSyncState,
   metricBatches,
+  aggregateBacklog,
   artifacts,
   replicaCoordination,
 };
