@@ -480,6 +480,13 @@ export const DoctorReport = z.object({
     })
     .nullable()
     .describe('Metric batches recorded before their ClickHouse insert and not yet committed (null when PostgreSQL is unreachable)'),
+  aggregate_marks: z
+    .object({
+      count: z.number().int().describe('Experiments whose acknowledged points still owe their aggregates (written within ASSAY_AGGREGATE_DELAY_MS)'),
+      lease_expired: z.number().int().describe('Of those, marks a stopped writer left: the crash sweeper’s pass or the next start rebuilds them from the points'),
+    })
+    .nullable()
+    .describe('The aggregate backlog’s marks in PostgreSQL (null when PostgreSQL is unreachable)'),
   disk: z.object({
     data_dir: z.string(),
     postgres_bytes: z.number().nullable().describe('Embedded PGlite only'),

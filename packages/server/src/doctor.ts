@@ -21,7 +21,7 @@ export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description(
-      'check an installation: versions, store reachability and latency (PostgreSQL, ClickHouse, Redis), migrations, pending metric batches, ' +
+      'check an installation: versions, store reachability and latency (PostgreSQL, ClickHouse, Redis), migrations, pending metric batches, aggregates still to write, ' +
         'disk use and warnings; through the running server when one holds the data dir. Exits 1 when a store is unreachable.',
     )
     .option('--json', 'print the report as one JSON object')
@@ -104,6 +104,7 @@ export function formatReport(r: DoctorReport): string {
     }),
     `batches     ${r.pending_batches ? `${r.pending_batches.count} pending${r.pending_batches.oldest_age_seconds !== null ? `, oldest ${r.pending_batches.oldest_age_seconds} s` : ''}` : 'unknown (PostgreSQL unreachable)'}`,
     ...(r.pending_batches?.items ?? []).map((b) => `              ${b.batch_id} (experiment ${b.experiment_id}, team ${b.team_id}, ${b.age_seconds} s)`),
+    `aggregates  ${r.aggregate_marks ? `${r.aggregate_marks.count} experiment(s) still to write, ${r.aggregate_marks.lease_expired} left by a stopped writer` : 'unknown (PostgreSQL unreachable)'}`,
     `disk        ${r.disk.data_dir}: PGlite ${bytes(r.disk.postgres_bytes)} · chDB ${bytes(r.disk.clickhouse_bytes)} · artifacts ${bytes(r.disk.artifacts_bytes)} · free ${bytes(r.disk.free_bytes)} of ${bytes(r.disk.total_bytes)}`,
     ...(r.warnings.length ? ['', 'warnings', ...r.warnings.map((w) => `  - ${w}`)] : []),
   ];

@@ -10,7 +10,7 @@ import { insecureSettings } from '../src/config.ts';
 import { postgresMigrations } from '../src/migration-state.ts';
 import { diskUse } from '../src/services/doctor.ts';
 import { renderMigrations, setupStatements } from '../src/stores/clickhouse/ddl.ts';
-import { metricBatches } from '../src/stores/postgres/schema.ts';
+import { aggregateBacklog, metricBatches } from '../src/stores/postgres/schema.ts';
 import { BIN, ChildServer, childEnv, freePort } from './child-server.ts';
 import { seedRun, useTestServer } from './helpers.ts';
 
@@ -43,6 +43,13 @@ describe('GET /api/v1/admin/doctor', () => {
     await ctx.pg.db.insert(metricBatches).values({ teamId: t.team.teamId, experimentId: run.experimentId, batchId: 'doctor-committed', points: 5, committedAt: at(1), createdAt: at(7 * 24 * 60 + 10) });
     // a shared DATABASE_URL outlives this file: leave no fake batch for the next run to find
     onTestFinished(async () => void (await ctx.pg.db.delete(metricBatches).where(eq(metricBatches.experimentId, run.experimentId))));
+    // a stopped writer's aggregate mark, its lease run out (and one of a live writer)
+    const mark = { teamId: t.team.teamId, projectId: run.projectId, experimentId: run.experimentId, gen: 3 };
+    await ctx.pg.db.insert(aggregateBacklog).values([
+      { ...mark, writer: 'doctor:stopped', leaseUntil: at(1) },
+      { ...mark, writer: 'doctor:live', leaseUntil: at(-5) },
+    ]);
+    onTestFinished(async () => void (await ctx.pg.db.delete(aggregateBacklog).where(eq(aggregateBacklog.experimentId, run.experimentId))));
 
     const { status, body: r } = await doctor();
     expect(status).toBe(200);
@@ -82,7 +89,11 @@ describe('GET /api/v1/admin/doctor', () => {
     expect(r.warnings.filter((w: string) => w.includes('metric batch'))).toEqual([
       `${r.pending_batches.count} metric batch(es) pending, the oldest for ${Math.round(r.pending_batches.oldest_age_seconds / 60)} min: a client retry, the crash sweeper's pass or the next start settles them (services/ingest.ts recoverPendingBatches)`,
     ]);
-    expect(r.warnings.filter((w: string) => !w.includes('metric batch'))).toEqual([...config.notices, ...insecureSettings(config)]);
+    if (config.postgres.kind === 'pglite') expect(r.aggregate_marks).toEqual({ count: 2, lease_expired: 1 });
+    expect(r.warnings.filter((w: string) => w.includes('owe aggregates'))).toEqual([
+      `${r.aggregate_marks.lease_expired} experiment(s) owe aggregates a stopped writer left unwritten: the crash sweeper's pass or the next start rebuilds them from the points (services/aggregate-marks.ts recoverAggregateBacklog)`,
+    ]);
+    expect(r.warnings.filter((w: string) => !w.includes('metric batch') && !w.includes('owe aggregates'))).toEqual([...config.notices, ...insecureSettings(config)]);
 
     const st = fs.statfsSync(config.dataDir);
     expect(r.disk.data_dir).toBe(config.dataDir);
@@ -110,6 +121,7 @@ describe('assay doctor (CLI)', () => {
     expect(report.stores[0].where).toBe('PostgreSQL postgres://***@127.0.0.1:1/assay');
     expect(report.stores.map((s: { error: string }) => s.error)).toEqual(['connect ECONNREFUSED 127.0.0.1:1', 'connect ECONNREFUSED 127.0.0.1:1', 'connect ECONNREFUSED 127.0.0.1:1']);
     expect(report.pending_batches).toBeNull();
+    expect(report.aggregate_marks).toBeNull();
     const human = cli(['doctor', '--data-dir', path.join(tmp, 'none')], { DATABASE_URL: 'postgres://assay:pw@127.0.0.1:1/assay', CLICKHOUSE_URL: 'http://127.0.0.1:1', REDIS_URL: '' });
     expect(human.status).toBe(1);
     expect(human.stdout.split('\n')[0]).toMatch(/^assay doctor — UNREACHABLE: postgres, clickhouse \(checked by this command, pid \d+\)$/);

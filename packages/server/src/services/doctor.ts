@@ -7,7 +7,7 @@ import { describeStores, insecureSettings, workersRefusal, type Config } from '.
 import { clickhouseMigrationState, postgresMigrationState } from '../migration-state.ts';
 import type { ClickHouseStore } from '../stores/clickhouse/query.ts';
 import type { PostgresStore } from '../stores/postgres/db.ts';
-import { pendingBatches } from '../stores/postgres/repos/operations.ts';
+import { aggregateMarks, pendingBatches } from '../stores/postgres/repos/operations.ts';
 
 /** A store the caller opened, or why it could not. */
 export type Opened<T> = { store: T } | { error: string };
@@ -116,6 +116,7 @@ export async function doctorReport({ config, pg, ch, via }: DoctorInputs): Promi
     stores: [],
     migrations: { postgres: null, clickhouse: null },
     pending_batches: null,
+    aggregate_marks: null,
     disk: { data_dir: config.dataDir, postgres_bytes: null, clickhouse_bytes: null, artifacts_bytes: null, free_bytes: null, total_bytes: null },
     warnings,
   };
@@ -138,6 +139,11 @@ export async function doctorReport({ config, pg, ch, via }: DoctorInputs): Promi
       };
       if (report.pending_batches.oldest_age_seconds !== null && report.pending_batches.oldest_age_seconds > PENDING_WARN_SECONDS) {
         warnings.push(`${p.count} metric batch(es) pending, the oldest for ${Math.round(report.pending_batches.oldest_age_seconds / 60)} min: a client retry, the crash sweeper's pass or the next start settles them (services/ingest.ts recoverPendingBatches)`);
+      }
+      const marks = await aggregateMarks(pg.store.db);
+      report.aggregate_marks = { count: marks.count, lease_expired: marks.leaseExpired };
+      if (marks.leaseExpired) {
+        warnings.push(`${marks.leaseExpired} experiment(s) owe aggregates a stopped writer left unwritten: the crash sweeper's pass or the next start rebuilds them from the points (services/aggregate-marks.ts recoverAggregateBacklog)`);
       }
     }
   } else {

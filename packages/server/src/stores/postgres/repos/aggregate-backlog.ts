@@ -83,9 +83,3 @@ export async function deleteRepaired(db: Db, tenant: Tenant, m: StaleMark): Prom
     DELETE FROM ${aggregateBacklog}
     WHERE team_id = ${tenant.teamId}::uuid AND experiment_id = ${m.experimentId}::uuid AND writer = ${m.writer} AND gen = ${m.gen}::bigint`);
 }
-
-/** Marks still open, across teams (tests, `assay doctor`). */
-export async function countPending(db: Db): Promise<{ count: number }> {
-  const r = await db.execute(sql`SELECT count(*)::int AS n FROM ${aggregateBacklog}`);
-  return { count: Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0) };
-}

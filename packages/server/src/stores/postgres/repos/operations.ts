@@ -1,6 +1,6 @@
-import { asc, count, isNull, min } from 'drizzle-orm';
+import { asc, count, isNull, min, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
-import { metricBatches } from '../schema.ts';
+import { aggregateBacklog, metricBatches } from '../schema.ts';
 
 /**
  * Operator views across every team (`assay doctor`, behind the local admin token): no tenant
@@ -24,4 +24,16 @@ export async function pendingBatches(db: Db, limit: number): Promise<PendingBatc
     .orderBy(asc(metricBatches.createdAt), asc(metricBatches.batchId))
     .limit(limit);
   return { count: Number(agg?.n ?? 0), oldest: agg?.oldest ? new Date(agg.oldest) : null, items };
+}
+
+/**
+ * Experiments whose acknowledged points' aggregates are still to be written (`aggregate_backlog`),
+ * and how many of those marks outlived their lease (a stopped writer's: the crash sweeper's pass or
+ * the next start rebuilds them).
+ */
+export async function aggregateMarks(db: Db): Promise<{ count: number; leaseExpired: number }> {
+  const [r] = await db
+    .select({ n: count(), expired: sql<number>`count(*) FILTER (WHERE ${aggregateBacklog.leaseUntil} <= now())` })
+    .from(aggregateBacklog);
+  return { count: Number(r?.n ?? 0), leaseExpired: Number(r?.expired ?? 0) };
 }
