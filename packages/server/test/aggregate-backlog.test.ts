@@ -102,6 +102,24 @@ describe('aggregates behind the acknowledgement', () => {
     expect(await marksOf(run.experimentId)).toEqual([]);
   });
 
+  // Renames `metrics` for a moment: embedded only, as above.
+  it.skipIf(process.env.CLICKHOUSE_URL !== undefined)('a points insert that fails answers 503; its experiment is rebuilt from whatever landed once ClickHouse answers again', async () => {
+    const run = await seedRun(t.team.api, 'points-fail', 'r');
+    const url = `/metrics/batch/${run.projectId}/${run.experimentId}`;
+    const admin = (sql: string) => t.srv.ctx.ch.adminCommand(sql);
+    await admin('RENAME TABLE metrics TO metrics_away');
+    try {
+      expect((await t.team.api.post(url, { batch_id: 'b', metrics: points(5) })).status).toBe(503);
+      expect(await marksOf(run.experimentId)).toHaveLength(1); // the repair cannot read the points yet: it retries
+    } finally {
+      await admin('RENAME TABLE metrics_away TO metrics');
+    }
+    await t.srv.ctx.writer.drainAggregates(); // the repair's next attempt works
+    expect(await marksOf(run.experimentId)).toEqual([]);
+    expect((await t.team.api.post(url, { batch_id: 'b', metrics: points(5) })).body).toMatchObject({ count: 5, duplicate: false });
+    expect((await t.team.api.get(`/metrics/summary/${run.projectId}/${run.experimentId}`)).body.metrics.loss).toMatchObject({ count: 5, max: 4 });
+  });
+
   it("the crash sweeper rebuilds a dead writer's marked experiment once its lease ran out, not before", async () => {
     const run = await logged(t.team.api, 'dead-writer', 10);
     expect((await t.team.api.get(`/metrics/summary/${run.projectId}/${run.experimentId}`)).body.metrics.loss.count).toBe(10);
