@@ -43,8 +43,8 @@ export const SWEEPER_LEASE = 'crash-sweeper';
  * (a row in PostgreSQL, renewed by each pass, 3 intervals and at least 15 s long): one replica
  * sweeps, the others stand by and take over once that ran out if it dies, at once if it stops cleanly. The pass also
  * settles batch ids whose writer died with their lease run out (services/ingest.ts), so a dead
- * replica's cut-off batches don't wait for a restart or a retry, and rebuilds the aggregates a dead
- * writer still owed (services/aggregate-marks.ts).
+ * replica's cut-off batches don't wait for a restart or a retry; and it rebuilds the aggregates a
+ * dead writer still owed (services/aggregate-marks.ts).
  */
 export function startCrashSweeper(ctx: AppContext, log: Log, opts: { intervalMs?: number; graceMs?: number; onlyTeams?: string[] } = {}): CrashSweeper {
   const timeoutMs = ctx.config.ASSAY_HEARTBEAT_TIMEOUT_SECONDS * 1000;
