@@ -23,7 +23,7 @@ import type { Tenant } from '../stores/postgres/tenant.ts';
 export const writerName = (): string => `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
 /** Only the team matters to the stores; this is the system acting on the team's behalf. */
-const systemTenant = (teamId: string): Tenant => ({ teamId, userId: '', role: 'admin', keyId: null, sessionId: null });
+export const systemTenant = (teamId: string): Tenant => ({ teamId, userId: '', role: 'admin', keyId: null, sessionId: null });
 
 function byTeam<E extends { tenant: { teamId: string }; projectId: string; experimentId: string }>(entries: E[]) {
   const teams = new Map<string, Map<string, marks.BacklogExperiment>>();
@@ -43,14 +43,7 @@ export async function markFlush(pg: PostgresStore, writer: string, gen: number, 
 /** The backlog's hooks: clear the marks once written; rebuild from the points after a failure. */
 export function backlogHooks(stores: { pg: PostgresStore; ch: ClickHouseStore }, writer: string, metricWriter: () => MetricWriter): BacklogHooks {
   const clear = async (entries: BacklogEntry[], gen: number) => {
-    for (const t of byTeam(entries))
-      await marks.clearPending(
-        stores.pg.db,
-        t.tenant,
-        writer,
-        gen,
-        t.experiments.map((e) => e.experimentId),
-      );
+    for (const t of byTeam(entries)) await marks.clearPending(stores.pg.db, t.tenant, writer, gen, t.experiments.map((e) => e.experimentId));
   };
   return {
     written: clear,

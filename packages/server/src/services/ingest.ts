@@ -11,7 +11,7 @@ import { reserveCounterBlock } from '../stores/postgres/repos/coordination.ts';
 import * as logs from '../stores/postgres/repos/metric-logs.ts';
 import type { Tenant } from '../stores/postgres/tenant.ts';
 import type { WriteLogMirror } from '../stores/postgres/write-log-mirror.ts';
-import { backlogHooks, markFlush, writerName } from './aggregate-marks.ts';
+import { backlogHooks, markFlush, systemTenant, writerName } from './aggregate-marks.ts';
 import { requireRole } from './auth.ts';
 import { resolveIngestTarget } from './resolve.ts';
 import { VersionClock } from './version-clock.ts';
@@ -295,8 +295,7 @@ export async function recoverPendingBatches(ctx: AppContext, o: { all?: boolean;
   const leaseMs = batchLeaseMs(ctx.config);
   for (const b of await logs.listPendingBatchesForRecovery(ctx.pg.db, { anyLease: o.all ?? false })) {
     if (o.onlyTeams && !o.onlyTeams.includes(b.teamId)) continue;
-    // Only the team matters to the stores; this is the system acting on the team's behalf.
-    const tenant: Tenant = { teamId: b.teamId, userId: '', role: 'admin', keyId: null, sessionId: null };
+    const tenant = systemTenant(b.teamId);
     // a fresh version names our claim (one nobody else's rows can hold)
     const owner = await reserveVersions(ctx, 1);
     if (!(await logs.takeOverBatch(ctx.pg.db, tenant, b, { points: b.points, versionBase: owner }, leaseMs, o.all))) continue;

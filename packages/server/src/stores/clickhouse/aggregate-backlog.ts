@@ -85,10 +85,6 @@ export class AggregateBacklog {
     private readonly log: (err: unknown, msg: string) => void,
   ) {}
 
-  get pendingBytes(): number {
-    return this.queuedBytes;
-  }
-
   /**
    * Queues a flush's aggregates (`gen`: its number, increasing). Returns a promise when the backlog
    * is over its size: the caller waits for it before acknowledging, so a backlog that cannot keep

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { aggregateBacklog, experiments } from '../schema.ts';
 import type { Tenant } from '../tenant.ts';
+import { leaseEnd } from './metric-logs.ts';
 
 /** An experiment a flush writes, as its mark names it. */
 export interface BacklogExperiment {
@@ -10,7 +11,6 @@ export interface BacklogExperiment {
 }
 
 const rowsOf = <T = unknown>(r: unknown): T[] => (r as { rows: T[] }).rows;
-const leaseEnd = (ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`;
 
 /**
  * Before a flush inserts its points: its experiments are marked as owing aggregates, by `writer`

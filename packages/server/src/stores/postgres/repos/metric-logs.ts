@@ -59,7 +59,7 @@ export async function addWriteLogs(db: Db, tenant: Tenant, writes: MetricWrite[]
 const rowsOf = <T = unknown>(r: unknown): T[] => (r as { rows: T[] }).rows;
 
 /** A lease as SQL: `ms` from now on PostgreSQL's clock (the one every replica shares). */
-const leaseEnd = (ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`;
+export const leaseEnd = (ms: number) => sql`now() + ${ms}::int * interval '1 millisecond'`;
 
 /** Batch ids committed with their versions (book-keeping after the insert; ends the lease), as a statement for recordFlush's CTE. */
 function upsertBatches(tenant: Tenant, batches: BatchWrite[], committedAt: Date) {
