@@ -4,6 +4,7 @@ then the same script against a real `mlflow server` (SQLite) and both outputs co
 ASSAY_MLFLOW_COMPARE=0 skips the comparison (it installs full mlflow once and starts its server)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import tempfile
 import time
 import unittest
 import urllib.request
+from typing import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LiveServer, free_port, server_available  # noqa: E402
@@ -23,23 +25,28 @@ DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mlflow_compat
 OFFLINE_HINTS = ("NewConnectionError", "Temporary failure in name resolution", "No matching distribution", "ConnectTimeout", "Network is unreachable")
 
 
-def client_python(requirement: str) -> str:
+# The full client (its server, the autologging integrations and the scikit-learn they use) plus
+# LightGBM for test_mlflow_autolog.py: one venv for both.
+MLFLOW_FULL = [f"mlflow=={MLFLOW_VERSION}", "lightgbm==4.6.0"]
+
+
+def client_python(*requirements: str) -> str:
     """The venv interpreter, or a loud skip when PyPI cannot be reached (any other failure is an error)."""
     try:
-        return venv_python("mlflow-" + requirement.split("==")[0], [requirement])
+        return venv_python("mlflow-" + requirements[0].split("==")[0], list(requirements))
     except RuntimeError as e:
         if any(h in str(e) for h in OFFLINE_HINTS):
-            msg = f"!!! SKIPPED: cannot install {requirement} from PyPI (offline?) — the MLflow compatibility tests did NOT run !!!"
+            msg = f"!!! SKIPPED: cannot install {' '.join(requirements)} from PyPI (offline?) — the MLflow compatibility tests did NOT run !!!"
             print("\n" + msg, file=sys.stderr)
             raise unittest.SkipTest(msg)
         raise
 
 
-def run_driver(python: str, env: dict, suffix: str) -> dict:
-    tmp = tempfile.mkdtemp(prefix="driver-", dir=TMP)
+def run_driver(python: str, env: dict, suffix: str, driver: str = DRIVER, tmp_root: str = "") -> dict:
+    tmp = tempfile.mkdtemp(prefix="driver-", dir=tmp_root or TMP)
     out = os.path.join(tmp, "out.json")
     # the client's own temp files (downloads, uploads) go under TMP too, removed with it
-    r = subprocess.run([python, DRIVER, suffix, out], env={**env, "TMPDIR": tmp}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    r = subprocess.run([python, driver, suffix, out], env={**env, "TMPDIR": tmp}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
     if r.returncode != 0:
         raise AssertionError(f"driver failed ({r.returncode}):\n{r.stderr.decode()[-4000:]}")
     with open(out) as f:
@@ -50,6 +57,32 @@ def mlflow_env(uri: str, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(MLFLOW_TRACKING_URI=uri, TMPDIR=TMP, **extra)
     return env
+
+
+@contextlib.contextmanager
+def real_mlflow_server(full_python: str, work_root: str) -> Iterator[str]:
+    """`mlflow server` of the full client's venv on SQLite and a local artifact store; yields its URL."""
+    work = tempfile.mkdtemp(prefix="mlflow-server-", dir=work_root)
+    port = free_port()
+    log = open(os.path.join(work, "server.log"), "wb")
+    proc = subprocess.Popen([os.path.join(os.path.dirname(full_python), "mlflow"), "server", "--backend-store-uri", f"sqlite:///{work}/mlflow.db",
+                             "--artifacts-destination", f"{work}/artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env={**mlflow_env(""), "TMPDIR": work}, cwd=work)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"mlflow server did not start: {open(log.name).read()[-3000:]}")
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
 
 
 SERVER: LiveServer | None = None
@@ -223,28 +256,8 @@ class SameScriptAgainstMlflowServer(unittest.TestCase):
     """Every normalised result of the driver is identical from Assay and from `mlflow server` (SQLite)."""
 
     def test_outputs_equal(self) -> None:
-        full = client_python(f"mlflow=={MLFLOW_VERSION}")
-        work = tempfile.mkdtemp(prefix="mlflow-server-", dir=TMP)
-        port = free_port()
-        log = open(os.path.join(work, "server.log"), "wb")
-        proc = subprocess.Popen([os.path.join(os.path.dirname(full), "mlflow"), "server", "--backend-store-uri", f"sqlite:///{work}/mlflow.db",
-                                 "--artifacts-destination", f"{work}/artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                stdout=log, stderr=subprocess.STDOUT, env=mlflow_env(""), cwd=work)
-        try:
-            deadline = time.monotonic() + 240
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"mlflow server did not start: {open(log.name).read()[-3000:]}")
-                    time.sleep(0.5)
-            theirs = run_driver(PYTHON, mlflow_env(f"http://127.0.0.1:{port}"), "t1")
-        finally:
-            proc.terminate()
-            proc.wait(30)
-            log.close()
+        with real_mlflow_server(client_python(*MLFLOW_FULL), TMP) as url:
+            theirs = run_driver(PYTHON, mlflow_env(url), "t1")
         diffs = {k: (OUT.get(k), theirs.get(k)) for k in set(OUT) | set(theirs) if OUT.get(k) != theirs.get(k)}
         self.assertEqual(diffs, {}, "results that differ between Assay and mlflow server (assay, mlflow)")
         self.assertEqual(len(OUT), 75)

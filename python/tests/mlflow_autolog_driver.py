@@ -1,0 +1,104 @@
+"""Trains two small models under MLflow's own autologging integrations — `mlflow.sklearn.autolog()`
+and `mlflow.lightgbm.autolog()`, the framework callbacks a team's unchanged training code already
+calls — against MLFLOW_TRACKING_URI, then reads everything back through the client (params, metric
+histories, tags, artifacts, the logged model loaded and used for predictions) and prints one JSON
+document, normalised (no ids, no wall-clock times) so Assay's answers can be compared with a real
+`mlflow server`'s. Not a test by itself: test_mlflow_autolog.py runs it.
+
+Usage: python mlflow_autolog_driver.py <unique-suffix> <output.json>"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import warnings
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+out: dict = {}
+# Autologging swallows its own failures (a rejected call becomes a warning and the training goes
+# on): every warning it logs is collected and must be empty, or a broken call would pass unseen.
+autolog_warnings: list[str] = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        # safe_patch's "Encountered unexpected error during … autologging", the queueing client's and
+        # the model logger's failures; deprecation and pickle-safety notices are not about the server
+        if record.levelno >= logging.WARNING and (record.name.startswith("mlflow.utils.autologging_utils") or re.search(r"error|fail|exception", message, re.I)):
+            autolog_warnings.append(f"{record.name}: {message}"[:500])
+
+
+def artifact_tree(c: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    files = []
+    for f in c.list_artifacts(run_id, path):
+        files.extend(artifact_tree(c, run_id, f.path) if f.is_dir else [f.path])
+    return sorted(files)
+
+
+def run_summary(c: MlflowClient, run_id: str) -> dict:
+    run = c.get_run(run_id)
+    return {
+        "status": run.info.status,
+        "params": dict(sorted(run.data.params.items())),
+        "metric_keys": sorted(run.data.metrics),
+        "tags": {k: v for k, v in sorted(run.data.tags.items()) if k in ("estimator_name", "estimator_class")},
+        "artifacts": artifact_tree(c, run_id),
+        "inputs": sorted((d.dataset.name, d.dataset.source_type, [t.value for t in d.tags]) for d in run.inputs.dataset_inputs),
+    }
+
+
+def main(suffix: str, out_path: str) -> None:
+    logging.getLogger("mlflow").addHandler(Collect())
+    warnings.simplefilter("ignore")  # library deprecation chatter; MLflow's own warnings go to the logger above
+    c = MlflowClient()
+    X, y = make_classification(n_samples=200, n_features=6, n_informative=4, random_state=7)
+    mlflow.set_experiment(f"autolog-{suffix}")
+
+    # scikit-learn: params, training metrics, estimator tags, the model, the training dataset
+    mlflow.sklearn.autolog(log_input_examples=True, log_model_signatures=True, silent=False)
+    with mlflow.start_run(run_name="sklearn") as run:
+        clf = LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+    sk = run_summary(c, run.info.run_id)
+    sk["training_accuracy_score"] = round(c.get_run(run.info.run_id).data.metrics["training_accuracy_score"], 9)
+    model = mlflow.last_logged_model()
+    sk["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    loaded = mlflow.pyfunc.load_model(model.model_uri)
+    sk["predictions_equal"] = bool(np.array_equal(loaded.predict(X), clf.predict(X)))
+    out["sklearn"] = sk
+    mlflow.sklearn.autolog(disable=True)
+
+    # LightGBM: a per-iteration metric history (log_batch with steps), params, importance artifacts, the model
+    mlflow.lightgbm.autolog(silent=False)
+    evals: dict = {}
+    with mlflow.start_run(run_name="lightgbm") as run:
+        ds = lgb.Dataset(X, y)
+        booster = lgb.train({"objective": "binary", "num_leaves": 7, "learning_rate": 0.2, "verbose": -1, "seed": 1},
+                            ds, num_boost_round=25, valid_sets=[ds], valid_names=["train"],
+                            callbacks=[lgb.record_evaluation(evals)])
+    lg = run_summary(c, run.info.run_id)
+    history = c.get_metric_history(run.info.run_id, "train-binary_logloss")
+    lg["history_steps"] = [m.step for m in history]
+    lg["history_matches_lightgbm"] = [round(m.value, 9) for m in history] == [round(v, 9) for v in evals["train"]["binary_logloss"]]
+    model = mlflow.last_logged_model()
+    lg["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    loaded = mlflow.lightgbm.load_model(model.model_uri)
+    lg["predictions_equal"] = bool(np.allclose(loaded.predict(X), booster.predict(X)))
+    out["lightgbm"] = lg
+    mlflow.lightgbm.autolog(disable=True)
+
+    out["search_runs"] = sorted(r.info.run_name for r in c.search_runs([mlflow.get_experiment_by_name(f"autolog-{suffix}").experiment_id]))
+    out["autolog_warnings"] = autolog_warnings
+    with open(out_path, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
