@@ -1,6 +1,6 @@
 """Trains two small models under MLflow's own autologging integrations — `mlflow.sklearn.autolog()`
-and `mlflow.lightgbm.autolog()`, the framework callbacks a team's unchanged training code already
-calls — against MLFLOW_TRACKING_URI, then reads everything back through the client (params, metric
+and `mlflow.lightgbm.autolog()` — and drives Hugging Face's `MLflowCallback` through a training's
+callbacks, the framework integrations a team's unchanged training code already calls, against MLFLOW_TRACKING_URI, then reads everything back through the client (params, metric
 histories, tags, artifacts, the logged model loaded and used for predictions) and prints one JSON
 document, normalised (no ids, no wall-clock times) so Assay's answers can be compared with a real
 `mlflow server`'s. Not a test by itself: test_mlflow_autolog.py runs it.
@@ -15,11 +15,15 @@ import sys
 import warnings
 
 import lightgbm as lgb
+import os
+import tempfile
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+from transformers import TrainerControl, TrainerState, TrainingArguments
+from transformers.integrations import MLflowCallback
 
 out: dict = {}
 # Autologging swallows its own failures (a rejected call becomes a warning and the training goes
@@ -93,6 +97,29 @@ def main(suffix: str, out_path: str) -> None:
     lg["predictions_equal"] = bool(np.allclose(loaded.predict(X), booster.predict(X)))
     out["lightgbm"] = lg
     mlflow.lightgbm.autolog(disable=True)
+
+    # Hugging Face's MLflowCallback, as Trainer calls it (a Trainer needs PyTorch; the callback does not):
+    # the run named after the arguments, every TrainingArguments field as a param (in chunks of 100),
+    # MLFLOW_TAGS as tags, each logging step's numbers as metrics at the global step, the run ended
+    os.environ.update(MLFLOW_EXPERIMENT_NAME=f"autolog-{suffix}", MLFLOW_TAGS=json.dumps({"team": "nlp"}), HF_MLFLOW_LOG_ARTIFACTS="0")
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), report_to=["mlflow"], run_name="transformers", logging_steps=1,
+                             learning_rate=3e-5, num_train_epochs=2, seed=7)
+    callback, state, control = MLflowCallback(), TrainerState(is_world_process_zero=True, is_local_process_zero=True, max_steps=20), TrainerControl()
+    callback.on_train_begin(args, state, control)
+    run_id = mlflow.active_run().info.run_id
+    for step in range(1, 21):
+        state.global_step = step
+        callback.on_log(args, state, control, logs={"loss": round(2 / step, 6), "learning_rate": 3e-5 * (1 - step / 20), "epoch": step / 10})
+    callback.on_train_end(args, state, control)
+    hf = run_summary(c, run_id)
+    sent = {k: str(v) for k, v in args.to_dict().items()}
+    hf["params_count"] = len(hf.pop("params"))
+    hf["params_as_sent"] = sum(1 for k, v in c.get_run(run_id).data.params.items() if sent.get(k, "")[:6000] == v)
+    hf["params_sent"] = len(sent)
+    hf["run_name"] = c.get_run(run_id).info.run_name
+    hf["user_tags"] = {k: v for k, v in c.get_run(run_id).data.tags.items() if not k.startswith("mlflow.")}
+    hf["loss_history"] = [(m.step, m.value) for m in c.get_metric_history(run_id, "loss")]
+    out["transformers"] = hf
 
     out["search_runs"] = sorted(r.info.run_name for r in c.search_runs([mlflow.get_experiment_by_name(f"autolog-{suffix}").experiment_id]))
     out["autolog_warnings"] = autolog_warnings

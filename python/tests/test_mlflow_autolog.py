@@ -1,9 +1,9 @@
-"""MLflow's autologging integrations — the framework callbacks a team's unchanged training code calls
-(`mlflow.sklearn.autolog()`, `mlflow.lightgbm.autolog()`) — against a live Assay server, through the
-real full client (3.17.2, with scikit-learn and LightGBM in a cached venv): mlflow_autolog_driver.py
-trains two models, reads back params, metric histories, tags, artifacts and the logged models (loaded
-again and used to predict), and the same script's output from a real `mlflow server` must be the
-same. Autologging turns a rejected call into a warning and trains on, so the driver also reports
+"""The framework integrations a team's unchanged training code calls — MLflow's autologging
+(`mlflow.sklearn.autolog()`, `mlflow.lightgbm.autolog()`) and Hugging Face's `MLflowCallback` —
+against a live Assay server, through the real full client (3.17.2, with scikit-learn, LightGBM and
+transformers in a cached venv): mlflow_autolog_driver.py trains two models and drives the callback,
+reads back params, metric histories, tags, artifacts and the logged models (loaded again and used to
+predict), and the same script's output from a real `mlflow server` must be the same. Autologging turns a rejected call into a warning and trains on, so the driver also reports
 every failure it logged (must be none)."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def tearDownModule() -> None:
 class AutologAgainstAssay(unittest.TestCase):
     def test_no_autologging_failures(self) -> None:
         self.assertEqual(OUT["autolog_warnings"], [])
-        self.assertEqual(OUT["search_runs"], ["lightgbm", "sklearn"])
+        self.assertEqual(OUT["search_runs"], ["lightgbm", "sklearn", "transformers"])
 
     def test_sklearn(self) -> None:
         sk = OUT["sklearn"]
@@ -75,6 +75,14 @@ class AutologAgainstAssay(unittest.TestCase):
         self.assertEqual(lg["logged_model"], {"name": "model", "source_run_matches": True, "status": "READY"})
         self.assertTrue(lg["predictions_equal"])
 
+    def test_transformers_mlflow_callback(self) -> None:
+        hf = OUT["transformers"]
+        self.assertEqual((hf["status"], hf["run_name"], hf["user_tags"]), ("FINISHED", "transformers", {"team": "nlp"}))
+        # every TrainingArguments field, logged in two log_batch calls of at most 100 params, reads back as sent
+        self.assertEqual((hf["params_sent"], hf["params_count"], hf["params_as_sent"]), (114, 114, 114))
+        self.assertEqual(hf["metric_keys"], ["epoch", "learning_rate", "loss"])
+        self.assertEqual(hf["loss_history"], [[s, round(2 / s, 6)] for s in range(1, 21)])
+
     def test_autologged_runs_are_assay_data(self) -> None:
         def get(path: str) -> dict:
             req = urllib.request.Request(SERVER.url + path, headers={"Authorization": f"Bearer {SERVER.api_key}"})
@@ -82,7 +90,7 @@ class AutologAgainstAssay(unittest.TestCase):
                 return json.loads(r.read())
 
         exps = {e["name"]: e for e in get("/api/v1/projects/autolog-a1/experiments?limit=100")["items"]}
-        self.assertEqual(sorted(exps), ["lightgbm", "sklearn"])
+        self.assertEqual(sorted(exps), ["lightgbm", "sklearn", "transformers"])
         self.assertEqual((exps["lightgbm"]["features"]["num_leaves"], exps["lightgbm"]["status"]), ("7", "complete"))
         series = get(f"/api/v1/metrics/timeseries/autolog-a1/{exps['lightgbm']['id']}/train-binary_logloss")
         self.assertEqual([p["step"] for p in series["points"]], list(range(25)))
