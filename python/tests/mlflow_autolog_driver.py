@@ -1,5 +1,5 @@
-"""Trains two small models under MLflow's own autologging integrations — `mlflow.sklearn.autolog()`
-and `mlflow.lightgbm.autolog()` — and drives Hugging Face's `MLflowCallback` through a training's
+"""Trains three small models under MLflow's own autologging integrations — `mlflow.sklearn.autolog()`,
+`mlflow.lightgbm.autolog()`, `mlflow.keras.autolog()` — and drives Hugging Face's `MLflowCallback` through a training's
 callbacks, the framework integrations a team's unchanged training code already calls, against MLFLOW_TRACKING_URI, then reads everything back through the client (params, metric
 histories, tags, artifacts, the logged model loaded and used for predictions) and prints one JSON
 document, normalised (no ids, no wall-clock times) so Assay's answers can be compared with a real
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import tempfile
 import warnings
 
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported; JAX installs from PyPI without CUDA
+
+import keras
 import lightgbm as lgb
-import os
-import tempfile
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
@@ -97,6 +100,25 @@ def main(suffix: str, out_path: str) -> None:
     lg["predictions_equal"] = bool(np.allclose(loaded.predict(X), booster.predict(X)))
     out["lightgbm"] = lg
     mlflow.lightgbm.autolog(disable=True)
+
+    # Keras 3 (JAX backend): params from fit() and the optimizer, per-epoch metrics, the summary, the model
+    mlflow.keras.autolog()
+    keras.utils.set_random_seed(1)
+    net = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+    net.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    with mlflow.start_run(run_name="keras") as run:
+        fit = net.fit(X, y, epochs=5, batch_size=32, verbose=0)
+    ks = run_summary(c, run.info.run_id)
+    ks["params"] = {k: v for k, v in ks["params"].items() if k in ("batch_size", "epochs", "optimizer_name", "shuffle")}
+    history = c.get_metric_history(run.info.run_id, "loss")
+    ks["history_steps"] = [m.step for m in history]
+    ks["history_matches_keras"] = [round(m.value, 9) for m in history] == [round(v, 9) for v in fit.history["loss"]]
+    model = mlflow.last_logged_model()
+    ks["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    loaded = mlflow.pyfunc.load_model(model.model_uri)
+    ks["predictions_equal"] = bool(np.allclose(np.asarray(loaded.predict(X.astype("float32"))).reshape(-1), net.predict(X, verbose=0).reshape(-1)))
+    out["keras"] = ks
+    mlflow.keras.autolog(disable=True)
 
     # Hugging Face's MLflowCallback, as Trainer calls it (a Trainer needs PyTorch; the callback does not):
     # the run named after the arguments, every TrainingArguments field as a param (in chunks of 100),

@@ -1,7 +1,8 @@
 """The framework integrations a team's unchanged training code calls — MLflow's autologging
-(`mlflow.sklearn.autolog()`, `mlflow.lightgbm.autolog()`) and Hugging Face's `MLflowCallback` —
-against a live Assay server, through the real full client (3.17.2, with scikit-learn, LightGBM and
-transformers in a cached venv): mlflow_autolog_driver.py trains two models and drives the callback,
+(`mlflow.sklearn.autolog()`, `mlflow.lightgbm.autolog()`, `mlflow.keras.autolog()`) and Hugging
+Face's `MLflowCallback` — against a live Assay server, through the real full client (3.17.2, with
+scikit-learn, LightGBM, Keras on JAX and transformers in a cached venv): mlflow_autolog_driver.py
+trains three models and drives the callback,
 reads back params, metric histories, tags, artifacts and the logged models (loaded again and used to
 predict), and the same script's output from a real `mlflow server` must be the same. Autologging turns a rejected call into a warning and trains on, so the driver also reports
 every failure it logged (must be none)."""
@@ -50,7 +51,7 @@ def tearDownModule() -> None:
 class AutologAgainstAssay(unittest.TestCase):
     def test_no_autologging_failures(self) -> None:
         self.assertEqual(OUT["autolog_warnings"], [])
-        self.assertEqual(OUT["search_runs"], ["lightgbm", "sklearn", "transformers"])
+        self.assertEqual(OUT["search_runs"], ["keras", "lightgbm", "sklearn", "transformers"])
 
     def test_sklearn(self) -> None:
         sk = OUT["sklearn"]
@@ -75,6 +76,16 @@ class AutologAgainstAssay(unittest.TestCase):
         self.assertEqual(lg["logged_model"], {"name": "model", "source_run_matches": True, "status": "READY"})
         self.assertTrue(lg["predictions_equal"])
 
+    def test_keras(self) -> None:
+        ks = OUT["keras"]
+        self.assertEqual(ks["status"], "FINISHED")
+        self.assertEqual(ks["params"], {"batch_size": "32", "epochs": "5", "optimizer_name": "adam", "shuffle": "True"})
+        self.assertEqual((ks["metric_keys"], ks["history_steps"]), (["accuracy", "loss"], [0, 1, 2, 3, 4]))
+        self.assertTrue(ks["history_matches_keras"], "every epoch's loss as Keras recorded it")
+        self.assertEqual((ks["artifacts"], ks["inputs"]), (["model_summary.txt"], [["dataset", "code", ["train"]]]))
+        self.assertEqual(ks["logged_model"], {"name": "model", "source_run_matches": True, "status": "READY"})
+        self.assertTrue(ks["predictions_equal"])
+
     def test_transformers_mlflow_callback(self) -> None:
         hf = OUT["transformers"]
         self.assertEqual((hf["status"], hf["run_name"], hf["user_tags"]), ("FINISHED", "transformers", {"team": "nlp"}))
@@ -90,7 +101,7 @@ class AutologAgainstAssay(unittest.TestCase):
                 return json.loads(r.read())
 
         exps = {e["name"]: e for e in get("/api/v1/projects/autolog-a1/experiments?limit=100")["items"]}
-        self.assertEqual(sorted(exps), ["lightgbm", "sklearn", "transformers"])
+        self.assertEqual(sorted(exps), ["keras", "lightgbm", "sklearn", "transformers"])
         self.assertEqual((exps["lightgbm"]["features"]["num_leaves"], exps["lightgbm"]["status"]), ("7", "complete"))
         series = get(f"/api/v1/metrics/timeseries/autolog-a1/{exps['lightgbm']['id']}/train-binary_logloss")
         self.assertEqual([p["step"] for p in series["points"]], list(range(25)))

@@ -26,8 +26,8 @@ OFFLINE_HINTS = ("NewConnectionError", "Temporary failure in name resolution", "
 
 
 # The full client (its server, the autologging integrations and the scikit-learn they use) plus
-# LightGBM and transformers (its MLflowCallback) for test_mlflow_autolog.py: one venv for both.
-MLFLOW_FULL = [f"mlflow=={MLFLOW_VERSION}", "lightgbm==4.6.0", "transformers==5.24.0"]
+# LightGBM, Keras on JAX and transformers (its MLflowCallback) for test_mlflow_autolog.py: one venv for both.
+MLFLOW_FULL = [f"mlflow=={MLFLOW_VERSION}", "lightgbm==4.6.0", "keras==3.15.1", "jax[cpu]==0.10.2", "transformers==5.24.0"]
 
 
 def client_python(*requirements: str) -> str:
