@@ -62,6 +62,12 @@ def run_summary(c: MlflowClient, run_id: str) -> dict:
     }
 
 
+def last_model(run_id: str):
+    """The model autologging just logged (to load back) and its summary."""
+    model = mlflow.last_logged_model()
+    return model, {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run_id}
+
+
 def main(suffix: str, out_path: str) -> None:
     logging.getLogger("mlflow").addHandler(Collect())
     warnings.simplefilter("ignore")  # library deprecation chatter; MLflow's own warnings go to the logger above
@@ -75,8 +81,7 @@ def main(suffix: str, out_path: str) -> None:
         clf = LogisticRegression(C=0.5, max_iter=300).fit(X, y)
     sk = run_summary(c, run.info.run_id)
     sk["training_accuracy_score"] = round(c.get_run(run.info.run_id).data.metrics["training_accuracy_score"], 9)
-    model = mlflow.last_logged_model()
-    sk["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    model, sk["logged_model"] = last_model(run.info.run_id)
     loaded = mlflow.pyfunc.load_model(model.model_uri)
     sk["predictions_equal"] = bool(np.array_equal(loaded.predict(X), clf.predict(X)))
     out["sklearn"] = sk
@@ -94,8 +99,7 @@ def main(suffix: str, out_path: str) -> None:
     history = c.get_metric_history(run.info.run_id, "train-binary_logloss")
     lg["history_steps"] = [m.step for m in history]
     lg["history_matches_lightgbm"] = [round(m.value, 9) for m in history] == [round(v, 9) for v in evals["train"]["binary_logloss"]]
-    model = mlflow.last_logged_model()
-    lg["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    model, lg["logged_model"] = last_model(run.info.run_id)
     loaded = mlflow.lightgbm.load_model(model.model_uri)
     lg["predictions_equal"] = bool(np.allclose(loaded.predict(X), booster.predict(X)))
     out["lightgbm"] = lg
@@ -113,8 +117,7 @@ def main(suffix: str, out_path: str) -> None:
     history = c.get_metric_history(run.info.run_id, "loss")
     ks["history_steps"] = [m.step for m in history]
     ks["history_matches_keras"] = [round(m.value, 9) for m in history] == [round(v, 9) for v in fit.history["loss"]]
-    model = mlflow.last_logged_model()
-    ks["logged_model"] = {"name": model.name, "status": str(model.status), "source_run_matches": model.source_run_id == run.info.run_id}
+    model, ks["logged_model"] = last_model(run.info.run_id)
     loaded = mlflow.pyfunc.load_model(model.model_uri)
     ks["predictions_equal"] = bool(np.allclose(np.asarray(loaded.predict(X.astype("float32"))).reshape(-1), net.predict(X, verbose=0).reshape(-1)))
     out["keras"] = ks
