@@ -1,7 +1,8 @@
 """Trains three small models under MLflow's own autologging integrations — `mlflow.sklearn.autolog()`,
-`mlflow.lightgbm.autolog()`, `mlflow.keras.autolog()` — and drives Hugging Face's `MLflowCallback` through a training's
-callbacks, the framework integrations a team's unchanged training code already calls, against MLFLOW_TRACKING_URI, then reads everything back through the client (params, metric
-histories, tags, artifacts, the logged model loaded and used for predictions) and prints one JSON
+`mlflow.lightgbm.autolog()`, `mlflow.keras.autolog()` — and drives Hugging Face's `MLflowCallback`
+through a training's callbacks: the framework integrations a team's unchanged training code already
+calls, against MLFLOW_TRACKING_URI. Then reads everything back through the client (params, metric
+histories, tags, artifacts, the logged models loaded and used for predictions) and writes one JSON
 document, normalised (no ids, no wall-clock times) so Assay's answers can be compared with a real
 `mlflow server`'s. Not a test by itself: test_mlflow_autolog.py runs it.
 

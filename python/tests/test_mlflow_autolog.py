@@ -1,11 +1,11 @@
 """The framework integrations a team's unchanged training code calls — MLflow's autologging
 (`mlflow.sklearn.autolog()`, `mlflow.lightgbm.autolog()`, `mlflow.keras.autolog()`) and Hugging
 Face's `MLflowCallback` — against a live Assay server, through the real full client (3.17.2, with
-scikit-learn, LightGBM, Keras on JAX and transformers in a cached venv): mlflow_autolog_driver.py
-trains three models and drives the callback,
-reads back params, metric histories, tags, artifacts and the logged models (loaded again and used to
-predict), and the same script's output from a real `mlflow server` must be the same. Autologging turns a rejected call into a warning and trains on, so the driver also reports
-every failure it logged (must be none)."""
+scikit-learn, LightGBM, Keras on JAX and transformers in a cached venv). mlflow_autolog_driver.py
+trains three models and drives the callback, then reads back params, metric histories, tags,
+artifacts and the logged models (loaded again and used to predict); the same script's output from a
+real `mlflow server` must be the same. Autologging turns a rejected call into a warning and trains
+on, so the driver also reports every failure it logged (must be none)."""
 from __future__ import annotations
 
 import json

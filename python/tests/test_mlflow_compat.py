@@ -1,7 +1,8 @@
 """The real `mlflow` client (3.17.2, in a cached venv) against a live Assay server, unmodified: every
 tracking call Assay's MLflow API supports (mlflow_compat_driver.py), the results asserted exactly;
 then the same script against a real `mlflow server` (SQLite) and both outputs compared key by key.
-ASSAY_MLFLOW_COMPARE=0 skips the comparison (it installs full mlflow once and starts its server)."""
+ASSAY_MLFLOW_COMPARE=0 skips the comparison (it installs full mlflow, in the venv that also holds the
+frameworks test_mlflow_autolog.py drives, once and starts its server)."""
 from __future__ import annotations
 
 import contextlib
